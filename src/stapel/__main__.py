@@ -1,0 +1,3 @@
+from stapel.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,131 @@
+"""status, check, logs: answered from the supervisor and the last up's record, without loading stapel.yaml."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from stapel.cli.common import print_json, quick_paths, say, stack_file
+from stapel.engine import expected
+from stapel.errors import StapelError
+from stapel.runtimes.native.client import SupervisorClient
+
+
+def _since(started: float | None) -> str:
+    if not started:
+        return "-"
+    seconds = int(time.time() - started)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def _view(args: argparse.Namespace) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
+    paths = quick_paths(args)
+    status = SupervisorClient(paths).status()
+    procs = status["procs"] if status else {}
+    return paths, procs, expected.load(paths)
+
+
+def _stale(args: argparse.Namespace, record: dict[str, Any] | None) -> bool:
+    if not record:
+        return False
+    return hashlib.sha256(stack_file(args).read_bytes()).hexdigest()[:16] != record.get("file_hash")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    paths, procs, record = _view(args)
+    names = list(dict.fromkeys([*(record or {}).get("nodes", {}), *procs]))
+    rows = []
+    for name in names:
+        proc, meta = procs.get(name, {}), (record or {}).get("nodes", {}).get(name, {})
+        rows.append({
+            "name": name, "kind": proc.get("kind") or meta.get("kind", "?"), "state": proc.get("state", "not running"),
+            "pid": proc.get("pid"), "endpoint": proc.get("endpoint") or meta.get("endpoint", "-"),
+            "restarts": proc.get("restarts", 0), "exit_code": proc.get("exit_code"), "started_at": proc.get("started_at"),
+            "log": str(paths.log(name)),
+        })
+    if args.json:
+        print_json({"contour": paths.contour, "config_changed_since_up": _stale(args, record), "nodes": rows})
+        return 0
+    if not rows:
+        say(f"nothing runs for contour '{paths.contour}' (stapel up starts it)")
+        return 0
+    lines = [["NAME", "KIND", "STATE", "PID", "ENDPOINT", "RESTARTS", "UP"]]
+    for r in rows:
+        state = r["state"] + (f" ({r['exit_code']})" if r["exit_code"] not in (None, 0) else "")
+        lines.append([r["name"], r["kind"], state, str(r["pid"] or "-"), r["endpoint"], str(r["restarts"]),
+                      _since(r["started_at"]) if r["state"] == "running" else "-"])
+    say(table(lines))
+    if _stale(args, record):
+        say("note: stapel.yaml changed since the last up; run stapel up to apply it")
+    return 0
+
+
+def _probe(name: str, proc: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    from stapel.probes import ProbeSpec, run
+
+    state = proc.get("state", "not running")
+    if state == "completed":
+        return {"name": name, "healthy": True, "detail": "completed (exit 0)"}
+    if state != "running":
+        code = proc.get("exit_code")
+        return {"name": name, "healthy": False, "detail": state + (f" (exit {code})" if code is not None else "")}
+    probe = meta.get("probe") or proc.get("probe")
+    if not probe:
+        return {"name": name, "healthy": True, "detail": "running (no probe)"}
+    ok, detail = run(ProbeSpec(**probe))
+    return {"name": name, "healthy": ok, "detail": detail}
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    paths, procs, record = _view(args)
+    nodes = (record or {}).get("nodes", {}) or {n: {} for n in procs}
+    if not nodes:
+        raise StapelError(f"nothing to check: contour '{paths.contour}' is not up", hint="run stapel up")
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        results = list(pool.map(lambda n: _probe(n, procs.get(n, {}), nodes[n]), nodes))
+    healthy = all(r["healthy"] for r in results)
+    if args.json:
+        print_json({"contour": paths.contour, "healthy": healthy, "config_changed_since_up": _stale(args, record), "nodes": results})
+    else:
+        for r in results:
+            mark = "✓" if r["healthy"] else "✗"
+            say(f"{mark} {r['name']:<14} {r['detail']}")
+        if _stale(args, record):
+            say("note: stapel.yaml changed since the last up; run stapel up to apply it")
+    return 0 if healthy else 1
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from stapel.runtimes.native.runtime import tail
+
+    paths = quick_paths(args)
+    path = paths.supervisor_log if args.name == "supervisor" else paths.log(args.name)
+    if not path.is_file():
+        known = sorted(p.stem for p in paths.logs.glob("*.log")) if paths.logs.is_dir() else []
+        raise StapelError(f"logs: no log for '{args.name}' in contour '{paths.contour}'",
+                          hint=f"known: {', '.join(known)}" if known else "nothing has run yet")
+    for line in tail(path, max(args.lines, 0)) if args.lines else []:
+        print(line)
+    if not args.follow:
+        return 0
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        while True:
+            chunk = f.read()
+            if chunk:
+                sys.stdout.write(chunk.decode(errors="replace"))
+                sys.stdout.flush()
+            else:
+                time.sleep(0.2)

@@ -1,0 +1,101 @@
+"""up, down, start, stop, restart."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+
+from stapel.cli.common import open_stack, print_json, quick_paths, runtime_for, say
+from stapel.errors import StapelError
+
+
+def _up(args: argparse.Namespace, services: list[str] | None, skip_backend: bool, quiet_json: bool = False) -> int:
+    from stapel.engine.up import Up, UpOptions
+
+    stack = open_stack(args)
+    runtime = runtime_for(args, stack)
+    speak = (lambda text: print(text, file=sys.stderr, flush=True)) if quiet_json else say
+    result = Up(stack, runtime, UpOptions(services=services, skip_backend=skip_backend), speak).run()
+    summary = result.summary
+    if quiet_json:
+        print_json(summary)
+        return 0
+    took = summary["duration_seconds"]
+    if result.changed:
+        say(f"✓ stack '{stack.name}' ({stack.contour}) is up in {took:.1f}s")
+    else:
+        say(f"✓ nothing to do: stack '{stack.name}' ({stack.contour}) is up and unchanged ({took:.2f}s)")
+    for name, node in summary["nodes"].items():
+        if node["state"] != "not running":
+            say(f"  {name:<14} {node['kind']:<11} {node['endpoint']:<17} {node['health']}")
+    say(f"  run log: {result.run_dir}/summary.md")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    code = _up(args, args.service, args.skip_backend, quiet_json=args.json)
+    if code == 0 and args.attach:
+        from stapel.cli.attach import attach
+
+        return attach(args)
+    return code
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from stapel.engine import expected
+    from stapel.engine.lock import stack_lock
+    from stapel.runtimes.native.client import SupervisorClient
+
+    paths = quick_paths(args)
+    if args.volumes and not args.yes:
+        if not sys.stdin.isatty():
+            raise StapelError(f"down --volumes deletes {paths.local / 'data' / paths.contour}", hint="pass --yes to confirm")
+        answer = input(f"Delete all data of contour '{paths.contour}' under {paths.local / 'data' / paths.contour}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            say("kept everything")
+            return 1
+    with stack_lock(paths, "down"):
+        client = SupervisorClient(paths)
+        stopped = {}
+        if client.reachable() or client.has_processes():
+            client.ensure()
+            stopped = client.request({"op": "shutdown"}, timeout=300)["stopped"]
+        expected.forget(paths)
+        for name, outcome in stopped.items():
+            say(f"  {name}: {outcome}")
+        if args.volumes:
+            for folder in (paths.local / "data" / paths.contour, paths.run / "conf"):
+                shutil.rmtree(folder, ignore_errors=True)
+            say(f"✓ deleted the data of contour '{paths.contour}'")
+    say(f"✓ stack ({paths.contour}) is down" + ("" if stopped else ": nothing was running"))
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    return _up(args, args.service, skip_backend=False)
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from stapel.engine import expected
+    from stapel.engine.lock import stack_lock
+    from stapel.runtimes.native.client import SupervisorClient
+
+    paths = quick_paths(args)
+    with stack_lock(paths, "stop"):
+        client = SupervisorClient(paths)
+        status = client.status()
+        running = set(status["procs"]) if status else set()
+        unknown = [n for n in args.service if n not in running]
+        if unknown:
+            raise StapelError(f"--service: '{unknown[0]}' is not running", hint=f"running: {', '.join(sorted(running)) or 'nothing'}")
+        stopped = client.request({"op": "stop", "names": args.service}, timeout=300)["stopped"]
+        expected.forget(paths, args.service)
+    for name, outcome in stopped.items():
+        say(f"  {name}: {outcome}")
+    return 0
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    cmd_stop(args)
+    return _up(args, [n for n in args.service], skip_backend=False)

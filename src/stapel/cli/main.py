@@ -1,0 +1,92 @@
+"""Entry point. argparse, not Typer: `stapel --help` must start in under 0.2 s (Typer measured 0.23 s here)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from stapel import __version__
+
+COMMANDS = {
+    # name: (module, function, help)
+    "up": ("stapel.cli.lifecycle", "cmd_up", "start what is missing, wait for health, start services, verify"),
+    "down": ("stapel.cli.lifecycle", "cmd_down", "stop everything (data is kept; --volumes deletes it)"),
+    "status": ("stapel.cli.inspect", "cmd_status", "what runs, where, since when"),
+    "check": ("stapel.cli.inspect", "cmd_check", "probe every part; exit 0 only when all are healthy"),
+    "logs": ("stapel.cli.inspect", "cmd_logs", "show a component's or service's log"),
+    "start": ("stapel.cli.lifecycle", "cmd_start", "start some services (and what they depend on)"),
+    "stop": ("stapel.cli.lifecycle", "cmd_stop", "stop some services or components"),
+    "restart": ("stapel.cli.lifecycle", "cmd_restart", "restart some services or components"),
+    "config": ("stapel.cli.config", "cmd_config", "print the resolved stack, secrets masked"),
+    "schema": ("stapel.cli.config", "cmd_schema", "print the JSON Schema of stapel.yaml"),
+}
+
+
+def _names(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    def common(short_file: bool, suppress: bool) -> argparse.ArgumentParser:
+        """Global options, accepted before and after the command (after: no default, so before still counts)."""
+        default = (lambda value: argparse.SUPPRESS) if suppress else (lambda value: value)
+        options = argparse.ArgumentParser(add_help=False)
+        flags = ["-f", "--file"] if short_file else ["--file"]
+        options.add_argument(*flags, default=default(None), help="stapel.yaml to use (default: ./stapel.yaml or the nearest parent's)")
+        options.add_argument("--contour", default=default(None), help="contour to act on (default: `contour:` in stapel.yaml, else dev)")
+        options.add_argument("--runtime", default=default("native"), choices=["native", "fake"], help=argparse.SUPPRESS)
+        return options
+
+    parser = argparse.ArgumentParser(
+        prog="stapel", description="A service project's local infrastructure: one file, one command.",
+        parents=[common(short_file=True, suppress=False)],
+    )
+    parser.add_argument("--version", action="version", version=f"stapel {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parsers = {
+        name: sub.add_parser(name, help=text, description=text, parents=[common(short_file=name != "logs", suppress=True)])
+        for name, (_, _, text) in COMMANDS.items()
+    }
+
+    up = parsers["up"]
+    up.add_argument("--attach", action="store_true", help="stay in the foreground with live status; Ctrl-C stops everything")
+    mode = up.add_mutually_exclusive_group()
+    mode.add_argument("--with-backend", action="store_true", help="run the services on this host (the native default)")
+    mode.add_argument("--skip-backend", action="store_true", help="infrastructure only, no services")
+    up.add_argument("--service", type=_names, metavar="A,B", help="only these services (and what they depend on)")
+    up.add_argument("--json", action="store_true", help="print the run summary as JSON")
+
+    down = parsers["down"]
+    down.add_argument("--volumes", action="store_true", help="also delete the contour's data (asks first)")
+    down.add_argument("--yes", "-y", action="store_true", help="do not ask")
+
+    for name in ("status", "check"):
+        parsers[name].add_argument("--json", action="store_true", help="machine-readable output")
+
+    logs = parsers["logs"]
+    logs.add_argument("name", help="component or service name (or 'supervisor')")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument("-n", "--lines", type=int, default=50, help="how many lines (default 50)")
+
+    for name in ("start", "stop", "restart"):
+        parsers[name].add_argument("--service", type=_names, metavar="A,B", required=True, help="names, comma-separated")
+
+    parsers["config"].add_argument("--json", action="store_true", help="JSON instead of YAML")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    module, function, _ = COMMANDS[args.command]
+    from stapel.cli.errors import run_guarded
+
+    return run_guarded(lambda: getattr(importlib.import_module(module), function)(args), args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""What every kind module provides, and the resolved node the engine passes around.
+
+A kind module (postgres.py, redis.py, ...) exposes the same names:
+  DEFAULT_PORTS     named ports with their standard numbers; "main" is the one users connect to
+  INTERNAL_PORTS    names of ports nobody connects to by number (always moved when busy)
+  configured_ports(config) -> {name: port}
+  probe(node) -> ProbeSpec                  its own readiness check
+  exports(node) -> {ENV: value}             connection details for services
+  secrets(config) -> [values]               what the masker must hide
+  native(node, ctx) -> LaunchSpec           how it runs as a plain process (no side effects)
+  prepare(node, ctx)                        what must exist on disk before it starts (initdb, configs)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from stapel.probes import ProbeSpec
+
+
+@dataclass
+class Node:
+    """One component or service of the stack, with its ports resolved."""
+
+    name: str
+    kind: str  # a component kind, or "service"
+    config: Any  # the pydantic block from stapel.yaml
+    ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def is_service(self) -> bool:
+        return self.kind == "service"
+
+    @property
+    def port(self) -> int | None:
+        return self.ports.get("main")
+
+    @property
+    def depends_on(self) -> dict[str, str]:
+        return {name: dep.condition for name, dep in self.config.depends_on.items()}
+
+    @property
+    def env_name(self) -> str:
+        return self.name.upper().replace("-", "_")
+
+
+@dataclass
+class LaunchSpec:
+    """Everything a runtime needs to start one process; JSON-able, so the supervisor can keep it."""
+
+    name: str
+    role: str  # component | service
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    log: str
+    user: str | None = None
+    stop_signal: int = int(signal.SIGTERM)
+    stop_timeout: float = 10.0
+    after_stop: list[list[str]] = field(default_factory=list)
+    restart: dict[str, Any] = field(default_factory=lambda: {"policy": "no", "backoff_seconds": 1.0, "max_restarts": None})
+    hash_basis: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def spec_hash(self) -> str:
+        basis = self.hash_basis or {"argv": self.argv, "env": self.env, "cwd": self.cwd, "user": self.user}
+        return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["spec_hash"] = self.spec_hash
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LaunchSpec:
+        data = {k: v for k, v in data.items() if k != "spec_hash"}
+        return cls(**data)
+
+
+def probe_from_config(node: Node, default: ProbeSpec) -> ProbeSpec:
+    """The kind's own probe, or the one stapel.yaml gives, with process-compose's timing fields applied."""
+    probe = node.config.probe
+    if probe is None:
+        return default
+    spec_type, params = default.type, dict(default.params)
+    if probe.tcp:
+        spec_type, params = "tcp", {"host": probe.tcp.host, "port": probe.tcp.port or node.port}
+    elif probe.http:
+        spec_type = "http"
+        params = {"host": probe.http.host, "port": probe.http.port or node.port, "path": probe.http.path,
+                  "scheme": probe.http.scheme, "status": probe.http.status}
+    elif probe.exec:
+        spec_type, params = "exec", {"command": probe.exec.command}
+    if spec_type in ("tcp", "http") and params.get("port") is None:
+        raise ValueError("the probe needs a port: set probe.*.port or the node's port")
+    return ProbeSpec(
+        type=spec_type,
+        params=params,
+        initial_delay_seconds=probe.initial_delay_seconds,
+        period_seconds=probe.period_seconds or default.period_seconds,
+        timeout_seconds=probe.timeout_seconds or default.timeout_seconds,
+        failure_threshold=probe.failure_threshold or default.failure_threshold,
+    )
+
+
+def restart_of(config: Any) -> dict[str, Any]:
+    return config.restart.model_dump()
+
+
+def component_env(node: Node, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A component's process environment: a small, fixed base (so unrelated variables never restart it)."""
+    import os
+
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    env.update(extra or {})
+    env.update(node.config.env)
+    return env

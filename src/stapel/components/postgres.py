@@ -1,0 +1,99 @@
+"""PostgreSQL: initdb once, then `postgres` in the foreground, TCP on 127.0.0.1 only (no Unix socket)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from urllib.parse import quote
+
+from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.errors import StartError
+from stapel.probes import ProbeSpec
+
+DEFAULT_PORTS = {"main": 5432}
+INTERNAL_PORTS: tuple[str, ...] = ()
+PROGRAMS = ["postgres", "initdb"]
+
+
+def configured_ports(config) -> dict[str, int]:
+    return {"main": config.port or DEFAULT_PORTS["main"]}
+
+
+def probe(node: Node) -> ProbeSpec:
+    default = ProbeSpec("postgres", {"port": node.port, "user": node.config.user, "database": node.config.database},
+                        period_seconds=0.02, timeout_seconds=1.0, failure_threshold=1500)
+    return probe_from_config(node, default)
+
+
+def url(node: Node, scheme: str = "postgresql") -> str:
+    c = node.config
+    return f"{scheme}://{quote(c.user, safe='')}:{quote(c.password, safe='')}@127.0.0.1:{node.port}/{quote(c.database, safe='')}"
+
+
+def exports(node: Node) -> dict[str, str]:
+    c, prefix = node.config, node.env_name
+    return {
+        "DATABASE_URL": url(node),
+        f"{prefix}_URL": url(node),
+        f"{prefix}_HOST": "127.0.0.1",
+        f"{prefix}_PORT": str(node.port),
+        f"{prefix}_USER": c.user,
+        f"{prefix}_PASSWORD": c.password,
+        f"{prefix}_DB": c.database,
+    }
+
+
+def secrets(config) -> list[str]:
+    return [config.password]
+
+
+def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
+    bins = ctx.binaries(node, PROGRAMS)
+    data = ctx.paths.data(node.name)
+    argv = [bins["postgres"], "-D", str(data), "-p", str(node.port), "-h", "127.0.0.1", "-k", "", *node.config.args]
+    return LaunchSpec(
+        name=node.name,
+        role="component",
+        argv=argv,
+        env=component_env(node),
+        cwd=str(data),
+        log=str(ctx.paths.log(node.name)),
+        user=ctx.run_as(node.config.run_as),
+        stop_signal=int(signal.SIGINT),  # "fast" shutdown: roll back open transactions, then exit cleanly
+        stop_timeout=30.0,
+        restart=restart_of(node.config),
+    )
+
+
+def prepare(node: Node, ctx) -> None:  # noqa: ANN001
+    """initdb on first start, as the unprivileged user PostgreSQL insists on when stapel runs as root."""
+    data = ctx.paths.data(node.name)
+    user = ctx.run_as(node.config.run_as)
+    ctx.make_private_dir(data, user)
+    if (data / "PG_VERSION").exists():
+        return
+    bins = ctx.binaries(node, PROGRAMS)
+    conf = ctx.paths.conf(node.name)
+    ctx.make_private_dir(conf, user)
+    pwfile = conf / "initdb.pw"
+    pwfile.write_text(node.config.password + "\n")
+    os.chmod(pwfile, 0o600)
+    ctx.chown(pwfile, user)
+    argv = [bins["initdb"], "-D", str(data), "-U", node.config.user, f"--pwfile={pwfile}", "-E", "UTF8",
+            "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"]
+    try:
+        done = subprocess.run(argv, user=user, capture_output=True, text=True, timeout=120, check=False, cwd=str(data))
+    finally:
+        pwfile.unlink(missing_ok=True)
+    with open(ctx.paths.log(node.name), "a") as log:
+        log.write(done.stdout + done.stderr)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise StartError(f"components.{node.name}: initdb failed (exit {done.returncode}): {tail[0]}",
+                         hint=f"see {ctx.paths.log(node.name)}")
+    if node.config.database != "postgres":
+        # one database besides the default; roles, schemas and extensions are the provisioner's job
+        single = [bins["postgres"], "--single", "-D", str(data), "postgres"]
+        sql = f'CREATE DATABASE "{node.config.database}";\n'
+        subprocess.run(single, user=user, input=sql, capture_output=True, text=True, timeout=60, check=True, cwd=str(data))

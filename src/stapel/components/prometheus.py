@@ -1,0 +1,62 @@
+"""Prometheus: a generated prometheus.yml that scrapes itself; TSDB under the component's data dir."""
+
+from __future__ import annotations
+
+import os
+
+from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.probes import ProbeSpec
+
+DEFAULT_PORTS = {"main": 9090}
+INTERNAL_PORTS: tuple[str, ...] = ()
+PROGRAMS = ["prometheus"]
+
+
+def configured_ports(config) -> dict[str, int]:
+    return {"main": config.port or DEFAULT_PORTS["main"]}
+
+
+def probe(node: Node) -> ProbeSpec:
+    default = ProbeSpec("http", {"port": node.port, "path": "/-/ready"}, period_seconds=0.05, failure_threshold=600)
+    return probe_from_config(node, default)
+
+
+def exports(node: Node) -> dict[str, str]:
+    prefix, url = node.env_name, f"http://127.0.0.1:{node.port}"
+    return {"PROMETHEUS_URL": url, f"{prefix}_URL": url, f"{prefix}_HOST": "127.0.0.1", f"{prefix}_PORT": str(node.port)}
+
+
+def secrets(config) -> list[str]:
+    return []
+
+
+def _render(node: Node) -> str:
+    return (
+        f"global:\n  scrape_interval: {node.config.scrape_interval}\n"
+        "scrape_configs:\n"
+        f"  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{node.port}']\n"
+    )
+
+
+def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
+    bins = ctx.binaries(node, PROGRAMS)
+    conf = ctx.paths.conf(node.name) / "prometheus.yml"
+    data = ctx.paths.data(node.name)
+    return LaunchSpec(
+        name=node.name,
+        role="component",
+        argv=[bins["prometheus"], f"--config.file={conf}", f"--storage.tsdb.path={data}",
+              f"--web.listen-address=127.0.0.1:{node.port}", *node.config.args],
+        env=component_env(node),
+        cwd=str(data),
+        log=str(ctx.paths.log(node.name)),
+        restart=restart_of(node.config),
+        hash_basis={"bin": bins["prometheus"], "conf": _render(node), "args": node.config.args, "env": node.config.env, "port": node.port},
+    )
+
+
+def prepare(node: Node, ctx) -> None:  # noqa: ANN001
+    ctx.make_private_dir(ctx.paths.data(node.name), None)
+    ctx.make_private_dir(ctx.paths.conf(node.name), None)
+    with open(os.open(ctx.paths.conf(node.name) / "prometheus.yml", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write(_render(node))

@@ -1,0 +1,141 @@
+"""RabbitMQ: its own node name, cookie, epmd port, dist port on 127.0.0.1 and management port.
+
+Its failed boot exits 0 (shared/research/native-binaries.md), so readiness decides, never the exit
+code. It registers in an epmd of its own on a private port, so the machine's epmd is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as random
+import signal
+import string
+from urllib.parse import quote
+
+from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.probes import ProbeSpec
+
+DEFAULT_PORTS = {"main": 5672, "management": 15672, "dist": 25672, "epmd": 4369}
+INTERNAL_PORTS = ("dist", "epmd")
+PROGRAMS = ["rabbitmq-server"]
+
+
+def configured_ports(config) -> dict[str, int]:
+    return {
+        "main": config.port or DEFAULT_PORTS["main"],
+        "management": config.management_port or DEFAULT_PORTS["management"],
+        "dist": DEFAULT_PORTS["dist"],
+        "epmd": DEFAULT_PORTS["epmd"],
+    }
+
+
+def probe(node: Node) -> ProbeSpec:
+    c = node.config
+    default = ProbeSpec("rabbitmq", {"port": node.port, "management_port": node.ports["management"], "user": c.user, "password": c.password},
+                        period_seconds=0.1, timeout_seconds=2.0, failure_threshold=900)
+    return probe_from_config(node, default)
+
+
+def url(node: Node) -> str:
+    c = node.config
+    return f"amqp://{quote(c.user, safe='')}:{quote(c.password, safe='')}@127.0.0.1:{node.port}/{quote(c.vhost, safe='')}"
+
+
+def exports(node: Node) -> dict[str, str]:
+    prefix, c = node.env_name, node.config
+    management = f"http://127.0.0.1:{node.ports['management']}"
+    return {
+        "RABBITMQ_URL": url(node),
+        f"{prefix}_URL": url(node),
+        f"{prefix}_HOST": "127.0.0.1",
+        f"{prefix}_PORT": str(node.port),
+        f"{prefix}_USER": c.user,
+        f"{prefix}_PASSWORD": c.password,
+        f"{prefix}_VHOST": c.vhost,
+        f"{prefix}_MANAGEMENT_URL": management,
+        "RABBITMQ_MANAGEMENT_URL": management,
+    }
+
+
+def secrets(config) -> list[str]:
+    return [config.password]
+
+
+def node_name(node: Node, ctx) -> str:  # noqa: ANN001
+    return f"stapel-{ctx.stack_name}-{ctx.paths.contour}-{node.name}@localhost"
+
+
+def _render(node: Node) -> str:
+    c = node.config
+    return "\n".join([
+        f"listeners.tcp.default = 127.0.0.1:{node.port}",
+        "management.tcp.ip = 127.0.0.1",
+        f"management.tcp.port = {node.ports['management']}",
+        f"default_user = {c.user}",
+        f"default_pass = {c.password}",
+        f"default_vhost = {c.vhost}",
+        "default_permissions.configure = .*",
+        "default_permissions.read = .*",
+        "default_permissions.write = .*",
+        "loopback_users = none",
+        "log.console = true",
+        "log.file = false",
+        "",
+    ])
+
+
+def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
+    bins = ctx.binaries(node, PROGRAMS)
+    conf, data = ctx.paths.conf(node.name), ctx.paths.data(node.name)
+    env = component_env(node, {
+        "HOME": str(conf),  # the Erlang cookie lives here, for the node and for rabbitmqctl alike
+        "RABBITMQ_NODENAME": node_name(node, ctx),
+        "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+        "RABBITMQ_NODE_PORT": str(node.port),
+        "RABBITMQ_DIST_PORT": str(node.ports["dist"]),
+        "RABBITMQ_MNESIA_BASE": str(data / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(data / "log"),
+        "RABBITMQ_LOGS": "-",
+        "RABBITMQ_CONFIG_FILE": str(conf / "rabbitmq.conf"),
+        "RABBITMQ_ADVANCED_CONFIG_FILE": str(conf / "advanced.config"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(conf / "enabled_plugins"),
+        "RABBITMQ_CONF_ENV_FILE": str(conf / "rabbitmq-env.conf"),
+        "ERL_EPMD_ADDRESS": "127.0.0.1",
+        "ERL_EPMD_PORT": str(node.ports["epmd"]),
+        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+    })
+    epmd = ctx.which("epmd", near=bins["rabbitmq-server"]) or "epmd"
+    return LaunchSpec(
+        name=node.name,
+        role="component",
+        argv=[bins["rabbitmq-server"], *node.config.args],
+        env=env,
+        cwd=str(data),  # a failed boot drops erl_crash.dump in the cwd
+        log=str(ctx.paths.log(node.name)),
+        stop_signal=int(signal.SIGTERM),
+        stop_timeout=30.0,
+        after_stop=[[epmd, "-port", str(node.ports["epmd"]), "-kill"]],
+        restart=restart_of(node.config),
+        hash_basis={"bin": bins["rabbitmq-server"], "conf": _render(node), "env": env, "args": node.config.args},
+    )
+
+
+def prepare(node: Node, ctx) -> None:  # noqa: ANN001
+    conf, data = ctx.paths.conf(node.name), ctx.paths.data(node.name)
+    ctx.make_private_dir(conf, None)
+    ctx.make_private_dir(data, None)
+    _write(conf / "rabbitmq.conf", _render(node), 0o600)
+    _write(conf / "enabled_plugins", "[rabbitmq_management].\n", 0o600)
+    _write(conf / "rabbitmq-env.conf", "", 0o600)
+    cookie = conf / ".erlang.cookie"
+    if not cookie.exists():
+        _write(cookie, "".join(random.choice(string.ascii_uppercase) for _ in range(32)), 0o400)
+
+
+def _write(path, text: str, mode: int) -> None:  # noqa: ANN001
+    if path.exists() and mode == 0o400:
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with open(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)

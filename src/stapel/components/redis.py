@@ -1,0 +1,82 @@
+"""Redis (or Valkey): one foreground server with a generated config file (the password stays off argv)."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import quote
+
+from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.probes import ProbeSpec
+
+DEFAULT_PORTS = {"main": 6379}
+INTERNAL_PORTS: tuple[str, ...] = ()
+PROGRAMS = ["redis-server|valkey-server"]
+
+
+def configured_ports(config) -> dict[str, int]:
+    return {"main": config.port or DEFAULT_PORTS["main"]}
+
+
+def probe(node: Node) -> ProbeSpec:
+    default = ProbeSpec("redis", {"port": node.port, "password": node.config.password},
+                        period_seconds=0.02, timeout_seconds=1.0, failure_threshold=500)
+    return probe_from_config(node, default)
+
+
+def url(node: Node) -> str:
+    auth = f":{quote(node.config.password, safe='')}@" if node.config.password else ""
+    return f"redis://{auth}127.0.0.1:{node.port}/0"
+
+
+def exports(node: Node) -> dict[str, str]:
+    prefix = node.env_name
+    out = {"REDIS_URL": url(node), f"{prefix}_URL": url(node), f"{prefix}_HOST": "127.0.0.1", f"{prefix}_PORT": str(node.port)}
+    if node.config.password:
+        out[f"{prefix}_PASSWORD"] = node.config.password
+    return out
+
+
+def secrets(config) -> list[str]:
+    return [config.password] if config.password else []
+
+
+def _conf_file(node: Node, ctx) -> str:  # noqa: ANN001
+    return str(ctx.paths.conf(node.name) / "redis.conf")
+
+
+def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
+    bins = ctx.binaries(node, PROGRAMS)
+    return LaunchSpec(
+        name=node.name,
+        role="component",
+        argv=[bins["redis-server"], _conf_file(node, ctx), *node.config.args],
+        env=component_env(node),
+        cwd=str(ctx.paths.data(node.name)),
+        log=str(ctx.paths.log(node.name)),
+        stop_timeout=15.0,  # SIGTERM makes it save its snapshot first
+        restart=restart_of(node.config),
+        hash_basis={"bin": bins["redis-server"], "conf": _render(node, ctx), "args": node.config.args, "env": node.config.env},
+    )
+
+
+def _render(node: Node, ctx) -> str:  # noqa: ANN001
+    lines = [
+        "bind 127.0.0.1",
+        f"port {node.port}",
+        f"dir {ctx.paths.data(node.name)}",
+        "daemonize no",
+        'logfile ""',
+        "save 3600 1 300 100 60 10000",
+        "appendonly no",
+    ]
+    if node.config.password:
+        lines.append(f"requirepass {node.config.password}")
+    return "\n".join(lines) + "\n"
+
+
+def prepare(node: Node, ctx) -> None:  # noqa: ANN001
+    ctx.make_private_dir(ctx.paths.data(node.name), None)
+    ctx.make_private_dir(ctx.paths.conf(node.name), None)
+    path = _conf_file(node, ctx)
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write(_render(node, ctx))

@@ -1,0 +1,1 @@
+"""The engine owns the order: graph, steps, the up pipeline, run logs and summaries."""

@@ -1,0 +1,258 @@
+"""`stapel up` as named steps: preflight -> start -> wait -> services -> verify, each logged and summarised."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from stapel.components.base import LaunchSpec, Node
+from stapel.engine import expected, graph, ports
+from stapel.engine.lock import stack_lock
+from stapel.engine.runlog import RunLog, StepRecord
+from stapel.engine.stack import Stack
+from stapel.engine.wait import wait_for
+from stapel.errors import PreflightError, StapelError
+
+
+@dataclass
+class UpOptions:
+    services: list[str] | None = None  # --service a,b (with what they depend on)
+    skip_backend: bool = False  # --skip-backend: infrastructure only
+
+
+@dataclass
+class UpResult:
+    summary: dict[str, Any]
+    run_dir: str
+    changed: bool
+    notes: list[str] = field(default_factory=list)
+
+
+class Up:
+    def __init__(self, stack: Stack, runtime: Any, options: UpOptions, say: Callable[[str], None]):
+        self.stack, self.runtime, self.options = stack, runtime, options
+        self.mask = stack.masker()
+        self.say = lambda text: say(self.mask(text))
+        self.specs: dict[str, LaunchSpec] = {}
+        self.started: list[str] = []  # what this run started or restarted: rolled back on failure
+        self.cancel = threading.Event()
+        self.log = RunLog(stack.paths, "up", stack.name, runtime.name, stack.file, self.mask)
+
+    # --- selection -------------------------------------------------------------------------
+    def selected_services(self) -> list[str]:
+        if self.options.skip_backend:
+            return []
+        services = [n.name for n in self.stack.services()]
+        if self.options.services is None:
+            return services
+        unknown = [s for s in self.options.services if s not in self.stack.nodes]
+        if unknown:
+            from stapel.model.schema import did_you_mean
+
+            raise PreflightError(f"--service: unknown name '{unknown[0]}'{did_you_mean(unknown[0], sorted(self.stack.nodes))}")
+        return sorted(n for n in graph.closure(self.stack.edges(), self.options.services) if self.stack.nodes[n].is_service)
+
+    # --- the pipeline ----------------------------------------------------------------------
+    def run(self) -> UpResult:
+        outcome, error = "failed", None
+        try:
+            with stack_lock(self.stack.paths, "up"):
+                try:
+                    names = self._steps()
+                    expected.save(self.stack, names)
+                    outcome = "ok"
+                except KeyboardInterrupt:
+                    outcome, error = "interrupted", "interrupted by Ctrl-C"
+                    self.cancel.set()
+                    self._rollback()
+                    raise
+                except StapelError as exc:
+                    error = "; ".join(exc.lines()[:1])
+                    self.cancel.set()
+                    self._rollback()
+                    raise
+        finally:
+            summary = self.log.finish(outcome, error, self.node_report())
+        return UpResult(summary, str(self.log.dir), self.log.changed)
+
+    def _steps(self) -> list[str]:
+        services = self.selected_services()
+        components = [n.name for n in self.stack.components()]
+        with self._step("preflight") as step:
+            self.preflight(step, components + services)
+        with self._step("start") as step:
+            self.start_levels(step, components)
+        with self._step("wait") as step:
+            self.wait_all(step, components)
+        with self._step("services") as step:
+            if not services:
+                step.skip("--skip-backend" if self.options.skip_backend else "no services in stapel.yaml")
+            else:
+                self.start_levels(step, services)
+                self.wait_all(step, services)
+        with self._step("verify") as step:
+            self.verify(step, components + services)
+        return components + services
+
+    def _step(self, name: str):  # noqa: ANN202
+        return _StepContext(self.log.step(name), self.say)
+
+    def preflight(self, step: StepRecord, names: list[str]) -> None:
+        running = {n: s for n, s in self.runtime.states().items() if s.get("state") == "running"}
+        for note in ports.resolve(self.stack, self.runtime, running):
+            step.log(note)
+            self.say(f"  {note}")
+        problems = []
+        for name in names:
+            try:
+                self.specs[name] = self.runtime.launch(self.stack.nodes[name])
+            except StapelError as exc:
+                problems += exc.lines()
+        if problems:
+            raise PreflightError(problems[0], problems=problems[1:])
+        for name in names:
+            step.log(f"{name}: {' '.join(self.specs[name].argv)}")
+
+    def start_levels(self, step: StepRecord, names: list[str]) -> None:
+        edges = self.stack.edges()
+        for level in graph.levels(edges, only=names):
+            self._parallel([lambda n=n: self._start_one(step, n) for n in level])
+            # later levels start only once what they depend on meets its condition
+            needs = {(dep, cond) for n in names for dep, cond in self.stack.nodes[n].depends_on.items() if dep in level}
+            self._parallel([lambda d=d, c=c: self._wait_one(step, d, c) for d, c in sorted(needs)])
+
+    def _start_one(self, step: StepRecord, name: str) -> None:
+        node = self.stack.nodes[name]
+        meta = {"kind": node.kind, "endpoint": self.stack.endpoint(node), "probe": _probe_json(self.stack.probe(node))}
+        state = self.runtime.start(node, self.specs[name], meta)
+        if state.get("changed"):
+            self.started.append(name)
+            step.changed(f"started {name}")
+            self.say(f"  started {name} ({node.kind}) on {self.stack.endpoint(node)}")
+        else:
+            step.log(f"{name}: already running, unchanged (pid {state.get('pid')})")
+
+    def _wait_one(self, step: StepRecord, name: str, condition: str) -> None:
+        node = self.stack.nodes[name]
+        began = time.monotonic()
+        detail = wait_for(self.runtime, node, self.stack.probe(node), condition, self.cancel, self.say)
+        took = time.monotonic() - began
+        step.log(f"{name}: {condition} after {took:.2f}s: {detail}")
+        if name in self.started:
+            self.say(f"  {name} is {condition} ({took:.1f}s)")
+
+    def wait_all(self, step: StepRecord, names: list[str]) -> None:
+        self._parallel([lambda n=n: self._wait_one(step, n, self._final_condition(n)) for n in names])
+
+    def _final_condition(self, name: str) -> str:
+        wanted = {c for n in self.stack.nodes.values() for d, c in n.depends_on.items() if d == name}
+        if "completed" in wanted:
+            return "completed"
+        return "healthy"
+
+    def verify(self, step: StepRecord, names: list[str]) -> None:
+        bad = []
+        for name in names:
+            node = self.stack.nodes[name]
+            probe = self.stack.probe(node)
+            state = self.runtime.states().get(name, {}).get("state")
+            if state == "completed":
+                step.log(f"{name}: completed")
+                continue
+            ok, detail = self.runtime.probe(node, probe) if probe else (state == "running", state or "not running")
+            step.log(f"{name}: {'healthy' if ok else 'UNHEALTHY'}: {detail}")
+            if not ok:
+                bad.append(f"{name}: {detail}")
+        if bad:
+            from stapel.errors import StartError
+
+            raise StartError(f"verify: not healthy: {bad[0]}", problems=bad[1:])
+
+    def _parallel(self, jobs: list[Callable[[], None]]) -> None:
+        if not jobs:
+            return
+        if len(jobs) == 1:
+            jobs[0]()
+            return
+        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+            futures = [pool.submit(job) for job in jobs]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in done:
+                if future.exception():
+                    self.cancel.set()
+                    raise future.exception()
+        self.cancel.clear()
+
+    def _rollback(self) -> None:
+        """Nothing half-started: stop what this run started, dependants first."""
+        if not self.started:
+            self._shutdown_if_empty()
+            return
+        self.say(f"  rolling back: stopping {', '.join(self.started)}")
+        for level in reversed(graph.levels(self.stack.edges(), only=self.started)):
+            try:
+                self.runtime.stop(level)
+            except (StapelError, OSError):
+                pass
+        self._shutdown_if_empty()
+
+    def _shutdown_if_empty(self) -> None:
+        try:
+            if not any(s.get("state") == "running" for s in self.runtime.states().values()):
+                self.runtime.shutdown()
+        except (StapelError, OSError):
+            pass
+
+    def node_report(self) -> dict[str, dict[str, Any]]:
+        try:
+            states = self.runtime.states()
+        except (StapelError, OSError):
+            states = {}
+        report = {}
+        for name, node in self.stack.nodes.items():
+            state = states.get(name, {})
+            running = state.get("state") == "running"
+            health, detail = "not running", ""
+            if state.get("state") == "completed":
+                health = "completed"
+            elif running:
+                probe = self.stack.probe(node)
+                ok, detail = self.runtime.probe(node, probe) if probe else (True, "running")
+                health = "healthy" if ok else "unhealthy"
+            report[name] = {"role": "service" if node.is_service else "component", "kind": node.kind,
+                            "endpoint": self.stack.endpoint(node), "state": state.get("state", "not running"),
+                            "health": health, "pid": state.get("pid"), "detail": detail}
+        return report
+
+
+class _StepContext:
+    def __init__(self, record: StepRecord, say: Callable[[str], None]):
+        self.record, self.say = record, say
+
+    def __enter__(self) -> StepRecord:
+        self.say(f"» {self.record.name}")
+        return self.record
+
+    def __exit__(self, exc_type, exc, tb) -> bool:  # noqa: ANN001
+        self.record.duration = time.monotonic() - self.record.started
+        if exc is not None:
+            self.record.status = "failed"
+            self.record.message = str(exc) if not isinstance(exc, KeyboardInterrupt) else "interrupted"
+            lines = exc.lines() if isinstance(exc, StapelError) else [self.record.message]
+            for line in lines:
+                self.record.log(line)
+        elif self.record.status != "skipped" and self.record.changes:
+            self.record.status = "changed"
+        return False
+
+
+def _probe_json(probe: Any) -> dict[str, Any] | None:
+    if probe is None:
+        return None
+    from dataclasses import asdict
+
+    return asdict(probe)

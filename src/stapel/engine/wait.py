@@ -1,0 +1,75 @@
+"""Wait for nodes the way mirakuru does: probe, and watch the process; a death fails the wait at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from stapel.components.base import Node
+from stapel.errors import StartError
+from stapel.probes import ProbeSpec
+
+LOG_TAIL_LINES = 20
+PROGRESS_EVERY_SECONDS = 5.0
+
+
+def _section(node: Node) -> str:
+    return f"{'services' if node.is_service else 'components'}.{node.name}"
+
+
+def wait_for(runtime: Any, node: Node, probe: ProbeSpec | None, condition: str, cancel: threading.Event,
+             say: Callable[[str], None]) -> str:
+    """Block until `node` meets `condition` (started | healthy | completed). Returns what the probe said."""
+    started = time.monotonic()
+    if condition == "started" or (condition == "healthy" and probe is None):
+        _alive_or_fail(runtime, node, allow_completed=True)
+        return "started"
+    if condition == "healthy" and probe.initial_delay_seconds:
+        cancel.wait(probe.initial_delay_seconds)
+    budget = probe.budget_seconds if probe else 600.0
+    period = probe.period_seconds if probe else 0.1
+    next_note = started + PROGRESS_EVERY_SECONDS
+    detail = ""
+    while not cancel.is_set():
+        if condition == "completed":
+            state = runtime.states().get(node.name, {})
+            if state.get("state") == "completed":
+                return "completed (exit 0)"
+            _alive_or_fail(runtime, node, allow_completed=False, state=state)
+        else:
+            ok, detail = runtime.probe(node, probe)
+            if ok:
+                return detail
+            _alive_or_fail(runtime, node, allow_completed=False)
+        now = time.monotonic()
+        if now - started > budget:
+            raise StartError(
+                f"{_section(node)}: not {condition} after {budget:.0f}s: {detail or 'no answer'}",
+                hint=f"see {runtime.stack.paths.log(node.name)}; raise probe.failure_threshold if it is just slow",
+                problems=_tail(runtime, node),
+            )
+        if now >= next_note:
+            say(f"  … still waiting for {node.name} ({now - started:.0f}s): {detail or condition}")
+            next_note = now + PROGRESS_EVERY_SECONDS
+        cancel.wait(period)
+    raise StartError(f"{_section(node)}: wait cancelled")
+
+
+def _alive_or_fail(runtime: Any, node: Node, allow_completed: bool, state: dict | None = None) -> None:
+    state = state if state is not None else runtime.states().get(node.name, {})
+    current = state.get("state")
+    if current in ("running", "starting", "backoff") or (allow_completed and current == "completed"):
+        return
+    code = state.get("exit_code")
+    how = f"exited with code {code}" if code is not None else ("could not start" if current == "failed" else "is not running")
+    raise StartError(
+        f"{_section(node)}: {how} while starting",
+        hint=f"last lines of {runtime.stack.paths.log(node.name)} follow",
+        problems=_tail(runtime, node),
+    )
+
+
+def _tail(runtime: Any, node: Node) -> list[str]:
+    return ["  | " + line for line in runtime.log_tail(node.name, LOG_TAIL_LINES)]

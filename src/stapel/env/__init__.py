@@ -1,0 +1,1 @@
+"""Environment: secrets masking (and, later, .env sync and connection-string formats)."""

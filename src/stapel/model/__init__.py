@@ -1,0 +1,1 @@
+"""stapel.yaml: schema, loading (interpolate -> validate -> cross-check) and the resolved stack."""

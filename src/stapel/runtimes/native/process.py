@@ -1,0 +1,103 @@
+"""Start, identify and stop one process group. No state: the supervisor keeps that."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import subprocess
+import time
+
+import psutil
+
+from stapel.components.base import LaunchSpec
+
+
+def spawn(spec: LaunchSpec) -> subprocess.Popen:
+    """Start `spec` in its own session (so its whole group can be signalled), output appended to its log."""
+    os.makedirs(os.path.dirname(spec.log), exist_ok=True)
+    log = open(spec.log, "ab", buffering=0)  # noqa: SIM115 - handed to the child
+    log.write(f"\n--- stapel: starting {spec.name} at {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode())
+    extra: dict = {}
+    if spec.user and os.geteuid() == 0:
+        entry = pwd.getpwnam(spec.user)
+        extra = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+    try:
+        return subprocess.Popen(
+            spec.argv, cwd=spec.cwd, env=spec.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True, **extra,
+        )
+    finally:
+        log.close()
+
+
+def create_time(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def is_alive(pid: int, created: float | None) -> bool:
+    """The same process is still there: pid alive, not a zombie, and started when we recorded."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return created is None or abs(proc.create_time() - created) < 0.5
+    except psutil.Error:
+        return False
+
+
+def signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        os.kill(pid, sig)
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return any(p.info["status"] != psutil.STATUS_ZOMBIE for p in _group_members(pgid))
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def _group_members(pgid: int) -> list[psutil.Process]:
+    members = []
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(proc.pid) == pgid:
+                members.append(proc)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return members
+
+
+def stop(pid: int, sig: int, timeout: float, popen: subprocess.Popen | None = None) -> str:
+    """Signal the group, wait for the leader and the rest of the group, then SIGKILL what is left."""
+    signal_group(pid, sig)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if popen is not None:
+            popen.poll()
+        if not group_alive(pid):
+            return "stopped"
+        time.sleep(0.02)
+    signal_group(pid, signal.SIGKILL)
+    if popen is not None:
+        try:
+            popen.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+    return "killed"
+
+
+def run_quietly(argv: list[str], env: dict[str, str] | None = None, timeout: float = 10) -> None:
+    try:
+        subprocess.run(argv, env=env, capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        pass

@@ -1,0 +1,170 @@
+"""The native runtime: kinds' launch specs run as plain processes under the per-stack supervisor."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import stat
+from pathlib import Path
+from typing import Any
+
+from stapel.components import kind_module, service
+from stapel.components.base import LaunchSpec, Node
+from stapel.errors import PreflightError
+from stapel.probes import ProbeSpec
+from stapel.probes import run as run_probe
+from stapel.runtimes.native import binaries
+from stapel.runtimes.native.client import SupervisorClient
+
+
+class NativeContext:
+    """What kind modules may ask of the machine while building and preparing a native launch."""
+
+    def __init__(self, stack):  # noqa: ANN001
+        self.stack_name = stack.name
+        self.paths = stack.paths
+        self._bins: dict[tuple, dict[str, str]] = {}
+
+    def binaries(self, node: Node, programs: list[str]) -> dict[str, str]:
+        key = (node.kind, node.config.bin_dir, tuple(programs))
+        if key not in self._bins:
+            self._bins[key] = binaries.find(node.kind, programs, node.config.bin_dir, f"components.{node.name}")
+        return self._bins[key]
+
+    @staticmethod
+    def which(program: str, near: str) -> str | None:
+        beside = Path(near).resolve().parent / program
+        return str(beside) if beside.is_file() else shutil.which(program)
+
+    @staticmethod
+    def run_as(wanted: str | None) -> str | None:
+        """The unprivileged user for servers that refuse root; None when stapel is not root."""
+        if os.geteuid() != 0:
+            return None
+        for name in ([wanted] if wanted else ["postgres", "nobody"]):
+            try:
+                pwd.getpwnam(name)
+                return name
+            except KeyError:
+                continue
+        raise PreflightError(f"run_as: user '{wanted}' does not exist", hint="create it or pick an existing unprivileged user")
+
+    @staticmethod
+    def chown(path: Path, user: str | None) -> None:
+        if user:
+            entry = pwd.getpwnam(user)
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def make_private_dir(self, path: Path, user: str | None) -> None:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            os.chmod(path, 0o700)
+            self.chown(path, user)
+        except OSError as exc:
+            raise PreflightError(f"{path}: cannot create or use this directory: {exc.strerror}",
+                                 hint="make .local writable for you, or fix its owner") from None
+        if user:
+            blocked = unreachable_parent(path, user)
+            if blocked:
+                raise PreflightError(
+                    f"{path}: user '{user}' (servers that refuse root run as it) cannot reach it: {blocked} is mode "
+                    f"{stat.S_IMODE(blocked.stat().st_mode):04o}",
+                    hint=f"move the project out of {blocked}, or allow traversal with: chmod o+x {blocked}",
+                )
+
+
+def unreachable_parent(path: Path, user: str) -> Path | None:
+    entry = pwd.getpwnam(user)
+    groups = {entry.pw_gid} | {g.gr_gid for g in __import__("grp").getgrall() if user in g.gr_mem}
+    for folder in reversed(path.parents):
+        st = folder.stat()
+        if st.st_uid == entry.pw_uid:
+            allowed = st.st_mode & stat.S_IXUSR
+        elif st.st_gid in groups:
+            allowed = st.st_mode & stat.S_IXGRP
+        else:
+            allowed = st.st_mode & stat.S_IXOTH
+        if not allowed:
+            return folder
+    return None
+
+
+class NativeRuntime:
+    name = "native"
+
+    def __init__(self, stack):  # noqa: ANN001
+        self.stack = stack
+        self.ctx = NativeContext(stack)
+        self.client = SupervisorClient(stack.paths)
+
+    def port_holder(self, port: int) -> str | None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+                return None
+            except OSError:
+                pass
+        return _holder_name(port)
+
+    def launch(self, node: Node) -> LaunchSpec:
+        if node.is_service:
+            return service.native(node, self.ctx, self.stack.service_env(node))
+        return kind_module(node.kind).native(node, self.ctx)
+
+    def states(self) -> dict[str, dict[str, Any]]:
+        status = self.client.status()
+        return status["procs"] if status else {}
+
+    def start(self, node: Node, spec: LaunchSpec, meta: dict[str, Any]) -> dict[str, Any]:
+        if not node.is_service:
+            kind_module(node.kind).prepare(node, self.ctx)
+        self.client.ensure()
+        return self.client.request({"op": "run", "spec": spec.to_json(), "meta": meta})
+
+    def stop(self, names: list[str]) -> dict[str, str]:
+        if not self.client.reachable() and not self.client.has_processes():
+            return {}
+        self.client.ensure()
+        return self.client.request({"op": "stop", "names": names}, timeout=300)["stopped"]
+
+    def shutdown(self) -> None:
+        if self.client.reachable() or self.client.has_processes():
+            self.client.ensure()
+            self.client.request({"op": "shutdown"}, timeout=300)
+
+    def probe(self, node: Node, spec: ProbeSpec) -> tuple[bool, str]:
+        return run_probe(spec)
+
+    def log_tail(self, name: str, lines: int) -> list[str]:
+        return tail(self.stack.paths.log(name), lines)
+
+
+def tail(path: Path, lines: int) -> list[str]:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 64 * 1024))
+            return f.read().decode(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
+
+
+def _holder_name(port: int) -> str:
+    import psutil
+
+    try:
+        for conn in psutil.net_connections(kind="inet"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
+                if conn.pid:
+                    try:
+                        return f"{psutil.Process(conn.pid).name()} (pid {conn.pid})"
+                    except psutil.Error:
+                        return f"pid {conn.pid}"
+                return "another user's process"
+    except psutil.AccessDenied:
+        pass
+    return "an unknown process"

@@ -1,0 +1,267 @@
+"""The per-stack supervisor: owns the stack's processes, restarts services by policy, notices deaths
+within a poll period, and answers over a Unix socket (one JSON request and one JSON reply per line).
+
+Every process it starts has a pid file (pid, start time, launch spec, probe). A new supervisor
+re-adopts the processes whose pid files still match a live process, so killing the supervisor
+never orphans or duplicates anything.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import signal
+import socket
+import socketserver
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stapel.components.base import LaunchSpec
+from stapel.paths import Paths
+from stapel.runtimes.native import process
+
+POLL_SECONDS = 0.25
+log = logging.getLogger("stapel.supervisor")
+
+
+@dataclass
+class Proc:
+    spec: LaunchSpec
+    meta: dict[str, Any]  # kind, probe, endpoint: what status and check report
+    pid: int | None = None
+    created: float | None = None
+    popen: Any = None
+    state: str = "starting"  # running | exited | completed | backoff | stopped | failed
+    exit_code: int | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    ended_at: float | None = None
+    restart_at: float | None = None
+    history: list[str] = field(default_factory=list)
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "name": self.spec.name, "role": self.spec.role, "state": self.state, "pid": self.pid,
+            "exit_code": self.exit_code, "restarts": self.restarts, "started_at": self.started_at,
+            "ended_at": self.ended_at, "spec_hash": self.spec.spec_hash, "log": self.spec.log, **self.meta,
+        }
+
+
+class Supervisor:
+    def __init__(self, paths: Paths):
+        self.paths = paths
+        self.procs: dict[str, Proc] = {}
+        self.lock = threading.RLock()
+        self.done = threading.Event()
+
+    # --- pid files -------------------------------------------------------------------------
+    def _pidfile(self, name: str) -> Path:
+        return self.paths.pids / f"{name}.json"
+
+    def _write_pidfile(self, proc: Proc) -> None:
+        self.paths.pids.mkdir(parents=True, exist_ok=True)
+        data = {"pid": proc.pid, "created": proc.created, "started_at": proc.started_at, "restarts": proc.restarts,
+                "spec": proc.spec.to_json(), "meta": proc.meta}
+        tmp = self._pidfile(proc.spec.name).with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        os.chmod(tmp, 0o600)
+        tmp.replace(self._pidfile(proc.spec.name))
+
+    def adopt(self) -> None:
+        for pidfile in sorted(self.paths.pids.glob("*.json")):
+            try:
+                data = json.loads(pidfile.read_text())
+                spec = LaunchSpec.from_json(data["spec"])
+            except (OSError, ValueError, KeyError, TypeError):
+                pidfile.unlink(missing_ok=True)
+                continue
+            if process.is_alive(data["pid"], data.get("created")):
+                self.procs[spec.name] = Proc(spec, data.get("meta", {}), pid=data["pid"], created=data.get("created"),
+                                             state="running", restarts=data.get("restarts", 0), started_at=data.get("started_at", 0))
+                log.info("adopted %s (pid %s)", spec.name, data["pid"])
+            else:
+                log.info("%s (pid %s) is gone; forgetting its pid file", spec.name, data["pid"])
+                pidfile.unlink(missing_ok=True)
+                for argv in spec.after_stop:
+                    process.run_quietly(argv, env=spec.env)
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def _spawn(self, proc: Proc) -> None:
+        try:
+            proc.popen = process.spawn(proc.spec)
+        except OSError as exc:
+            proc.state, proc.exit_code, proc.pid = "failed", None, None
+            proc.history.append(f"cannot start: {exc}")
+            log.error("%s: cannot start: %s", proc.spec.name, exc)
+            return
+        proc.pid = proc.popen.pid
+        proc.created = process.create_time(proc.pid)
+        proc.state, proc.exit_code, proc.started_at, proc.ended_at, proc.restart_at = "running", None, time.time(), None, None
+        self._write_pidfile(proc)
+        log.info("started %s (pid %s)", proc.spec.name, proc.pid)
+
+    def run(self, spec: LaunchSpec, meta: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            current = self.procs.get(spec.name)
+            if current and current.state == "running" and current.spec.spec_hash == spec.spec_hash:
+                return {"changed": False, **current.view()}
+        if current:
+            self._stop(current)
+        proc = Proc(spec, meta)
+        with self.lock:
+            self.procs[spec.name] = proc
+            self._spawn(proc)
+            return {"changed": True, **proc.view()}
+
+    def _stop(self, proc: Proc) -> str:
+        with self.lock:
+            proc.restart_at = None
+            was_running = proc.state == "running"
+            proc.state = "stopping"
+        outcome = "not running"
+        if was_running and proc.pid:
+            outcome = process.stop(proc.pid, proc.spec.stop_signal, proc.spec.stop_timeout, proc.popen)
+            for argv in proc.spec.after_stop:
+                process.run_quietly(argv, env=proc.spec.env)
+        with self.lock:
+            proc.state, proc.ended_at = "stopped", time.time()
+            self._pidfile(proc.spec.name).unlink(missing_ok=True)
+        log.info("%s: %s", proc.spec.name, outcome)
+        return outcome
+
+    def stop(self, names: list[str]) -> dict[str, str]:
+        with self.lock:
+            procs = [self.procs[n] for n in names if n in self.procs]
+        with ThreadPoolExecutor(max_workers=max(1, len(procs))) as pool:
+            outcomes = dict(zip([p.spec.name for p in procs], pool.map(self._stop, procs)))
+        with self.lock:
+            for name in outcomes:
+                self.procs.pop(name, None)
+        return outcomes
+
+    def shutdown(self) -> dict[str, str]:
+        with self.lock:
+            names = sorted(self.procs, key=lambda n: self.procs[n].started_at, reverse=True)
+        outcomes = {}
+        for role in ("service", "component"):
+            outcomes.update(self.stop([n for n in names if self.procs.get(n) and self.procs[n].spec.role == role]))
+        self.done.set()
+        return outcomes
+
+    # --- watching --------------------------------------------------------------------------
+    def _exit_code(self, proc: Proc) -> tuple[bool, int | None]:
+        if proc.popen is not None:
+            code = proc.popen.poll()
+            return code is not None, code
+        return not process.is_alive(proc.pid, proc.created), None  # adopted: not our child, code unknown
+
+    def tick(self) -> None:
+        now = time.time()
+        with self.lock:
+            for proc in list(self.procs.values()):
+                if proc.state == "running":
+                    ended, code = self._exit_code(proc)
+                    if ended:
+                        self._on_exit(proc, code, now)
+                elif proc.state == "backoff" and proc.restart_at and now >= proc.restart_at:
+                    proc.restarts += 1
+                    self._spawn(proc)
+
+    def _on_exit(self, proc: Proc, code: int | None, now: float) -> None:
+        proc.exit_code, proc.ended_at = code, now
+        proc.state = "completed" if code == 0 and proc.spec.role == "service" else "exited"
+        self._pidfile(proc.spec.name).unlink(missing_ok=True)
+        for argv in proc.spec.after_stop:
+            process.run_quietly(argv, env=proc.spec.env)
+        log.warning("%s exited (code %s)", proc.spec.name, "unknown" if code is None else code)
+        policy = proc.spec.restart
+        wants = policy["policy"] == "always" or (policy["policy"] == "on-failure" and code != 0)
+        limit = policy.get("max_restarts")
+        if wants and (limit is None or proc.restarts < limit):
+            proc.state, proc.restart_at = "backoff", now + float(policy.get("backoff_seconds", 1.0))
+        elif wants:
+            proc.history.append(f"gave up after {proc.restarts} restarts")
+
+    def status(self) -> dict[str, Any]:
+        with self.lock:
+            return {"pid": os.getpid(), "procs": {n: p.view() for n, p in self.procs.items()}}
+
+    def watch(self) -> None:
+        while not self.done.is_set():
+            try:
+                self.tick()
+            except Exception:  # the watcher must outlive any single failure
+                log.exception("tick failed")
+            self.done.wait(POLL_SECONDS)
+
+    # --- requests --------------------------------------------------------------------------
+    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        if op == "ping":
+            return {"ok": True, "pid": os.getpid()}
+        if op == "status":
+            return {"ok": True, **self.status()}
+        if op == "run":
+            return {"ok": True, **self.run(LaunchSpec.from_json(request["spec"]), request.get("meta", {}))}
+        if op == "stop":
+            return {"ok": True, "stopped": self.stop(list(request["names"]))}
+        if op == "shutdown":
+            return {"ok": True, "stopped": self.shutdown()}
+        return {"ok": False, "error": f"unknown op {op!r}"}
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        line = self.rfile.readline()
+        try:
+            reply = self.server.supervisor.handle(json.loads(line))  # type: ignore[attr-defined]
+        except Exception as exc:  # report to the client, keep serving
+            log.exception("request failed")
+            reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        self.wfile.write(json.dumps(reply).encode() + b"\n")
+
+
+class _Server(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+
+
+def serve(paths: Paths) -> int:
+    paths.run.mkdir(parents=True, exist_ok=True)
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(filename=paths.supervisor_log, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    guard = open(paths.run / "supervisor.lock", "w")  # noqa: SIM115 - held for the process's life
+    try:
+        fcntl.flock(guard, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log.info("another supervisor owns this stack; exiting")
+        return 0
+    sock = paths.socket
+    sock.parent.mkdir(parents=True, exist_ok=True)
+    sock.unlink(missing_ok=True)
+    supervisor = Supervisor(paths)
+    supervisor.adopt()
+    server = _Server(str(sock), _Handler)
+    os.chmod(sock, 0o600)
+    server.supervisor = supervisor  # type: ignore[attr-defined]
+    paths.supervisor_pid.write_text(str(os.getpid()))
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=supervisor.shutdown, daemon=True).start())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+    log.info("supervisor %s serving %s", os.getpid(), sock)
+    supervisor.watch()
+    server.shutdown()
+    sock.unlink(missing_ok=True)
+    paths.supervisor_pid.unlink(missing_ok=True)
+    log.info("supervisor exits")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve(Paths(Path(sys.argv[1]), sys.argv[2])))
