@@ -39,9 +39,9 @@ def open_stack(args: argparse.Namespace):  # noqa: ANN201
 
 
 def runtime_for(args: argparse.Namespace, stack) -> Any:  # noqa: ANN001
-    from stapel import runtimes
+    from stapel.runtimes.native.runtime import NativeRuntime
 
-    return runtimes.get(args.runtime, stack)
+    return NativeRuntime(stack)
 
 
 def print_json(data: Any) -> None:

@@ -35,7 +35,6 @@ def build_parser() -> argparse.ArgumentParser:
         flags = ["-f", "--file"] if short_file else ["--file"]
         options.add_argument(*flags, default=default(None), help="stapel.yaml to use (default: ./stapel.yaml or the nearest parent's)")
         options.add_argument("--contour", default=default(None), help="contour to act on (default: `contour:` in stapel.yaml, else dev)")
-        options.add_argument("--runtime", default=default("native"), choices=["native", "fake"], help=argparse.SUPPRESS)
         return options
 
     parser = argparse.ArgumentParser(

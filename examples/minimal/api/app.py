@@ -1,0 +1,93 @@
+"""A tiny service for examples/minimal. GET /health writes and reads a row in PostgreSQL, sets and gets a
+key in Redis, and publishes and gets a message through RabbitMQ; 200 only when all three worked.
+
+It reads only what stapel exports to it: DATABASE_URL, REDIS_URL, RABBITMQ_URL and PORT.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pika
+import psycopg
+import redis
+
+QUEUE = "minimal.health"
+
+
+def check_postgres(token: str) -> bool:
+    with psycopg.connect(os.environ["DATABASE_URL"], connect_timeout=3) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS health_checks (token text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())")
+        conn.execute("INSERT INTO health_checks (token) VALUES (%s)", (token,))
+        row = conn.execute("SELECT token FROM health_checks WHERE token = %s", (token,)).fetchone()
+        conn.execute("DELETE FROM health_checks WHERE at < now() - interval '1 hour'")
+        return row is not None and row[0] == token
+
+
+def check_redis(token: str) -> bool:
+    client = redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.set("minimal:health:last", token, ex=60)
+        return client.get("minimal:health:last") == token.encode()
+    finally:
+        client.close()
+
+
+def check_rabbitmq(token: str) -> bool:
+    params = pika.URLParameters(os.environ["RABBITMQ_URL"])
+    params.socket_timeout = 3
+    connection = pika.BlockingConnection(params)
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.queue_declare(QUEUE, durable=True)
+        channel.basic_publish("", QUEUE, token.encode(), pika.BasicProperties(message_id=token, delivery_mode=2))
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            method, _props, body = channel.basic_get(QUEUE, auto_ack=True)
+            if method is not None and body == token.encode():
+                return True
+            if method is None:
+                time.sleep(0.02)
+        return False
+    finally:
+        connection.close()
+
+
+def health() -> tuple[int, dict]:
+    token = uuid.uuid4().hex
+    checks = {}
+    for name, check in (("postgres", check_postgres), ("redis", check_redis), ("rabbitmq", check_rabbitmq)):
+        try:
+            checks[name] = "ok" if check(token) else "wrong answer"
+        except Exception as exc:  # report every dependency, do not stop at the first
+            checks[name] = f"{type(exc).__name__}: {exc}"
+    ok = all(v == "ok" for v in checks.values())
+    return (200 if ok else 503), {"ok": ok, "checks": checks}
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path != "/health":
+            self.send_error(404)
+            return
+        status, body = health()
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, fmt: str, *args) -> None:  # noqa: ANN002
+        print(f"{self.address_string()} {fmt % args}", flush=True)
+
+
+if __name__ == "__main__":
+    port = int(os.environ["PORT"])
+    print(f"minimal api listening on 127.0.0.1:{port}", flush=True)
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
