@@ -51,6 +51,8 @@ def secrets(config) -> list[str]:
 def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
     bins = ctx.binaries(node, PROGRAMS)
     data = ctx.paths.data(node.name)
+    user = ctx.run_as(node.config.run_as)
+    ctx.check_reachable(data, user)
     argv = [bins["postgres"], "-D", str(data), "-p", str(node.port), "-h", "127.0.0.1", "-k", "", *node.config.args]
     return LaunchSpec(
         name=node.name,
@@ -59,7 +61,7 @@ def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
         env=component_env(node),
         cwd=str(data),
         log=str(ctx.paths.log(node.name)),
-        user=ctx.run_as(node.config.run_as),
+        user=user,
         stop_signal=int(signal.SIGINT),  # "fast" shutdown: roll back open transactions, then exit cleanly
         stop_timeout=30.0,
         restart=restart_of(node.config),

@@ -58,6 +58,7 @@ class NativeContext:
             os.chown(path, entry.pw_uid, entry.pw_gid)
 
     def make_private_dir(self, path: Path, user: str | None) -> None:
+        self.check_reachable(path, user)
         try:
             path.mkdir(parents=True, exist_ok=True)
             os.chmod(path, 0o700)
@@ -65,20 +66,25 @@ class NativeContext:
         except OSError as exc:
             raise PreflightError(f"{path}: cannot create or use this directory: {exc.strerror}",
                                  hint="make .local writable for you, or fix its owner") from None
-        if user:
-            blocked = unreachable_parent(path, user)
-            if blocked:
-                raise PreflightError(
-                    f"{path}: user '{user}' (servers that refuse root run as it) cannot reach it: {blocked} is mode "
-                    f"{stat.S_IMODE(blocked.stat().st_mode):04o}",
-                    hint=f"move the project out of {blocked}, or allow traversal with: chmod o+x {blocked}",
-                )
+
+    @staticmethod
+    def check_reachable(path: Path, user: str | None) -> None:
+        """Fail early when an unprivileged server user could not even reach its own data directory."""
+        blocked = unreachable_parent(path, user) if user else None
+        if blocked:
+            raise PreflightError(
+                f"{path}: user '{user}' (servers that refuse root run as it) cannot reach it: {blocked} is mode "
+                f"{stat.S_IMODE(blocked.stat().st_mode):04o}",
+                hint=f"move the project out of {blocked}, or allow traversal with: chmod o+x {blocked}",
+            )
 
 
 def unreachable_parent(path: Path, user: str) -> Path | None:
     entry = pwd.getpwnam(user)
     groups = {entry.pw_gid} | {g.gr_gid for g in __import__("grp").getgrall() if user in g.gr_mem}
     for folder in reversed(path.parents):
+        if not folder.exists():
+            break
         st = folder.stat()
         if st.st_uid == entry.pw_uid:
             allowed = st.st_mode & stat.S_IXUSR

@@ -1,0 +1,156 @@
+"""examples/minimal end to end: up, idempotent re-up, supervision, re-adoption, control commands, down."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import urllib.request
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from conftest import copy_example, processes_under, stapel, status, stop_and_clean, traversable_dir, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stack():  # noqa: ANN201
+    base = traversable_dir("minimal")
+    root = copy_example("minimal", base)
+    done = stapel(root, "up", timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    yield root
+    assert not stop_and_clean(root, base)
+
+
+def endpoint(root: Path, name: str) -> tuple[str, int]:
+    host, port = status(root)[name]["endpoint"].split(":")
+    return host, int(port)
+
+
+def test_everything_is_up_on_free_ports_never_the_system_ones(stack: Path) -> None:
+    nodes = status(stack)
+    assert {n: v["state"] for n, v in nodes.items()} == {n: "running" for n in ("db", "cache", "mq", "metrics", "api")}
+    ports = {name: int(v["endpoint"].split(":")[1]) for name, v in nodes.items()}
+    assert ports["db"] != 5432 and ports["cache"] != 6379 and ports["mq"] != 5672  # this machine's own servers hold those
+
+
+def test_the_service_uses_postgres_redis_and_rabbitmq(stack: Path) -> None:
+    host, port = endpoint(stack, "api")
+    with urllib.request.urlopen(f"http://{host}:{port}/health", timeout=10) as response:
+        body = json.load(response)
+    assert response.status == 200
+    assert body == {"ok": True, "checks": {"postgres": "ok", "redis": "ok", "rabbitmq": "ok"}}
+
+
+def test_check_passes_and_says_so_per_part(stack: Path) -> None:
+    done = stapel(stack, "check", "--json")
+    assert done.returncode == 0, done.stdout
+    report = json.loads(done.stdout)
+    assert report["healthy"] is True
+    assert {n["name"] for n in report["nodes"]} == {"db", "cache", "mq", "metrics", "api"}
+
+
+def test_run_log_has_steps_and_summaries(stack: Path) -> None:
+    latest = stack / ".local/logs/bootstrap/latest"
+    summary = json.loads((latest / "summary.json").read_text())
+    assert summary["outcome"] == "ok" and summary["contour"] == "dev"
+    assert [s["name"] for s in summary["steps"]] == ["preflight", "start", "wait", "services", "verify"]
+    for step in summary["steps"]:
+        assert (latest / step["log"]).is_file()
+    assert summary["nodes"]["db"]["health"] == "healthy"
+    assert "# stapel up" in (latest / "summary.md").read_text()
+
+
+def test_second_up_changes_nothing_and_says_so(stack: Path) -> None:
+    before = {n: v["pid"] for n, v in status(stack).items()}
+    done = stapel(stack, "up", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["changed"] is False
+    assert all(step["status"] in ("ok", "skipped") and not step["changes"] for step in summary["steps"])
+    assert {n: v["pid"] for n, v in status(stack).items()} == before
+    assert "nothing to do" in stapel(stack, "up").stdout
+
+
+def test_no_secret_in_the_run_logs(stack: Path) -> None:
+    for path in (stack / ".local/logs/bootstrap").rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            assert "dev-only-db-password" not in text and "dev-only-mq-password" not in text, path
+
+
+def test_a_killed_service_is_restarted_by_its_policy(stack: Path) -> None:
+    old = status(stack)["api"]
+    os.kill(old["pid"], signal.SIGKILL)
+    restarted = wait_until(lambda: (lambda s: s["state"] == "running" and s["pid"] != old["pid"] and s)(status(stack)["api"]), 10)
+    assert restarted and restarted["restarts"] == old["restarts"] + 1
+
+
+def test_a_dead_component_is_noticed_within_two_seconds_and_up_heals_it(stack: Path) -> None:
+    cache = status(stack)["cache"]
+    os.kill(cache["pid"], signal.SIGKILL)
+    assert wait_until(lambda: status(stack)["cache"]["state"] == "exited", timeout=2.0)
+    assert stapel(stack, "check").returncode == 1
+    healed = stapel(stack, "up")
+    assert healed.returncode == 0, healed.stderr
+    assert "started cache" in healed.stdout
+    assert stapel(stack, "check").returncode == 0
+
+
+def test_a_killed_supervisor_is_replaced_and_adopts_without_duplicates(stack: Path) -> None:
+    pids = {n: v["pid"] for n, v in status(stack).items()}
+    supervisor = int((stack / ".local/run/dev/supervisor.pid").read_text())
+    os.kill(supervisor, signal.SIGKILL)
+    assert {n: v["pid"] for n, v in status(stack).items()} == pids  # the next command re-adopts
+    assert int((stack / ".local/run/dev/supervisor.pid").read_text()) != supervisor
+    postmasters = [p for p in processes_under(stack) if p.info["cmdline"] and p.info["cmdline"][0].endswith("postgres")
+                   and "-D" in p.info["cmdline"]]
+    assert len(postmasters) == 1
+    assert "nothing to do" in stapel(stack, "up").stdout
+
+
+def test_logs_shows_the_tail(stack: Path) -> None:
+    done = stapel(stack, "logs", "api", "-n", "3")
+    assert done.returncode == 0
+    assert 1 <= len(done.stdout.splitlines()) <= 3
+    missing = stapel(stack, "logs", "nosuch")
+    assert missing.returncode == 1 and "no log for 'nosuch'" in missing.stderr
+
+
+def test_stop_and_start_one_service(stack: Path) -> None:
+    assert stapel(stack, "stop", "--service", "api").returncode == 0
+    assert "api" not in {n for n, v in status(stack).items() if v["state"] == "running"}
+    started = stapel(stack, "start", "--service", "api")
+    assert started.returncode == 0, started.stderr
+    assert status(stack)["api"]["state"] == "running"
+
+
+def test_down_keeps_data_and_stops_everything_including_epmd(stack: Path) -> None:
+    host, port = endpoint(stack, "db")
+    url = f"postgresql://postgres:dev-only-db-password@{host}:{port}/app"
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS kept (v text)")
+        conn.execute("INSERT INTO kept VALUES ('still here')")
+    epmd_port = json.loads((stack / ".local/state/dev/ports.json").read_text())["mq"]["epmd"]["chosen"]
+    done = stapel(stack, "down", timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert processes_under(stack) == []
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", epmd_port), timeout=1).close()
+    assert stapel(stack, "up", "--skip-backend", timeout=300).returncode == 0
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT v FROM kept").fetchone() == ("still here",)
+    assert status(stack).get("api", {}).get("state") != "running"
+
+
+def test_down_volumes_deletes_the_data(stack: Path) -> None:
+    refused = stapel(stack, "down", "--volumes", input="")
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    done = stapel(stack, "down", "--volumes", "--yes", timeout=120)
+    assert done.returncode == 0
+    assert not (stack / ".local/data/dev").exists()
