@@ -56,11 +56,7 @@ def cmd_down(args: argparse.Namespace) -> int:
             say("kept everything")
             return 1
     with stack_lock(paths, "down"):
-        client = SupervisorClient(paths)
-        stopped = {}
-        if client.reachable() or client.has_processes():
-            client.ensure()
-            stopped = client.request({"op": "shutdown"}, timeout=300)["stopped"]
+        stopped = SupervisorClient(paths).shutdown()
         expected.forget(paths)
         for name, outcome in stopped.items():
             say(f"  {name}: {outcome}")

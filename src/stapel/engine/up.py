@@ -40,6 +40,7 @@ class Up:
         self.specs: dict[str, LaunchSpec] = {}
         self.started: list[str] = []  # what this run started or restarted: rolled back on failure
         self.cancel = threading.Event()
+        ensure_local(stack.paths)
         self.log = RunLog(stack.paths, "up", stack.name, runtime.name, stack.file, self.mask)
 
     # --- selection -------------------------------------------------------------------------
@@ -227,6 +228,16 @@ class Up:
                             "endpoint": self.stack.endpoint(node), "state": state.get("state", "not running"),
                             "health": health, "pid": state.get("pid"), "detail": detail}
         return report
+
+
+def ensure_local(paths: Any) -> None:
+    """.local must be a writable directory before a run can even keep its log."""
+    for folder in (paths.run, paths.bootstrap_logs, paths.logs):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PreflightError(f"{folder}: cannot create: {exc.strerror}",
+                                 hint="stapel keeps data, logs and pids under .local/ in the project; make it a writable directory") from None
 
 
 class _StepContext:

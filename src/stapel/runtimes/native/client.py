@@ -17,6 +17,7 @@ from stapel.paths import Paths
 class SupervisorClient:
     def __init__(self, paths: Paths):
         self.paths = paths
+        self._spawned: subprocess.Popen | None = None  # a supervisor this process started: reap it, too
 
     def request(self, payload: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
@@ -51,7 +52,7 @@ class SupervisorClient:
         self.paths.run.mkdir(parents=True, exist_ok=True)
         self.paths.logs.mkdir(parents=True, exist_ok=True)
         with open(self.paths.supervisor_log, "ab") as out:
-            subprocess.Popen(
+            self._spawned = subprocess.Popen(
                 [sys.executable, "-m", "stapel.runtimes.native.supervisor", str(self.paths.root), self.paths.contour],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
                 cwd=str(self.paths.root), env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -70,3 +71,22 @@ class SupervisorClient:
                 return None
             self.ensure()
         return self.request({"op": "status"}, timeout=10.0)
+
+    def shutdown(self) -> dict[str, str]:
+        """Stop everything the supervisor owns, then wait for the supervisor itself to be gone."""
+        if not (self.reachable() or self.has_processes()):
+            return {}
+        self.ensure()
+        pid = self.request({"op": "ping"})["pid"]
+        stopped = self.request({"op": "shutdown"}, timeout=300)["stopped"]
+        if self._spawned is not None and self._spawned.pid == pid:
+            self._spawned.wait(timeout=10)
+            return stopped
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.01)
+        return stopped

@@ -79,6 +79,21 @@ class NativeContext:
             )
 
 
+def check_writable_dir(path: Path, config_path: str) -> None:
+    """The directory exists and is writable, or can be created: checked before anything starts."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    problem = None
+    if not existing.is_dir():
+        problem = f"{existing} is not a directory"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{existing} is not writable for you"
+    if problem:
+        raise PreflightError(f"{config_path}: cannot use data directory {path}: {problem}",
+                             hint="stapel keeps data, logs and pids under .local/ in the project; make that writable")
+
+
 def unreachable_parent(path: Path, user: str) -> Path | None:
     entry = pwd.getpwnam(user)
     groups = {entry.pw_gid} | {g.gr_gid for g in __import__("grp").getgrall() if user in g.gr_mem}
@@ -118,6 +133,7 @@ class NativeRuntime:
     def launch(self, node: Node) -> LaunchSpec:
         if node.is_service:
             return service.native(node, self.ctx, self.stack.service_env(node))
+        check_writable_dir(self.stack.paths.data(node.name), f"components.{node.name}")
         return kind_module(node.kind).native(node, self.ctx)
 
     def states(self) -> dict[str, dict[str, Any]]:
@@ -137,9 +153,7 @@ class NativeRuntime:
         return self.client.request({"op": "stop", "names": names}, timeout=300)["stopped"]
 
     def shutdown(self) -> None:
-        if self.client.reachable() or self.client.has_processes():
-            self.client.ensure()
-            self.client.request({"op": "shutdown"}, timeout=300)
+        self.client.shutdown()
 
     def probe(self, node: Node, spec: ProbeSpec) -> tuple[bool, str]:
         return run_probe(spec)
