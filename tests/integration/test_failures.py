@@ -152,3 +152,16 @@ def test_two_ups_cannot_race(project: Path) -> None:
     finally:
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=60)
+
+
+def test_up_attach_shows_status_and_ctrl_c_stops_everything(project: Path) -> None:
+    write(project, "components:\n  cache:\n    kind: redis\n")
+    attached = subprocess.Popen([sys.executable, "-m", "stapel", "up", "--attach"], cwd=project, env=stapel_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert wait_until(lambda: (project / ".local/run/dev/pids/cache.json").exists(), timeout=30)
+    time.sleep(1.5)  # let the live table draw once
+    attached.send_signal(signal.SIGINT)
+    out, _ = attached.communicate(timeout=60)
+    assert attached.returncode == 0, out
+    assert "Ctrl-C stops everything" in out and "cache: stopped" in out
+    assert_nothing_left(project)

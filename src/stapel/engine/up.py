@@ -40,6 +40,7 @@ class Up:
         self.specs: dict[str, LaunchSpec] = {}
         self.started: list[str] = []  # what this run started or restarted: rolled back on failure
         self.cancel = threading.Event()
+        self.health: dict[str, tuple[bool, str]] = {}  # verify's answers, for the report
         ensure_local(stack.paths)
         self.log = RunLog(stack.paths, "up", stack.name, runtime.name, stack.file, self.mask)
 
@@ -156,15 +157,22 @@ class Up:
         return "healthy"
 
     def verify(self, step: StepRecord, names: list[str]) -> None:
-        bad = []
-        for name in names:
-            node = self.stack.nodes[name]
-            probe = self.stack.probe(node)
-            state = self.runtime.states().get(name, {}).get("state")
+        """Everything once more, in parallel, after the services started; the report reuses these answers."""
+        states = self.runtime.states()
+
+        def one(name: str) -> tuple[str, bool, str]:
+            node, state = self.stack.nodes[name], states.get(name, {}).get("state")
             if state == "completed":
-                step.log(f"{name}: completed")
-                continue
+                return name, True, "completed (exit 0)"
+            probe = self.stack.probe(node)
             ok, detail = self.runtime.probe(node, probe) if probe else (state == "running", state or "not running")
+            return name, ok, detail
+
+        with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+            results = list(pool.map(one, names))
+        bad = []
+        for name, ok, detail in results:
+            self.health[name] = (ok, detail)
             step.log(f"{name}: {'healthy' if ok else 'UNHEALTHY'}: {detail}")
             if not ok:
                 bad.append(f"{name}: {detail}")
@@ -221,8 +229,7 @@ class Up:
             if state.get("state") == "completed":
                 health = "completed"
             elif running:
-                probe = self.stack.probe(node)
-                ok, detail = self.runtime.probe(node, probe) if probe else (True, "running")
+                ok, detail = self.health.get(name) or self._probe_now(node)
                 health = "healthy" if ok else "unhealthy"
             report[name] = {"role": "service" if node.is_service else "component", "kind": node.kind,
                             "endpoint": self.stack.endpoint(node), "state": state.get("state", "not running"),
@@ -238,6 +245,11 @@ def ensure_local(paths: Any) -> None:
         except OSError as exc:
             raise PreflightError(f"{folder}: cannot create: {exc.strerror}",
                                  hint="stapel keeps data, logs and pids under .local/ in the project; make it a writable directory") from None
+
+
+    def _probe_now(self, node: Node) -> tuple[bool, str]:
+        probe = self.stack.probe(node)
+        return self.runtime.probe(node, probe) if probe else (True, "running")
 
 
 class _StepContext:

@@ -82,6 +82,10 @@ class Supervisor:
             except (OSError, ValueError, KeyError, TypeError):
                 pidfile.unlink(missing_ok=True)
                 continue
+            if not spec.log.startswith(str(self.paths.local) + os.sep):
+                log.warning("%s: pid file belongs to another project (%s), e.g. a copied .local; ignoring it", spec.name, spec.log)
+                pidfile.unlink(missing_ok=True)
+                continue
             if process.is_alive(data["pid"], data.get("created")):
                 self.procs[spec.name] = Proc(spec, data.get("meta", {}), pid=data["pid"], created=data.get("created"),
                                              state="running", restarts=data.get("restarts", 0), started_at=data.get("started_at", 0))
