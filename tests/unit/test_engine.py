@@ -259,7 +259,11 @@ def test_crashing_service_rolls_back_dependants_first(stack_file):
     assert run.runtime.procs == {}
 
 
-def test_failure_keeps_what_an_earlier_run_started(stack_file, write_yaml):
+PROBE_NOW_BUG = ("BUG: Up._probe_now is defined inside ensure_local (mis-indented), so node_report raises AttributeError "
+                 "for any running node that verify did not probe")
+
+
+def test_failure_keeps_what_an_earlier_run_started(stack_file):
     first = Run(stack_file, options=UpOptions(skip_backend=True))
     ok(first)
     first.runtime.behaviour["api"] = "crash"
@@ -311,7 +315,6 @@ def test_unhealthy_service_with_an_exec_probe_override(write_yaml):
     assert run.runtime.procs == {}
 
 
-@pytest.mark.xfail(reason="BUG: a probe budget under a second is shown as 'after 0s'", strict=True)
 def test_sub_second_probe_budget_is_shown_as_it_is(write_yaml):
     path = write_yaml(STACK.replace(
         "    password: s3cr3t-value-x\n",
@@ -342,7 +345,6 @@ def test_busy_port_in_dev_moves_and_is_remembered(stack_file, tmp_path):
 
 def test_moved_port_stays_on_the_next_run(stack_file, tmp_path):
     ok(Run(stack_file, busy_ports={5432: "postgres (pid 4242)"}))
-    # same runtime, nothing changed
     # a new runtime (nothing running), the port still busy: the same choice, no new note
     again = Run(stack_file, busy_ports={5432: "postgres (pid 4242)"})
     ok(again)
@@ -414,9 +416,9 @@ def test_every_busy_port_in_a_fixed_contour_is_reported(write_yaml):
     path = write_yaml(FIXED)
     run = Run(path, busy_ports={5432: "pg", 8000: "uvicorn (pid 7)"})
     error = failed(run, PreflightError)
-    assert error.lines() == [
-        "components.db.port: port 5432 is busy (held by pg); choose a free port there, or set contours.stage.ports: auto",
+    assert error.lines() == [  # in name order
         "services.api.port: port 8000 is busy (held by uvicorn (pid 7)); choose a free port there, or set contours.stage.ports: auto",
+        "components.db.port: port 5432 is busy (held by pg); choose a free port there, or set contours.stage.ports: auto",
     ]
 
 
@@ -454,6 +456,15 @@ def test_skip_backend_skips_the_services_step(stack_file):
     assert run.summary["nodes"]["api"]["state"] == "not running"
 
 
+def test_skip_backend_after_a_full_up_keeps_the_services(stack_file):
+    first = Run(stack_file)
+    ok(first)
+    second = Run(stack_file, runtime=first.runtime, options=UpOptions(skip_backend=True))
+    assert ok(second).changed is False
+    assert second.events == []
+    assert second.summary["nodes"]["api"]["state"] == "running"
+
+
 def test_no_services_in_stapel_yaml(write_yaml):
     run = Run(write_yaml("components:\n  db:\n    kind: postgres\n"))
     ok(run)
@@ -489,8 +500,6 @@ def test_unknown_service_without_a_close_one(stack_file):
     assert error.message == "--service: unknown name 'zzz' (allowed: api, cache, db, mq, other, worker)"
 
 
-@pytest.mark.xfail(reason="BUG: --service naming a component skips services with the false reason 'no services in stapel.yaml'",
-                   strict=True)
 def test_service_option_naming_a_component_does_not_claim_there_are_no_services(stack_file):
     run = Run(stack_file, options=UpOptions(services=["db"]))
     if run.error is not None:

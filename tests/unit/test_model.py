@@ -80,7 +80,6 @@ def test_yaml_aliases_are_resolved(load_text):
     assert model.components["db2"].kind == "postgres"
 
 
-@pytest.mark.xfail(reason="BUG: YAML merge keys (<<: *anchor) are reported as 'malformed YAML'", strict=True)
 def test_yaml_merge_keys_are_valid_yaml(load_text):
     model = load_text(
         """
@@ -163,7 +162,6 @@ def test_port_as_a_quoted_number_is_accepted(load_text):
     assert model.components["db"].port == 5433
 
 
-@pytest.mark.xfail(reason="BUG: an out-of-range port shows pydantic's raw text without the value", strict=True)
 def test_port_out_of_range_message_is_stapels_own(config_error):
     lines = config_error(
         """
@@ -178,7 +176,6 @@ def test_port_out_of_range_message_is_stapels_own(config_error):
     assert "Input should" not in lines[0] and "70000" in lines[0]
 
 
-@pytest.mark.xfail(reason="BUG: `port: true` is accepted as port 1 (pydantic lax bool->int)", strict=True)
 def test_port_true_is_not_a_port(config_error):
     lines = config_error(
         """
@@ -267,7 +264,6 @@ def test_probe_takes_at_most_one_check(config_error):
     assert lines == ["stapel.yaml:5: services.api.probe: give at most one of tcp, http, exec"]
 
 
-@pytest.mark.xfail(reason="BUG: a tcp/http probe with no port on a port-less service passes load and fails mid-up", strict=True)
 def test_probe_without_any_port_is_a_config_error(config_error):
     lines = config_error(
         """
@@ -592,7 +588,6 @@ def test_env_values_are_coerced_to_strings(load_text):
         "INT": "1", "IS_TRUE": "true", "IS_NO": "false", "EMPTY": "", "BARE": "", "FLOAT": "1.5", "TEXT": "hello"}
 
 
-@pytest.mark.xfail(reason="BUG: YAML 1.1 keys are converted: env var NO becomes 'False', NULL is refused", strict=True)
 def test_env_names_are_kept_as_written(load_text):
     model = load_text(
         """
@@ -695,7 +690,6 @@ def test_cross_check_errors_are_reported_together(config_error):
     ]
 
 
-@pytest.mark.xfail(reason="BUG: an unknown key hides every other error in the same block", strict=True)
 def test_unknown_key_does_not_hide_other_errors_in_its_block(config_error):
     lines = config_error(
         """

@@ -92,13 +92,20 @@ class Up:
             self.wait_all(step, components)
         with self._step("services") as step:
             if not services:
-                step.skip("--skip-backend" if self.options.skip_backend else "no services in stapel.yaml")
+                step.skip(self._why_no_services())
             else:
                 self.start_levels(step, services)
                 self.wait_all(step, services)
         with self._step("verify") as step:
             self.verify(step, components + services)
         return components + services
+
+    def _why_no_services(self) -> str:
+        if self.options.skip_backend:
+            return "--skip-backend"
+        if self.options.services is not None:
+            return "--service names no service"
+        return "no services in stapel.yaml"
 
     def _step(self, name: str):  # noqa: ANN202
         return _StepContext(self.log.step(name), self.say)
@@ -216,6 +223,10 @@ class Up:
         except (StapelError, OSError):
             pass
 
+    def _probe_now(self, node: Node) -> tuple[bool, str]:
+        probe = self.stack.probe(node)
+        return self.runtime.probe(node, probe) if probe else (True, "running")
+
     def node_report(self) -> dict[str, dict[str, Any]]:
         try:
             states = self.runtime.states()
@@ -245,11 +256,6 @@ def ensure_local(paths: Any) -> None:
         except OSError as exc:
             raise PreflightError(f"{folder}: cannot create: {exc.strerror}",
                                  hint="stapel keeps data, logs and pids under .local/ in the project; make it a writable directory") from None
-
-
-    def _probe_now(self, node: Node) -> tuple[bool, str]:
-        probe = self.stack.probe(node)
-        return self.runtime.probe(node, probe) if probe else (True, "running")
 
 
 class _StepContext:

@@ -46,7 +46,7 @@ def wait_for(runtime: Any, node: Node, probe: ProbeSpec | None, condition: str, 
         now = time.monotonic()
         if now - started > budget:
             raise StartError(
-                f"{_section(node)}: not {condition} after {budget:.0f}s: {detail or 'no answer'}",
+                f"{_section(node)}: not {condition} after {budget:g}s: {detail or 'no answer'}",
                 hint=f"see {runtime.stack.paths.log(node.name)}; raise probe.failure_threshold if it is just slow",
                 problems=_tail(runtime, node),
             )

@@ -46,17 +46,23 @@ def _clean_loc(loc: tuple[Any, ...]) -> ConfigPath:
     return tuple(out)
 
 
-def describe(error: dict[str, Any]) -> tuple[ConfigPath, str]:
+def describe(error: dict[str, Any], data: Any = None) -> tuple[ConfigPath, str]:
     loc = _clean_loc(tuple(error["loc"]))
     kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
-    if kind == "unknown_key":
-        return loc + (ctx["key"],), f"unknown key '{ctx['key']}'{ctx['hint']}"
+    if kind == "extra_forbidden":
+        from stapel.model.schema import block_model, did_you_mean
+
+        model = block_model(loc[:-1], data)
+        hint = did_you_mean(str(loc[-1]), sorted(model.model_fields)) if model else ""
+        return loc, f"unknown key '{loc[-1]}'{hint}"
     if kind == "union_tag_invalid":
         from stapel.model.schema import KINDS, did_you_mean
 
         return loc + ("kind",), f"unknown kind '{ctx['tag']}'{did_you_mean(str(ctx['tag']), KINDS)}"
-    if kind == "extra_forbidden":
-        return loc, "unknown key"
+    if kind in ("less_than_equal", "greater_than_equal", "less_than", "greater_than"):
+        bound = {"less_than_equal": "at most {le}", "greater_than_equal": "at least {ge}", "less_than": "below {lt}",
+                 "greater_than": "above {gt}"}[kind].format(**ctx)
+        return loc, f"expected a value {bound}, got {_shown(value)}"
     if kind == "missing":
         return loc, "required key is missing"
     if kind in _TYPE_WORDS:
@@ -73,9 +79,12 @@ def describe(error: dict[str, Any]) -> tuple[ConfigPath, str]:
     return loc, message
 
 
-def format_errors(located: Located, errors: list[dict[str, Any]]) -> list[str]:
+def format_errors(located: Located, errors: list[dict[str, Any]], skip: set[ConfigPath] = frozenset()) -> list[str]:
+    """One line per error; paths in `skip` already have a problem reported (an unset variable, say)."""
     lines = []
     for error in errors:
-        loc, message = describe(error)
+        loc, message = describe(error, located.data)
+        if loc in skip:
+            continue
         lines.append(f"{located.where(loc)}: {dotted(loc) or 'top level'}: {message}")
     return lines

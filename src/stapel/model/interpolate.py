@@ -1,4 +1,5 @@
-"""`${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?message}` and `$$` in stapel.yaml strings."""
+"""`${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?message}`, `${VAR?message}` and `$$` in
+stapel.yaml strings, as Docker Compose reads them (defaults may nest: `${A:-${B:-x}}`)."""
 
 from __future__ import annotations
 
@@ -6,22 +7,20 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from stapel.errors import ConfigError
 from stapel.model.yamlfile import ConfigPath, Located, dotted
 
-_PATTERN = re.compile(
-    r"\$(?:(?P<escaped>\$)|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:-|-|:\?|\?)(?P<arg>[^}]*))?\}|(?P<bad>\{[^}]*\}?))"
-)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_OPERATORS = (":-", ":?", "-", "?")
 
 
-def interpolate(located: Located, env: Mapping[str, str]) -> list[str]:
-    """Replace variables in every string of `located.data`, in place. Returns the problems found."""
-    problems: list[str] = []
+def interpolate(located: Located, env: Mapping[str, str]) -> dict[ConfigPath, str]:
+    """Replace variables in every string of `located.data`, in place. Returns the problems by config path."""
+    problems: dict[ConfigPath, str] = {}
     located.data = _walk(located, located.data, (), env, problems)
     return problems
 
 
-def _walk(located: Located, value: Any, path: ConfigPath, env: Mapping[str, str], problems: list[str]) -> Any:
+def _walk(located: Located, value: Any, path: ConfigPath, env: Mapping[str, str], problems: dict) -> Any:
     if isinstance(value, dict):
         return {k: _walk(located, v, path + (k,), env, problems) for k, v in value.items()}
     if isinstance(value, list):
@@ -30,28 +29,60 @@ def _walk(located: Located, value: Any, path: ConfigPath, env: Mapping[str, str]
         try:
             return substitute(value, env)
         except ValueError as exc:
-            problems.append(f"{located.where(path)}: {dotted(path)}: {exc}")
+            problems[path] = f"{located.where(path)}: {dotted(path)}: {exc}"
     return value
 
 
 def substitute(text: str, env: Mapping[str, str]) -> str:
-    def replace(match: re.Match[str]) -> str:
-        if match.group("escaped"):
-            return "$"
-        if match.group("bad") is not None:
-            raise ValueError(f"malformed variable '${match.group('bad')}' (write ${{NAME}}, ${{NAME:-default}} or $$ for a literal $)")
-        name, op, arg = match.group("name"), match.group("op"), match.group("arg")
-        value = env.get(name)
-        if op == ":-":
-            return value if value else arg
-        if op == "-":
-            return value if value is not None else arg
-        if op in (":?", "?"):
-            if (value is None) or (op == ":?" and not value):
-                raise ValueError(f"${{{name}}} is required: {arg or 'not set'}")
-            return value
+    out, i = [], 0
+    while i < len(text):
+        char = text[i]
+        if char != "$":
+            out.append(char)
+            i += 1
+        elif text.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif text.startswith("${", i):
+            end = _closing_brace(text, i + 2)
+            out.append(_expand(text[i + 2:end], env))
+            i = end + 1
+        else:
+            out.append(char)  # a lone $ (as in a regex or a price) stays as it is
+            i += 1
+    return "".join(out)
+
+
+def _closing_brace(text: str, start: int) -> int:
+    depth = 1
+    for index in range(start, len(text)):
+        if text.startswith("${", index):
+            depth += 1
+        elif text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+    raise ValueError(f"unclosed '${{' in '{text}' (write ${{NAME}}, ${{NAME:-default}} or $$ for a literal $)")
+
+
+def _expand(body: str, env: Mapping[str, str]) -> str:
+    match = _NAME.match(body)
+    if not match:
+        raise ValueError(f"malformed variable '${{{body}}}' (write ${{NAME}}, ${{NAME:-default}} or $$ for a literal $)")
+    name, rest = match.group(), body[match.end():]
+    value = env.get(name)
+    if not rest:
         if value is None:
             raise ValueError(f"${{{name}}} is not set (set it in the environment or .env, or write ${{{name}:-default}})")
         return value
-
-    return _PATTERN.sub(replace, text)
+    operator = next((op for op in _OPERATORS if rest.startswith(op)), None)
+    if operator is None:
+        raise ValueError(f"malformed variable '${{{body}}}' (write ${{NAME}}, ${{NAME:-default}} or $$ for a literal $)")
+    arg = rest[len(operator):]
+    if operator == ":-":
+        return value if value else substitute(arg, env)
+    if operator == "-":
+        return value if value is not None else substitute(arg, env)
+    if value is None or (operator == ":?" and not value):
+        raise ValueError(f"${{{name}}} is required: {substitute(arg, env) or 'not set'}")
+    return value

@@ -57,12 +57,13 @@ def load(file: Path, env: dict[str, str] | None = None) -> Loaded:
     if not isinstance(located.data, dict):
         raise ConfigError(f"{file.name}:1: the top level must be a mapping (components:, services:, ...)")
     env = project_env(root) if env is None else env
-    problems = interpolate(located, env)
+    unset = interpolate(located, env)
+    problems = list(unset.values())
     model = None
     try:
         model = StackFile.model_validate(located.data)
     except ValidationError as exc:
-        problems += format_errors(located, exc.errors(include_url=False))
+        problems += format_errors(located, exc.errors(include_url=False), skip=set(unset))
     if model is not None:
         problems += cross_check(located, model)
     if problems:
@@ -87,6 +88,12 @@ def cross_check(located: Located, model: "StackFile") -> list[str]:  # noqa: F82
                 problems.append(f"{located.where(path)}: {'.'.join(map(str, path[:3]))}: unknown name '{dep}'{did_you_mean(dep, sorted(nodes))}")
             elif dep == name:
                 problems.append(f"{located.where(path)}: {'.'.join(map(str, path[:3]))}: '{name}' cannot depend on itself")
+    for name, service in model.services.items():
+        probe = service.probe
+        which = probe and ("tcp" if probe.tcp else "http" if probe.http else None)
+        if which and getattr(probe, which).port is None and service.port is None:
+            path = ("services", name, "probe", which)
+            problems.append(f"{located.where(path)}: services.{name}.probe.{which}.port: needed, because the service has no port; set one of them")
     if not problems:
         cycle = find_cycle({n: list(node.depends_on) for n, node in nodes.items()})
         if cycle:

@@ -6,11 +6,17 @@ import difflib
 import shlex
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 NAME_PATTERN = r"^[a-z][a-z0-9_-]*$"
-Port = Annotated[int, Field(ge=1, le=65535)]
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):  # YAML `true` would otherwise pass as 1
+        raise PydanticCustomError("int_type", "expected an integer", {})
+    return value
+
+
+Port = Annotated[int, BeforeValidator(_no_bool), Field(ge=1, le=65535)]
 KINDS = ("postgres", "redis", "rabbitmq", "prometheus", "consul", "qdrant", "grafana")
 
 
@@ -20,21 +26,9 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
 
 
 class Strict(BaseModel):
-    """Every block rejects keys it does not know, naming the closest one it does."""
+    """Every block rejects keys it does not know (model.errors names the closest one it does)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _unknown_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            known = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
-            for key in data:
-                if key not in known:
-                    raise PydanticCustomError(
-                        "unknown_key", "unknown key '{key}'{hint}", {"key": key, "hint": did_you_mean(str(key), sorted(known))}
-                    )
-        return data
+    model_config = ConfigDict(extra="forbid")
 
 
 def _as_argv(value: Any) -> Any:
@@ -237,6 +231,22 @@ class StackFile(Strict):
                         "name", "'{key}' is not a valid name (lower case letters, digits, - and _, starting with a letter)", {"key": key}
                     )
         return value
+
+
+def block_model(path: tuple, data: Any) -> type[BaseModel] | None:
+    """The schema class of the block at `path` in the raw data (for "did you mean" on unknown keys)."""
+    by_kind = {m.model_fields["kind"].annotation.__args__[0]: m for m in (Postgres, Redis, RabbitMQ, Prometheus, Consul, Qdrant, Grafana)}
+    by_key = {"probe": Probe, "tcp": TcpCheck, "http": HttpCheck, "exec": ExecCheck, "restart": Restart}
+    if not path:
+        return StackFile
+    if len(path) == 2 and path[0] == "components":
+        block = data.get("components", {}).get(path[1]) if isinstance(data, dict) else None
+        return by_kind.get(block.get("kind")) if isinstance(block, dict) else None
+    if len(path) == 2:
+        return {"services": Service, "contours": Contour}.get(path[0])
+    if len(path) >= 2 and path[-2] == "depends_on":
+        return Dependency
+    return by_key.get(path[-1])
 
 
 def json_schema() -> dict[str, Any]:

@@ -71,13 +71,23 @@ def load_yaml(file: Path) -> Located:
 def _build(loader: Any, node: yaml.Node, path: ConfigPath, located: Located) -> Any:
     located.lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        explicit = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+        loader.flatten_mapping(node)  # YAML merge keys (<<: *anchor) become plain entries, merged ones first
+        merged = len(node.value) - explicit
         result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int, float, bool)):
+        from_merge: set[str] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
+            if not isinstance(key_node, yaml.ScalarNode):
                 raise ConfigError(f"{located.file.name}:{key_node.start_mark.line + 1}: {dotted(path) or 'top level'}: keys must be plain scalars")
-            key = str(key)
-            if key in result:
+            key = key_node.value  # as written: YAML 1.1 would read NO, ON or NULL as booleans and null
+            if index < merged:
+                if key not in result:
+                    from_merge.add(key)
+                    result[key] = _build(loader, value_node, path + (key,), located)
+                continue
+            if key in from_merge:
+                from_merge.discard(key)  # an explicit key overrides a merged one
+            elif key in result:
                 raise ConfigError(
                     f"{located.file.name}:{key_node.start_mark.line + 1}: {dotted(path + (key,))}: duplicate key",
                     hint="each key may appear once",
