@@ -67,7 +67,7 @@ def find(kind: str, programs: list[str], bin_dir: str | None, config_path: str) 
         for program in programs:
             for name in program.split("|"):
                 exe = folder / name
-                if exe.is_file() and os.access(exe, os.X_OK):
+                if _executable(exe):
                     found[program.split("|")[0]] = str(exe)
                     break
         if len(found) == len(programs):
@@ -75,6 +75,13 @@ def find(kind: str, programs: list[str], bin_dir: str | None, config_path: str) 
     wanted = ", ".join(p.replace("|", " or ") for p in programs)
     where = f"in {bin_dir}" if bin_dir else "on PATH or in the usual places"
     raise PreflightError(f"{config_path}: {kind} needs {wanted}, not found {where}", hint=install_hint(kind))
+
+
+def _executable(path: Path) -> bool:
+    try:
+        return path.is_file() and os.access(path, os.X_OK)
+    except OSError:  # a PATH entry we may not even look into (another user's home)
+        return False
 
 
 def install_hint(kind: str) -> str:
