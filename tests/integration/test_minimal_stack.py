@@ -77,6 +77,23 @@ def test_second_up_changes_nothing_and_says_so(stack: Path) -> None:
     assert "nothing to do" in stapel(stack, "up").stdout
 
 
+def test_repeated_up_with_unchanged_inputs_takes_the_fast_path(stack: Path) -> None:
+    summary = json.loads(stapel(stack, "up", "--json").stdout)
+    assert summary["steps"][0]["message"] == "inputs unchanged since the last up"
+    assert summary["duration_seconds"] < 2.0  # the goal is 0.5 s (benchmarks/bench.py measures it); this only guards
+
+
+def test_a_changed_input_takes_the_full_pipeline_which_still_changes_nothing(stack: Path) -> None:
+    (stack / ".env").write_text("UNRELATED_SETTING=1\n")
+    try:
+        summary = json.loads(stapel(stack, "up", "--json").stdout)
+    finally:
+        (stack / ".env").unlink()
+    assert summary["steps"][0]["message"] != "inputs unchanged since the last up"
+    assert summary["changed"] is False
+    assert stapel(stack, "up", "--json").returncode == 0  # records the inputs as they are again
+
+
 def test_no_secret_in_the_run_logs(stack: Path) -> None:
     for path in (stack / ".local/logs/bootstrap").rglob("*"):
         if path.is_file():

@@ -6,31 +6,43 @@ import argparse
 import shutil
 import sys
 
-from stapel.cli.common import open_stack, print_json, quick_paths, runtime_for, say
+from stapel.cli.common import open_stack, print_json, quick_paths, runtime_for, say, stack_file
 from stapel.errors import StapelError
 
 
 def _up(args: argparse.Namespace, services: list[str] | None, skip_backend: bool, quiet_json: bool = False) -> int:
+    from stapel.cli.main import STARTED
+    from stapel.engine.fastpath import try_noop
+
+    options = {"services": sorted(services) if services is not None else None, "skip_backend": skip_backend}
+    paths = quick_paths(args)
+    summary = try_noop(stack_file(args), paths.contour, options, started=STARTED)
+    if summary is None:
+        summary = _full_up(args, services, skip_backend, quiet_json)
+    if quiet_json:
+        print_json(summary)
+        return 0
+    took = summary["duration_seconds"]
+    if summary["changed"]:
+        say(f"✓ stack '{summary['stack']}' ({summary['contour']}) is up in {took:.1f}s")
+    else:
+        say(f"✓ nothing to do: stack '{summary['stack']}' ({summary['contour']}) is up and unchanged ({took:.2f}s)")
+    for name, node in summary["nodes"].items():
+        if node["state"] != "not running":
+            say(f"  {name:<14} {node['kind']:<11} {node['endpoint']:<17} {node['health']}")
+    say(f"  run log: {summary['run_dir']}/summary.md")
+    return 0
+
+
+def _full_up(args: argparse.Namespace, services: list[str] | None, skip_backend: bool, quiet_json: bool) -> dict:
+    from stapel.cli.main import STARTED
     from stapel.engine.up import Up, UpOptions
 
     stack = open_stack(args)
     runtime = runtime_for(args, stack)
     speak = (lambda text: print(text, file=sys.stderr, flush=True)) if quiet_json else say
-    result = Up(stack, runtime, UpOptions(services=services, skip_backend=skip_backend), speak).run()
-    summary = result.summary
-    if quiet_json:
-        print_json(summary)
-        return 0
-    took = summary["duration_seconds"]
-    if result.changed:
-        say(f"✓ stack '{stack.name}' ({stack.contour}) is up in {took:.1f}s")
-    else:
-        say(f"✓ nothing to do: stack '{stack.name}' ({stack.contour}) is up and unchanged ({took:.2f}s)")
-    for name, node in summary["nodes"].items():
-        if node["state"] != "not running":
-            say(f"  {name:<14} {node['kind']:<11} {node['endpoint']:<17} {node['health']}")
-    say(f"  run log: {result.run_dir}/summary.md")
-    return 0
+    result = Up(stack, runtime, UpOptions(services=services, skip_backend=skip_backend), speak, started=STARTED).run()
+    return {**result.summary, "run_dir": result.run_dir}
 
 
 def cmd_up(args: argparse.Namespace) -> int:

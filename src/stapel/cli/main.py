@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import time
+
+STARTED = time.monotonic()  # run summaries count the command's own start-up
 
 from stapel import __version__
 

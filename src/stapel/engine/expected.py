@@ -1,31 +1,69 @@
-"""What the last successful `up` brought up: read by `check` and `status` without loading stapel.yaml."""
+"""What the last successful `up` brought up, and from which inputs.
+
+`check` and `status` read it instead of loading stapel.yaml, and a repeated `up` whose inputs are
+unchanged (stapel.yaml, .env, the services' env files, the variables stapel.yaml refers to, PATH)
+verifies the running stack against it without building the model again (see fastpath.py).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
-from stapel.engine.stack import Stack
+from stapel import __version__
 from stapel.paths import Paths
 
+_VARIABLE = re.compile(rb"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
-def _file(paths: Paths):  # noqa: ANN202
+
+def _file(paths: Paths) -> Path:
     return paths.state / "stack.json"
 
 
-def save(stack: Stack, names: list[str]) -> None:
+def _digest(data: bytes | None) -> str | None:
+    return None if data is None else hashlib.sha256(data).hexdigest()[:16]
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def fingerprint(file: Path, extra_files: list[str], options: dict[str, Any]) -> dict[str, Any]:
+    """Everything that decides what `up` would do, as digests (never the values themselves)."""
+    text = _read(file) or b""
+    names = sorted({m.decode() for m in _VARIABLE.findall(text)} | {"PATH"})
+    files = [str(file), str(file.parent / ".env"), *extra_files]
+    return {
+        "stapel": __version__,
+        "files": {path: _digest(_read(Path(path))) for path in files},
+        "env": {name: _digest(os.environ[name].encode()) if name in os.environ else None for name in names},
+        "options": options,
+    }
+
+
+def save(stack: Any, names: list[str], spec_hashes: dict[str, str], extra_files: list[str], options: dict[str, Any]) -> None:
     nodes = {}
     for name in names:
         node = stack.nodes[name]
         probe = stack.probe(node)
         nodes[name] = {"kind": node.kind, "role": "service" if node.is_service else "component",
-                       "endpoint": stack.endpoint(node), "probe": asdict(probe) if probe else None}
-    data = {"stack": stack.name, "file_hash": stack.file_hash, "nodes": nodes}
+                       "endpoint": stack.endpoint(node), "probe": asdict(probe) if probe else None,
+                       "spec_hash": spec_hashes.get(name)}
+    data = {"stack": stack.name, "file_hash": stack.file_hash, "extra_files": extra_files,
+            "inputs": fingerprint(stack.file, extra_files, options), "nodes": nodes}
     path = _file(stack.paths)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")
-    path.chmod(0o600)  # probes carry credentials
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # probes carry credentials
+    with open(fd, "w") as f:
+        f.write(json.dumps(data, indent=2) + "\n")
 
 
 def load(paths: Paths) -> dict[str, Any] | None:
@@ -44,4 +82,5 @@ def forget(paths: Paths, names: list[str] | None = None) -> None:
         return
     for name in names:
         data["nodes"].pop(name, None)
+    data.pop("inputs", None)  # the stack no longer is what those inputs brought up
     _file(paths).write_text(json.dumps(data, indent=2) + "\n")

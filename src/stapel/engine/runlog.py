@@ -51,10 +51,12 @@ class StepRecord:
 
 
 class RunLog:
-    def __init__(self, paths: Paths, command: str, stack_name: str, runtime: str, file: Path, mask: Callable[[str], str]):
+    def __init__(self, paths: Paths, command: str, stack_name: str, runtime: str, file: Path, mask: Callable[[str], str],
+                 started: float | None = None):
+        """`started`: time.monotonic() when the command began, so the summary counts its start-up too."""
         self.mask = mask
         self.started_wall = datetime.now(timezone.utc)
-        self.started = time.monotonic()
+        self.started = started or time.monotonic()
         base = paths.bootstrap_logs / f"run-{self.started_wall.strftime('%Y%m%d-%H%M%S')}"
         self.dir, n = base, 1
         while True:

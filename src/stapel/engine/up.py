@@ -23,6 +23,9 @@ class UpOptions:
     services: list[str] | None = None  # --service a,b (with what they depend on)
     skip_backend: bool = False  # --skip-backend: infrastructure only
 
+    def to_json(self) -> dict[str, Any]:
+        return {"services": sorted(self.services) if self.services is not None else None, "skip_backend": self.skip_backend}
+
 
 @dataclass
 class UpResult:
@@ -33,7 +36,7 @@ class UpResult:
 
 
 class Up:
-    def __init__(self, stack: Stack, runtime: Any, options: UpOptions, say: Callable[[str], None]):
+    def __init__(self, stack: Stack, runtime: Any, options: UpOptions, say: Callable[[str], None], started: float | None = None):
         self.stack, self.runtime, self.options = stack, runtime, options
         self.mask = stack.masker()
         self.say = lambda text: say(self.mask(text))
@@ -42,7 +45,7 @@ class Up:
         self.cancel = threading.Event()
         self.health: dict[str, tuple[bool, str]] = {}  # verify's answers, for the report
         ensure_local(stack.paths)
-        self.log = RunLog(stack.paths, "up", stack.name, runtime.name, stack.file, self.mask)
+        self.log = RunLog(stack.paths, "up", stack.name, runtime.name, stack.file, self.mask, started=started)
 
     # --- selection -------------------------------------------------------------------------
     def selected_services(self) -> list[str]:
@@ -65,7 +68,8 @@ class Up:
             with stack_lock(self.stack.paths, "up"):
                 try:
                     names = self._steps()
-                    expected.save(self.stack, names)
+                    expected.save(self.stack, names, {n: self.specs[n].spec_hash for n in names}, self._env_files(names),
+                                  self.options.to_json())
                     outcome = "ok"
                 except KeyboardInterrupt:
                     outcome, error = "interrupted", "interrupted by Ctrl-C"
@@ -99,6 +103,11 @@ class Up:
         with self._step("verify") as step:
             self.verify(step, components + services)
         return components + services
+
+    def _env_files(self, names: list[str]) -> list[str]:
+        root = self.stack.root
+        return sorted({str((root / f).resolve()) for n in names if self.stack.nodes[n].is_service
+                       for f in self.stack.nodes[n].config.env_file})
 
     def _why_no_services(self) -> str:
         if self.options.skip_backend:
