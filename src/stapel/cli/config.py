@@ -21,10 +21,12 @@ def resolved(stack) -> dict:  # noqa: ANN001
         "services": {},
     }
     for node in stack.nodes.values():
-        body = node.config.model_dump(mode="json", exclude_defaults=True)
+        body = node.config.model_dump(mode="json", exclude_none=True)
         body["ports"] = dict(node.ports)
         if node.is_service:
-            body["env"] = {**stack.service_env(node), **body.get("env", {})}
+            from stapel.components.service import declared_env
+
+            body["env"] = declared_env(node, stack.root, stack.service_env(node))
         data["services" if node.is_service else "components"][node.name] = body
     return stack.masker().data(data)
 
