@@ -183,8 +183,10 @@ def test_config_shows_the_resolved_stack_with_secrets_masked(project, capsys):
     assert data["name"] == project.name  # the folder's name: no name in stapel.yaml
     assert data["file"] == str(project.resolve() / "stapel.yaml")
     assert (data["contour"], data["ports"]) == ("dev", "auto")
-    assert data["components"]["db"] == {"kind": "postgres", "password": "******", "ports": {"main": 5432}}
-    assert data["components"]["cache"] == {"kind": "redis", "ports": {"main": 6379}}
+    db = data["components"]["db"]
+    assert (db["kind"], db["password"], db["user"], db["database"], db["ports"]) == ("postgres", "******", "postgres", "postgres", {"main": 5432})
+    assert db["restart"] == {"policy": "no", "backoff_seconds": 1.0}  # None values are left out
+    assert data["components"]["cache"]["ports"] == {"main": 6379} and "password" not in data["components"]["cache"]
     api = data["services"]["api"]
     assert api["command"] == ["python3", "app.py", "--verbose"]
     assert api["ports"] == {"main": 8000}
@@ -193,6 +195,7 @@ def test_config_shows_the_resolved_stack_with_secrets_masked(project, capsys):
     assert api["env"]["DB_USER"] == "postgres"  # a well-known default stays readable
     assert api["env"]["REDIS_URL"] == "redis://127.0.0.1:6379/0"
     assert api["env"]["LOG_LEVEL"] == "info"
+    assert api["env"]["PORT"] == "8000"
 
 
 def test_config_json_masks_too(project, capsys):
