@@ -9,6 +9,7 @@ import socket
 import urllib.request
 from pathlib import Path
 
+import pika
 import psycopg
 import pytest
 
@@ -153,6 +154,11 @@ def test_down_keeps_data_and_stops_everything_including_epmd(stack: Path) -> Non
     with psycopg.connect(url) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS kept (v text)")
         conn.execute("INSERT INTO kept VALUES ('still here')")
+    mq_url = f"amqp://app:dev-only-mq-password@{':'.join(map(str, endpoint(stack, 'mq')))}/%2F"
+    with pika.BlockingConnection(pika.URLParameters(mq_url)) as mq:
+        channel = mq.channel()
+        channel.queue_declare("kept", durable=True)
+        channel.basic_publish("", "kept", b"still queued", pika.BasicProperties(delivery_mode=2))
     epmd_port = json.loads((stack / ".local/state/dev/ports.json").read_text())["mq"]["epmd"]["chosen"]
     done = stapel(stack, "down", timeout=120)
     assert done.returncode == 0, done.stderr
@@ -162,6 +168,9 @@ def test_down_keeps_data_and_stops_everything_including_epmd(stack: Path) -> Non
     assert stapel(stack, "up", "--skip-backend", timeout=300).returncode == 0
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT v FROM kept").fetchone() == ("still here",)
+    with pika.BlockingConnection(pika.URLParameters(mq_url)) as mq:  # the fast RabbitMQ stop kept the message
+        _, _, body = mq.channel().basic_get("kept", auto_ack=True)
+        assert body == b"still queued"
     assert status(stack).get("api", {}).get("state") != "running"
 
 

@@ -61,6 +61,7 @@ class LaunchSpec:
     user: str | None = None
     stop_signal: int = int(signal.SIGTERM)
     stop_timeout: float = 10.0
+    before_stop: list[list[str]] = field(default_factory=list)  # best effort, a few seconds at most
     after_stop: list[list[str]] = field(default_factory=list)
     restart: dict[str, Any] = field(default_factory=lambda: {"policy": "no", "backoff_seconds": 1.0, "max_restarts": None})
     hash_basis: dict[str, Any] = field(default_factory=dict)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import secrets as random
+import shutil
 import signal
 import string
+from pathlib import Path
 from urllib.parse import quote
 
 from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
@@ -105,6 +107,7 @@ def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
         "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
     })
     epmd = ctx.which("epmd", near=bins["rabbitmq-server"]) or "epmd"
+    erl_call = _erl_call(ctx, bins["rabbitmq-server"])
     return LaunchSpec(
         name=node.name,
         role="component",
@@ -114,10 +117,28 @@ def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
         log=str(ctx.paths.log(node.name)),
         stop_signal=int(signal.SIGTERM),
         stop_timeout=30.0,
+        before_stop=[[erl_call, "-sname", node_name(node, ctx), *_UNHOOK_STATS]] if erl_call else [],
         after_stop=[[epmd, "-port", str(node.ports["epmd"]), "-kill"]],
         restart=restart_of(node.config),
         hash_basis={"bin": bins["rabbitmq-server"], "conf": _render(node), "env": env, "args": node.config.args},
     )
+
+
+# RabbitMQ 3.x's management agent leaves an event handler whose terminate callback calls the
+# application controller while that controller is busy stopping `rabbit`: every stop then hangs
+# for the 5 s call timeout. Removing the handler while the node still runs (a few ms through
+# erl_call, which finds the node through ERL_EPMD_PORT and the cookie in HOME) leaves the normal
+# orderly shutdown intact (queues and message stores are closed as usual) and saves those 5 s.
+_UNHOOK_STATS = ["-a", "gen_event delete_handler [rabbit_event, rabbit_mgmt_db_handler, []]"]
+
+
+def _erl_call(ctx, server: str) -> str | None:  # noqa: ANN001
+    """erl_call ships with Erlang, beside `erl` (Debian: /usr/lib/erlang/bin, not on PATH)."""
+    found = ctx.which("erl_call", near=server)
+    erl = shutil.which("erl")
+    candidates = [Path(erl).resolve().parent / "erl_call"] if erl else []
+    candidates.append(Path("/usr/lib/erlang/bin/erl_call"))
+    return found or next((str(c) for c in candidates if c.is_file() and os.access(c, os.X_OK)), None)
 
 
 def prepare(node: Node, ctx) -> None:  # noqa: ANN001

@@ -131,6 +131,8 @@ class Supervisor:
             proc.state = "stopping"
         outcome = "not running"
         if was_running and proc.pid:
+            for argv in proc.spec.before_stop:
+                process.run_quietly(argv, env=proc.spec.env, timeout=3)
             outcome = process.stop(proc.pid, proc.spec.stop_signal, proc.spec.stop_timeout, proc.popen)
             for argv in proc.spec.after_stop:
                 process.run_quietly(argv, env=proc.spec.env)
