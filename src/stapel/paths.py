@@ -8,6 +8,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from stapel.errors import ConfigError
+
+DEFAULT_FILE = "stapel.yaml"
 SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
 
 
@@ -69,3 +72,15 @@ class Paths:
             return path
         digest = hashlib.sha1(str(path).encode()).hexdigest()[:16]
         return Path(tempfile.gettempdir()) / f"stapel-{os.getuid()}" / f"{digest}.sock"
+
+
+def find_stack_file(explicit: str | None, cwd: Path | None = None) -> Path:
+    """`-f PATH`, or stapel.yaml in the current directory or the nearest parent."""
+    if explicit:
+        return Path(explicit).resolve()
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / DEFAULT_FILE
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"no {DEFAULT_FILE} in {here} or any parent directory", hint="create one, or pass -f PATH")

@@ -4,32 +4,44 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from stapel.paths import Paths
+from stapel.paths import Paths, find_stack_file
+
+# a top-level `contour: name` line; anything fancier (quotes aside) goes through the YAML parser
+_CONTOUR_LINE = re.compile(r"""^contour:[ \t]*(["']?)([A-Za-z0-9_.-]*)\1[ \t]*(#.*)?$""", re.MULTILINE)
 
 
 def stack_file(args: argparse.Namespace) -> Path:
-    from stapel.model.loader import find_stack_file
-
     return find_stack_file(args.file)
 
 
-def quick_paths(args: argparse.Namespace) -> Paths:
-    """Paths without validating stapel.yaml (status, check, logs, down must work fast, and on a broken file)."""
-    file = stack_file(args)
-    contour = args.contour
-    if not contour:
-        import yaml
+def default_contour(file: Path) -> str:
+    """The file's `contour:` without validating it (status, check, logs, down must be fast, and work on a broken file)."""
+    try:
+        text = file.read_text()
+    except OSError:
+        return "dev"
+    if not re.search(r"^contour\s*:", text, re.MULTILINE):
+        return "dev"
+    plain = _CONTOUR_LINE.search(text)
+    if plain:
+        return plain.group(2) or "dev"
+    import yaml
 
-        try:
-            data = yaml.load(file.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-            contour = str(data.get("contour") or "dev") if isinstance(data, dict) else "dev"
-        except (OSError, yaml.YAMLError):
-            contour = "dev"
-    return Paths(file.parent, contour)
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return "dev"
+    return str(data.get("contour") or "dev") if isinstance(data, dict) else "dev"
+
+
+def quick_paths(args: argparse.Namespace) -> Paths:
+    file = stack_file(args)
+    return Paths(file.parent, args.contour or default_contour(file))
 
 
 def open_stack(args: argparse.Namespace):  # noqa: ANN201

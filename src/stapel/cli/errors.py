@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,6 +32,9 @@ def run_guarded(command: Callable[[], int], args: argparse.Namespace) -> int:
 
 
 def _crash_log(args: argparse.Namespace) -> Path:
+    import platform
+    import traceback
+
     from stapel import __version__
 
     folder = Path.cwd() / ".local" / "logs"

@@ -9,9 +9,6 @@ from pathlib import Path
 from stapel.errors import ConfigError
 from stapel.model.yamlfile import Located, load_yaml
 
-DEFAULT_FILE = "stapel.yaml"
-
-
 @dataclass
 class Loaded:
     file: Path
@@ -19,18 +16,6 @@ class Loaded:
     located: Located
     env: dict[str, str]
     model: "StackFile"  # noqa: F821 - imported lazily (pydantic costs start-up time)
-
-
-def find_stack_file(explicit: str | None, cwd: Path | None = None) -> Path:
-    """`-f PATH`, or stapel.yaml in the current directory or the nearest parent."""
-    if explicit:
-        return Path(explicit).resolve()
-    here = (cwd or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / DEFAULT_FILE
-        if candidate.is_file():
-            return candidate
-    raise ConfigError(f"no {DEFAULT_FILE} in {here} or any parent directory", hint="create one, or pass -f PATH")
 
 
 def project_env(root: Path) -> dict[str, str]:
