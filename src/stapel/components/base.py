@@ -61,6 +61,7 @@ class LaunchSpec:
     user: str | None = None
     stop_signal: int = int(signal.SIGTERM)
     stop_timeout: float = 10.0
+    stop_repeat_seconds: float = 0.0  # > 0: send the stop signal again this often (a signal can be lost early in boot)
     before_stop: list[list[str]] = field(default_factory=list)  # best effort, a few seconds at most
     after_stop: list[list[str]] = field(default_factory=list)
     restart: dict[str, Any] = field(default_factory=lambda: {"policy": "no", "backoff_seconds": 1.0, "max_restarts": None})

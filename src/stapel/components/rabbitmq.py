@@ -117,6 +117,7 @@ def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
         log=str(ctx.paths.log(node.name)),
         stop_signal=int(signal.SIGTERM),
         stop_timeout=30.0,
+        stop_repeat_seconds=1.0,  # a SIGTERM in the first moments of boot is lost (the node then runs on)
         before_stop=[[erl_call, "-sname", node_name(node, ctx), *_UNHOOK_STATS]] if erl_call else [],
         after_stop=[[epmd, "-port", str(node.ports["epmd"]), "-kill"]],
         restart=restart_of(node.config),

@@ -77,15 +77,19 @@ def _group_members(pgid: int) -> list[psutil.Process]:
     return members
 
 
-def stop(pid: int, sig: int, timeout: float, popen: subprocess.Popen | None = None) -> str:
-    """Signal the group, wait for the leader and the rest of the group, then SIGKILL what is left."""
+def stop(pid: int, sig: int, timeout: float, popen: subprocess.Popen | None = None, repeat: float = 0.0) -> str:
+    """Signal the group (again every `repeat` seconds if > 0), wait for all of it, then SIGKILL what is left."""
     signal_group(pid, sig)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    now = time.monotonic()
+    deadline, again = now + timeout, (now + repeat if repeat > 0 else None)
+    while (now := time.monotonic()) < deadline:
         if popen is not None:
             popen.poll()
         if not group_alive(pid):
             return "stopped"
+        if again is not None and now >= again:
+            signal_group(pid, sig)
+            again = now + repeat
         time.sleep(0.02)
     signal_group(pid, signal.SIGKILL)
     if popen is not None:

@@ -133,7 +133,7 @@ class Supervisor:
         if was_running and proc.pid:
             for argv in proc.spec.before_stop:
                 process.run_quietly(argv, env=proc.spec.env, timeout=3)
-            outcome = process.stop(proc.pid, proc.spec.stop_signal, proc.spec.stop_timeout, proc.popen)
+            outcome = process.stop(proc.pid, proc.spec.stop_signal, proc.spec.stop_timeout, proc.popen, proc.spec.stop_repeat_seconds)
             for argv in proc.spec.after_stop:
                 process.run_quietly(argv, env=proc.spec.env)
         with self.lock:
