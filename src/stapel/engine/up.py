@@ -120,6 +120,7 @@ class Up:
         return _StepContext(self.log.step(name), self.say)
 
     def preflight(self, step: StepRecord, names: list[str]) -> None:
+        self.runtime.warm_up()
         running = {n: s for n, s in self.runtime.states().items() if s.get("state") == "running"}
         for note in ports.resolve(self.stack, self.runtime, running):
             step.log(note)

@@ -14,6 +14,9 @@ class Runtime(Protocol):
     def port_holder(self, port: int) -> str | None:
         """None when the port is free on 127.0.0.1, else who holds it ("postgres (pid 2190)")."""
 
+    def warm_up(self) -> None:
+        """Begin starting the runtime's own helpers in the background (`up` calls it before preflight)."""
+
     def launch(self, node: Node) -> LaunchSpec:
         """How `node` would run here; raises PreflightError when it cannot (missing binary, ...)."""
 

@@ -28,6 +28,9 @@ class FakeRuntime:
     def port_holder(self, port: int) -> str | None:
         return self.busy_ports.get(port)
 
+    def warm_up(self) -> None:
+        """The fake runtime has no helper process to start."""
+
     def launch(self, node: Node) -> LaunchSpec:
         if self.behaviour.get(node.name) == "missing":
             raise PreflightError(f"components.{node.name}: {node.kind} needs its binary, not found")

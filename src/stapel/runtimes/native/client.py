@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -18,6 +19,7 @@ class SupervisorClient:
     def __init__(self, paths: Paths):
         self.paths = paths
         self._spawned: subprocess.Popen | None = None  # a supervisor this process started: reap it, too
+        self._lock = threading.Lock()  # the start step asks from several threads at once: spawn one supervisor
 
     def request(self, payload: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
@@ -45,18 +47,25 @@ class SupervisorClient:
     def has_processes(self) -> bool:
         return self.paths.pids.is_dir() and any(self.paths.pids.glob("*.json"))
 
+    def spawn(self) -> None:
+        """Start a supervisor in the background unless one serves or is on its way (ensure() waits for it)."""
+        with self._lock:
+            if (self._spawned is not None and self._spawned.poll() is None) or self.reachable():
+                return
+            self.paths.run.mkdir(parents=True, exist_ok=True)
+            self.paths.logs.mkdir(parents=True, exist_ok=True)
+            with open(self.paths.supervisor_log, "ab") as out:
+                self._spawned = subprocess.Popen(
+                    [sys.executable, "-m", "stapel.runtimes.native.supervisor", str(self.paths.root), self.paths.contour],
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                    cwd=str(self.paths.root), env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                )
+
     def ensure(self, timeout: float = 10.0) -> None:
         """Make sure a supervisor serves this stack; a new one re-adopts live processes from pid files."""
         if self.reachable():
             return
-        self.paths.run.mkdir(parents=True, exist_ok=True)
-        self.paths.logs.mkdir(parents=True, exist_ok=True)
-        with open(self.paths.supervisor_log, "ab") as out:
-            self._spawned = subprocess.Popen(
-                [sys.executable, "-m", "stapel.runtimes.native.supervisor", str(self.paths.root), self.paths.contour],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
-                cwd=str(self.paths.root), env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
+        self.spawn()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.reachable():
@@ -74,7 +83,8 @@ class SupervisorClient:
 
     def shutdown(self) -> dict[str, str]:
         """Stop everything the supervisor owns, then wait for the supervisor itself to be gone."""
-        if not (self.reachable() or self.has_processes()):
+        spawned = self._spawned is not None and self._spawned.poll() is None
+        if not (spawned or self.reachable() or self.has_processes()):
             return {}
         self.ensure()
         pid = self.request({"op": "ping"})["pid"]

@@ -130,6 +130,9 @@ class NativeRuntime:
                 pass
         return _holder_name(port)
 
+    def warm_up(self) -> None:
+        self.client.spawn()  # its start-up overlaps preflight; the first request waits for it
+
     def launch(self, node: Node) -> LaunchSpec:
         if node.is_service:
             return service.native(node, self.ctx, self.stack.service_env(node))
