@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import textwrap
 
+import psutil
 import pytest
 import yaml
 
@@ -103,6 +104,16 @@ def test_bad_stapel_yaml_is_one_error_line(project, capsys, command):
     assert captured.err == "stapel: error: stapel.yaml:4: components.db.port: expected an integer, got 'abc'\n"
     assert captured.out == ""
     assert not (project / ".local").exists()  # nothing started, no crash log
+    assert not [p for p in psutil.process_iter(["cmdline"]) if str(project) in " ".join(p.info["cmdline"] or [])]
+
+
+def test_an_unknown_contour_on_an_existing_project_leaves_nothing_behind(project, capsys):
+    write(project, "components:\n  cache:\n    kind: redis\n")
+    (project / ".local" / "data").mkdir(parents=True)
+    assert main(["--contour", "nosuch", "up"]) == 1
+    assert "nosuch" in capsys.readouterr().err
+    assert sorted(p.name for p in (project / ".local").iterdir()) == ["data"]
+    assert not [p for p in psutil.process_iter(["cmdline"]) if str(project) in " ".join(p.info["cmdline"] or [])]
 
 
 def test_malformed_yaml_is_one_error_line(project, capsys):

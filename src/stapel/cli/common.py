@@ -50,10 +50,10 @@ def open_stack(args: argparse.Namespace):  # noqa: ANN201
     return _open(stack_file(args), args.contour)
 
 
-def runtime_for(args: argparse.Namespace, stack) -> Any:  # noqa: ANN001
+def runtime_for(args: argparse.Namespace, stack, client=None) -> Any:  # noqa: ANN001
     from stapel.runtimes.native.runtime import NativeRuntime
 
-    return NativeRuntime(stack)
+    return NativeRuntime(stack, client)
 
 
 def print_json(data: Any) -> None:

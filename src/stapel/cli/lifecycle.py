@@ -37,9 +37,19 @@ def _up(args: argparse.Namespace, services: list[str] | None, skip_backend: bool
 def _full_up(args: argparse.Namespace, services: list[str] | None, skip_backend: bool, quiet_json: bool) -> dict:
     from stapel.cli.main import STARTED
     from stapel.engine.up import Up, UpOptions
+    from stapel.runtimes.native.client import SupervisorClient
 
-    stack = open_stack(args)
-    runtime = runtime_for(args, stack)
+    early = SupervisorClient(quick_paths(args))
+    early.spawn_quietly()  # its start-up overlaps the validation of stapel.yaml
+    try:
+        stack = open_stack(args)
+    except BaseException:
+        early.release()  # nothing was started: do not leave a supervisor behind
+        raise
+    if early.paths != stack.paths:
+        early.release()
+        early = None
+    runtime = runtime_for(args, stack, early)
     speak = (lambda text: print(text, file=sys.stderr, flush=True)) if quiet_json else say
     result = Up(stack, runtime, UpOptions(services=services, skip_backend=skip_backend), speak, started=STARTED).run()
     return {**result.summary, "run_dir": result.run_dir}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ class SupervisorClient:
     def __init__(self, paths: Paths):
         self.paths = paths
         self._spawned: subprocess.Popen | None = None  # a supervisor this process started: reap it, too
+        self._fresh: list = []  # folders spawn_quietly() created
         self._lock = threading.Lock()  # the start step asks from several threads at once: spawn one supervisor
 
     def request(self, payload: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
@@ -60,6 +62,31 @@ class SupervisorClient:
                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
                     cwd=str(self.paths.root), env={**os.environ, "PYTHONUNBUFFERED": "1"},
                 )
+
+    def spawn_quietly(self) -> None:
+        """spawn() as a head start only: a problem here (say, an unwritable .local) is preflight's to report."""
+        local = self.paths.local
+        made = {local, *(p for d in (self.paths.run, self.paths.logs) for p in (d, *d.parents) if local in p.parents)}
+        self._fresh = sorted((p for p in made if not p.exists()), key=lambda p: len(p.parts))
+        try:
+            self.spawn()
+        except OSError:
+            pass
+
+    def release(self) -> None:
+        """Undo spawn_quietly() when nothing was started: stop that supervisor unless it adopted live
+        processes, and remove the folders it created."""
+        if self._spawned is None or self._spawned.poll() is not None:
+            return
+        try:
+            self.ensure()
+            if self.request({"op": "status"}, timeout=10.0)["procs"]:
+                return
+            self.shutdown()
+        except (StapelError, OSError, ValueError):
+            return
+        for folder in self._fresh:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def ensure(self, timeout: float = 10.0) -> None:
         """Make sure a supervisor serves this stack; a new one re-adopts live processes from pid files."""

@@ -115,10 +115,10 @@ def unreachable_parent(path: Path, user: str) -> Path | None:
 class NativeRuntime:
     name = "native"
 
-    def __init__(self, stack):  # noqa: ANN001
+    def __init__(self, stack, client: SupervisorClient | None = None):  # noqa: ANN001
         self.stack = stack
         self.ctx = NativeContext(stack)
-        self.client = SupervisorClient(stack.paths)
+        self.client = client or SupervisorClient(stack.paths)
 
     def port_holder(self, port: int) -> str | None:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
