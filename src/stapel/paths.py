@@ -17,7 +17,8 @@ SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
 @dataclass(frozen=True)
 class Paths:
     root: Path
-    contour: str
+    contour: str  # the instance: dev, stage, or stage-slot2
+    volumes: tuple[tuple[str, str], ...] = ()  # component -> data folder name (contours.<c>.volumes)
 
     @property
     def local(self) -> Path:
@@ -44,7 +45,7 @@ class Paths:
         return self.local / "logs" / "bootstrap"
 
     def data(self, name: str) -> Path:
-        return self.local / "data" / self.contour / name
+        return self.local / "data" / self.contour / dict(self.volumes).get(name, name)
 
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"

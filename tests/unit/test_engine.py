@@ -394,9 +394,11 @@ def test_two_nodes_wanting_one_port_in_dev(write_yaml):
 FIXED = """
 contour: stage
 contours:
-  dev: {}
+  dev:
+    ports: 1000
   stage:
     ports: fixed
+    weak_credentials: allow
 """ + STACK
 
 
@@ -423,7 +425,7 @@ def test_every_busy_port_in_a_fixed_contour_is_reported(write_yaml):
 
 
 def test_a_contour_other_than_dev_is_fixed_by_default(write_yaml):
-    path = write_yaml("contours:\n  dev: {}\n  prod: {}\n" + STACK)
+    path = write_yaml("contours:\n  dev: {ports: 1000}\n  prod: {weak_credentials: allow}\n" + STACK)
     run = Run(path, contour="prod", busy_ports={5672: "beam.smp (pid 9)"})
     error = failed(run, PreflightError)
     assert error.message == (
@@ -438,7 +440,7 @@ def test_internal_ports_move_even_in_a_fixed_contour(write_yaml):
 
 
 def test_auto_ports_in_a_contour_that_asks_for_them(write_yaml):
-    path = write_yaml("contour: stage\ncontours:\n  stage:\n    ports: auto\n" + STACK)
+    path = write_yaml("contour: stage\ncontours:\n  stage:\n    ports: auto\n    weak_credentials: allow\n" + STACK)
     run = Run(path, busy_ports={5432: "pg"})
     ok(run)
     assert run.stack.nodes["db"].port == 5433
@@ -524,7 +526,7 @@ def test_a_held_lock_makes_up_fail_as_busy(stack_file):
 
 
 def test_lock_is_per_contour(write_yaml):
-    path = write_yaml("contours:\n  dev: {}\n  stage:\n    ports: auto\n" + STACK)
+    path = write_yaml("contours:\n  dev: {}\n  stage:\n    ports: auto\n    weak_credentials: allow\n" + STACK)
     stack = open_stack(path, "stage", env={})
     with stack_lock(stack.paths, "up"):
         ok(Run(path))  # dev is free

@@ -289,7 +289,7 @@ def test_bad_ports_mode_in_a_contour(config_error):
             ports: sometimes
         """
     )
-    assert lines == ["stapel.yaml:3: contours.dev.ports: expected 'auto' or 'fixed', got 'sometimes'"]
+    assert lines == ["stapel.yaml:3: contours.dev.ports.policy: expected 'auto' or 'fixed', got 'sometimes'"]
 
 
 # --- dependencies ---------------------------------------------------------------------------

@@ -40,14 +40,16 @@ def default_contour(file: Path) -> str:
 
 
 def quick_paths(args: argparse.Namespace) -> Paths:
+    from stapel.model.contours import instance
+
     file = stack_file(args)
-    return Paths(file.parent, args.contour or default_contour(file))
+    return Paths(file.parent, instance(args.contour or default_contour(file), getattr(args, "slot", None)))
 
 
 def open_stack(args: argparse.Namespace):  # noqa: ANN201
     from stapel.engine.stack import open_stack as _open
 
-    return _open(stack_file(args), args.contour)
+    return _open(stack_file(args), args.contour, slot=getattr(args, "slot", None))
 
 
 def runtime_for(args: argparse.Namespace, stack, client=None) -> Any:  # noqa: ANN001

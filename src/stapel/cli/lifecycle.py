@@ -46,7 +46,7 @@ def _full_up(args: argparse.Namespace, services: list[str] | None, skip_backend:
     except BaseException:
         early.release()  # nothing was started: do not leave a supervisor behind
         raise
-    if early.paths != stack.paths:
+    if (early.paths.root, early.paths.contour) != (stack.paths.root, stack.paths.contour):
         early.release()
         early = None
     runtime = runtime_for(args, stack, early)

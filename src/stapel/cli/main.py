@@ -23,7 +23,14 @@ COMMANDS = {
     "restart": ("stapel.cli.lifecycle", "cmd_restart", "restart some services or components"),
     "config": ("stapel.cli.config", "cmd_config", "print the resolved stack, secrets masked"),
     "schema": ("stapel.cli.config", "cmd_schema", "print the JSON Schema of stapel.yaml"),
+    "env": ("stapel.cli.env", "cmd_env", "keep .env files in sync with their examples, check them, print a service's env"),
 }
+
+
+def _slot(value: str) -> int:
+    if not value.isdigit() or not 0 <= int(value) <= 99:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 99, got '{value}'")
+    return int(value)
 
 
 def _names(value: str) -> list[str]:
@@ -38,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         flags = ["-f", "--file"] if short_file else ["--file"]
         options.add_argument(*flags, default=default(None), help="stapel.yaml to use (default: ./stapel.yaml or the nearest parent's)")
         options.add_argument("--contour", default=default(None), help="contour to act on (default: `contour:` in stapel.yaml, else dev)")
+        options.add_argument("--slot", type=_slot, default=default(None), metavar="N",
+                             help="numbered copy N of the contour: its own ports (+N * slot_stride), data, processes")
         return options
 
     parser = argparse.ArgumentParser(
@@ -75,6 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
         parsers[name].add_argument("--service", type=_names, metavar="A,B", required=True, help="names, comma-separated")
 
     parsers["config"].add_argument("--json", action="store_true", help="JSON instead of YAML")
+
+    env = parsers["env"].add_subparsers(dest="env_command", metavar="ACTION", required=True)
+    sync = env.add_parser("sync", help="create or update every .env from its example",
+                          description="Create or update every .env from its example: asks for missing values (default), "
+                                      "or --non-interactive fills them from the example and generates secrets.")
+    sync.add_argument("--non-interactive", nargs="?", const="keep", choices=["keep", "overwrite"], metavar="=overwrite",
+                      help="never ask: keep existing values (or =overwrite: rewrite every file from its example)")
+    env.add_parser("check", help="missing or empty keys, empty secrets, keys that must agree across files")
+    show = env.add_parser("print", help="the environment one service gets (secrets masked)")
+    show.add_argument("--service", required=True, help="service name")
+    show.add_argument("--format", choices=["dotenv", "json", "shell"], default="dotenv")
+    show.add_argument("--reveal", action="store_true", help="show secret values")
     return parser
 
 

@@ -29,7 +29,8 @@ class Node:
     name: str
     kind: str  # a component kind, or "service"
     config: Any  # the pydantic block from stapel.yaml
-    ports: dict[str, int] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)  # as used: busy ones may have moved
+    configured: dict[str, int] = field(default_factory=dict)  # as the contour gives them
 
     @property
     def is_service(self) -> bool:

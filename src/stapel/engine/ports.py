@@ -87,12 +87,10 @@ def _choose(stack: Stack, runtime: Any, name: str, port_name: str, wanted: int, 
 
 
 def save(stack: Stack) -> None:
-    from stapel.engine.stack import configured_ports
-
     data = {
         name: {
             port_name: {"configured": configured, "chosen": node.ports[port_name]}
-            for port_name, configured in configured_ports(name, node.config, node.kind).items()
+            for port_name, configured in node.configured.items()
         }
         for name, node in stack.nodes.items()
     }

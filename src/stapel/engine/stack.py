@@ -18,24 +18,38 @@ from stapel.probes import ProbeSpec
 class Stack:
     name: str
     file: Path
-    contour: str
+    contour: str  # as declared: dev, stage
     model: Any  # StackFile
     nodes: dict[str, Node]
     file_hash: str
     env: dict[str, str] = field(default_factory=dict)
+    settings: Any = None  # the contour's Contour block, its from: chain merged
+    slot: int | None = None
+    env_files: list[Path] = field(default_factory=list)
 
     @property
     def root(self) -> Path:
         return self.file.parent
 
     @property
+    def instance(self) -> str:
+        """What this contour (and slot) is called on disk, in node names and locks."""
+        from stapel.model.contours import instance
+
+        return instance(self.contour, self.slot)
+
+    @property
     def paths(self) -> Paths:
-        return Paths(self.root, self.contour)
+        return Paths(self.root, self.instance, tuple(sorted(self.settings.volumes.items())) if self.settings else ())
 
     @property
     def auto_ports(self) -> bool:
-        ports = self.model.contours[self.contour].ports
-        return ports == "auto" if ports else self.contour == "dev"
+        policy = self.settings.ports.policy if self.settings else None
+        return policy == "auto" if policy else self.contour == "dev"
+
+    @property
+    def network(self) -> str:
+        return (self.settings.network if self.settings else None) or f"{self.name}-{self.instance}"
 
     def components(self) -> list[Node]:
         return [n for n in self.nodes.values() if not n.is_service]
@@ -78,35 +92,32 @@ class Stack:
         return f"127.0.0.1:{node.port}" if node.port else "-"
 
 
-def configured_ports(name: str, config: Any, kind: str) -> dict[str, int]:
-    if kind == "service":
-        return {"main": config.port} if config.port else {}
-    return kind_module(kind).configured_ports(config)
-
-
-def open_stack(file: Path, contour: str | None = None, env: dict[str, str] | None = None) -> Stack:
+def open_stack(file: Path, contour: str | None = None, env: dict[str, str] | None = None, slot: int | None = None) -> Stack:
     from stapel.model.loader import load
-    from stapel.model.schema import did_you_mean
+    from stapel.model.ports import node_ports
 
-    loaded = load(file, env)
-    model = loaded.model
-    contour = contour or model.contour
-    if contour not in model.contours:
-        raise ConfigError(f"--contour: unknown contour '{contour}'{did_you_mean(contour, sorted(model.contours))}",
-                          hint=f"declare it under contours: in {file.name}")
+    if slot is not None and slot < 0:
+        raise ConfigError(f"--slot: expected a number >= 0, got {slot}")
+    loaded = load(file, env, contour)
+    model, settings = loaded.model, loaded.settings
     nodes: dict[str, Node] = {}
     for name, config in model.components.items():
-        nodes[name] = Node(name, config.kind, config, configured_ports(name, config, config.kind))
+        nodes[name] = Node(name, config.kind, config, node_ports(name, config.kind, config, settings, slot))
     for name, config in model.services.items():
-        nodes[name] = Node(name, "service", config, configured_ports(name, config, "service"))
+        nodes[name] = Node(name, "service", config, node_ports(name, "service", config, settings, slot))
+    for node in nodes.values():
+        node.configured = dict(node.ports)
     return Stack(
         name=model.name or _project_name(file.parent),
         file=file,
-        contour=contour,
+        contour=loaded.contour,
         model=model,
         nodes=nodes,
         file_hash=hashlib.sha256(file.read_bytes()).hexdigest()[:16],
         env=loaded.env,
+        settings=settings,
+        slot=slot,
+        env_files=loaded.env_files or [],
     )
 
 

@@ -16,44 +16,92 @@ class Loaded:
     located: Located
     env: dict[str, str]
     model: "StackFile"  # noqa: F821 - imported lazily (pydantic costs start-up time)
+    contour: str = "dev"
+    settings: "Contour | None" = None  # noqa: F821 - the chosen contour, its from: chain merged
+    env_files: list[Path] | None = None  # read for ${VAR}, in order
 
 
-def project_env(root: Path) -> dict[str, str]:
-    """The project's .env under the process environment (the environment wins, as in Docker Compose)."""
-    env_file = root / ".env"
+def project_env(root: Path, extra: list[Path] | None = None) -> dict[str, str]:
+    """The project's .env, then the contour's env files, under the process environment (the
+    environment wins, as in Docker Compose)."""
+    from stapel.env import dotenv_io
+
     values: dict[str, str] = {}
-    if env_file.is_file():
-        from dotenv import dotenv_values
-
-        values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+    for path in [root / ".env", *(extra or [])]:
+        if path.is_file() or path != root / ".env":
+            values.update(dotenv_io.read(path))
     values.update(os.environ)
     return values
 
 
-def load(file: Path, env: dict[str, str] | None = None) -> Loaded:
+def load(file: Path, env: dict[str, str] | None = None, contour: str | None = None) -> Loaded:
     from pydantic import ValidationError
 
+    from stapel.model import contours
     from stapel.model.errors import format_errors
     from stapel.model.interpolate import interpolate
-    from stapel.model.schema import StackFile
+    from stapel.model.schema import Contour, StackFile
 
     root = file.parent
     located = load_yaml(file)
     if not isinstance(located.data, dict):
         raise ConfigError(f"{file.name}:1: the top level must be a mapping (components:, services:, ...)")
-    env = project_env(root) if env is None else env
+    problems = contours.all_problems(located)
+    if problems:
+        raise ConfigError(problems[0], problems=problems[1:])
+    unknown_contour = None
+    try:
+        chosen = contours.choose(located, contour)
+    except ConfigError as exc:  # reported with everything else that is wrong, after validation
+        unknown_contour = exc.lines()[0]
+        chosen = contours.Chosen(str(contour or located.data.get("contour") or "dev"), [], {})
+    env_files = [(root / str(f)) for f in _as_list(chosen.settings.get("env_file"))]
+    for i, path in enumerate(env_files):
+        if not path.is_file():
+            config_path = ("contours", chosen.chain[-1] if chosen.chain else chosen.name, "env_file")
+            problems.append(f"{located.where(config_path)}: contours.{chosen.name}.env_file[{i}]: {path} does not exist "
+                            f"(create it, e.g. with stapel env sync, or remove it)")
+    if problems:
+        raise ConfigError(problems[0], problems=problems[1:])
+    env = project_env(root, env_files) if env is None else env
+    problems = contours.apply_overrides(located, chosen)
     unset = interpolate(located, env)
-    problems = list(unset.values())
-    model = None
+    problems += list(unset.values())
+    model = settings = None
     try:
         model = StackFile.model_validate(located.data)
     except ValidationError as exc:
         problems += format_errors(located, exc.errors(include_url=False), skip=set(unset))
-    if model is not None:
+    if unknown_contour and model is not None:
+        problems += cross_check(located, model) + [unknown_contour]
+    elif model is not None:
+        settings = Contour.model_validate(interpolate_plain(chosen.settings, env))
         problems += cross_check(located, model)
+        problems += contour_check(located, model, chosen.name, settings)
     if problems:
         raise ConfigError(problems[0], problems=problems[1:])
-    return Loaded(file=file, root=root, located=located, env=env, model=model)
+    return Loaded(file=file, root=root, located=located, env=env, model=model, contour=chosen.name, settings=settings,
+                  env_files=env_files)
+
+
+def _as_list(value) -> list:  # noqa: ANN001
+    return [] if value is None else [value] if isinstance(value, str) else list(value)
+
+
+def interpolate_plain(data, env):  # noqa: ANN001, ANN201
+    """The chosen contour's merged settings, interpolated (they were validated in place already)."""
+    from stapel.model.interpolate import substitute
+
+    if isinstance(data, dict):
+        return {k: interpolate_plain(v, env) for k, v in data.items()}
+    if isinstance(data, list):
+        return [interpolate_plain(v, env) for v in data]
+    if isinstance(data, str) and "$" in data:
+        try:
+            return substitute(data, env)
+        except ValueError:
+            return data
+    return data
 
 
 def cross_check(located: Located, model: "StackFile") -> list[str]:  # noqa: F821
@@ -85,6 +133,19 @@ def cross_check(located: Located, model: "StackFile") -> list[str]:  # noqa: F82
             first = cycle[0]
             path = (section[first], first, "depends_on")
             problems.append(f"{located.where(path)}: dependency cycle: {' -> '.join(cycle)}; remove one of these depends_on entries")
-    if model.contour not in model.contours:
-        problems.append(f"{located.where(('contour',))}: contour: unknown contour '{model.contour}'{did_you_mean(model.contour, sorted(model.contours))}")
+    return problems
+
+
+def contour_check(located: Located, model: "StackFile", contour: str, settings: "Contour") -> list[str]:  # noqa: F821
+    """What the chosen contour names must exist; ports of contours must not collide; weak secrets outside dev."""
+    from stapel.model.ports import collisions, unknown_port_names
+    from stapel.model.weak import weak_credentials
+
+    problems = unknown_port_names(located, model, contour, settings)
+    for name in settings.volumes:
+        if name not in model.components:
+            problems.append(f"{located.where(('contours', contour, 'volumes', name))}: contours.{contour}.volumes.{name}: no such component")
+    if not problems:
+        problems += collisions(located, model)
+    problems += weak_credentials(located, model, contour, settings)
     return problems

@@ -193,21 +193,114 @@ Component = Annotated[
 ]
 
 
+class Use(Strict):
+    """What a service sees of one component: its endpoint and credentials, narrowed where the kind allows."""
+
+    schema_: str | None = Field(None, alias="schema", description="PostgreSQL schema: search_path / currentSchema / schema in the URLs.")
+    db: int | None = Field(None, ge=0, le=15, description="Redis database index in REDIS_URL.")
+
+
+def _as_uses(value: Any) -> Any:
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        return {str(name): {} for name in value}
+    if isinstance(value, dict):
+        return {k: ({} if v is None else v) for k, v in value.items()}
+    return value
+
+
 class Service(Node):
     command: list[str] = Field(description="Argument list, or a string split like a shell would (no shell runs).")
     cwd: str | None = Field(None, description="Relative to the project root.")
     env_file: list[str] = Field(default_factory=list)
+    env_prefix: str = Field("", pattern=r"^([A-Z][A-Z0-9_]*_)?$",
+                            description="Prefix of every variable stapel exports to it (seed 004: USERS_ gives USERS_POSTGRES_PASSWORD).")
+    uses: dict[str, Use] = Field(default_factory=dict,
+                                 description="Components and services whose endpoints and credentials it sees, besides those in depends_on.")
     port: Port | None = Field(None, description="The port it listens on; exported to it as PORT.")
     stop_timeout_seconds: float = Field(10, gt=0)
 
     _argv = field_validator("command", mode="before")(lambda cls, v: _as_argv(v))
     _env_file = field_validator("env_file", mode="before")(lambda cls, v: _as_list(v))
+    _uses = field_validator("uses", mode="before")(lambda cls, v: _as_uses(v))
+
+
+class Ports(Strict):
+    """A contour's ports: `auto` / `fixed`, an offset (`100`), or {policy, offset, set: {name[.port]: N}}."""
+
+    policy: Literal["auto", "fixed"] | None = Field(
+        None, description="auto: a busy port moves to a free one, remembered across runs. Default: auto for dev, fixed otherwise.")
+    offset: int = Field(0, ge=-60000, le=60000, description="Added to every configured port (the set: table wins).")
+    set: dict[str, Port] = Field(default_factory=dict, description="Explicit ports: `api: 3100`, `db: 5433`, `mq.management: 15673`.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"policy": value}
+        if isinstance(value, int) and not isinstance(value, bool):
+            return {"offset": value}
+        return value
 
 
 class Contour(Strict):
-    ports: Literal["auto", "fixed"] | None = Field(
-        None, description="auto: a busy port moves to a free one, remembered across runs. Default: auto for dev, fixed otherwise."
-    )
+    """One contour (dev, stage, prod, ...). Anything in components:/services: can be overridden here."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: str | None = Field(None, alias="from", description="Inherit this contour's settings, then override.")
+    ports: Ports = Field(default_factory=Ports)
+    env_file: list[str] = Field(default_factory=list, description="Env files read after .env for ${VAR} (e.g. .env.stage).")
+    volumes: dict[str, str] = Field(default_factory=dict, description="Volume name per component (pgdata_stage); natively the data folder's name.")
+    network: str | None = Field(None, description="Network name for Compose/Kubernetes; default: <name>-<contour>.")
+    weak_credentials: Literal["allow", "refuse"] | None = Field(
+        None, description="refuse: default or weak passwords stop `up`. Default: allow in dev, refuse elsewhere.")
+    slot_stride: int = Field(10, ge=1, le=1000, description="--slot N adds N * slot_stride to every port.")
+    components: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Overrides merged into components.<name>.")
+    services: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Overrides merged into services.<name>.")
+
+    _env_file = field_validator("env_file", mode="before")(lambda cls, v: _as_list(v))
+
+
+class Secret(Strict):
+    """How a missing secret is generated (Python's `secrets` module)."""
+
+    length: int = Field(32, ge=8, le=1024)
+    alphabet: str = Field("alnum", description="alnum, hex, urlsafe, or the literal characters to draw from.")
+
+
+class EnvFilePair(Strict):
+    example: str = Field(description="The committed example (env.example), relative to the project root.")
+    path: str | None = Field(None, description="The .env it keeps in sync; default: .env beside the example.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"example": value} if isinstance(value, str) else value
+
+
+class Agreement(Strict):
+    keys: list[str] = Field(description="Keys that must hold the same value in every file below that has them.")
+    files: list[str] = Field(default_factory=list, description="Env files (relative to the root); default: every synced .env.")
+
+
+class EnvBlock(Strict):
+    """`stapel env sync` / `env check`: which .env files to keep in sync, what is secret, what must agree."""
+
+    files: list[EnvFilePair] = Field(default_factory=list, description="Default: every env.example / .env.example under the project.")
+    secrets: dict[str, Secret] = Field(default_factory=dict, description="Keys that are secret: masked everywhere, generated when missing.")
+    required: list[str] = Field(default_factory=list, description="Keys that must be set and non-empty in every synced .env that has them in its example.")
+    agree: dict[str, Agreement] = Field(default_factory=dict, description="Named groups of keys kept equal across files (seed 003).")
+
+    @field_validator("secrets", mode="before")
+    @classmethod
+    def _secret_list(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return {str(k): {} for k in value}
+        if isinstance(value, dict):
+            return {k: ({} if v is None else v) for k, v in value.items()}
+        return value
 
 
 class StackFile(Strict):
@@ -216,6 +309,7 @@ class StackFile(Strict):
     name: str | None = Field(None, pattern=NAME_PATTERN, description="Project name; default: the directory's name.")
     contour: str = Field("dev", description="Default contour for every command (--contour overrides).")
     contours: dict[str, Contour] = Field(default_factory=lambda: {"dev": Contour()})
+    env: EnvBlock = Field(default_factory=EnvBlock)
     components: dict[str, Component] = Field(default_factory=dict)
     services: dict[str, Service] = Field(default_factory=dict)
 
@@ -236,7 +330,7 @@ class StackFile(Strict):
 def block_model(path: tuple, data: Any) -> type[BaseModel] | None:
     """The schema class of the block at `path` in the raw data (for "did you mean" on unknown keys)."""
     by_kind = {m.model_fields["kind"].annotation.__args__[0]: m for m in (Postgres, Redis, RabbitMQ, Prometheus, Consul, Qdrant, Grafana)}
-    by_key = {"probe": Probe, "tcp": TcpCheck, "http": HttpCheck, "exec": ExecCheck, "restart": Restart}
+    by_key = {"probe": Probe, "tcp": TcpCheck, "http": HttpCheck, "exec": ExecCheck, "restart": Restart, "env": EnvBlock}
     if not path:
         return StackFile
     if len(path) == 2 and path[0] == "components":
@@ -244,6 +338,16 @@ def block_model(path: tuple, data: Any) -> type[BaseModel] | None:
         return by_kind.get(block.get("kind")) if isinstance(block, dict) else None
     if len(path) == 2:
         return {"services": Service, "contours": Contour}.get(path[0])
+    if len(path) == 3 and path[0] == "contours" and path[2] == "ports":
+        return Ports
+    if len(path) == 3 and path[0] == "services" and path[2] == "uses":
+        return None
+    if len(path) == 4 and path[0] == "services" and path[2] == "uses":
+        return Use
+    if len(path) == 3 and path[:2] == ("env", "secrets"):
+        return Secret
+    if len(path) == 3 and path[:2] == ("env", "agree"):
+        return Agreement
     if len(path) >= 2 and path[-2] == "depends_on":
         return Dependency
     return by_key.get(path[-1])

@@ -1,0 +1,85 @@
+"""The ports a contour gives every node: configured port, plus the contour's offset (and --slot's
+stride), unless its `ports.set:` table names the port. Contours whose ports collide are refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stapel.model.yamlfile import Located
+
+
+def base_ports(kind: str, config: Any) -> dict[str, int]:
+    if kind == "service":
+        return {"main": config.port} if config.port else {}
+    from stapel.components import kind_module
+
+    return kind_module(kind).configured_ports(config)
+
+
+def node_ports(name: str, kind: str, config: Any, settings: Any, slot: int | None = None) -> dict[str, int]:
+    """Port name -> port for one node in one contour."""
+    spec = settings.ports
+    shift = spec.offset + (slot or 0) * settings.slot_stride
+    ports = {}
+    for port_name, port in base_ports(kind, config).items():
+        explicit = spec.set.get(f"{name}.{port_name}") or (spec.set.get(name) if port_name == "main" else None)
+        ports[port_name] = explicit or port + shift
+    return ports
+
+
+def _nodes(model: Any) -> list[tuple[str, str, Any]]:
+    return [(n, c.kind, c) for n, c in model.components.items()] + [(n, "service", s) for n, s in model.services.items()]
+
+
+def unknown_port_names(located: Located, model: Any, contour: str, settings: Any) -> list[str]:
+    from stapel.model.schema import did_you_mean
+
+    problems = []
+    known = {}
+    for name, kind, config in _nodes(model):
+        for port_name in base_ports(kind, config):
+            known[name if port_name == "main" else f"{name}.{port_name}"] = True
+            known[f"{name}.{port_name}"] = True
+    for key in settings.ports.set:
+        if key not in known:
+            where = located.where(("contours", contour, "ports", "set", key))
+            problems.append(f"{where}: contours.{contour}.ports.set.{key}: no such port{did_you_mean(key, sorted(known))}")
+    return problems
+
+
+def collisions(located: Located, model: Any) -> list[str]:
+    """Two contours that would use the same port (unless both move busy ports themselves)."""
+    from stapel.components import kind_module
+    from stapel.model import contours
+    from stapel.model.schema import Contour
+
+    resolved = {}
+    for name in model.contours:
+        try:
+            settings = Contour.model_validate(contours.choose(located, name).settings)
+        except Exception:  # noqa: BLE001 - that contour's own problems are reported on its own
+            continue
+        policy = settings.ports.policy or ("auto" if name == "dev" else "fixed")
+        taken = {}
+        for node, kind, config in _nodes(model):
+            internal = () if kind == "service" else kind_module(kind).INTERNAL_PORTS
+            for port_name, port in node_ports(node, kind, config, settings).items():
+                if port_name not in internal:
+                    taken[port] = f"{node}" + ("" if port_name == "main" else f".{port_name}")
+        resolved[name] = (policy, taken)
+    problems = []
+    names = sorted(resolved)
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            (policy_a, ports_a), (policy_b, ports_b) = resolved[first], resolved[second]
+            if policy_a == policy_b == "auto":
+                continue
+            shared = sorted(set(ports_a) & set(ports_b))
+            if shared:
+                port = shared[0]
+                where = located.where(("contours", second))
+                problems.append(
+                    f"{where}: contours.{second}: port {port} ({ports_b[port]}) is also contour {first}'s ({ports_a[port]})"
+                    f"{f' and {len(shared) - 1} more' if len(shared) > 1 else ''}; give contours.{second}.ports an offset "
+                    f"(ports: 100) or a set: table, so both can run side by side")
+    return problems
