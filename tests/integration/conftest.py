@@ -92,5 +92,5 @@ def project():  # noqa: ANN201
 
 def copy_example(name: str, dest: Path) -> Path:
     target = dest / name
-    shutil.copytree(REPO / "examples" / name, target, ignore=shutil.ignore_patterns(".local"))
+    shutil.copytree(REPO / "examples" / name, target, ignore=shutil.ignore_patterns(".local", ".env", ".env.*", "__pycache__"))
     return target

@@ -16,13 +16,19 @@ def resolved(stack) -> dict:  # noqa: ANN001
         "name": stack.name,
         "file": str(stack.file),
         "contour": stack.contour,
+        "instance": stack.instance,
         "ports": "auto" if stack.auto_ports else "fixed",
+        "network": stack.network,
+        "env_files": [str(p) for p in [stack.root / ".env", *stack.env_files] if p.is_file()],
+        "data": str(stack.paths.local / "data" / stack.instance),
         "components": {},
         "services": {},
     }
     for node in stack.nodes.values():
         body = node.config.model_dump(mode="json", exclude_none=True)
         body["ports"] = dict(node.ports)
+        if not node.is_service:
+            body["data"] = str(stack.paths.data(node.name))
         if node.is_service:
             from stapel.components.service import declared_env
 

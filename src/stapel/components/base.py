@@ -67,20 +67,38 @@ class LaunchSpec:
     after_stop: list[list[str]] = field(default_factory=list)
     restart: dict[str, Any] = field(default_factory=lambda: {"policy": "no", "backoff_seconds": 1.0, "max_restarts": None})
     hash_basis: dict[str, Any] = field(default_factory=dict)
+    secrets: list[str] = field(default_factory=list)  # values never written to disk (see on_disk)
+    stored_hash: str | None = None  # read back from disk, where hash_basis is not kept
+    redacted: bool = False  # read back from disk with its secrets masked: it cannot be started again
 
     @property
     def spec_hash(self) -> str:
+        if self.stored_hash:
+            return self.stored_hash
         basis = self.hash_basis or {"argv": self.argv, "env": self.env, "cwd": self.cwd, "user": self.user}
         return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["spec_hash"] = self.spec_hash
+        del data["stored_hash"]
+        return data
+
+    def on_disk(self) -> dict[str, Any]:
+        """For pid files: every secret value of the stack masked in argv and env, no hash basis."""
+        from stapel.env.masking import Masker
+
+        data = self.to_json()
+        mask = Masker(self.secrets)
+        clean = {"argv": mask.data(data["argv"]), "env": mask.data(data["env"])}
+        data["redacted"] = clean != {"argv": data["argv"], "env": data["env"]}
+        data.update(clean, hash_basis={}, secrets=[])
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LaunchSpec:
-        data = {k: v for k, v in data.items() if k != "spec_hash"}
+        data = dict(data)
+        data["stored_hash"] = data.pop("spec_hash", None)
         return cls(**data)
 
 

@@ -6,6 +6,9 @@ code. It registers in an epmd of its own on a private port, so the machine's epm
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import os
 import secrets as random
 import shutil
@@ -67,23 +70,31 @@ def node_name(node: Node, ctx) -> str:  # noqa: ANN001
     return f"stapel-{ctx.stack_name}-{ctx.paths.contour}-{node.name}@localhost"
 
 
-def _render(node: Node) -> str:
-    c = node.config
+def _render(node: Node, conf) -> str:  # noqa: ANN001
     return "\n".join([
         f"listeners.tcp.default = 127.0.0.1:{node.port}",
         "management.tcp.ip = 127.0.0.1",
         f"management.tcp.port = {node.ports['management']}",
-        f"default_user = {c.user}",
-        f"default_pass = {c.password}",
-        f"default_vhost = {c.vhost}",
-        "default_permissions.configure = .*",
-        "default_permissions.read = .*",
-        "default_permissions.write = .*",
+        f"load_definitions = {conf / 'definitions.json'}",
         "loopback_users = none",
         "log.console = true",
         "log.file = false",
         "",
     ])
+
+
+def _definitions(node: Node) -> str:
+    """The user (with a salted SHA-256 of its password, as RabbitMQ stores it), vhost and permissions:
+    imported at every boot, so a changed password takes effect, and no secret is on disk."""
+    c = node.config
+    salt = hashlib.sha256(f"stapel:{node.name}:{c.user}:{c.password}".encode()).digest()[:4]  # stable: no restart per run
+    password_hash = base64.b64encode(salt + hashlib.sha256(salt + c.password.encode()).digest()).decode()
+    return json.dumps({
+        "users": [{"name": c.user, "password_hash": password_hash, "hashing_algorithm": "rabbit_password_hashing_sha256",
+                   "tags": ["administrator"]}],
+        "vhosts": [{"name": c.vhost}],
+        "permissions": [{"user": c.user, "vhost": c.vhost, "configure": ".*", "write": ".*", "read": ".*"}],
+    }, indent=2) + "\n"
 
 
 def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
@@ -121,7 +132,8 @@ def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
         before_stop=[[erl_call, "-sname", node_name(node, ctx), *_UNHOOK_STATS]] if erl_call else [],
         after_stop=[[epmd, "-port", str(node.ports["epmd"]), "-kill"]],
         restart=restart_of(node.config),
-        hash_basis={"bin": bins["rabbitmq-server"], "conf": _render(node), "env": env, "args": node.config.args},
+        hash_basis={"bin": bins["rabbitmq-server"], "conf": _render(node, conf), "definitions": _definitions(node), "env": env,
+                    "args": node.config.args},
     )
 
 
@@ -146,7 +158,8 @@ def prepare(node: Node, ctx) -> None:  # noqa: ANN001
     conf, data = ctx.paths.conf(node.name), ctx.paths.data(node.name)
     ctx.make_private_dir(conf, None)
     ctx.make_private_dir(data, None)
-    _write(conf / "rabbitmq.conf", _render(node), 0o600)
+    _write(conf / "rabbitmq.conf", _render(node, conf), 0o600)
+    _write(conf / "definitions.json", _definitions(node), 0o600)
     _write(conf / "enabled_plugins", "[rabbitmq_management].\n", 0o600)
     _write(conf / "rabbitmq-env.conf", "", 0o600)
     cookie = conf / ".erlang.cookie"

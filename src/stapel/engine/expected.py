@@ -11,11 +11,11 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from stapel import __version__
+from stapel import probes
 from stapel.paths import Paths
 
 _VARIABLE = re.compile(rb"\$\{([A-Za-z_][A-Za-z0-9_]*)")
@@ -55,13 +55,13 @@ def save(stack: Any, names: list[str], spec_hashes: dict[str, str], extra_files:
         node = stack.nodes[name]
         probe = stack.probe(node)
         nodes[name] = {"kind": node.kind, "role": "service" if node.is_service else "component",
-                       "endpoint": stack.endpoint(node), "probe": asdict(probe) if probe else None,
+                       "endpoint": stack.endpoint(node), "probe": probes.record(probe),
                        "spec_hash": spec_hashes.get(name)}
     data = {"stack": stack.name, "file_hash": stack.file_hash, "extra_files": extra_files,
             "inputs": fingerprint(stack.file, extra_files, options), "nodes": nodes}
     path = _file(stack.paths)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # probes carry credentials
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with open(fd, "w") as f:
         f.write(json.dumps(data, indent=2) + "\n")
 

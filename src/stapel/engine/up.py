@@ -15,6 +15,7 @@ from stapel.engine.lock import stack_lock
 from stapel.engine.runlog import RunLog, StepRecord
 from stapel.engine.stack import Stack
 from stapel.engine.wait import wait_for
+from stapel import probes
 from stapel.errors import PreflightError, StapelError
 
 
@@ -146,7 +147,7 @@ class Up:
 
     def _start_one(self, step: StepRecord, name: str) -> None:
         node = self.stack.nodes[name]
-        meta = {"kind": node.kind, "endpoint": self.stack.endpoint(node), "probe": _probe_json(self.stack.probe(node))}
+        meta = {"kind": node.kind, "endpoint": self.stack.endpoint(node), "probe": probes.record(self.stack.probe(node))}
         state = self.runtime.start(node, self.specs[name], meta)
         if state.get("changed"):
             self.started.append(name)
@@ -287,11 +288,3 @@ class _StepContext:
         elif self.record.status != "skipped" and self.record.changes:
             self.record.status = "changed"
         return False
-
-
-def _probe_json(probe: Any) -> dict[str, Any] | None:
-    if probe is None:
-        return None
-    from dataclasses import asdict
-
-    return asdict(probe)

@@ -135,9 +135,12 @@ class NativeRuntime:
 
     def launch(self, node: Node) -> LaunchSpec:
         if node.is_service:
-            return service.native(node, self.ctx, self.stack.service_env(node))
-        check_writable_dir(self.stack.paths.data(node.name), f"components.{node.name}")
-        return kind_module(node.kind).native(node, self.ctx)
+            spec = service.native(node, self.ctx, self.stack.service_env(node))
+        else:
+            check_writable_dir(self.stack.paths.data(node.name), f"components.{node.name}")
+            spec = kind_module(node.kind).native(node, self.ctx)
+        spec.secrets = self.stack.secrets()
+        return spec
 
     def states(self) -> dict[str, dict[str, Any]]:
         status = self.client.status()

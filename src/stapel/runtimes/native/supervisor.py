@@ -68,7 +68,7 @@ class Supervisor:
     def _write_pidfile(self, proc: Proc) -> None:
         self.paths.pids.mkdir(parents=True, exist_ok=True)
         data = {"pid": proc.pid, "created": proc.created, "started_at": proc.started_at, "restarts": proc.restarts,
-                "spec": proc.spec.to_json(), "meta": proc.meta}
+                "spec": proc.spec.on_disk(), "meta": proc.meta}
         tmp = self._pidfile(proc.spec.name).with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
         os.chmod(tmp, 0o600)
@@ -115,6 +115,7 @@ class Supervisor:
         with self.lock:
             current = self.procs.get(spec.name)
             if current and current.state == "running" and current.spec.spec_hash == spec.spec_hash:
+                current.spec = spec  # an adopted process gets back the secrets its pid file lacks
                 return {"changed": False, **current.view()}
         if current:
             self._stop(current)
@@ -190,7 +191,10 @@ class Supervisor:
         policy = proc.spec.restart
         wants = policy["policy"] == "always" or (policy["policy"] == "on-failure" and code != 0)
         limit = policy.get("max_restarts")
-        if wants and (limit is None or proc.restarts < limit):
+        if wants and proc.spec.redacted:
+            proc.history.append("not restarted: adopted from its pid file, which holds no secrets; run stapel up")
+            log.warning("%s: cannot restart an adopted process without its secrets; `stapel up` restarts it", proc.spec.name)
+        elif wants and (limit is None or proc.restarts < limit):
             proc.state, proc.restart_at = "backoff", now + float(policy.get("backoff_seconds", 1.0))
         elif wants:
             proc.history.append(f"gave up after {proc.restarts} restarts")
