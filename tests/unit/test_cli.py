@@ -325,3 +325,12 @@ def test_logs_prints_the_last_lines(project, capsys):
     (logs / "db.log").write_text("".join(f"line {i}\n" for i in range(1, 101)))
     assert main(["logs", "db", "-n", "3"]) == 0
     assert capsys.readouterr().out == "line 98\nline 99\nline 100\n"
+
+
+def test_stapel_contour_variable_picks_the_contour_and_the_option_wins(project, capsys, monkeypatch):
+    write(project, "contours:\n  dev: {}\n  qa: {ports: 100, weak_credentials: allow}\ncomponents:\n  cache:\n    kind: redis\n")
+    monkeypatch.setenv("STAPEL_CONTOUR", "qa")
+    assert main(["config", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["contour"] == "qa"
+    assert main(["--contour", "dev", "config", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["contour"] == "dev"

@@ -210,6 +210,24 @@ def test_secrets_never_reach_the_run_log(stack_file, tmp_path):
     assert not any("s3cr3t-value-x" in line for line in run.said)
 
 
+def test_a_secret_in_a_command_line_or_a_url_is_still_masked(write_yaml, tmp_path):
+    path = write_yaml("""
+        components:
+          db:
+            kind: postgres
+            password: s3cr3t-value-x
+        services:
+          api:
+            command: [app, --db-password, s3cr3t-value-x, --upstream, "https://bot:not-a-stack-secret@example.org/hook"]
+            depends_on: [db]
+        """)
+    run = Run(path)
+    ok(run)
+    text = "\n".join(p.read_text() for p in (tmp_path / ".local").rglob("*") if p.is_file())
+    assert "s3cr3t-value-x" not in text and "not-a-stack-secret" not in text
+    assert "app --db-password ****** --upstream https://bot:******@example.org/hook" in text
+
+
 # --- failures and rollback ------------------------------------------------------------------
 
 

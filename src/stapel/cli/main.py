@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import time
 
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         options = argparse.ArgumentParser(add_help=False)
         flags = ["-f", "--file"] if short_file else ["--file"]
         options.add_argument(*flags, default=default(None), help="stapel.yaml to use (default: ./stapel.yaml or the nearest parent's)")
-        options.add_argument("--contour", default=default(None), help="contour to act on (default: `contour:` in stapel.yaml, else dev)")
+        options.add_argument("--contour", default=default(None), help="contour to act on (default: $STAPEL_CONTOUR, else `contour:` in stapel.yaml, else dev)")
         options.add_argument("--slot", type=_slot, default=default(None), metavar="N",
                              help="numbered copy N of the contour: its own ports (+N * slot_stride), data, processes")
         return options
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 0
+    args.contour = args.contour or os.environ.get("STAPEL_CONTOUR") or None  # like COMPOSE_PROFILES: one shell, one contour
     module, function, _ = COMMANDS[args.command]
     from stapel.cli.errors import run_guarded
 

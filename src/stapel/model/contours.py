@@ -64,7 +64,9 @@ def inheritance(located: Located, name: str) -> list[str]:
         if parent == chain[-1]:
             raise ConfigError(f"{where}: contour '{parent}' cannot inherit from itself", hint="remove from: or name another contour")
         if parent in chain:
-            raise ConfigError(f"{where}: inheritance cycle {' -> '.join([*chain, parent])}", hint="remove one of these from: entries")
+            error = ConfigError(f"{where}: inheritance cycle {' -> '.join([*chain, parent])}", hint="remove one of these from: entries")
+            error.cycle = frozenset(chain)
+            raise error
         if parent not in contours:
             from stapel.model.schema import did_you_mean
 
@@ -74,13 +76,15 @@ def inheritance(located: Located, name: str) -> list[str]:
 
 def all_problems(located: Located) -> list[str]:
     """Inheritance problems of every declared contour (not only the chosen one): all are reported at once."""
-    problems = []
+    problems, cycles = [], set()
     for name in declared(located.data):
         try:
             inheritance(located, str(name))
         except ConfigError as exc:
-            if exc.message not in problems:
-                problems.append(exc.message)
+            cycle = getattr(exc, "cycle", None)
+            if exc.lines()[0] not in problems and cycle not in cycles:
+                problems.append(exc.lines()[0])
+            cycles.add(cycle)
     return problems
 
 

@@ -34,7 +34,7 @@ class FakeRuntime:
     def launch(self, node: Node) -> LaunchSpec:
         if self.behaviour.get(node.name) == "missing":
             raise PreflightError(f"components.{node.name}: {node.kind} needs its binary, not found")
-        argv = [node.kind, *(f"--{k}={v}" for k, v in sorted(node.ports.items()))]
+        argv = list(node.config.command) if node.is_service else [node.kind, *(f"--{k}={v}" for k, v in sorted(node.ports.items()))]
         env = self.stack.service_env(node) if node.is_service else {}
         return LaunchSpec(name=node.name, role="service" if node.is_service else "component", argv=argv, env=env,
                           cwd=str(self.stack.root), log=str(self.stack.paths.log(node.name)))
