@@ -73,6 +73,21 @@ def test_dev_and_stage_are_both_healthy_on_their_own_ports(both) -> None:
     run("--contour", "stage", "check")
 
 
+def test_a_changed_contour_env_file_is_an_input_of_the_fast_path(both) -> None:
+    import json
+
+    root, _, _ = both
+    assert json.loads(stapel(root, "--contour", "stage", "up", "--json").stdout)["steps"][0]["message"] == "inputs unchanged since the last up"
+    original = (root / ".env.stage").read_text()
+    (root / ".env.stage").write_text(original + "UNRELATED_SETTING=1\n")
+    try:
+        summary = json.loads(stapel(root, "--contour", "stage", "up", "--json").stdout)
+    finally:
+        (root / ".env.stage").write_text(original)
+    assert summary["steps"][0]["message"] != "inputs unchanged since the last up" and summary["changed"] is False
+    assert stapel(root, "--contour", "stage", "up").returncode == 0
+
+
 def test_nothing_is_shared_on_disk_or_in_names(both) -> None:
     root, _, _ = both
     local = root / ".local"

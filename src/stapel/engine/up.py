@@ -106,9 +106,10 @@ class Up:
         return components + services
 
     def _env_files(self, names: list[str]) -> list[str]:
+        """Inputs besides stapel.yaml and .env: the contour's env files and the services' env_file."""
         root = self.stack.root
-        return sorted({str((root / f).resolve()) for n in names if self.stack.nodes[n].is_service
-                       for f in self.stack.nodes[n].config.env_file})
+        services = {(root / f).resolve() for n in names if self.stack.nodes[n].is_service for f in self.stack.nodes[n].config.env_file}
+        return sorted(str(p) for p in services | {p.resolve() for p in self.stack.env_files})
 
     def _why_no_services(self) -> str:
         if self.options.skip_backend:
