@@ -432,7 +432,7 @@ def test_component_and_service_with_the_same_name(config_error):
         ("contours:\n  Prod: {}\n",
          "stapel.yaml:2: contours: 'Prod' is not a valid name (lower case letters, digits, - and _, starting with a letter)"),
         ("name: My App\n",
-         "stapel.yaml:1: name: 'My App' is not a valid name (lower case letters, digits, - and _, starting with a letter)"),
+         "stapel.yaml:1: name: 'My App' is not valid here (lower case letters, digits, - and _, starting with a letter)"),
     ],
     ids=["upper-case-component", "space-in-service", "leading-digit", "contour", "project-name"],
 )

@@ -5,7 +5,7 @@ A kind module (postgres.py, redis.py, ...) exposes the same names:
   INTERNAL_PORTS    names of ports nobody connects to by number (always moved when busy)
   configured_ports(config) -> {name: port}
   probe(node) -> ProbeSpec                  its own readiness check
-  exports(node) -> {ENV: value}             connection details for services
+  exports(node, use) -> Exports             connection details for services (env/connections.py)
   secrets(config) -> [values]               what the masker must hide
   native(node, ctx) -> LaunchSpec           how it runs as a plain process (no side effects)
   prepare(node, ctx)                        what must exist on disk before it starts (initdb, configs)

@@ -6,11 +6,15 @@ import os
 import shutil
 import signal
 import subprocess
-from urllib.parse import quote
+from typing import TYPE_CHECKING
 
 from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.env.connections import HOST, Exports, grouped, postgres_urls
 from stapel.errors import StartError
 from stapel.probes import ProbeSpec
+
+if TYPE_CHECKING:
+    from stapel.model.schema import Use
 
 DEFAULT_PORTS = {"main": 5432}
 INTERNAL_PORTS: tuple[str, ...] = ()
@@ -27,22 +31,12 @@ def probe(node: Node) -> ProbeSpec:
     return probe_from_config(node, default)
 
 
-def url(node: Node, scheme: str = "postgresql") -> str:
-    c = node.config
-    return f"{scheme}://{quote(c.user, safe='')}:{quote(c.password, safe='')}@127.0.0.1:{node.port}/{quote(c.database, safe='')}"
-
-
-def exports(node: Node) -> dict[str, str]:
-    c, prefix = node.config, node.env_name
-    return {
-        "DATABASE_URL": url(node),
-        f"{prefix}_URL": url(node),
-        f"{prefix}_HOST": "127.0.0.1",
-        f"{prefix}_PORT": str(node.port),
-        f"{prefix}_USER": c.user,
-        f"{prefix}_PASSWORD": c.password,
-        f"{prefix}_DB": c.database,
-    }
+def exports(node: Node, use: Use | None = None) -> Exports:
+    """POSTGRES_* and the URLs of seed 000 (see env/connections.py); `use.schema` narrows them to one schema."""
+    c, schema = node.config, use.schema_ if use else None
+    urls = postgres_urls(c.user, c.password, node.port, c.database, schema)
+    details = {"HOST": HOST, "PORT": str(node.port), "USER": c.user, "PASSWORD": c.password, "DB": c.database}
+    return grouped("POSTGRES", urls["DATABASE_URL"], urls, {**details, **({"SCHEMA": schema} if schema else {})})
 
 
 def secrets(config) -> list[str]:

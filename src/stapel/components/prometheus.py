@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.env.connections import HOST, Exports, http_url
 from stapel.probes import ProbeSpec
+
+if TYPE_CHECKING:
+    from stapel.model.schema import Use
 
 DEFAULT_PORTS = {"main": 9090}
 INTERNAL_PORTS: tuple[str, ...] = ()
@@ -21,9 +26,10 @@ def probe(node: Node) -> ProbeSpec:
     return probe_from_config(node, default)
 
 
-def exports(node: Node) -> dict[str, str]:
-    prefix, url = node.env_name, f"http://127.0.0.1:{node.port}"
-    return {"PROMETHEUS_URL": url, f"{prefix}_URL": url, f"{prefix}_HOST": "127.0.0.1", f"{prefix}_PORT": str(node.port)}
+def exports(node: Node, use: Use | None = None) -> Exports:
+    """PROMETHEUS_URL; a use has nothing to narrow here."""
+    url = http_url(node.port)
+    return Exports({"PROMETHEUS_URL": url}, {"URL": url, "HOST": HOST, "PORT": str(node.port)})
 
 
 def secrets(config) -> list[str]:

@@ -15,10 +15,14 @@ import shutil
 import signal
 import string
 from pathlib import Path
-from urllib.parse import quote
+from typing import TYPE_CHECKING
 
 from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.env.connections import HOST, Exports, amqp_url, grouped, http_url
 from stapel.probes import ProbeSpec
+
+if TYPE_CHECKING:
+    from stapel.model.schema import Use
 
 DEFAULT_PORTS = {"main": 5672, "management": 15672, "dist": 25672, "epmd": 4369}
 INTERNAL_PORTS = ("dist", "epmd")
@@ -41,25 +45,13 @@ def probe(node: Node) -> ProbeSpec:
     return probe_from_config(node, default)
 
 
-def url(node: Node) -> str:
+def exports(node: Node, use: Use | None = None) -> Exports:
+    """RABBITMQ_URL (the vhost percent-encoded: / is %2F) and RABBITMQ_*; a use has nothing to narrow here."""
     c = node.config
-    return f"amqp://{quote(c.user, safe='')}:{quote(c.password, safe='')}@127.0.0.1:{node.port}/{quote(c.vhost, safe='')}"
-
-
-def exports(node: Node) -> dict[str, str]:
-    prefix, c = node.env_name, node.config
-    management = f"http://127.0.0.1:{node.ports['management']}"
-    return {
-        "RABBITMQ_URL": url(node),
-        f"{prefix}_URL": url(node),
-        f"{prefix}_HOST": "127.0.0.1",
-        f"{prefix}_PORT": str(node.port),
-        f"{prefix}_USER": c.user,
-        f"{prefix}_PASSWORD": c.password,
-        f"{prefix}_VHOST": c.vhost,
-        f"{prefix}_MANAGEMENT_URL": management,
-        "RABBITMQ_MANAGEMENT_URL": management,
-    }
+    url = amqp_url(c.user, c.password, node.port, c.vhost)
+    details = {"HOST": HOST, "PORT": str(node.port), "USER": c.user, "PASSWORD": c.password, "VHOST": c.vhost,
+               "MANAGEMENT_URL": http_url(node.ports["management"])}
+    return grouped("RABBITMQ", url, {"RABBITMQ_URL": url}, details)
 
 
 def secrets(config) -> list[str]:

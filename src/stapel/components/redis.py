@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-from urllib.parse import quote
+from typing import TYPE_CHECKING
 
 from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.env.connections import HOST, Exports, grouped, redis_url
 from stapel.probes import ProbeSpec
+
+if TYPE_CHECKING:
+    from stapel.model.schema import Use
 
 DEFAULT_PORTS = {"main": 6379}
 INTERNAL_PORTS: tuple[str, ...] = ()
@@ -25,17 +29,12 @@ def probe(node: Node) -> ProbeSpec:
     return probe_from_config(node, default)
 
 
-def url(node: Node) -> str:
-    auth = f":{quote(node.config.password, safe='')}@" if node.config.password else ""
-    return f"redis://{auth}127.0.0.1:{node.port}/0"
-
-
-def exports(node: Node) -> dict[str, str]:
-    prefix = node.env_name
-    out = {"REDIS_URL": url(node), f"{prefix}_URL": url(node), f"{prefix}_HOST": "127.0.0.1", f"{prefix}_PORT": str(node.port)}
-    if node.config.password:
-        out[f"{prefix}_PASSWORD"] = node.config.password
-    return out
+def exports(node: Node, use: Use | None = None) -> Exports:
+    """REDIS_URL and REDIS_*; `use.db` picks the database index (default 0)."""
+    password, db = node.config.password, use.db if use and use.db is not None else 0
+    url = redis_url(password, node.port, db)
+    details = {"HOST": HOST, "PORT": str(node.port), **({"PASSWORD": password} if password else {}), "DB": str(db)}
+    return grouped("REDIS", url, {"REDIS_URL": url}, details)
 
 
 def secrets(config) -> list[str]:

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from stapel.components.base import LaunchSpec, Node, probe_from_config, restart_of
+from stapel.env.connections import HOST, Exports, http_url
 from stapel.errors import ConfigError, PreflightError
 from stapel.probes import ProbeSpec
 
@@ -20,10 +21,10 @@ def probe(node: Node) -> ProbeSpec | None:
         raise ConfigError(f"services.{node.name}.probe: {exc}") from None
 
 
-def exports(node: Node) -> dict[str, str]:
-    if not node.port:
-        return {}
-    return {f"{node.env_name}_URL": f"http://127.0.0.1:{node.port}", f"{node.env_name}_HOST": "127.0.0.1", f"{node.env_name}_PORT": str(node.port)}
+def exports(node: Node) -> Exports:
+    """What other services see of it: <NAME>_URL/_HOST/_PORT when it has a port; no kind-wide names."""
+    by_name = {"URL": http_url(node.port), "HOST": HOST, "PORT": str(node.port)} if node.port else {}
+    return Exports({}, by_name)
 
 
 def cwd(node: Node, root: Path) -> Path:

@@ -26,9 +26,11 @@ def module_for(kind: str):  # noqa: ANN201
             return probe_from_config(node, ProbeSpec("http", {"port": node.port, "path": path}, period_seconds=0.1, failure_threshold=300))
 
         @staticmethod
-        def exports(node: Node) -> dict[str, str]:
-            url = f"http://127.0.0.1:{node.port}"
-            return {f"{kind.upper()}_URL": url, f"{node.env_name}_URL": url, f"{node.env_name}_HOST": "127.0.0.1", f"{node.env_name}_PORT": str(node.port)}
+        def exports(node: Node, use=None):  # noqa: ANN001, ANN205
+            from stapel.env.connections import Exports, http_url
+
+            url = http_url(node.port)
+            return Exports({f"{kind.upper()}_URL": url}, {"URL": url, "HOST": "127.0.0.1", "PORT": str(node.port)})
 
         @staticmethod
         def secrets(config) -> list[str]:

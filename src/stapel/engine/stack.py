@@ -9,6 +9,7 @@ from typing import Any
 
 from stapel.components import kind_module, service
 from stapel.components.base import Node
+from stapel.env.connections import Exports
 from stapel.errors import ConfigError
 from stapel.paths import Paths
 from stapel.probes import ProbeSpec
@@ -65,17 +66,27 @@ class Stack:
             return service.probe(node)
         return kind_module(node.kind).probe(node)
 
-    def exports(self, node: Node) -> dict[str, str]:
-        return service.exports(node) if node.is_service else kind_module(node.kind).exports(node)
+    def exports(self, node: Node, use: Any = None) -> Exports:
+        """What `node` gives a service, narrowed by that service's `uses.<node>` (a schema, a Redis db)."""
+        if node.is_service:
+            return service.exports(node)
+        return kind_module(node.kind).exports(node, use)
 
     def service_env(self, node: Node) -> dict[str, str]:
-        """Endpoints of every component and other service; the kind-wide names (DATABASE_URL, ...) of the
-        ones this service depends on win over the others."""
-        env: dict[str, str] = {}
-        others = [n for n in self.nodes.values() if n.name != node.name and n.name not in node.depends_on]
-        for other in others + [self.nodes[d] for d in node.depends_on if d in self.nodes]:
-            env.update(self.exports(other))
-        return env
+        """What a service sees: the nodes in its depends_on, then those in its uses:, every name under its
+        env_prefix. Names under a node's own name (DB_URL, ...) are always there; the kind-wide ones
+        (DATABASE_URL, REDIS_URL, ...) come from the first node of each kind in that order."""
+        kind_wide: dict[str, str] = {}
+        by_name: dict[str, str] = {}
+        kinds_seen: set[str] = set()
+        for name in dict.fromkeys([*node.depends_on, *node.config.uses]):
+            other = self.nodes[name]
+            found = self.exports(other, node.config.uses.get(name))
+            if other.kind not in kinds_seen:
+                kinds_seen.add(other.kind)
+                kind_wide.update(found.kind_wide)
+            by_name.update({f"{other.env_name}_{key}": value for key, value in found.by_name.items()})
+        return {f"{node.config.env_prefix}{key}": value for key, value in {**kind_wide, **by_name}.items()}
 
     def secrets(self) -> list[str]:
         values = []

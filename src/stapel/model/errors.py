@@ -22,6 +22,16 @@ _TYPE_WORDS = {
 }
 
 
+def _pattern_words() -> dict[str, str]:
+    from stapel.model import schema
+
+    return {
+        schema.NAME_PATTERN: "lower case letters, digits, - and _, starting with a letter",
+        schema.PREFIX_PATTERN: "upper case letters, digits and _, ending with _, e.g. USERS_",
+        schema.IDENTIFIER_PATTERN: "an SQL identifier: letters, digits and _, starting with a letter or _",
+    }
+
+
 def _shown(value: Any) -> str:
     if isinstance(value, str):
         return f"'{value}'"
@@ -72,7 +82,7 @@ def describe(error: dict[str, Any], data: Any = None) -> tuple[ConfigPath, str]:
     if kind == "union_tag_not_found":
         return loc, "'kind' is missing (one of postgres, redis, rabbitmq, prometheus, consul, qdrant, grafana)"
     if kind == "string_pattern_mismatch":
-        return loc, f"{_shown(value)} is not a valid name (lower case letters, digits, - and _, starting with a letter)"
+        return loc, f"{_shown(value)} is not valid here ({_pattern_words().get(ctx.get('pattern'), 'expected ' + str(ctx.get('pattern')))})"
     message = error["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)

@@ -121,6 +121,7 @@ def cross_check(located: Located, model: "StackFile") -> list[str]:  # noqa: F82
                 problems.append(f"{located.where(path)}: {'.'.join(map(str, path[:3]))}: unknown name '{dep}'{did_you_mean(dep, sorted(nodes))}")
             elif dep == name:
                 problems.append(f"{located.where(path)}: {'.'.join(map(str, path[:3]))}: '{name}' cannot depend on itself")
+    problems += _uses_problems(located, model, nodes)
     for name, service in model.services.items():
         probe = service.probe
         which = probe and ("tcp" if probe.tcp else "http" if probe.http else None)
@@ -133,6 +134,30 @@ def cross_check(located: Located, model: "StackFile") -> list[str]:  # noqa: F82
             first = cycle[0]
             path = (section[first], first, "depends_on")
             problems.append(f"{located.where(path)}: dependency cycle: {' -> '.join(cycle)}; remove one of these depends_on entries")
+    return problems
+
+
+NARROWS = {"schema_": ("schema", "postgres"), "db": ("db", "redis")}  # Use field -> (YAML key, the only kind it fits)
+
+
+def _uses_problems(located: Located, model: "StackFile", nodes: dict) -> list[str]:  # noqa: F821
+    """services.<name>.uses: names that exist, not the service itself, narrowing only where the kind has it."""
+    from stapel.model.schema import did_you_mean
+
+    problems = []
+    for service_name, service in model.services.items():
+        for name, use in service.uses.items():
+            path = ("services", service_name, "uses", name)
+            where = f"{located.where(path)}: services.{service_name}.uses.{name}"
+            if name not in nodes:
+                problems.append(f"{where}: unknown name '{name}'{did_you_mean(name, sorted(nodes))}")
+            elif name == service_name:
+                problems.append(f"{where}: a service cannot use itself")
+            else:
+                kind = getattr(nodes[name], "kind", "service")
+                for field, (key, fits) in NARROWS.items():
+                    if getattr(use, field) is not None and kind != fits:
+                        problems.append(f"{where}.{key}: '{key}' applies to {fits} components only ('{name}' is {kind})")
     return problems
 
 

@@ -10,6 +10,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from pydantic_core import PydanticCustomError
 
 NAME_PATTERN = r"^[a-z][a-z0-9_-]*$"
+PREFIX_PATTERN = r"^([A-Z][A-Z0-9_]*_)?$"
+IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 def _no_bool(value: Any) -> Any:
     if isinstance(value, bool):  # YAML `true` would otherwise pass as 1
         raise PydanticCustomError("int_type", "expected an integer", {})
@@ -196,7 +198,8 @@ Component = Annotated[
 class Use(Strict):
     """What a service sees of one component: its endpoint and credentials, narrowed where the kind allows."""
 
-    schema_: str | None = Field(None, alias="schema", description="PostgreSQL schema: search_path / currentSchema / schema in the URLs.")
+    schema_: str | None = Field(None, alias="schema", pattern=IDENTIFIER_PATTERN,
+                                description="PostgreSQL schema: search_path / currentSchema / schema in the URLs.")
     db: int | None = Field(None, ge=0, le=15, description="Redis database index in REDIS_URL.")
 
 
@@ -214,7 +217,7 @@ class Service(Node):
     command: list[str] = Field(description="Argument list, or a string split like a shell would (no shell runs).")
     cwd: str | None = Field(None, description="Relative to the project root.")
     env_file: list[str] = Field(default_factory=list)
-    env_prefix: str = Field("", pattern=r"^([A-Z][A-Z0-9_]*_)?$",
+    env_prefix: str = Field("", pattern=PREFIX_PATTERN,
                             description="Prefix of every variable stapel exports to it (seed 004: USERS_ gives USERS_POSTGRES_PASSWORD).")
     uses: dict[str, Use] = Field(default_factory=dict,
                                  description="Components and services whose endpoints and credentials it sees, besides those in depends_on.")
