@@ -334,3 +334,25 @@ def test_stapel_contour_variable_picks_the_contour_and_the_option_wins(project, 
     assert json.loads(capsys.readouterr().out)["contour"] == "qa"
     assert main(["--contour", "dev", "config", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["contour"] == "dev"
+
+
+def test_env_secrets_are_masked_in_config_and_env_print(project, capsys):
+    write(project, """
+        env:
+          secrets: [SIGNING_KEY]
+        services:
+          api:
+            command: python3 -m http.server
+            env:
+              SIGNING_KEY: ${SIGNING_KEY}
+              JWT_SECRET: ${JWT_SECRET}
+              PLAIN: ${PLAIN}
+        """)
+    (project / ".env").write_text("SIGNING_KEY=k-7f3a9c2e5b1d\nJWT_SECRET=j-4e8b2a6c0d9f\nPLAIN=visible-value\n")
+    for command in (["config"], ["env", "print", "--service", "api"], ["env", "print", "--service", "api", "--format", "json"]):
+        assert main(command) == 0
+        out = capsys.readouterr().out
+        assert "k-7f3a9c2e5b1d" not in out and "j-4e8b2a6c0d9f" not in out, command
+        assert "visible-value" in out
+    assert main(["env", "print", "--service", "api", "--reveal"]) == 0
+    assert 'SIGNING_KEY="k-7f3a9c2e5b1d"' in capsys.readouterr().out

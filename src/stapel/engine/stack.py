@@ -27,6 +27,7 @@ class Stack:
     settings: Any = None  # the contour's Contour block, its from: chain merged
     slot: int | None = None
     env_files: list[Path] = field(default_factory=list)
+    _secrets: list[str] | None = field(default=None, repr=False)
 
     @property
     def root(self) -> Path:
@@ -89,10 +90,19 @@ class Stack:
         return {f"{node.config.env_prefix}{key}": value for key, value in {**kind_wide, **by_name}.items()}
 
     def secrets(self) -> list[str]:
-        values = []
-        for node in self.components():
-            values += kind_module(node.kind).secrets(node.config)
-        return sorted({v for v in values if v and len(v) >= 3}, key=len, reverse=True)
+        """Every secret value the stack knows: component passwords, and the values of secret keys (declared
+        under env.secrets, marked in an example, or named like one) in the .env files, the contour's env
+        files, the environment and the services' env. Computed once: it reads the .env files."""
+        if self._secrets is None:
+            from stapel.env.secrets import secret_values
+
+            values = [v for node in self.components() for v in kind_module(node.kind).secrets(node.config)]
+            extra = dict(self.env)
+            for node in self.services():
+                extra.update(node.config.env)
+            values += secret_values(self.root, self.model.env, extra)
+            self._secrets = sorted({v for v in values if v and len(v) >= 3}, key=len, reverse=True)
+        return self._secrets
 
     def masker(self):  # noqa: ANN201
         from stapel.env.masking import Masker

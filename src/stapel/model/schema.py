@@ -347,6 +347,8 @@ def block_model(path: tuple, data: Any) -> type[BaseModel] | None:
         return None
     if len(path) == 4 and path[0] == "services" and path[2] == "uses":
         return Use
+    if len(path) == 3 and path[:2] == ("env", "files"):
+        return EnvFilePair
     if len(path) == 3 and path[:2] == ("env", "secrets"):
         return Secret
     if len(path) == 3 and path[:2] == ("env", "agree"):
