@@ -119,7 +119,8 @@ class Dependency(Strict):
     condition: Literal["started", "healthy", "completed"] = "healthy"
 
 
-def _as_dependencies(value: Any) -> Any:
+def _as_name_map(value: Any) -> Any:
+    """`a`, `[a, b]` or `{a: {...}, b: null}` -> {name: {...}} (depends_on, uses, env.secrets)."""
     if isinstance(value, str):
         value = [value]
     if isinstance(value, list):
@@ -137,7 +138,7 @@ class Node(Strict):
     depends_on: dict[str, Dependency] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict)
 
-    _deps = field_validator("depends_on", mode="before")(lambda cls, v: _as_dependencies(v))
+    _deps = field_validator("depends_on", mode="before")(lambda cls, v: _as_name_map(v))
     _env = field_validator("env", mode="before")(lambda cls, v: _as_env(v))
     _restart = field_validator("restart", mode="before")(lambda cls, v: Restart._shorthand(v))
 
@@ -203,16 +204,6 @@ class Use(Strict):
     db: int | None = Field(None, ge=0, le=15, description="Redis database index in REDIS_URL.")
 
 
-def _as_uses(value: Any) -> Any:
-    if isinstance(value, str):
-        value = [value]
-    if isinstance(value, list):
-        return {str(name): {} for name in value}
-    if isinstance(value, dict):
-        return {k: ({} if v is None else v) for k, v in value.items()}
-    return value
-
-
 class Service(Node):
     command: list[str] = Field(description="Argument list, or a string split like a shell would (no shell runs).")
     cwd: str | None = Field(None, description="Relative to the project root.")
@@ -226,7 +217,7 @@ class Service(Node):
 
     _argv = field_validator("command", mode="before")(lambda cls, v: _as_argv(v))
     _env_file = field_validator("env_file", mode="before")(lambda cls, v: _as_list(v))
-    _uses = field_validator("uses", mode="before")(lambda cls, v: _as_uses(v))
+    _uses = field_validator("uses", mode="before")(lambda cls, v: _as_name_map(v))
 
 
 class Ports(Strict):
@@ -296,14 +287,7 @@ class EnvBlock(Strict):
     required: list[str] = Field(default_factory=list, description="Keys that must be set and non-empty in every synced .env that has them in its example.")
     agree: dict[str, Agreement] = Field(default_factory=dict, description="Named groups of keys kept equal across files (seed 003).")
 
-    @field_validator("secrets", mode="before")
-    @classmethod
-    def _secret_list(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return {str(k): {} for k in value}
-        if isinstance(value, dict):
-            return {k: ({} if v is None else v) for k, v in value.items()}
-        return value
+    _secrets = field_validator("secrets", mode="before")(lambda cls, v: _as_name_map(v))
 
 
 class StackFile(Strict):
