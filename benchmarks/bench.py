@@ -392,7 +392,7 @@ class Bench:
             "# what a team's check script does: one client per server, one after the other",
             "set -euo pipefail",
             f"pg_isready -h 127.0.0.1 -p {ports['postgres']}",
-            f"redis-cli -p {ports['redis']} ping",
+            f"REDISCLI_AUTH=\"${{CACHE_PASSWORD:-dev-only-cache-password}}\" redis-cli -p {ports['redis']} ping",
             f"HOME='{rabbit_env['HOME']}' ERL_EPMD_PORT={rabbit_env['ERL_EPMD_PORT']} "
             f"{RABBIT_BIN / 'rabbitmq-diagnostics'} -q -n {nodename} check_running",
             f"curl -fsS http://127.0.0.1:{ports['prometheus']}/-/ready",

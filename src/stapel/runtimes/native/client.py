@@ -119,11 +119,20 @@ class SupervisorClient:
         if self._spawned is not None and self._spawned.pid == pid:
             self._spawned.wait(timeout=10)
             return stopped
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.01)
+        _wait_gone(pid, 10)
         return stopped
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    """Until the process has exited. An exited process whose parent is gone stays a zombie until init
+    reaps it, which some inits (containers, VMs) do only every second or so: a zombie counts as gone."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.01)
