@@ -37,7 +37,7 @@ services:
 """
 
 EDGES = {"db": [], "cache": [], "mq": ["db"], "api": ["db", "cache", "mq"], "worker": ["api"], "other": []}
-STEP_NAMES = ["preflight", "start", "wait", "services", "verify"]
+STEP_NAMES = ["preflight", "start", "wait", "provision", "services", "verify"]
 
 
 class Run:
@@ -117,9 +117,10 @@ def test_first_up_changes_and_reports_every_step(stack_file):
     run = Run(stack_file)
     result = ok(run)
     assert result.changed is True
-    assert run.steps() == [("preflight", "ok"), ("start", "changed"), ("wait", "ok"), ("services", "changed"), ("verify", "ok")]
+    assert run.steps() == [("preflight", "ok"), ("start", "changed"), ("wait", "ok"), ("provision", "skipped"), ("services", "changed"),
+                           ("verify", "ok")]
     assert sorted(run.summary["steps"][1]["changes"]) == ["started cache", "started db", "started mq"]
-    assert sorted(run.summary["steps"][3]["changes"]) == ["started api", "started other", "started worker"]
+    assert sorted(run.summary["steps"][4]["changes"]) == ["started api", "started other", "started worker"]
     assert "  started db (postgres) on 127.0.0.1:5432" in run.said
     assert [line for line in run.said if line.startswith("»")] == [f"» {name}" for name in STEP_NAMES]
 
@@ -147,7 +148,7 @@ def test_run_dir_has_summaries_and_numbered_step_logs(stack_file, tmp_path):
     assert run_dir.name.startswith("run-")
     assert (run_dir / "summary.json").is_file() and (run_dir / "summary.md").is_file()
     assert sorted(p.name for p in (run_dir / "steps").iterdir()) == [
-        "01_preflight.log", "02_start.log", "03_wait.log", "04_services.log", "05_verify.log"]
+        "01_preflight.log", "02_start.log", "03_wait.log", "04_provision.log", "05_services.log", "06_verify.log"]
     assert run.run_dir.resolve() == run_dir.resolve()  # the `latest` link
 
 
@@ -471,8 +472,9 @@ def test_skip_backend_skips_the_services_step(stack_file):
     run = Run(stack_file, options=UpOptions(skip_backend=True))
     ok(run)
     assert sorted(run.started) == ["cache", "db", "mq"]
-    assert run.steps() == [("preflight", "ok"), ("start", "changed"), ("wait", "ok"), ("services", "skipped"), ("verify", "ok")]
-    assert run.summary["steps"][3]["message"] == "--skip-backend"
+    assert run.steps() == [("preflight", "ok"), ("start", "changed"), ("wait", "ok"), ("provision", "skipped"), ("services", "skipped"),
+                           ("verify", "ok")]
+    assert run.summary["steps"][4]["message"] == "--skip-backend"
     assert run.summary["nodes"]["api"]["state"] == "not running"
 
 
@@ -488,8 +490,9 @@ def test_skip_backend_after_a_full_up_keeps_the_services(stack_file):
 def test_no_services_in_stapel_yaml(write_yaml):
     run = Run(write_yaml("components:\n  db:\n    kind: postgres\n"))
     ok(run)
-    assert run.summary["steps"][3]["status"] == "skipped"
-    assert run.summary["steps"][3]["message"] == "no services in stapel.yaml"
+    assert run.summary["steps"][3]["message"] == "nothing declared to provision"
+    assert run.summary["steps"][4]["status"] == "skipped"
+    assert run.summary["steps"][4]["message"] == "no services in stapel.yaml"
 
 
 def test_chosen_services_start_with_their_dependencies(stack_file):

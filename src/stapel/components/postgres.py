@@ -32,15 +32,22 @@ def probe(node: Node) -> ProbeSpec:
 
 
 def exports(node: Node, use: Use | None = None) -> Exports:
-    """POSTGRES_* and the URLs of seed 000 (see env/connections.py); `use.schema` narrows them to one schema."""
-    c, schema = node.config, use.schema_ if use else None
-    urls = postgres_urls(c.user, c.password, node.port, c.database, schema)
-    details = {"HOST": HOST, "PORT": str(node.port), "USER": c.user, "PASSWORD": c.password, "DB": c.database}
+    """POSTGRES_* and the URLs of seed 000 (see env/connections.py); `use.role` connects as one of the
+    component's roles (its password and database; its first schema unless `use.schema` says otherwise),
+    `use.schema` narrows them to one schema."""
+    c = node.config
+    user, password, database, schema = c.user, c.password, c.database, use.schema_ if use else None
+    role = c.roles.get(use.role) if use and use.role else None
+    if role is not None:
+        user, password, database = use.role, role.password, role.database
+        schema = schema or (role.schemas[0] if role.schemas else None)
+    urls = postgres_urls(user, password, node.port, database, schema)
+    details = {"HOST": HOST, "PORT": str(node.port), "USER": user, "PASSWORD": password, "DB": database}
     return grouped("POSTGRES", urls["DATABASE_URL"], urls, {**details, **({"SCHEMA": schema} if schema else {})})
 
 
 def secrets(config) -> list[str]:
-    return [config.password]
+    return [config.password, *(role.password for role in config.roles.values())]
 
 
 def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001

@@ -95,6 +95,8 @@ class Up:
             self.start_levels(step, components)
         with self._step("wait") as step:
             self.wait_all(step, components)
+        with self._step("provision") as step:
+            self.provision(step, components)
         with self._step("services") as step:
             if not services:
                 step.skip(self._why_no_services())
@@ -137,6 +139,17 @@ class Up:
             raise PreflightError(problems[0], problems=problems[1:])
         for name in names:
             step.log(f"{name}: {' '.join(self.specs[name].argv)}")
+
+    def provision(self, step: StepRecord, names: list[str]) -> None:
+        """Databases, schemas, roles (and their passwords) inside the healthy components; each change listed."""
+        from stapel.provision.steps import run_all
+
+        changes = run_all(self.stack, [self.stack.nodes[n] for n in names], step.log)
+        if changes is None:
+            step.skip("nothing declared to provision")
+        for change in changes or []:
+            step.changed(change)
+            self.say(f"  {change}")
 
     def start_levels(self, step: StepRecord, names: list[str]) -> None:
         edges = self.stack.edges()

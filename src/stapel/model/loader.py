@@ -122,6 +122,7 @@ def cross_check(located: Located, model: "StackFile") -> list[str]:  # noqa: F82
             elif dep == name:
                 problems.append(f"{located.where(path)}: {'.'.join(map(str, path[:3]))}: '{name}' cannot depend on itself")
     problems += _uses_problems(located, model, nodes)
+    problems += _provision_problems(located, model)
     for name, service in model.services.items():
         probe = service.probe
         which = probe and ("tcp" if probe.tcp else "http" if probe.http else None)
@@ -137,7 +138,7 @@ def cross_check(located: Located, model: "StackFile") -> list[str]:  # noqa: F82
     return problems
 
 
-NARROWS = {"schema_": ("schema", "postgres"), "db": ("db", "redis")}  # Use field -> (YAML key, the only kind it fits)
+NARROWS = {"schema_": ("schema", "postgres"), "db": ("db", "redis"), "role": ("role", "postgres")}  # Use field -> (YAML key, the only kind it fits)
 
 
 def _uses_problems(located: Located, model: "StackFile", nodes: dict) -> list[str]:  # noqa: F821
@@ -158,7 +159,22 @@ def _uses_problems(located: Located, model: "StackFile", nodes: dict) -> list[st
                 for field, (key, fits) in NARROWS.items():
                     if getattr(use, field) is not None and kind != fits:
                         problems.append(f"{where}.{key}: '{key}' applies to {fits} components only ('{name}' is {kind})")
+                if use.role and kind == "postgres" and use.role not in nodes[name].roles:
+                    known = did_you_mean(use.role, sorted(nodes[name].roles)) if nodes[name].roles else f" (declare it under components.{name}.roles)"
+                    problems.append(f"{where}.role: unknown role '{use.role}'{known}")
     return problems
+
+
+def _provision_problems(located: Located, model: "StackFile") -> list[str]:  # noqa: F821
+    from stapel.provision import postgres
+
+    found = []
+    for name, config in model.components.items():
+        if config.kind == "postgres":
+            for problem in postgres.problems(name, config):
+                path = tuple(problem.split(":", 1)[0].split("."))
+                found.append(f"{located.where(path)}: {problem}")
+    return found
 
 
 def contour_check(located: Located, model: "StackFile", contour: str, settings: "Contour") -> list[str]:  # noqa: F821

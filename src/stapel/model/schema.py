@@ -150,12 +150,35 @@ class ComponentBase(Node):
     args: list[str] = Field(default_factory=list, description="Extra server arguments.")
 
 
+class PgDatabase(Strict):
+    extensions: list[str] = Field(default_factory=list, description="CREATE EXTENSION IF NOT EXISTS, in this database.")
+    schemas: dict[str, PgSchema] = Field(default_factory=dict, description="Schemas, each owned by a role (default: the superuser).")
+
+    _schemas = field_validator("schemas", mode="before")(lambda cls, v: _as_name_map(v))
+
+
+class PgSchema(Strict):
+    owner: str | None = Field(None, description="The role that owns it (and alone may use it); default: the superuser.")
+
+
+class PgRole(Strict):
+    password: str = Field(description="Synced on every up: a password changed in .env is changed in the database.")
+    database: str = Field(description="The database it connects to (CONNECT is granted on it only).")
+    schemas: list[str] = Field(default_factory=list, description="Schemas it owns in that database; its search_path.")
+
+    _schemas = field_validator("schemas", mode="before")(lambda cls, v: _as_list(v))
+
+
 class Postgres(ComponentBase):
     kind: Literal["postgres"]
     user: str = "postgres"
     password: str = "postgres"
     database: str = "postgres"
     run_as: str | None = Field(None, description="Unprivileged user to run as when stapel runs as root; default: postgres or nobody.")
+    databases: dict[str, PgDatabase] = Field(default_factory=dict, description="Provisioned on every up (a no-op when nothing changed).")
+    roles: dict[str, PgRole] = Field(default_factory=dict, description="Login roles for services, least privilege: own schemas only.")
+
+    _databases = field_validator("databases", mode="before")(lambda cls, v: _as_name_map(v))
 
 
 class Redis(ComponentBase):
@@ -202,6 +225,7 @@ class Use(Strict):
     schema_: str | None = Field(None, alias="schema", pattern=IDENTIFIER_PATTERN,
                                 description="PostgreSQL schema: search_path / currentSchema / schema in the URLs.")
     db: int | None = Field(None, ge=0, le=15, description="Redis database index in REDIS_URL.")
+    role: str | None = Field(None, description="PostgreSQL: connect as this role of the component's roles: (its password, database, schema).")
 
 
 class Service(Node):

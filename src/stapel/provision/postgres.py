@@ -1,0 +1,158 @@
+"""PostgreSQL provisioning on every `up`: databases, extensions, schemas, login roles with least privilege.
+
+Idempotent: each object is created only when missing, so a second run changes nothing and says so.
+A role's password is checked by logging in with it; when that fails (the password changed in .env),
+it is set again: seed 000's "password sync". Least privilege: a role gets CONNECT on its database
+only, owns its schemas (its search_path), and nobody else gets USAGE on them; PUBLIC loses CREATE
+on the public schema and CONNECT on provisioned databases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+HOST = "127.0.0.1"
+
+
+def plan(config: Any) -> dict[str, dict[str, Any]]:
+    """database -> {extensions, schemas: {name: owner or None}}: what stapel.yaml asks for, roles' schemas included."""
+    wanted: dict[str, dict[str, Any]] = {}
+    for name, db in config.databases.items():
+        wanted[name] = {"extensions": list(db.extensions), "schemas": {s: spec.owner for s, spec in db.schemas.items()}}
+    for role_name, role in config.roles.items():
+        entry = wanted.setdefault(role.database, {"extensions": [], "schemas": {}})
+        for schema in role.schemas:
+            if entry["schemas"].get(schema) is None:  # a role's schema is its own unless an owner is declared
+                entry["schemas"][schema] = role_name
+    return wanted
+
+
+def problems(name: str, config: Any) -> list[str]:
+    """What cannot work, by config path (checked before anything starts)."""
+    found = []
+    known_dbs = {config.database, "postgres", *config.databases}
+    for role_name, role in config.roles.items():
+        if role.database not in known_dbs:
+            found.append(f"components.{name}.roles.{role_name}.database: unknown database '{role.database}' "
+                         f"(declare it under components.{name}.databases)")
+        if role_name == config.user:
+            found.append(f"components.{name}.roles.{role_name}: that is the superuser's name; give the service its own role")
+    for db_name, db in config.databases.items():
+        for schema, spec in db.schemas.items():
+            if spec.owner and spec.owner not in config.roles and spec.owner != config.user:
+                found.append(f"components.{name}.databases.{db_name}.schemas.{schema}.owner: unknown role '{spec.owner}' "
+                             f"(declare it under components.{name}.roles)")
+    return found
+
+
+def provision(name: str, config: Any, port: int, say: Callable[[str], None]) -> list[str]:
+    """Apply the plan; returns the changes made ("db: created role auth")."""
+    import psycopg
+
+    changes: list[str] = []
+    admin = _dsn(config.user, config.password, port, "postgres")
+    wanted = plan(config)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        existing = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+        for db in wanted:
+            if db not in existing:
+                conn.execute(_sql("CREATE DATABASE {}", db))
+                changes.append(f"{name}: created database {db}")
+        for role_name, role in config.roles.items():
+            changes += _role(conn, name, role_name, role, port)
+    for db, spec in wanted.items():
+        with psycopg.connect(_dsn(config.user, config.password, port, db), autocommit=True) as conn:
+            changes += _inside(conn, name, db, spec, config)
+    for change in changes:
+        say(change)
+    return changes
+
+
+def _role(conn: Any, name: str, role_name: str, role: Any, port: int) -> list[str]:
+    return (_login(conn, name, role_name, role, port) + _connect_right(conn, name, role_name, role.database)
+            + _search_path(conn, name, role_name, role.schemas))
+
+
+def _login(conn: Any, name: str, role_name: str, role: Any, port: int) -> list[str]:
+    from psycopg import sql
+
+    password = sql.Literal(role.password)
+    if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role_name,)).fetchone():
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role_name), password))
+        return [f"{name}: created role {role_name}"]
+    if not _can_log_in(role_name, role.password, port):
+        conn.execute(sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(sql.Identifier(role_name), password))
+        return [f"{name}: synced the password of role {role_name}"]
+    return []
+
+
+def _connect_right(conn: Any, name: str, role_name: str, database: str) -> list[str]:
+    changes = []
+    if conn.execute("SELECT has_database_privilege('public', %s, 'CONNECT')", (database,)).fetchone()[0]:
+        conn.execute(_sql("REVOKE CONNECT ON DATABASE {} FROM PUBLIC", database))
+        changes.append(f"{name}: database {database} no longer open to every role")
+    if not conn.execute("SELECT has_database_privilege(%s, %s, 'CONNECT')", (role_name, database)).fetchone()[0]:
+        conn.execute(_sql("GRANT CONNECT ON DATABASE {} TO {}", database, role_name))
+        changes.append(f"{name}: role {role_name} may connect to {database}")
+    return changes
+
+
+def _search_path(conn: Any, name: str, role_name: str, schemas: list[str]) -> list[str]:
+    from psycopg import sql
+
+    if not schemas:
+        return []
+    wanted = "search_path=" + ", ".join(schemas)
+    row = conn.execute("SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole "
+                       "WHERE r.rolname = %s AND s.setdatabase = 0", (role_name,)).fetchone()
+    if row and wanted in (row[0] or []):
+        return []
+    conn.execute(sql.SQL("ALTER ROLE {} SET search_path = {}").format(
+        sql.Identifier(role_name), sql.SQL(", ").join(sql.Identifier(s) for s in schemas)))
+    return [f"{name}: role {role_name} {wanted}"]
+
+
+def _inside(conn: Any, name: str, db: str, spec: dict[str, Any], config: Any) -> list[str]:
+    changes = []
+    installed = {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
+    for extension in spec["extensions"]:
+        if extension not in installed:
+            conn.execute(_sql("CREATE EXTENSION IF NOT EXISTS {}", extension))
+            changes.append(f"{name}: {db}: created extension {extension}")
+    if conn.execute("SELECT has_schema_privilege('public', 'public', 'CREATE')").fetchone()[0]:
+        conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        changes.append(f"{name}: {db}: schema public no longer writable by every role")
+    schemas = dict(conn.execute("SELECT n.nspname, r.rolname FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner").fetchall())
+    for schema, owner in spec["schemas"].items():
+        owner = owner or config.user
+        if schema not in schemas:
+            conn.execute(_sql("CREATE SCHEMA {} AUTHORIZATION {}", schema, owner))
+            changes.append(f"{name}: {db}: created schema {schema} (owner {owner})")
+        elif schemas[schema] != owner:
+            conn.execute(_sql("ALTER SCHEMA {} OWNER TO {}", schema, owner))
+            changes.append(f"{name}: {db}: schema {schema} now owned by {owner}")
+    return changes
+
+
+def _can_log_in(role: str, password: str, port: int) -> bool:
+    """Whether the server accepts this password (any other refusal, like no CONNECT right, means it did)."""
+    import psycopg
+
+    try:
+        psycopg.connect(_dsn(role, password, port, "postgres"), connect_timeout=5).close()
+        return True
+    except psycopg.OperationalError as exc:
+        return "password authentication failed" not in str(exc)
+
+
+def _sql(template: str, *names: str) -> Any:
+    from psycopg import sql
+
+    return sql.SQL(template).format(*(sql.Identifier(n) for n in names))
+
+
+def _dsn(user: str, password: str, port: int, database: str) -> str:
+    from psycopg.conninfo import make_conninfo
+
+    return make_conninfo(host=HOST, port=port, user=user, password=password, dbname=database)

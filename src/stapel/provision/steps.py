@@ -1,0 +1,27 @@
+"""The `provision` step of `up`: each component kind that declares something to set up inside it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def declared(node: Any) -> bool:
+    config = node.config
+    if node.kind == "postgres":
+        return bool(config.databases or config.roles)
+    return False
+
+
+def run_all(stack: Any, nodes: list[Any], log: Callable[[str], None]) -> list[str] | None:
+    """The changes made, or None when no component declares anything to provision."""
+    wanted = [node for node in nodes if declared(node)]
+    if not wanted:
+        return None
+    changes: list[str] = []
+    for node in wanted:
+        if node.kind == "postgres":
+            from stapel.provision import postgres
+
+            changes += postgres.provision(node.name, node.config, node.port, log)
+    return changes
