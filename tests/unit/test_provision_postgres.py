@@ -41,7 +41,7 @@ def test_bad_provisioning_is_reported_with_lines(config_error):
         """)
     assert lines == [
         "stapel.yaml:11: services.api.uses.db.role: unknown role 'ap'; did you mean 'app'?",
-        "stapel.yaml:10: components.db.roles.app.database: unknown database 'shop' (declare it under components.db.databases)",
-        "stapel.yaml:9: components.db.roles.postgres: that is the superuser's name; give the service its own role",
-        "stapel.yaml:7: components.db.databases.crm.schemas.auth.owner: unknown role 'nobody' (declare it under components.db.roles)",
+        "stapel.yaml:8: components.db.roles.postgres: that is the superuser's name; give the service its own role",
+        "stapel.yaml:9: components.db.roles.app.database: unknown database 'shop' (declare it under components.db.databases)",
+        "stapel.yaml:6: components.db.databases.crm.schemas.auth.owner: unknown role 'nobody' (declare it under components.db.roles)",
     ]
