@@ -25,6 +25,8 @@ COMMANDS = {
     "config": ("stapel.cli.config", "cmd_config", "print the resolved stack, secrets masked"),
     "schema": ("stapel.cli.config", "cmd_schema", "print the JSON Schema of stapel.yaml"),
     "env": ("stapel.cli.env", "cmd_env", "keep .env files in sync with their examples, check them, print a service's env"),
+    "migrate": ("stapel.cli.migrate", "cmd_migrate", "goose-compatible SQL migrations: up, down, redo, status, create"),
+    "provision": ("stapel.cli.provision", "cmd_provision", "declare RabbitMQ topology (vhosts, users, exchanges, queues, DLQs); --check lists drift"),
 }
 
 
@@ -97,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--service", required=True, help="service name")
     show.add_argument("--format", choices=["dotenv", "json", "shell"], default="dotenv")
     show.add_argument("--reveal", action="store_true", help="show secret values")
+
+    # migrate: arguments (owned by stapel.cli.migrate)
+    # provision: arguments (owned by stapel.cli.provision)
     return parser
 
 
