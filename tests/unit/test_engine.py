@@ -10,7 +10,8 @@ import pytest
 
 from stapel.engine.lock import stack_lock
 from stapel.engine.stack import open_stack
-from stapel.engine.up import Up, UpOptions, UpResult
+from stapel.engine.options import UpOptions
+from stapel.engine.up import Up, UpResult
 from stapel.errors import PreflightError, StapelError, StartError
 from stapel.runtimes.fake import FakeRuntime
 
@@ -37,7 +38,7 @@ services:
 """
 
 EDGES = {"db": [], "cache": [], "mq": ["db"], "api": ["db", "cache", "mq"], "worker": ["api"], "other": []}
-STEP_NAMES = ["preflight", "start", "wait", "provision", "services", "verify"]
+STEP_NAMES = ["preflight", "start", "wait", "provision", "migrate", "seed", "services", "verify"]
 
 
 class Run:
@@ -117,10 +118,10 @@ def test_first_up_changes_and_reports_every_step(stack_file):
     run = Run(stack_file)
     result = ok(run)
     assert result.changed is True
-    assert run.steps() == [("preflight", "ok"), ("start", "changed"), ("wait", "ok"), ("provision", "skipped"), ("services", "changed"),
-                           ("verify", "ok")]
+    assert run.steps() == [("preflight", "ok"), ("start", "changed"), ("wait", "ok"), ("provision", "skipped"), ("migrate", "skipped"),
+                           ("seed", "skipped"), ("services", "changed"), ("verify", "ok")]
     assert sorted(run.summary["steps"][1]["changes"]) == ["started cache", "started db", "started mq"]
-    assert sorted(run.summary["steps"][4]["changes"]) == ["started api", "started other", "started worker"]
+    assert sorted(run.summary["steps"][6]["changes"]) == ["started api", "started other", "started worker"]
     assert "  started db (postgres) on 127.0.0.1:5432" in run.said
     assert [line for line in run.said if line.startswith("»")] == [f"» {name}" for name in STEP_NAMES]
 
@@ -148,7 +149,8 @@ def test_run_dir_has_summaries_and_numbered_step_logs(stack_file, tmp_path):
     assert run_dir.name.startswith("run-")
     assert (run_dir / "summary.json").is_file() and (run_dir / "summary.md").is_file()
     assert sorted(p.name for p in (run_dir / "steps").iterdir()) == [
-        "01_preflight.log", "02_start.log", "03_wait.log", "04_provision.log", "05_services.log", "06_verify.log"]
+        "01_preflight.log", "02_start.log", "03_wait.log", "04_provision.log", "05_migrate.log", "06_seed.log",
+        "07_services.log", "08_verify.log"]
     assert run.run_dir.resolve() == run_dir.resolve()  # the `latest` link
 
 
@@ -472,9 +474,9 @@ def test_skip_backend_skips_the_services_step(stack_file):
     run = Run(stack_file, options=UpOptions(skip_backend=True))
     ok(run)
     assert sorted(run.started) == ["cache", "db", "mq"]
-    assert run.steps() == [("preflight", "ok"), ("start", "changed"), ("wait", "ok"), ("provision", "skipped"), ("services", "skipped"),
-                           ("verify", "ok")]
-    assert run.summary["steps"][4]["message"] == "--skip-backend"
+    assert run.steps() == [("preflight", "ok"), ("start", "changed"), ("wait", "ok"), ("provision", "skipped"), ("migrate", "skipped"),
+                           ("seed", "skipped"), ("services", "skipped"), ("verify", "ok")]
+    assert run.summary["steps"][6]["message"] == "--skip-backend"
     assert run.summary["nodes"]["api"]["state"] == "not running"
 
 
@@ -491,8 +493,8 @@ def test_no_services_in_stapel_yaml(write_yaml):
     run = Run(write_yaml("components:\n  db:\n    kind: postgres\n"))
     ok(run)
     assert run.summary["steps"][3]["message"] == "nothing declared to provision"
-    assert run.summary["steps"][4]["status"] == "skipped"
-    assert run.summary["steps"][4]["message"] == "no services in stapel.yaml"
+    assert run.summary["steps"][6]["status"] == "skipped"
+    assert run.summary["steps"][6]["message"] == "no services in stapel.yaml"
 
 
 def test_chosen_services_start_with_their_dependencies(stack_file):

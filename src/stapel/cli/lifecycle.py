@@ -7,18 +7,18 @@ import shutil
 import sys
 
 from stapel.cli.common import open_stack, print_json, quick_paths, runtime_for, say, stack_file
+from stapel.engine.options import UpOptions
 from stapel.errors import StapelError
 
 
-def _up(args: argparse.Namespace, services: list[str] | None, skip_backend: bool, quiet_json: bool = False) -> int:
+def _up(args: argparse.Namespace, options: UpOptions, quiet_json: bool = False, fast: bool = True) -> int:
     from stapel.cli.main import STARTED
     from stapel.engine.fastpath import try_noop
 
-    options = {"services": sorted(services) if services is not None else None, "skip_backend": skip_backend}
     paths = quick_paths(args)
-    summary = try_noop(stack_file(args), paths.contour, options, started=STARTED)
+    summary = try_noop(stack_file(args), paths.contour, options.to_json(), started=STARTED) if fast else None
     if summary is None:
-        summary = _full_up(args, services, skip_backend, quiet_json)
+        summary = _full_up(args, options, quiet_json)
     if quiet_json:
         print_json(summary)
         return 0
@@ -34,9 +34,9 @@ def _up(args: argparse.Namespace, services: list[str] | None, skip_backend: bool
     return 0
 
 
-def _full_up(args: argparse.Namespace, services: list[str] | None, skip_backend: bool, quiet_json: bool) -> dict:
+def _full_up(args: argparse.Namespace, options: UpOptions, quiet_json: bool) -> dict:
     from stapel.cli.main import STARTED
-    from stapel.engine.up import Up, UpOptions
+    from stapel.engine.up import Up
     from stapel.runtimes.native.client import SupervisorClient
 
     early = SupervisorClient(quick_paths(args))
@@ -51,12 +51,14 @@ def _full_up(args: argparse.Namespace, services: list[str] | None, skip_backend:
         early = None
     runtime = runtime_for(args, stack, early)
     speak = (lambda text: print(text, file=sys.stderr, flush=True)) if quiet_json else say
-    result = Up(stack, runtime, UpOptions(services=services, skip_backend=skip_backend), speak, started=STARTED).run()
+    result = Up(stack, runtime, options, speak, started=STARTED).run()
     return {**result.summary, "run_dir": result.run_dir}
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    code = _up(args, args.service, args.skip_backend, quiet_json=args.json)
+    options = UpOptions(services=args.service, skip_backend=args.skip_backend, skip_migrations=args.skip_migrations,
+                        skip_seeds=args.skip_seeds)
+    code = _up(args, options, quiet_json=args.json)
     if code == 0 and args.attach:
         from stapel.cli.attach import attach
 
@@ -91,7 +93,12 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    return _up(args, args.service, skip_backend=False)
+    return _up(args, UpOptions(services=args.service))
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    """A full up (never the fast path) whose seed step runs; --force runs every seed again."""
+    return _up(args, UpOptions(services=args.service, force_seeds=args.force), fast=False)
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
@@ -116,4 +123,4 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 def cmd_restart(args: argparse.Namespace) -> int:
     cmd_stop(args)
-    return _up(args, [n for n in args.service], skip_backend=False)
+    return _up(args, UpOptions(services=list(args.service)))

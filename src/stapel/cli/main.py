@@ -14,7 +14,7 @@ from stapel import __version__
 
 COMMANDS = {
     # name: (module, function, help)
-    "up": ("stapel.cli.lifecycle", "cmd_up", "start what is missing, wait for health, start services, verify"),
+    "up": ("stapel.cli.lifecycle", "cmd_up", "start what is missing, wait for health, provision, start services, verify"),
     "down": ("stapel.cli.lifecycle", "cmd_down", "stop everything (data is kept; --volumes deletes it)"),
     "status": ("stapel.cli.inspect", "cmd_status", "what runs, where, since when"),
     "check": ("stapel.cli.inspect", "cmd_check", "probe every part; exit 0 only when all are healthy"),
@@ -24,9 +24,8 @@ COMMANDS = {
     "restart": ("stapel.cli.lifecycle", "cmd_restart", "restart some services or components"),
     "config": ("stapel.cli.config", "cmd_config", "print the resolved stack, secrets masked"),
     "schema": ("stapel.cli.config", "cmd_schema", "print the JSON Schema of stapel.yaml"),
+    "seed": ("stapel.cli.lifecycle", "cmd_seed", "load the services' seed data (new or changed seeds; --force: all)"),
     "env": ("stapel.cli.env", "cmd_env", "keep .env files in sync with their examples, check them, print a service's env"),
-    "migrate": ("stapel.cli.migrate", "cmd_migrate", "goose-compatible SQL migrations: up, down, redo, status, create"),
-    "provision": ("stapel.cli.provision", "cmd_provision", "declare RabbitMQ topology (vhosts, users, exchanges, queues, DLQs); --check lists drift"),
 }
 
 
@@ -69,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--with-backend", action="store_true", help="run the services on this host (the native default)")
     mode.add_argument("--skip-backend", action="store_true", help="infrastructure only, no services")
     up.add_argument("--service", type=_names, metavar="A,B", help="only these services (and what they depend on)")
+    up.add_argument("--skip-migrations", action="store_true", help="do not run the services' migrations")
+    up.add_argument("--skip-seeds", action="store_true", help="do not load seed data")
     up.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
     down = parsers["down"]
@@ -82,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("name", help="component or service name (or 'supervisor')")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("-n", "--lines", type=int, default=50, help="how many lines (default 50)")
+
+    parsers["seed"].add_argument("--service", type=_names, metavar="A,B", help="only these services (default: all)")
+    parsers["seed"].add_argument("--force", action="store_true", help="run every seed again, changed or not")
 
     for name in ("start", "stop", "restart"):
         parsers[name].add_argument("--service", type=_names, metavar="A,B", required=True, help="names, comma-separated")
@@ -99,9 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--service", required=True, help="service name")
     show.add_argument("--format", choices=["dotenv", "json", "shell"], default="dotenv")
     show.add_argument("--reveal", action="store_true", help="show secret values")
-
-    # migrate: arguments (owned by stapel.cli.migrate)
-    # provision: arguments (owned by stapel.cli.provision)
     return parser
 
 

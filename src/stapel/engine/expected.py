@@ -36,6 +36,14 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
+def _read_tree(path: Path) -> bytes | None:
+    """A file's bytes, or a folder's (migrations): every file's name and bytes, in name order."""
+    if not path.is_dir():
+        return _read(path)
+    parts = [f.relative_to(path).as_posix().encode() + b"\0" + (_read(f) or b"") for f in sorted(path.rglob("*")) if f.is_file()]
+    return b"\0".join(parts)
+
+
 def fingerprint(file: Path, extra_files: list[str], options: dict[str, Any]) -> dict[str, Any]:
     """Everything that decides what `up` would do, as digests (never the values themselves)."""
     text = _read(file) or b""
@@ -43,7 +51,7 @@ def fingerprint(file: Path, extra_files: list[str], options: dict[str, Any]) -> 
     files = [str(file), str(file.parent / ".env"), *extra_files]
     return {
         "stapel": __version__,
-        "files": {path: _digest(_read(Path(path))) for path in files},
+        "files": {path: _digest(_read_tree(Path(path))) for path in files},
         "env": {name: _digest(os.environ[name].encode()) if name in os.environ else None for name in names},
         "options": options,
     }

@@ -12,20 +12,12 @@ from typing import Any
 from stapel.components.base import LaunchSpec, Node
 from stapel.engine import expected, graph, ports
 from stapel.engine.lock import stack_lock
+from stapel.engine.options import UpOptions
 from stapel.engine.runlog import RunLog, StepRecord
 from stapel.engine.stack import Stack
 from stapel.engine.wait import wait_for
 from stapel import probes
 from stapel.errors import PreflightError, StapelError
-
-
-@dataclass
-class UpOptions:
-    services: list[str] | None = None  # --service a,b (with what they depend on)
-    skip_backend: bool = False  # --skip-backend: infrastructure only
-
-    def to_json(self) -> dict[str, Any]:
-        return {"services": sorted(self.services) if self.services is not None else None, "skip_backend": self.skip_backend}
 
 
 @dataclass
@@ -97,6 +89,10 @@ class Up:
             self.wait_all(step, components)
         with self._step("provision") as step:
             self.provision(step, components)
+        with self._step("migrate") as step:
+            self.per_service(step, "migrations", services, self.options.skip_migrations)
+        with self._step("seed") as step:
+            self.per_service(step, "seeds", services, self.options.skip_seeds)
         with self._step("services") as step:
             if not services:
                 step.skip(self._why_no_services())
@@ -108,10 +104,18 @@ class Up:
         return components + services
 
     def _env_files(self, names: list[str]) -> list[str]:
-        """Inputs besides stapel.yaml and .env: the contour's env files and the services' env_file."""
-        root = self.stack.root
-        services = {(root / f).resolve() for n in names if self.stack.nodes[n].is_service for f in self.stack.nodes[n].config.env_file}
-        return sorted(str(p) for p in services | {p.resolve() for p in self.stack.env_files})
+        """Inputs besides stapel.yaml and .env: the contour's env files, the services' env_file, their
+        migrations folders and seed files (a new migration is not a no-op)."""
+        from stapel.components.service import cwd
+
+        root, found = self.stack.root, {p.resolve() for p in self.stack.env_files}
+        for node in (self.stack.nodes[n] for n in names if self.stack.nodes[n].is_service):
+            found |= {(root / f).resolve() for f in node.config.env_file}
+            folder = cwd(node, root)
+            if node.config.migrations and node.config.migrations.dir:
+                found.add((folder / node.config.migrations.dir).resolve())
+            found |= {p.resolve() for entry in node.config.seeds for p in folder.glob(entry) if entry.endswith(".sql") or "*" in entry}
+        return sorted(str(p) for p in found)
 
     def _why_no_services(self) -> str:
         if self.options.skip_backend:
@@ -150,6 +154,28 @@ class Up:
         for change in changes or []:
             step.changed(change)
             self.say(f"  {change}")
+
+    def per_service(self, step: StepRecord, what: str, services: list[str], skip: bool) -> None:
+        """Migrations or seeds of the selected services (all of them with --skip-backend), dependencies first."""
+        from stapel.migrate import steps
+
+        if skip:
+            step.skip(f"--skip-{'migrations' if what == 'migrations' else 'seeds'}")
+            return
+        targets = services if not self.options.skip_backend else [n.name for n in self.stack.services()]
+        order = [n for level in graph.levels(self.stack.edges(), only=targets) for n in level]
+        wanted = [self.stack.nodes[n] for n in order if getattr(self.stack.nodes[n].config, what)]
+        if not wanted:
+            step.skip(f"no service declares {what}")
+            return
+        for node in wanted:
+            if self.cancel.is_set():
+                raise KeyboardInterrupt
+            done = steps.migrate(self.stack, node, step.log) if what == "migrations" else \
+                steps.seed(self.stack, node, self.options.force_seeds, step.log)
+            for change in done:
+                step.changed(change)
+                self.say(f"  {change}")
 
     def start_levels(self, step: StepRecord, names: list[str]) -> None:
         edges = self.stack.edges()

@@ -228,8 +228,26 @@ class Use(Strict):
     role: str | None = Field(None, description="PostgreSQL: connect as this role of the component's roles: (its password, database, schema).")
 
 
+class Migrations(Strict):
+    """A service's schema migrations, run by `up` after provisioning and before the services start."""
+
+    dir: str | None = Field(None, description="goose-format SQL files (relative to the service's cwd), applied with DATABASE_URL.")
+    command: list[str] | None = Field(None, description="Or the service's own tool (alembic upgrade head, a gradle task), in its cwd and env.")
+
+    _argv = field_validator("command", mode="before")(lambda cls, v: None if v is None else _as_argv(v))
+
+    @model_validator(mode="after")
+    def _one(self) -> Migrations:
+        if (self.dir is None) == (self.command is None):
+            raise PydanticCustomError("migrations", "give exactly one of dir or command", {})
+        return self
+
+
 class Service(Node):
     command: list[str] = Field(description="Argument list, or a string split like a shell would (no shell runs).")
+    migrations: Migrations | None = None
+    seeds: list[str] = Field(default_factory=list, description="SQL files (globs, relative to cwd) or Python `module:function`s "
+                             "(run in the service's env); each recorded with its checksum and re-run only when it changed.")
     cwd: str | None = Field(None, description="Relative to the project root.")
     env_file: list[str] = Field(default_factory=list)
     env_prefix: str = Field("", pattern=PREFIX_PATTERN,
@@ -242,6 +260,8 @@ class Service(Node):
     _argv = field_validator("command", mode="before")(lambda cls, v: _as_argv(v))
     _env_file = field_validator("env_file", mode="before")(lambda cls, v: _as_list(v))
     _uses = field_validator("uses", mode="before")(lambda cls, v: _as_name_map(v))
+    _seeds = field_validator("seeds", mode="before")(lambda cls, v: _as_list(v))
+    _migrations = field_validator("migrations", mode="before")(lambda cls, v: {"dir": v} if isinstance(v, str) else v)
 
 
 class Ports(Strict):
@@ -341,7 +361,7 @@ class StackFile(Strict):
 def block_model(path: tuple, data: Any) -> type[BaseModel] | None:
     """The schema class of the block at `path` in the raw data (for "did you mean" on unknown keys)."""
     by_kind = {m.model_fields["kind"].annotation.__args__[0]: m for m in (Postgres, Redis, RabbitMQ, Prometheus, Consul, Qdrant, Grafana)}
-    by_key = {"probe": Probe, "tcp": TcpCheck, "http": HttpCheck, "exec": ExecCheck, "restart": Restart, "env": EnvBlock}
+    by_key = {"migrations": Migrations, "probe": Probe, "tcp": TcpCheck, "http": HttpCheck, "exec": ExecCheck, "restart": Restart, "env": EnvBlock}
     if not path:
         return StackFile
     if len(path) == 2 and path[0] == "components":

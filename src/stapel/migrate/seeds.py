@@ -1,0 +1,114 @@
+"""Seed data per service, idempotent: each seed is recorded with its checksum in `stapel_seed_history` (in
+the service's own schema, through its DATABASE_URL) and runs again only when it changed, or with --force.
+
+An entry is an SQL file (a glob, relative to the service's cwd; run in one transaction together with its
+record), or a Python `module:function` run in a subprocess with the service's env and cwd (it reads
+DATABASE_URL itself; its module's source is what the checksum covers). A seed that fails is reported and
+not recorded; the seeds after it do not run.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from stapel.errors import StartError
+
+HISTORY = ("CREATE TABLE IF NOT EXISTS stapel_seed_history "
+           "(name text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+TIMEOUT = 600
+
+
+@dataclass(frozen=True)
+class Seed:
+    name: str  # as recorded: the file relative to cwd, or module:function
+    kind: str  # sql | python
+    source: Path
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.source.read_bytes()).hexdigest()
+
+
+def collect(entries: list[str], cwd: Path, where: str) -> list[Seed]:
+    seeds: list[Seed] = []
+    for i, entry in enumerate(entries):
+        if entry.endswith(".sql") or any(c in entry for c in "*?["):
+            files = sorted(Path(p) for p in glob.glob(str(cwd / entry)))
+            if not files:
+                raise StartError(f"{where}.seeds[{i}]: no file matches {entry} (in {cwd})")
+            seeds += [Seed(str(f.relative_to(cwd)), "sql", f) for f in files]
+        else:
+            module, sep, function = entry.partition(":")
+            source = _module_file(cwd, module)
+            if not sep or not function or source is None:
+                raise StartError(f"{where}.seeds[{i}]: '{entry}' is neither an .sql file nor an importable module:function "
+                                 f"under {cwd}")
+            seeds.append(Seed(entry, "python", source))
+    return seeds
+
+
+def _module_file(cwd: Path, module: str) -> Path | None:
+    base = cwd.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def run(where: str, entries: list[str], cwd: Path, env: dict[str, str], url_key: str, force: bool,
+        log: Callable[[str], None]) -> list[str]:
+    """Apply the seeds that are new or changed; returns the changes ("api: seeded seeds/users.sql")."""
+    import psycopg
+
+    seeds = collect(entries, cwd, where)
+    if not seeds:
+        return []
+    url = env.get(url_key)
+    if not url:
+        raise StartError(f"{where}.seeds: the service has no {url_key}", hint="let it depend on or use a postgres component")
+    name = where.split(".", 1)[1]
+    changes = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(HISTORY)
+        done = dict(conn.execute("SELECT name, checksum FROM stapel_seed_history").fetchall())
+        for seed in seeds:
+            if not force and done.get(seed.name) == seed.checksum:
+                log(f"{name}: {seed.name} unchanged")
+                continue
+            _apply(conn, seed, cwd, env, where)
+            changes.append(f"{name}: seeded {seed.name}" + (" (changed)" if seed.name in done else ""))
+    return changes
+
+
+def _apply(conn, seed: Seed, cwd: Path, env: dict[str, str], where: str) -> None:  # noqa: ANN001
+    import psycopg
+
+    record = ("INSERT INTO stapel_seed_history (name, checksum) VALUES (%s, %s) "
+              "ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum, applied_at = now()")
+    try:
+        with conn.transaction():
+            if seed.kind == "sql":
+                conn.execute(seed.source.read_text(encoding="utf-8"), prepare=False)
+            else:
+                _call(seed, cwd, env, where)
+            conn.execute(record, (seed.name, seed.checksum))
+    except psycopg.Error as exc:
+        raise StartError(f"{where}.seeds: {seed.name} failed: {str(exc).strip().splitlines()[0]}",
+                         hint="fixed and re-run, it applies; nothing of it was recorded") from None
+
+
+def _call(seed: Seed, cwd: Path, env: dict[str, str], where: str) -> None:
+    module, _, function = seed.name.partition(":")
+    code = f"import importlib, sys; sys.path.insert(0, '.'); getattr(importlib.import_module({module!r}), {function!r})()"
+    try:
+        done = subprocess.run(["python3", "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise StartError(f"{where}.seeds: {seed.name} did not finish in {TIMEOUT} s") from None
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise StartError(f"{where}.seeds: {seed.name} failed (exit {done.returncode}): {tail[0]}")
