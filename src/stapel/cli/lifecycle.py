@@ -98,7 +98,7 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     """A full up (never the fast path) whose seed step runs; --force runs every seed again."""
-    return _up(args, UpOptions(services=args.service, force_seeds=args.force), fast=False)
+    return _up(args, UpOptions(services=args.service, force_seeds=args.force), quiet_json=args.json, fast=False)
 
 
 def cmd_stop(args: argparse.Namespace) -> int:

@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parsers["seed"].add_argument("--service", type=_names, metavar="A,B", help="only these services (default: all)")
     parsers["seed"].add_argument("--force", action="store_true", help="run every seed again, changed or not")
+    parsers["seed"].add_argument("--json", action="store_true", help="print the run summary as JSON")
 
     for name in ("start", "stop", "restart"):
         parsers[name].add_argument("--service", type=_names, metavar="A,B", required=True, help="names, comma-separated")

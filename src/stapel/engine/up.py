@@ -109,8 +109,9 @@ class Up:
         from stapel.components.service import cwd
 
         root, found = self.stack.root, {p.resolve() for p in self.stack.env_files}
-        for node in (self.stack.nodes[n] for n in names if self.stack.nodes[n].is_service):
-            found |= {(root / f).resolve() for f in node.config.env_file}
+        for node in self.stack.services():  # all: --skip-backend still migrates and seeds every service
+            if node.name in names:
+                found |= {(root / f).resolve() for f in node.config.env_file}
             folder = cwd(node, root)
             if node.config.migrations and node.config.migrations.dir:
                 found.add((folder / node.config.migrations.dir).resolve())

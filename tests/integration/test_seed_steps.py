@@ -1,0 +1,122 @@
+"""The migrate and seed steps of `up` against a real PostgreSQL: a service's own migration command,
+SQL and Python seeds recorded with checksums, re-run only when changed (or forced), a failing seed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from conftest import stapel, status, stop_and_clean, traversable_dir
+
+pytestmark = pytest.mark.integration
+
+STACK = """
+name: seeding
+components:
+  db:
+    kind: postgres
+    password: admin-pw-8c1d2e3f4a
+    databases: {shop: {}}
+    roles:
+      app: {password: app-pw-6a5b4c3d2e, database: shop, schemas: [app]}
+services:
+  app:
+    command: python3 -c "import time; time.sleep(3600)"
+    cwd: app
+    uses: {db: {role: app}}
+    migrations: {command: python3 migrate.py}
+    seeds: [seeds/*.sql, "seedpy:run"]
+"""
+
+MIGRATE = """
+import os, psycopg
+with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+    conn.execute("CREATE TABLE IF NOT EXISTS users (name text PRIMARY KEY)")
+    conn.execute("CREATE TABLE IF NOT EXISTS settings (key text PRIMARY KEY, value text)")
+print("migrated")
+"""
+
+SEEDPY = """
+import os, psycopg
+def run():
+    with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+        conn.execute("INSERT INTO settings VALUES ('theme', 'dark') ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+"""
+
+
+@pytest.fixture(scope="module")
+def project():  # noqa: ANN201
+    base = traversable_dir("seeds")
+    (base / "stapel.yaml").write_text(STACK)
+    app = base / "app"
+    (app / "seeds").mkdir(parents=True)
+    (app / "migrate.py").write_text(MIGRATE)
+    (app / "seedpy.py").write_text(SEEDPY)
+    (app / "seeds/001_users.sql").write_text("INSERT INTO users VALUES ('ann') ON CONFLICT DO NOTHING;\n"
+                                             "INSERT INTO users VALUES ('bob') ON CONFLICT DO NOTHING;\n")
+    yield base
+    assert not stop_and_clean(base)
+
+
+def up(root: Path, *args: str) -> dict:
+    done = stapel(root, "up", "--skip-backend", "--json", *args, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)
+
+
+def step(summary: dict, name: str) -> dict:
+    return next(s for s in summary["steps"] if s["name"] == name)
+
+
+def query(root: Path, sql: str) -> list[tuple]:
+    with psycopg.connect(f"postgresql://app:app-pw-6a5b4c3d2e@{status(root)['db']['endpoint']}/shop") as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_first_up_migrates_then_seeds(project) -> None:
+    summary = up(project)
+    assert step(summary, "migrate")["status"] == "ok"
+    assert "migrated" in (Path(summary["run_dir"]) / step(summary, "migrate")["log"]).read_text()
+    assert step(summary, "seed")["changes"] == ["app: seeded seeds/001_users.sql", "app: seeded seedpy:run"]
+    assert query(project, "SELECT name FROM users ORDER BY name") == [("ann",), ("bob",)]
+    assert query(project, "SELECT value FROM settings") == [("dark",)]
+
+
+def test_unchanged_seeds_do_not_run_again(project) -> None:
+    (project / ".env").write_text("UNRELATED=1\n")  # a full run, not the fast path
+    summary = up(project)
+    assert step(summary, "seed")["status"] == "ok" and step(summary, "seed")["changes"] == []
+
+
+def test_a_changed_seed_runs_again_and_a_forced_seed_runs_all(project) -> None:
+    (project / "app/seeds/001_users.sql").write_text("INSERT INTO users VALUES ('cid') ON CONFLICT DO NOTHING;\n")
+    summary = up(project)  # the seed file is an input: no fast path
+    assert step(summary, "seed")["changes"] == ["app: seeded seeds/001_users.sql (changed)"]
+    done = stapel(project, "seed", "--force", "--json", timeout=300)
+    assert done.returncode == 0, done.stderr
+    forced = step(json.loads(done.stdout), "seed")["changes"]
+    assert forced == ["app: seeded seeds/001_users.sql (changed)", "app: seeded seedpy:run (changed)"]
+
+
+def test_a_failing_seed_is_reported_and_not_recorded(project) -> None:
+    bad = project / "app/seeds/002_bad.sql"
+    bad.write_text("INSERT INTO users VALUES ('dan');\nINSERT INTO no_such_table VALUES (1);\n")
+    try:
+        done = stapel(project, "up", "--skip-backend", timeout=300)
+        assert done.returncode == 1
+        assert done.stderr.splitlines()[0].startswith(
+            'stapel: error: services.app.seeds: seeds/002_bad.sql failed: relation "no_such_table" does not exist')
+        assert query(project, "SELECT count(*) FROM users WHERE name = 'dan'") == [(0,)]  # its transaction rolled back
+        assert query(project, "SELECT name FROM stapel_seed_history ORDER BY name") == [("seedpy:run",), ("seeds/001_users.sql",)]
+    finally:
+        bad.unlink()
+    assert up(project)["outcome"] == "ok"
+
+
+def test_skip_flags(project) -> None:
+    (project / ".env").write_text("UNRELATED=2\n")
+    summary = up(project, "--skip-migrations", "--skip-seeds")
+    assert (step(summary, "migrate")["message"], step(summary, "seed")["message"]) == ("--skip-migrations", "--skip-seeds")
