@@ -120,3 +120,16 @@ def test_skip_flags(project) -> None:
     (project / ".env").write_text("UNRELATED=2\n")
     summary = up(project, "--skip-migrations", "--skip-seeds")
     assert (step(summary, "migrate")["message"], step(summary, "seed")["message"]) == ("--skip-migrations", "--skip-seeds")
+
+
+def test_db_reset_drops_and_rebuilds_and_drop_asks_first(project) -> None:
+    query(project, "INSERT INTO users VALUES ('temp') RETURNING name")
+    refused = stapel(project, "db", "drop", input="")
+    assert refused.returncode == 1 and refused.stderr.splitlines()[0].endswith("(pass --yes to confirm)")
+    done = stapel(project, "db", "reset", "--yes", timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "db: dropped database shop" in done.stdout and "db: dropped role app" in done.stdout
+    assert query(project, "SELECT name FROM users ORDER BY name") == [("cid",)]  # migrated and seeded again, temp gone
+    assert stapel(project, "db", "drop", "--yes").returncode == 0
+    with pytest.raises(psycopg.OperationalError):
+        query(project, "SELECT 1")

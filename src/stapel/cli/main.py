@@ -24,6 +24,7 @@ COMMANDS = {
     "restart": ("stapel.cli.lifecycle", "cmd_restart", "restart some services or components"),
     "config": ("stapel.cli.config", "cmd_config", "print the resolved stack, secrets masked"),
     "schema": ("stapel.cli.config", "cmd_schema", "print the JSON Schema of stapel.yaml"),
+    "db": ("stapel.cli.db", "cmd_db", "database lifecycle: init (provision + migrate), seed, reset, drop"),
     "seed": ("stapel.cli.lifecycle", "cmd_seed", "load the services' seed data (new or changed seeds; --force: all)"),
     "env": ("stapel.cli.env", "cmd_env", "keep .env files in sync with their examples, check them, print a service's env"),
 }
@@ -87,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["seed"].add_argument("--service", type=_names, metavar="A,B", help="only these services (default: all)")
     parsers["seed"].add_argument("--force", action="store_true", help="run every seed again, changed or not")
     parsers["seed"].add_argument("--json", action="store_true", help="print the run summary as JSON")
+
+    db = parsers["db"].add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    db.add_parser("init", help="provision and migrate (no seeds)")
+    db.add_parser("seed", help="load seeds (new or changed; --force: all)").add_argument("--force", action="store_true")
+    for action, text in (("reset", "drop, then provision, migrate and seed again"), ("drop", "drop the declared databases and roles")):
+        db.add_parser(action, help=text).add_argument("--yes", "-y", action="store_true", help="do not ask")
 
     for name in ("start", "stop", "restart"):
         parsers[name].add_argument("--service", type=_names, metavar="A,B", required=True, help="names, comma-separated")

@@ -156,3 +156,38 @@ def _dsn(user: str, password: str, port: int, database: str) -> str:
     from psycopg.conninfo import make_conninfo
 
     return make_conninfo(host=HOST, port=port, user=user, password=password, dbname=database)
+
+
+def drop(name: str, config: Any, port: int) -> list[str]:
+    """Drop what provisioning created: the declared databases (their connections closed), the declared
+    schemas of the component's own database, and the roles (with what they own)."""
+    import psycopg
+
+    changes: list[str] = []
+    kept = {config.database, "postgres"}
+    wanted = plan(config)
+    try:
+        admin = psycopg.connect(_dsn(config.user, config.password, port, "postgres"), autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        from stapel.errors import StapelError
+
+        raise StapelError(f"components.{name}: cannot connect: {str(exc).strip().splitlines()[-1]}", hint="run stapel up first") from None
+    with admin:
+        existing = {r[0] for r in admin.execute("SELECT datname FROM pg_database")}
+        for db in [d for d in wanted if d in existing and d not in kept]:
+            admin.execute(_sql("DROP DATABASE {} WITH (FORCE)", db))
+            changes.append(f"{name}: dropped database {db}")
+        for db in [d for d in wanted if d in existing and d in kept]:
+            with psycopg.connect(_dsn(config.user, config.password, port, db), autocommit=True) as conn:
+                for schema in wanted[db]["schemas"]:
+                    conn.execute(_sql("DROP SCHEMA IF EXISTS {} CASCADE", schema))
+                    changes.append(f"{name}: {db}: dropped schema {schema}")
+                for role in config.roles:
+                    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                        conn.execute(_sql("DROP OWNED BY {}", role))
+        for role in config.roles:
+            if admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                admin.execute(_sql("DROP OWNED BY {}", role))
+                admin.execute(_sql("DROP ROLE {}", role))
+                changes.append(f"{name}: dropped role {role}")
+    return changes
