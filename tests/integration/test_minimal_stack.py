@@ -60,7 +60,7 @@ def test_run_log_has_steps_and_summaries(stack: Path) -> None:
     latest = stack / ".local/logs/bootstrap/latest"
     summary = json.loads((latest / "summary.json").read_text())
     assert summary["outcome"] == "ok" and summary["contour"] == "dev"
-    assert [s["name"] for s in summary["steps"]] == ["preflight", "start", "wait", "services", "verify"]
+    assert [s["name"] for s in summary["steps"]] == ["preflight", "start", "wait", "provision", "migrate", "seed", "services", "verify"]
     for step in summary["steps"]:
         assert (latest / step["log"]).is_file()
     assert summary["nodes"]["db"]["health"] == "healthy"

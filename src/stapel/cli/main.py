@@ -27,6 +27,8 @@ COMMANDS = {
     "db": ("stapel.cli.db", "cmd_db", "database lifecycle: init (provision + migrate), seed, reset, drop"),
     "seed": ("stapel.cli.lifecycle", "cmd_seed", "load the services' seed data (new or changed seeds; --force: all)"),
     "env": ("stapel.cli.env", "cmd_env", "keep .env files in sync with their examples, check them, print a service's env"),
+    "migrate": ("stapel.cli.migrate", "cmd_migrate", "goose-compatible SQL migrations: up, down, redo, status, create"),
+    "provision": ("stapel.cli.provision", "cmd_provision", "declare RabbitMQ topology (vhosts, users, exchanges, queues, DLQs); --check lists drift"),
 }
 
 
@@ -111,6 +113,24 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--service", required=True, help="service name")
     show.add_argument("--format", choices=["dotenv", "json", "shell"], default="dotenv")
     show.add_argument("--reveal", action="store_true", help="show secret values")
+
+    # migrate: arguments (owned by stapel.cli.migrate)
+    migrate = parsers["migrate"]
+    migrate.add_argument("action", nargs="?", default="up", choices=["up", "down", "redo", "status", "create"],
+                         help="up (default): apply what is pending; down: roll back one (or --to); redo: down then up "
+                              "the latest; status: applied and pending; create NAME: a new migration file")
+    migrate.add_argument("name", nargs="?", help="create: the new migration's name")
+    migrate.add_argument("--to", type=int, metavar="VERSION", help="up: apply up to this version; down: roll back to it (0: all)")
+    migrate.add_argument("--dir", default="migrations", help="the migrations folder (default: ./migrations)")
+    migrate.add_argument("--database-url", metavar="URL", help="the database (default: $DATABASE_URL)")
+    migrate.add_argument("--json", action="store_true", help="status: machine-readable output")
+    # provision: arguments (owned by stapel.cli.provision)
+    provision = parsers["provision"]
+    files = provision.add_mutually_exclusive_group()
+    files.add_argument("--check", action="store_true", help="list the drift between declared and actual topology; exit 1 when there is any")
+    files.add_argument("--export", metavar="FILE", help="write the broker's definitions JSON (GET /api/definitions) to FILE")
+    files.add_argument("--import", dest="import_file", metavar="FILE", help="load a definitions JSON file into the broker")
+    provision.add_argument("--component", metavar="NAME", help="only this rabbitmq component (default: all of them)")
     return parser
 
 

@@ -55,7 +55,7 @@ def exports(node: Node, use: Use | None = None) -> Exports:
 
 
 def secrets(config) -> list[str]:
-    return [config.password]
+    return [config.password, *(user.password for user in config.users.values())]
 
 
 def node_name(node: Node, ctx) -> str:  # noqa: ANN001

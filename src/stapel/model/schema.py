@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from stapel.model.topology import MqUser, VHost
+
 NAME_PATTERN = r"^[a-z][a-z0-9_-]*$"
 PREFIX_PATTERN = r"^([A-Z][A-Z0-9_]*_)?$"
 IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -192,6 +194,13 @@ class RabbitMQ(ComponentBase):
     password: str = "guest"
     vhost: str = "/"
     management_port: Port | None = Field(None, description="Default: 15672.")
+    vhosts: dict[str, VHost] = Field(default_factory=dict, description="Exchanges, queues (with DLQs), bindings; declared by stapel provision.")
+    users: dict[str, MqUser] = Field(default_factory=dict, description="Users with their permissions per vhost; a changed password is re-synced.")
+    users_from_env: bool = Field(True, description="Also a user (and vhost) for every *_RABBITMQ_URL value pointing at this broker (seed 000).")
+    asyncapi: list[str] = Field(default_factory=list, description="AsyncAPI 2.x/3.x documents whose AMQP bindings are declared too (seed 004).")
+
+    _vhosts = field_validator("vhosts", mode="before")(lambda cls, v: _as_name_map(v))
+    _asyncapi = field_validator("asyncapi", mode="before")(lambda cls, v: _as_list(v))
 
 
 class Prometheus(ComponentBase):

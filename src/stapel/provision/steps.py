@@ -6,16 +6,21 @@ from collections.abc import Callable
 from typing import Any
 
 
-def declared(node: Any) -> bool:
+def declared(stack: Any, node: Any) -> bool:
     config = node.config
     if node.kind == "postgres":
         return bool(config.databases or config.roles)
+    if node.kind == "rabbitmq":
+        from stapel.provision import rabbitmq
+
+        topology = rabbitmq.declared(stack, node)  # stapel.yaml, AsyncAPI documents, *_RABBITMQ_URL values
+        return bool(topology.vhosts or topology.users)
     return False
 
 
 def run_all(stack: Any, nodes: list[Any], log: Callable[[str], None]) -> list[str] | None:
     """The changes made, or None when no component declares anything to provision."""
-    wanted = [node for node in nodes if declared(node)]
+    wanted = [node for node in nodes if declared(stack, node)]
     if not wanted:
         return None
     changes: list[str] = []
@@ -24,4 +29,8 @@ def run_all(stack: Any, nodes: list[Any], log: Callable[[str], None]) -> list[st
             from stapel.provision import postgres
 
             changes += postgres.provision(node.name, node.config, node.port, log)
+        elif node.kind == "rabbitmq":
+            from stapel.provision import rabbitmq
+
+            changes += rabbitmq.provision(stack, say=log, only=node.name)
     return changes

@@ -1,0 +1,1 @@
+"""Provisioning inside running components: PostgreSQL (postgres.py) and RabbitMQ (rabbitmq.py), the `up` step (steps.py)."""
