@@ -1,0 +1,81 @@
+"""stapel migrate [up|down|redo|status|create NAME]: goose-compatible SQL migrations (see stapel.migrate.runner)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from stapel.cli.common import print_json, say
+from stapel.errors import StapelError
+
+DONE = {"up": "applied", "down": "rolled back", "redo": "redid"}
+NOTHING = {"up": "nothing to migrate: every migration is applied", "down": "nothing to roll back: no migration is applied",
+           "redo": "nothing to redo: no migration is applied"}
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    _check(args)
+    from stapel.migrate import runner
+
+    folder = Path(args.dir)
+
+    if args.action == "create":
+        say(f"created {runner.create(folder, args.name)}")
+        return 0
+    url = _database_url(args)
+    if args.action == "status":
+        current, rows = runner.status(url, folder)
+        if args.json:
+            print_json({"version": current, "migrations": [_row_json(row) for row in rows]})
+        else:
+            _print_status(current, rows)
+        return 0
+    started = time.monotonic()
+    say(f"» migrate {args.action}: {folder} -> {runner.describe(url)}")
+    done = runner.run(url, folder, args.action, say, args.to)
+    elapsed = time.monotonic() - started
+    if not done:
+        say(f"✓ {NOTHING[args.action]} ({elapsed:.2f} s)")
+    elif args.action == "up":
+        say(f"✓ {DONE['up']} {len(done)} migration(s) in {elapsed:.2f} s; now at version {done[-1].version}")
+    else:
+        say(f"✓ {DONE[args.action]} {', '.join(m.name for m in done)} in {elapsed:.2f} s")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.action == "create" and not args.name:
+        raise StapelError("migrate create: give the new migration's NAME (stapel migrate create add_users)")
+    if args.action != "create" and args.name:
+        raise StapelError(f"migrate {args.action}: unexpected argument '{args.name}' (only create takes a NAME)")
+    if args.to is not None and args.action not in ("up", "down"):
+        raise StapelError(f"migrate {args.action}: --to applies to up and down only")
+    if args.json and args.action != "status":
+        raise StapelError(f"migrate {args.action}: --json applies to status only")
+
+
+def _database_url(args: argparse.Namespace) -> str:
+    url = args.database_url or os.environ.get("DATABASE_URL")
+    if not url:
+        raise StapelError(f"migrate {args.action}: no database: --database-url is not given and DATABASE_URL is not set",
+                          hint="e.g. --database-url postgresql://user:password@127.0.0.1:5432/app")
+    return url
+
+
+def _row_json(row) -> dict:  # noqa: ANN001
+    name = row.file.partition("_")[2].removesuffix(".sql") if row.file else None
+    stamp = row.applied_at.isoformat() if row.applied_at else None
+    return {"version": row.version, "name": name, "file": row.file, "applied": row.applied, "applied_at": stamp}
+
+
+def _print_status(current: int, rows: list) -> None:
+    table = [("VERSION", "FILE", "APPLIED AT")]
+    for row in rows:
+        when = row.applied_at.strftime("%Y-%m-%d %H:%M:%S") if row.applied_at else "applied"
+        table.append((str(row.version), row.file or "(no file has this version)", when if row.applied else "pending"))
+    widths = [max(len(line[i]) for line in table) for i in range(2)]
+    for version, file, when in table:
+        say(f"{version:<{widths[0]}}  {file:<{widths[1]}}  {when}")
+    say(f"current version: {current}")
