@@ -115,6 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--reveal", action="store_true", help="show secret values")
 
     # migrate: arguments (owned by stapel.cli.migrate)
+    migrate = parsers["migrate"]
+    migrate.add_argument("action", nargs="?", default="up", choices=["up", "down", "redo", "status", "create"],
+                         help="up (default): apply what is pending; down: roll back one (or --to); redo: down then up "
+                              "the latest; status: applied and pending; create NAME: a new migration file")
+    migrate.add_argument("name", nargs="?", help="create: the new migration's name")
+    migrate.add_argument("--to", type=int, metavar="VERSION", help="up: apply up to this version; down: roll back to it (0: all)")
+    migrate.add_argument("--dir", default="migrations", help="the migrations folder (default: ./migrations)")
+    migrate.add_argument("--database-url", metavar="URL", help="the database (default: $DATABASE_URL)")
+    migrate.add_argument("--json", action="store_true", help="status: machine-readable output")
     # provision: arguments (owned by stapel.cli.provision)
     provision = parsers["provision"]
     files = provision.add_mutually_exclusive_group()

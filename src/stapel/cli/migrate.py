@@ -6,9 +6,13 @@ import argparse
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stapel.cli.common import print_json, say
 from stapel.errors import StapelError
+
+if TYPE_CHECKING:
+    from stapel.migrate.runner import Row
 
 DONE = {"up": "applied", "down": "rolled back", "redo": "redid"}
 NOTHING = {"up": "nothing to migrate: every migration is applied", "down": "nothing to roll back: no migration is applied",
@@ -64,13 +68,13 @@ def _database_url(args: argparse.Namespace) -> str:
     return url
 
 
-def _row_json(row) -> dict:  # noqa: ANN001
+def _row_json(row: Row) -> dict:
     name = row.file.partition("_")[2].removesuffix(".sql") if row.file else None
     stamp = row.applied_at.isoformat() if row.applied_at else None
     return {"version": row.version, "name": name, "file": row.file, "applied": row.applied, "applied_at": stamp}
 
 
-def _print_status(current: int, rows: list) -> None:
+def _print_status(current: int, rows: list[Row]) -> None:
     table = [("VERSION", "FILE", "APPLIED AT")]
     for row in rows:
         when = row.applied_at.strftime("%Y-%m-%d %H:%M:%S") if row.applied_at else "applied"

@@ -5,7 +5,8 @@ A port of goose's `internal/sqlparser/parser.go` (v3, the version with ENVSUB), 
 - Lines end at LF; a CR before it is dropped (CRLF files parse like LF files).
 - An annotation is a comment line that contains `+goose`: `-- +goose Up`, `Down`, `StatementBegin`,
   `StatementEnd`, `NO TRANSACTION`, `ENVSUB ON`, `ENVSUB OFF`, case-insensitive, starting in column 1.
-  Any other comment line naming `+goose` is an error, as in goose.
+  Any other comment line naming `+goose` is an error, as in goose; `+goose` itself is matched
+  case-sensitively, so `-- +GOOSE Down` is a plain comment (goose's `strings.Contains`).
 - `-- +goose Up` is mandatory and comes before any SQL; `-- +goose Down` is optional (`has_down` says
   whether the file has one). NO TRANSACTION anywhere in the file runs the whole migration outside a
   transaction.
@@ -13,8 +14,8 @@ A port of goose's `internal/sqlparser/parser.go` (v3, the version with ENVSUB), 
   starting with `--` ends with `;`. goose does not look inside strings: `SELECT 1; -- x` ends a statement,
   `SELECT 1;-- x` does not, and neither does `SELECT 'a -- b';`.
 - Between StatementBegin and StatementEnd every line belongs to one statement (plpgsql bodies).
-- Blank lines and comment lines before a statement are dropped; once a statement has started, its comment
-  and blank lines are kept up to its end. Each statement is sent trimmed of surrounding whitespace.
+- Blank and comment lines before a statement are dropped, those inside one are kept; each statement is
+  sent trimmed of surrounding whitespace.
 - ENVSUB ON expands, on each line kept for a statement until ENVSUB OFF, what goose's interpolation library
   (mfridman/interpolate) expands: `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR?message}`,
   `${VAR:offset}`, `${VAR:offset:length}`; `$$` and `\\$` give a literal `$` (so a `$$` plpgsql body inside
