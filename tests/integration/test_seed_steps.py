@@ -29,6 +29,18 @@ services:
     uses: {db: {role: app}}
     migrations: {command: python3 migrate.py}
     seeds: [seeds/*.sql, "seedpy:run"]
+  audit:
+    command: python3 -c "import time; time.sleep(3600)"
+    cwd: audit
+    uses: {db: {role: app}}
+    depends_on: [app]
+    migrations: {dir: migrations}
+"""
+
+GOOSE_1 = """-- +goose Up
+CREATE TABLE audit_log (id serial PRIMARY KEY, what text NOT NULL);
+-- +goose Down
+DROP TABLE audit_log;
 """
 
 MIGRATE = """
@@ -55,6 +67,8 @@ def project():  # noqa: ANN201
     (app / "seeds").mkdir(parents=True)
     (app / "migrate.py").write_text(MIGRATE)
     (app / "seedpy.py").write_text(SEEDPY)
+    (base / "audit/migrations").mkdir(parents=True)
+    (base / "audit/migrations/00001_audit_log.sql").write_text(GOOSE_1)
     (app / "seeds/001_users.sql").write_text("INSERT INTO users VALUES ('ann') ON CONFLICT DO NOTHING;\n"
                                              "INSERT INTO users VALUES ('bob') ON CONFLICT DO NOTHING;\n")
     yield base
@@ -78,11 +92,21 @@ def query(root: Path, sql: str) -> list[tuple]:
 
 def test_first_up_migrates_then_seeds(project) -> None:
     summary = up(project)
-    assert step(summary, "migrate")["status"] == "ok"
+    assert step(summary, "migrate")["changes"] == ["audit: applied 00001_audit_log.sql"]
     assert "migrated" in (Path(summary["run_dir"]) / step(summary, "migrate")["log"]).read_text()
     assert step(summary, "seed")["changes"] == ["app: seeded seeds/001_users.sql", "app: seeded seedpy:run"]
     assert query(project, "SELECT name FROM users ORDER BY name") == [("ann",), ("bob",)]
     assert query(project, "SELECT value FROM settings") == [("dark",)]
+
+
+def test_goose_migrations_run_in_dependency_order_and_a_new_file_is_applied_by_the_next_up(project) -> None:
+    (project / ".env").write_text("UNRELATED=0\n")  # a full run, not the fast path
+    first = step(up(project), "migrate")
+    assert first["changes"] == []  # applied by the first up already: nothing new, nothing applied
+    assert query(project, "SELECT version_id FROM goose_db_version ORDER BY id") == [(0,), (1,)]
+    (project / "audit/migrations/00002_audit_at.sql").write_text(
+        "-- +goose Up\nALTER TABLE audit_log ADD COLUMN at timestamptz DEFAULT now();\n-- +goose Down\nALTER TABLE audit_log DROP COLUMN at;\n")
+    assert step(up(project), "migrate")["changes"] == ["audit: applied 00002_audit_at.sql"]  # not the fast path
 
 
 def test_unchanged_seeds_do_not_run_again(project) -> None:
