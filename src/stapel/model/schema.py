@@ -2,68 +2,16 @@
 
 from __future__ import annotations
 
-import difflib
-import shlex
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from stapel.model.base import (  # noqa: F401 - the model's public names live here
+    IDENTIFIER_PATTERN, KINDS, NAME_PATTERN, PREFIX_PATTERN, Port, Strict, _as_argv, _as_env, _as_list, _as_name_map, did_you_mean,
+)
+from stapel.model.contour_schema import Agreement, Contour, EnvBlock, EnvFilePair, Ports, Secret  # noqa: F401
 from stapel.model.topology import MqUser, VHost
-
-NAME_PATTERN = r"^[a-z][a-z0-9_-]*$"
-PREFIX_PATTERN = r"^([A-Z][A-Z0-9_]*_)?$"
-IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-def _no_bool(value: Any) -> Any:
-    if isinstance(value, bool):  # YAML `true` would otherwise pass as 1
-        raise PydanticCustomError("int_type", "expected an integer", {})
-    return value
-
-
-Port = Annotated[int, BeforeValidator(_no_bool), Field(ge=1, le=65535)]
-KINDS = ("postgres", "redis", "rabbitmq", "prometheus", "consul", "qdrant", "grafana")
-
-
-def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else f" (allowed: {', '.join(sorted(choices))})"
-
-
-class Strict(BaseModel):
-    """Every block rejects keys it does not know (model.errors names the closest one it does)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-def _as_argv(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            argv = shlex.split(value)
-        except ValueError as exc:
-            raise PydanticCustomError("command", "cannot split the command: {why}", {"why": str(exc)}) from None
-        if not argv:
-            raise PydanticCustomError("command", "the command is empty", {})
-        return argv
-    return value
-
-
-def _as_env(value: Any) -> Any:
-    if isinstance(value, list):  # Compose style: ["A=1", "B=2"]
-        pairs = {}
-        for item in value:
-            key, sep, val = str(item).partition("=")
-            if not sep:
-                raise PydanticCustomError("env", "expected KEY=VALUE, got '{item}'", {"item": item})
-            pairs[key] = val
-        value = pairs
-    if isinstance(value, dict):
-        return {k: ("" if v is None else (str(v).lower() if isinstance(v, bool) else str(v))) for k, v in value.items()}
-    return value
-
-
-def _as_list(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
-
 
 class TcpCheck(Strict):
     port: Port | None = Field(None, description="Port to connect to; default: the component's or service's port.")
@@ -119,17 +67,6 @@ class Restart(Strict):
 
 class Dependency(Strict):
     condition: Literal["started", "healthy", "completed"] = "healthy"
-
-
-def _as_name_map(value: Any) -> Any:
-    """`a`, `[a, b]` or `{a: {...}, b: null}` -> {name: {...}} (depends_on, uses, env.secrets)."""
-    if isinstance(value, str):
-        value = [value]
-    if isinstance(value, list):
-        return {str(name): {} for name in value}
-    if isinstance(value, dict):
-        return {k: ({} if v is None else v) for k, v in value.items()}
-    return value
 
 
 class Node(Strict):
@@ -271,76 +208,6 @@ class Service(Node):
     _uses = field_validator("uses", mode="before")(lambda cls, v: _as_name_map(v))
     _seeds = field_validator("seeds", mode="before")(lambda cls, v: _as_list(v))
     _migrations = field_validator("migrations", mode="before")(lambda cls, v: {"dir": v} if isinstance(v, str) else v)
-
-
-class Ports(Strict):
-    """A contour's ports: `auto` / `fixed`, an offset (`100`), or {policy, offset, set: {name[.port]: N}}."""
-
-    policy: Literal["auto", "fixed"] | None = Field(
-        None, description="auto: a busy port moves to a free one, remembered across runs. Default: auto for dev, fixed otherwise.")
-    offset: int = Field(0, ge=-60000, le=60000, description="Added to every configured port (the set: table wins).")
-    set: dict[str, Port] = Field(default_factory=dict, description="Explicit ports: `api: 3100`, `db: 5433`, `mq.management: 15673`.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return {"policy": value}
-        if isinstance(value, int) and not isinstance(value, bool):
-            return {"offset": value}
-        return value
-
-
-class Contour(Strict):
-    """One contour (dev, stage, prod, ...). Anything in components:/services: can be overridden here."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    from_: str | None = Field(None, alias="from", description="Inherit this contour's settings, then override.")
-    ports: Ports = Field(default_factory=Ports)
-    env_file: list[str] = Field(default_factory=list, description="Env files read after .env for ${VAR} (e.g. .env.stage).")
-    volumes: dict[str, str] = Field(default_factory=dict, description="Volume name per component (pgdata_stage); natively the data folder's name.")
-    network: str | None = Field(None, description="Network name for Compose/Kubernetes; default: <name>-<contour>.")
-    weak_credentials: Literal["allow", "refuse"] | None = Field(
-        None, description="refuse: default or weak passwords stop `up`. Default: allow in dev, refuse elsewhere.")
-    slot_stride: int = Field(10, ge=1, le=1000, description="--slot N adds N * slot_stride to every port.")
-    components: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Overrides merged into components.<name>.")
-    services: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Overrides merged into services.<name>.")
-
-    _env_file = field_validator("env_file", mode="before")(lambda cls, v: _as_list(v))
-
-
-class Secret(Strict):
-    """How a missing secret is generated (Python's `secrets` module)."""
-
-    length: int = Field(32, ge=8, le=1024)
-    alphabet: str = Field("alnum", description="alnum, hex, urlsafe, or the literal characters to draw from.")
-
-
-class EnvFilePair(Strict):
-    example: str = Field(description="The committed example (env.example), relative to the project root.")
-    path: str | None = Field(None, description="The .env it keeps in sync; default: .env beside the example.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, value: Any) -> Any:
-        return {"example": value} if isinstance(value, str) else value
-
-
-class Agreement(Strict):
-    keys: list[str] = Field(description="Keys that must hold the same value in every file below that has them.")
-    files: list[str] = Field(default_factory=list, description="Env files (relative to the root); default: every synced .env.")
-
-
-class EnvBlock(Strict):
-    """`stapel env sync` / `env check`: which .env files to keep in sync, what is secret, what must agree."""
-
-    files: list[EnvFilePair] = Field(default_factory=list, description="Default: every env.example / .env.example under the project.")
-    secrets: dict[str, Secret] = Field(default_factory=dict, description="Keys that are secret: masked everywhere, generated when missing.")
-    required: list[str] = Field(default_factory=list, description="Keys that must be set and non-empty in every synced .env that has them in its example.")
-    agree: dict[str, Agreement] = Field(default_factory=dict, description="Named groups of keys kept equal across files (seed 003).")
-
-    _secrets = field_validator("secrets", mode="before")(lambda cls, v: _as_name_map(v))
 
 
 class StackFile(Strict):

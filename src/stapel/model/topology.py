@@ -11,24 +11,14 @@ import re
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
+
+from stapel.model.base import Strict, _as_name_map
 
 RESERVED = "amq."
 URL_KEY = re.compile(r"(^|_)RABBITMQ_URL$")
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
-class Strict(BaseModel):
-    """stapel.model.schema.Strict's twin: schema imports these models, so they cannot build on it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-def _as_name_map(value: Any) -> Any:
-    from stapel.model.schema import _as_name_map as name_map  # `[a, b]` or `{a: null}` -> {a: {}, b: {}}
-
-    return name_map(value)
 
 
 def _not_reserved(name: str) -> str:
