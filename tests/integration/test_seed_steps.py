@@ -109,6 +109,16 @@ def test_goose_migrations_run_in_dependency_order_and_a_new_file_is_applied_by_t
     assert step(up(project), "migrate")["changes"] == ["audit: applied 00002_audit_at.sql"]  # not the fast path
 
 
+def test_stapel_migrate_per_service(project) -> None:
+    done = stapel(project, "migrate", "status", "--service", "audit", "--json", check=True)
+    assert [(m["version"], m["applied"]) for m in json.loads(done.stdout)["migrations"]] == [(1, True), (2, True)]
+    down = stapel(project, "migrate", "down", "--service", "audit", check=True)
+    assert "00002_audit_at.sql" in down.stdout
+    assert stapel(project, "migrate", "up", "--service", "audit", check=True).returncode == 0
+    wrong = stapel(project, "migrate", "status", "--service", "aduit")
+    assert wrong.returncode == 1 and wrong.stderr == "stapel: error: migrate --service: unknown service 'aduit'; did you mean 'audit'?\n"
+
+
 def test_unchanged_seeds_do_not_run_again(project) -> None:
     (project / ".env").write_text("UNRELATED=1\n")  # a full run, not the fast path
     summary = up(project)

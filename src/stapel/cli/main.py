@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--to", type=int, metavar="VERSION", help="up: apply up to this version; down: roll back to it (0: all)")
     migrate.add_argument("--dir", default="migrations", help="the migrations folder (default: ./migrations)")
     migrate.add_argument("--database-url", metavar="URL", help="the database (default: $DATABASE_URL)")
+    migrate.add_argument("--service", metavar="NAME", help="that service's migrations.dir and the DATABASE_URL it gets (its role, schema)")
     migrate.add_argument("--json", action="store_true", help="status: machine-readable output")
     # provision: arguments (owned by stapel.cli.provision)
     provision = parsers["provision"]

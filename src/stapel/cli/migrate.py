@@ -23,12 +23,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     _check(args)
     from stapel.migrate import runner
 
-    folder = Path(args.dir)
-
+    folder, url = _for_service(args) if args.service else (Path(args.dir), None)
     if args.action == "create":
         say(f"created {runner.create(folder, args.name)}")
         return 0
-    url = _database_url(args)
+    url = url or _database_url(args)
     if args.action == "status":
         current, rows = runner.status(url, folder)
         if args.json:
@@ -58,6 +57,29 @@ def _check(args: argparse.Namespace) -> None:
         raise StapelError(f"migrate {args.action}: --to applies to up and down only")
     if args.json and args.action != "status":
         raise StapelError(f"migrate {args.action}: --json applies to status only")
+
+
+def _for_service(args: argparse.Namespace) -> tuple[Path, str]:
+    """A service's migrations.dir and the DATABASE_URL it gets (its role, its schema), from stapel.yaml."""
+    from stapel.cli.common import open_stack
+    from stapel.engine import ports
+    from stapel.migrate.steps import service_context
+    from stapel.model.schema import did_you_mean
+
+    stack = open_stack(args)
+    ports.apply_remembered(stack)
+    node = stack.nodes.get(args.service)
+    if node is None or not node.is_service:
+        services = sorted(n.name for n in stack.services())
+        raise StapelError(f"migrate --service: unknown service '{args.service}'{did_you_mean(args.service, services)}")
+    migrations = node.config.migrations
+    if migrations is None or migrations.dir is None:
+        raise StapelError(f"migrate --service {node.name}: services.{node.name}.migrations.dir is not set",
+                          hint="stapel migrate runs goose-format folders; a migrations.command runs in stapel up")
+    folder, env, url_key = service_context(stack, node)
+    if args.database_url is None and not env.get(url_key):
+        raise StapelError(f"migrate --service {node.name}: the service has no {url_key}", hint="let it depend on or use a postgres component")
+    return folder / migrations.dir, args.database_url or env[url_key]
 
 
 def _database_url(args: argparse.Namespace) -> str:
