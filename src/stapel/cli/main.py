@@ -24,6 +24,7 @@ COMMANDS = {
     "restart": ("stapel.cli.lifecycle", "cmd_restart", "restart some services or components"),
     "config": ("stapel.cli.config", "cmd_config", "print the resolved stack, secrets masked"),
     "schema": ("stapel.cli.config", "cmd_schema", "print the JSON Schema of stapel.yaml"),
+    "render": ("stapel.cli.render", "cmd_render", "write the stack as Docker Compose or Kubernetes (kustomize base + an overlay per contour)"),
     "db": ("stapel.cli.db", "cmd_db", "database lifecycle: init (provision + migrate), seed, reset, drop"),
     "seed": ("stapel.cli.lifecycle", "cmd_seed", "load the services' seed data (new or changed seeds; --force: all)"),
     "env": ("stapel.cli.env", "cmd_env", "keep .env files in sync with their examples, check them, print a service's env"),
@@ -125,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--database-url", metavar="URL", help="the database (default: $DATABASE_URL)")
     migrate.add_argument("--service", metavar="NAME", help="that service's migrations.dir and the DATABASE_URL it gets (its role, schema)")
     migrate.add_argument("--json", action="store_true", help="status: machine-readable output")
+    render = parsers["render"].add_subparsers(dest="target", metavar="TARGET", required=True)
+    compose = render.add_parser("compose", help="a Compose file for the contour (compose.yaml + .env.compose)")
+    compose.add_argument("-o", "--output", default="deploy/compose", help="folder to write (default: deploy/compose)")
+    k8s = render.add_parser("k8s", help="a kustomize base and one overlay per contour")
+    k8s.add_argument("-o", "--output", default="deploy/k8s", help="folder to write (default: deploy/k8s)")
+    k8s.add_argument("--tag", help="image tag of the project's services (default: the git commit)")
     # provision: arguments (owned by stapel.cli.provision)
     provision = parsers["provision"]
     files = provision.add_mutually_exclusive_group()
