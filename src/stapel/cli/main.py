@@ -127,9 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--service", metavar="NAME", help="that service's migrations.dir and the DATABASE_URL it gets (its role, schema)")
     migrate.add_argument("--json", action="store_true", help="status: machine-readable output")
     render = parsers["render"].add_subparsers(dest="target", metavar="TARGET", required=True)
-    compose = render.add_parser("compose", help="a Compose file for the contour (compose.yaml + .env.compose)")
+    compose = render.add_parser("compose", help="a Compose file for the contour (compose.yaml + .env.compose)",
+                                parents=[common(short_file=True, suppress=True)])
     compose.add_argument("-o", "--output", default="deploy/compose", help="folder to write (default: deploy/compose)")
-    k8s = render.add_parser("k8s", help="a kustomize base and one overlay per contour")
+    k8s = render.add_parser("k8s", help="a kustomize base and one overlay per contour", parents=[common(short_file=True, suppress=True)])
     k8s.add_argument("-o", "--output", default="deploy/k8s", help="folder to write (default: deploy/k8s)")
     k8s.add_argument("--tag", help="image tag of the project's services (default: the git commit)")
     # provision: arguments (owned by stapel.cli.provision)

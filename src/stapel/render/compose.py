@@ -1,0 +1,330 @@
+"""stapel render compose: one contour as compose.yaml plus .env.compose (secrets, 0600).
+
+Components run from their pinned official images (images.py); services are built from their cwd (seed 004:
+one Dockerfile per service) with the env stapel gives them natively, hosts = Compose service names, ports =
+container ports. Host ports are the contour's, on 127.0.0.1. compose.yaml holds no secret: `${DB_PASSWORD}`
+references resolve from .env.compose (`docker compose --env-file .env.compose up -d`); a secret that would
+land literally in compose.yaml (a command line, an exec probe) is refused. The project name goes into
+.env.compose as COMPOSE_PROJECT_NAME, not a top-level `name:`, which Debian's docker-compose 1.29 rejects.
+Health checks keep the probe's budget (period x threshold) at an interval of at least 1 s.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+from stapel.components.base import Node
+from stapel.errors import ConfigError
+from stapel.render import images
+
+HOST = "127.0.0.1"
+CONDITIONS = {"started": "service_started", "healthy": "service_healthy", "completed": "service_completed_successfully"}
+MONITORING = ("prometheus", "grafana")
+_URL_AUTH = re.compile(r"^([a-z][a-z0-9+.:-]*://[^:@/]*:)([^@/]*)(@)")
+_PLAIN = re.compile(r"^[A-Za-z0-9_./:@+,=-]*$")
+
+
+class Refs:
+    """Secret values and the variables that stand for them in compose.yaml (the values go to .env.compose)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    def ref(self, var: str, value: str) -> str:
+        for known, existing in self.values.items():
+            if existing == value:
+                return "${" + known + "}"
+        name, n = var, 2
+        while name in self.values:
+            name, n = f"{var}_{n}", n + 1
+        self.values[name] = value
+        return "${" + name + "}"
+
+    def url_ref(self, var: str, value: str) -> str:
+        """The secret as it appears inside a URL (percent-encoded): its own variable when encoding changes it."""
+        encoded = quote(value, safe="")
+        return self.ref(var, value) if encoded == value else self.ref(f"{var}_URLENCODED", encoded)
+
+
+def run(args: Any) -> int:
+    from stapel.cli.common import open_stack
+
+    stack = open_stack(args)
+    out = Path(args.output)
+    doc, refs = build(stack, out)
+    text, secrets = document_text(stack, doc), env_text(stack, refs)  # both may refuse: before writing anything
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compose.yaml").write_text(text)
+    _write_private(out / ".env.compose", secrets)
+    print(f"wrote {out / 'compose.yaml'} and {out / '.env.compose'} (secrets, 0600) for '{stack.name}' ({stack.instance}); "
+          f"run: docker compose --env-file {out / '.env.compose'} -f {out / 'compose.yaml'} up -d")
+    return 0
+
+
+def render(stack: Any, out_dir: Path | None = None) -> dict[str, Any]:
+    """The Compose document (paths relative to out_dir, default the project root). Pure: writes nothing."""
+    return build(stack, out_dir)[0]
+
+
+def build(stack: Any, out_dir: Path | None = None) -> tuple[dict[str, Any], Refs]:
+    out = Path(os.path.abspath(out_dir if out_dir is not None else stack.root))
+    refs = Refs()
+    _seed_refs(stack, refs)
+    services, volumes = {}, {}
+    for node in stack.components():
+        services[node.name], volume = _component(stack, node, refs)
+        volumes[volume] = {"name": volume}
+    _check_ports(stack)
+    for node in stack.services():
+        services[node.name] = _service(stack, node, refs, out)
+    for body in services.values():
+        body["networks"] = [stack.network]
+    doc = {"services": services, "networks": {stack.network: {"name": stack.network}}, "volumes": volumes}
+    _check_leaks(stack, doc)
+    return doc, refs
+
+
+def document_text(stack: Any, doc: dict[str, Any]) -> str:
+    import yaml
+
+    head = (f"# Rendered by `stapel render compose` from {stack.file.name}: stack '{stack.name}', contour '{stack.instance}'.\n"
+            "# Secrets and COMPOSE_PROJECT_NAME are in .env.compose: docker compose --env-file .env.compose up -d\n")
+    return head + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
+
+
+def env_text(stack: Any, refs: Refs) -> str:
+    lines = [f"COMPOSE_PROJECT_NAME={stack.name}-{stack.instance}"]
+    for key, value in sorted(refs.values.items()):
+        if "'" in value or "\n" in value:
+            raise ConfigError(f"{stack.file.name}: {key}: a secret with a quote or a line break cannot go into .env.compose",
+                              hint="choose another value (stapel env sync generates safe ones)")
+        lines.append(f"{key}={value}" if _PLAIN.match(value) else f"{key}='{value}'")
+    return "\n".join(lines) + "\n"
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+
+
+def _check_ports(stack: Any) -> None:
+    """Two parts of the contour on one host port would make `docker compose up` fail half-way."""
+    taken: dict[int, str] = {}
+    for node in stack.nodes.values():
+        for port_name in ["main"] if node.is_service else images.container_ports(node.kind):
+            port, label = node.ports.get(port_name), node.name if port_name == "main" else f"{node.name}.{port_name}"
+            if port in taken:
+                raise ConfigError(f"{stack.file.name}: contours.{stack.contour}.ports: {taken[port]} and {label} both publish "
+                                  f"host port {port}", hint=f"give one of them another port (contours.{stack.contour}.ports.set)")
+            if port is not None:
+                taken[port] = label
+
+
+def _seed_refs(stack: Any, refs: Refs) -> None:
+    for node in stack.components():
+        password = getattr(node.config, "password", None)
+        if password:
+            refs.ref(f"{node.env_name}_PASSWORD", password)
+        for role, spec in getattr(node.config, "roles", {}).items():
+            refs.ref(f"{node.env_name}_{role.upper().replace('-', '_')}_PASSWORD", spec.password)
+
+
+def _put(body: dict[str, Any], key: str, value: Any) -> None:
+    if value:
+        body[key] = value
+
+
+def _esc(value: str) -> str:
+    return str(value).replace("$", "$$")
+
+
+def _dur(seconds: float) -> str:
+    return f"{int(seconds)}s" if float(seconds).is_integer() else f"{round(seconds * 1000)}ms"
+
+
+def _component(stack: Any, node: Node, refs: Refs) -> tuple[dict[str, Any], str]:
+    image = images.image_for(node.name, node.kind, node.config)
+    inside = images.container_ports(node.kind)
+    volume = stack.settings.volumes.get(node.name) if stack.settings else None
+    volume = volume or f"{node.name}_{stack.instance}"
+    body: dict[str, Any] = {"image": image}
+    _put(body, "command", _component_command(node, refs))
+    _put(body, "environment", {**_image_env(node, refs), **{k: _esc(v) for k, v in node.config.env.items()}})
+    body["ports"] = [f"{HOST}:{node.ports[name]}:{port}" for name, port in inside.items() if name in node.ports]
+    body["volumes"] = [f"{volume}:{images.data_path(node.kind)}"]
+    _put(body, "healthcheck", _healthcheck(stack.probe(node), node, refs))
+    _common(node, body)
+    if node.kind in MONITORING:
+        body["profiles"] = ["monitoring"]
+    return body, volume
+
+
+def _component_command(node: Node, refs: Refs) -> list[str] | None:
+    args = [_esc(a) for a in node.config.args]
+    if node.kind == "postgres" and args:
+        return ["postgres", *args]
+    if node.kind == "redis" and (node.config.password or args):
+        auth = ["--requirepass", refs.ref(f"{node.env_name}_PASSWORD", node.config.password)] if node.config.password else []
+        return ["redis-server", *auth, *args]
+    return None
+
+
+def _image_env(node: Node, refs: Refs) -> dict[str, str]:
+    c, var = node.config, f"{node.env_name}_PASSWORD"
+    if node.kind == "postgres":
+        return {"POSTGRES_USER": _esc(c.user), "POSTGRES_PASSWORD": refs.ref(var, c.password), "POSTGRES_DB": _esc(c.database)}
+    if node.kind == "rabbitmq":
+        return {"RABBITMQ_DEFAULT_USER": _esc(c.user), "RABBITMQ_DEFAULT_PASS": refs.ref(var, c.password),
+                "RABBITMQ_DEFAULT_VHOST": _esc(c.vhost)}
+    if node.kind == "grafana":
+        return {"GF_SECURITY_ADMIN_USER": _esc(c.user), "GF_SECURITY_ADMIN_PASSWORD": refs.ref(var, c.password)}
+    return {}
+
+
+def _common(node: Node, body: dict[str, Any]) -> None:
+    restart = node.config.restart
+    if restart.policy == "on-failure":
+        body["restart"] = f"on-failure:{restart.max_restarts}" if restart.max_restarts else "on-failure"
+    elif restart.policy == "always":
+        body["restart"] = "always"
+
+
+def _container_port(node: Node, port: int | None) -> int | None:
+    """A probe's host port as seen inside the node's own container."""
+    if node.is_service or port is None:
+        return port
+    inside = images.container_ports(node.kind)
+    return next((inside[name] for name, host in node.ports.items() if host == port and name in inside), port)
+
+
+def _healthcheck(spec: Any, node: Node, refs: Refs) -> dict[str, Any] | None:
+    if spec is None:
+        return None
+    test = _test(spec, node, refs)
+    interval = max(spec.period_seconds, 1.0)
+    check = {"test": test, "interval": _dur(interval), "timeout": _dur(spec.timeout_seconds),
+             "retries": max(1, math.ceil(spec.period_seconds * spec.failure_threshold / interval))}
+    if spec.initial_delay_seconds:
+        check["start_period"] = _dur(spec.initial_delay_seconds)
+    return check
+
+
+def _test(spec: Any, node: Node, refs: Refs) -> list[str]:
+    p = spec.params
+    port = _container_port(node, p.get("port"))
+    if spec.type == "postgres":
+        return ["CMD", "pg_isready", "-h", HOST, "-p", str(port), "-U", _esc(p["user"]), "-d", _esc(p["database"])]
+    if spec.type == "redis":
+        auth = f"-a '{refs.ref(f'{node.env_name}_PASSWORD', p['password'])}' " if p.get("password") else ""
+        return ["CMD-SHELL", f"redis-cli --no-auth-warning {auth}-p {port} ping | grep -q PONG"]
+    if spec.type in ("rabbitmq", "amqp"):
+        return ["CMD", "rabbitmq-diagnostics", "-q", "check_running"]
+    if spec.type == "exec":
+        return ["CMD", *(_esc(a) for a in p["command"])]
+    if spec.type == "http":
+        url = f"{p.get('scheme') or 'http'}://{HOST}:{port}{_esc(p.get('path') or '/')}"
+        if node.kind == "prometheus":
+            return ["CMD", "wget", "-q", "-O", "/dev/null", url]
+        return ["CMD-SHELL", f"curl -fsS -o /dev/null '{url}' || wget -q -O /dev/null '{url}'"]
+    return ["CMD-SHELL", f"nc -z {HOST} {port} || bash -c ': </dev/tcp/{HOST}/{port}'"]
+
+
+def _service(stack: Any, node: Node, refs: Refs, out: Path) -> dict[str, Any]:
+    from stapel.components import service
+
+    body: dict[str, Any] = {"build": {"context": _rel(service.cwd(node, stack.root), out)},
+                            "command": [_esc(a) for a in node.config.command]}
+    _put(body, "env_file", [_rel((stack.root / name).resolve(), out) for name in node.config.env_file])
+    _put(body, "environment", _service_env(stack, node, refs))
+    _put(body, "ports", [f"{HOST}:{node.port}:{node.port}"] if node.port else None)
+    _put(body, "depends_on", {name: {"condition": _condition(stack, name, cond)} for name, cond in node.depends_on.items()})
+    _put(body, "healthcheck", _healthcheck(stack.probe(node), node, refs))
+    _common(node, body)
+    body["stop_grace_period"] = _dur(node.config.stop_timeout_seconds)
+    body["profiles"] = ["backend"]
+    return body
+
+
+def _rel(path: Path, out: Path) -> str:
+    rel = os.path.relpath(path, out)
+    return rel if rel.startswith(".") else f"./{rel}"
+
+
+def _condition(stack: Any, name: str, condition: str) -> str:
+    """`healthy` on a node without a health check (a service without port or probe) can only mean started."""
+    if condition == "healthy" and stack.probe(stack.nodes[name]) is None:
+        return CONDITIONS["started"]
+    return CONDITIONS[condition]
+
+
+def _service_env(stack: Any, node: Node, refs: Refs) -> dict[str, str]:
+    """What stapel gives the service natively (Stack.service_env + PORT + its env), hosts = Compose names."""
+    kind_wide: dict[str, str] = {}
+    by_name: dict[str, str] = {}
+    kinds_seen: set[str] = set()  # the loop is Stack.service_env's, with _inside nodes and _host
+    for name in dict.fromkeys([*node.depends_on, *node.config.uses]):
+        other = stack.nodes[name]
+        found = stack.exports(_inside(other), node.config.uses.get(name))
+        if other.kind not in kinds_seen:
+            kinds_seen.add(other.kind)
+            kind_wide.update({k: _host(v, name) for k, v in found.kind_wide.items()})
+        by_name.update({f"{other.env_name}_{k}": _host(v, name) for k, v in found.by_name.items()})
+    env = {f"{node.config.env_prefix}{k}": v for k, v in {**kind_wide, **by_name}.items()}
+    if node.port:
+        env["PORT"] = str(node.port)
+    env.update(node.config.env)
+    return {key: _env_value(stack, key, value, refs) for key, value in env.items()}
+
+
+def _inside(node: Node) -> Node:
+    if node.is_service:
+        return node
+    return Node(node.name, node.kind, node.config, {**node.ports, **images.container_ports(node.kind)})
+
+
+def _host(value: str, name: str) -> str:
+    if value == HOST:
+        return name
+    return value.replace(f"@{HOST}:", f"@{name}:").replace(f"//{HOST}:", f"//{name}:")
+
+
+def _env_value(stack: Any, key: str, value: str, refs: Refs) -> str:
+    from stapel.env.secrets import by_name
+
+    if value and (by_name(key) or key in stack.model.env.secrets):
+        return refs.ref(key, value)
+    found = _URL_AUTH.match(value)
+    secret = unquote(found.group(2)) if found else None
+    var = next((k for k, v in refs.values.items() if v == secret), None)
+    if found and var:
+        return _esc(found.group(1)) + refs.url_ref(var, secret) + "@" + _esc(value[found.end():])
+    return _esc(value)
+
+
+def _check_leaks(stack: Any, doc: dict[str, Any]) -> None:
+    """The last guard: no secret value in any string of the document (names and users that equal a weak
+    dev password, like postgres/postgres, are not secrets there)."""
+    plain = {str(getattr(n.config, a, "")) for n in stack.components() for a in ("user", "database", "vhost")} | {n.kind for n in stack.nodes.values()}
+    secrets = [s for s in stack.secrets() if s not in plain]
+    for path, text in _strings(doc, ()):
+        for secret in secrets:
+            if secret in text or quote(secret, safe="") in text:
+                node = stack.nodes.get(path[1]) if len(path) > 1 and path[0] == "services" else None
+                origin = f" (from {stack.file.name} {'services' if node.is_service else 'components'}.{node.name})" if node else ""
+                raise ConfigError(f"compose.yaml {'.'.join(map(str, path))}: a secret value would land in the file{origin}",
+                                  hint="pass it through env: as ${VAR} (a .env key), never on a command line")
+
+
+def _strings(value: Any, path: tuple) -> list[tuple[tuple, str]]:
+    if isinstance(value, dict):
+        return [hit for key, item in value.items() for hit in _strings(item, (*path, key))]
+    if isinstance(value, list):
+        return [hit for i, item in enumerate(value) for hit in _strings(item, (*path, i))]
+    return [(path, value)] if isinstance(value, str) else []

@@ -1,0 +1,149 @@
+"""stapel render compose: examples/minimal (dev and stage) against golden files, docker-compose validation, bad input.
+
+The golden files are tests/golden/compose/minimal-<contour>.yaml. After an intended change to the output,
+regenerate them and review the diff:
+
+    STAPEL_UPDATE_GOLDEN=1 .venv/bin/pytest -q tests/unit/test_render_compose.py
+
+Each rendered file must pass `docker-compose config -q` (Debian's docker-compose 1.29, installed by ./dev);
+without the binary those checks are skipped, except under CI (CI=1), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from stapel.engine.stack import open_stack
+from stapel.errors import ConfigError
+from stapel.render import compose, images
+
+REPO = Path(__file__).resolve().parents[2]
+GOLDEN = REPO / "tests" / "golden" / "compose"
+STAGE_SECRETS = {  # fake, fixed: the golden files must not depend on generated values
+    "DB_PASSWORD": "StageDbPassw0rdStageDbPassw0rd12",
+    "CACHE_PASSWORD": "0123456789abcdef0123456789abcdef",
+    "MQ_PASSWORD": "StageMqPassw0rdStageMqPassw0rd12",
+}
+ENV = {"dev": {}, "stage": STAGE_SECRETS}  # what .env.stage gives (env={} keeps the process environment out)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "minimal"
+    shutil.copytree(REPO / "examples" / "minimal", root, ignore=shutil.ignore_patterns(".env", ".env.*", ".local"))
+    (root / ".env.stage").write_text("".join(f"{k}={v}\n" for k, v in STAGE_SECRETS.items()))
+    return root
+
+
+def write(stack, out: Path) -> Path:  # noqa: ANN001
+    doc, refs = compose.build(stack, out)
+    out.mkdir(parents=True)
+    (out / "compose.yaml").write_text(compose.document_text(stack, doc))
+    compose._write_private(out / ".env.compose", compose.env_text(stack, refs))
+    return out
+
+
+def docker_compose_config(out: Path) -> None:
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("docker-compose is missing: ./dev installs it (apt-get install docker-compose)")
+        pytest.skip("docker-compose not installed (./dev setup installs it: apt-get install docker-compose)")
+    done = subprocess.run([binary, "--env-file", ".env.compose", "-f", "compose.yaml", "config", "-q"],
+                          cwd=out, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("contour", ["dev", "stage"])
+def test_minimal_matches_golden_and_validates(project: Path, contour: str) -> None:
+    stack = open_stack(project / "stapel.yaml", contour, env=ENV[contour])
+    out = write(stack, project / "deploy" / "compose")
+    text = (out / "compose.yaml").read_text()
+    golden = GOLDEN / f"minimal-{contour}.yaml"
+    if os.environ.get("STAPEL_UPDATE_GOLDEN"):
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text)
+    assert text == golden.read_text(), f"{golden} differs (STAPEL_UPDATE_GOLDEN=1 regenerates it)"
+    env_file = (out / ".env.compose").read_text()
+    assert stat.S_IMODE((out / ".env.compose").stat().st_mode) == 0o600
+    assert f"COMPOSE_PROJECT_NAME=minimal-{contour}\n" in env_file
+    for secret in stack.secrets():
+        assert secret not in text
+    for node in stack.components():
+        if getattr(node.config, "password", None):
+            assert f"{node.env_name}_PASSWORD={node.config.password}\n" in env_file
+    docker_compose_config(out)
+
+
+def test_stage_uses_the_contours_ports_volumes_and_network(project: Path) -> None:
+    doc = compose.render(open_stack(project / "stapel.yaml", "stage", env=STAGE_SECRETS), project / "deploy")
+    assert doc["services"]["db"]["ports"] == ["127.0.0.1:5532:5432"]
+    assert doc["services"]["mq"]["ports"] == ["127.0.0.1:5772:5672", "127.0.0.1:15772:15672"]
+    assert doc["services"]["db"]["volumes"] == ["pgdata_stage:/var/lib/postgresql/data"]
+    assert doc["volumes"]["cache_stage"] == {"name": "cache_stage"}
+    assert doc["networks"] == {"minimal-stage": {"name": "minimal-stage"}}
+    api = doc["services"]["api"]
+    assert api["build"] == {"context": "../api"}
+    assert api["environment"]["DATABASE_URL"] == "postgresql://postgres:${DB_PASSWORD}@db:5432/app"
+    assert api["environment"]["PORT"] == "8100" and api["ports"] == ["127.0.0.1:8100:8100"]
+    assert api["depends_on"]["mq"] == {"condition": "service_healthy"}
+    assert api["profiles"] == ["backend"] and doc["services"]["metrics"]["profiles"] == ["monitoring"]
+
+
+def test_run_writes_both_files(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stapel.cli.main import main
+
+    monkeypatch.chdir(project)
+    monkeypatch.delenv("STAPEL_CONTOUR", raising=False)
+    assert main(["--contour", "stage", "render", "compose", "-o", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "compose.yaml").is_file()
+    assert "DB_PASSWORD=StageDbPassw0rd" in (tmp_path / "out" / ".env.compose").read_text()
+
+
+def test_two_parts_on_one_host_port_are_refused(project: Path) -> None:
+    path = project / "stapel.yaml"
+    path.write_text(path.read_text().replace("ports: 100 ", "ports: {offset: 100, set: {api: 5532}} "))
+    with pytest.raises(ConfigError) as info:
+        compose.render(open_stack(path, "stage", env=STAGE_SECRETS))
+    assert "contours.stage.ports: db and api both publish host port 5532" in info.value.message
+
+
+def test_a_secret_on_a_command_line_is_refused(project: Path) -> None:
+    path = project / "stapel.yaml"
+    path.write_text(path.read_text().replace("command: python3 app.py", "command: python3 app.py --db-password ${DB_PASSWORD}"))
+    with pytest.raises(ConfigError) as info:
+        compose.render(open_stack(path, "stage", env=STAGE_SECRETS))
+    assert info.value.message.startswith("compose.yaml services.api.command.3: a secret value would land in the file")
+    assert STAGE_SECRETS["DB_PASSWORD"] not in " ".join(info.value.lines())
+
+
+def test_a_secret_in_a_service_env_becomes_a_reference(project: Path) -> None:
+    path = project / "stapel.yaml"
+    path.write_text(path.read_text().replace("LOG_LEVEL: info", "LOG_LEVEL: info\n      API_TOKEN: t0ken-value-with-$$-sign"))
+    doc, refs = compose.build(open_stack(path, "dev", env={}))
+    assert doc["services"]["api"]["environment"]["API_TOKEN"] == "${API_TOKEN}"
+    assert refs.values["API_TOKEN"] == "t0ken-value-with-$-sign"
+    assert "API_TOKEN='t0ken-value-with-$-sign'" in compose.env_text(open_stack(path, "dev", env={}), refs)
+
+
+def test_a_kind_without_an_image_is_refused(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(images.IMAGES, "prometheus")
+    with pytest.raises(ConfigError) as info:
+        compose.render(open_stack(project / "stapel.yaml", "dev", env={}))
+    assert info.value.message == "components.metrics.kind: no container image is known for kind 'prometheus'"
+
+
+def test_a_password_that_urls_encode_gets_its_own_variable(project: Path) -> None:
+    stack = open_stack(project / "stapel.yaml", "dev", env={"DB_PASSWORD": "p@ss/w:rd$x"})
+    doc, refs = compose.build(stack)
+    env = doc["services"]["api"]["environment"]
+    assert env["DATABASE_URL"] == "postgresql://postgres:${DB_PASSWORD_URLENCODED}@db:5432/app"
+    assert env["POSTGRES_PASSWORD"] == "${DB_PASSWORD}"
+    assert refs.values["DB_PASSWORD"] == "p@ss/w:rd$x" and refs.values["DB_PASSWORD_URLENCODED"] == "p%40ss%2Fw%3Ard%24x"
+    assert "DB_PASSWORD='p@ss/w:rd$x'\n" in compose.env_text(stack, refs)
