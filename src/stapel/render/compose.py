@@ -19,10 +19,11 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from stapel.components.base import Node
+from stapel.env.connections import HOST
 from stapel.errors import ConfigError
 from stapel.render import images
+from stapel.render.inside import inside as inside_stack
 
-HOST = "127.0.0.1"
 CONDITIONS = {"started": "service_started", "healthy": "service_healthy", "completed": "service_completed_successfully"}
 MONITORING = ("prometheus", "grafana")
 _URL_AUTH = re.compile(r"^([a-z][a-z0-9+.:-]*://[^:@/]*:)([^@/]*)(@)")
@@ -266,33 +267,17 @@ def _condition(stack: Any, name: str, condition: str) -> str:
 
 def _service_env(stack: Any, node: Node, refs: Refs) -> dict[str, str]:
     """What stapel gives the service natively (Stack.service_env + PORT + its env), hosts = Compose names."""
-    kind_wide: dict[str, str] = {}
-    by_name: dict[str, str] = {}
-    kinds_seen: set[str] = set()  # the loop is Stack.service_env's, with _inside nodes and _host
-    for name in dict.fromkeys([*node.depends_on, *node.config.uses]):
-        other = stack.nodes[name]
-        found = stack.exports(_inside(other), node.config.uses.get(name))
-        if other.kind not in kinds_seen:
-            kinds_seen.add(other.kind)
-            kind_wide.update({k: _host(v, name) for k, v in found.kind_wide.items()})
-        by_name.update({f"{other.env_name}_{k}": _host(v, name) for k, v in found.by_name.items()})
-    env = {f"{node.config.env_prefix}{k}": v for k, v in {**kind_wide, **by_name}.items()}
+    network = inside_stack(stack, str, _inside_ports)
+    env = network.service_env(network.nodes[node.name])
     if node.port:
         env["PORT"] = str(node.port)
     env.update(node.config.env)
     return {key: _env_value(stack, key, value, refs) for key, value in env.items()}
 
 
-def _inside(node: Node) -> Node:
-    if node.is_service:
-        return node
-    return Node(node.name, node.kind, node.config, {**node.ports, **images.container_ports(node.kind)})
-
-
-def _host(value: str, name: str) -> str:
-    if value == HOST:
-        return name
-    return value.replace(f"@{HOST}:", f"@{name}:").replace(f"//{HOST}:", f"//{name}:")
+def _inside_ports(node: Node) -> dict[str, int]:
+    """A service listens on its (published) port inside its container too; a component on the image's port."""
+    return dict(node.ports) if node.is_service else {**node.ports, **images.container_ports(node.kind)}
 
 
 def _env_value(stack: Any, key: str, value: str, refs: Refs) -> str:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import fields
 from typing import Any
 
 from stapel.components.base import Node
 from stapel.engine.stack import Stack
-from stapel.env.connections import HOST, Exports
 from stapel.errors import ConfigError
 from stapel.render.images import container_ports, data_path, image_for
+from stapel.render.inside import InsideStack, inside
 
 # kind -> (cpu request, memory request, cpu limit, memory limit, storage)
 RESOURCES = {
@@ -52,32 +51,15 @@ def selector(stack: Stack, node: Node) -> dict[str, str]:
 # ---- env: names as stapel gives them, hosts and ports as the cluster has them
 
 
-class ClusterStack(Stack):
-    """The stack as seen inside the cluster: each node's host is its Service name, its ports the container's."""
-
-    def exports(self, node: Node, use: Any = None) -> Exports:
-        found = super().exports(node, use)
-        host = k8s_name(node.name)
-        return Exports({k: _rehost(v, host) for k, v in found.kind_wide.items()},
-                       {k: _rehost(v, host) for k, v in found.by_name.items()})
-
-
-def _rehost(value: str, host: str) -> str:
-    if value == HOST:
-        return host
-    return value.replace(f"@{HOST}:", f"@{host}:").replace(f"//{HOST}:", f"//{host}:")
-
-
 def cluster_ports(node: Node) -> dict[str, int]:
     if node.is_service:
         return {"main": node.config.port} if node.config.port else {}
     return container_ports(node.kind)
 
 
-def cluster_stack(stack: Stack) -> ClusterStack:
-    values = {f.name: getattr(stack, f.name) for f in fields(Stack)}
-    values["nodes"] = {name: Node(name, n.kind, n.config, cluster_ports(n), cluster_ports(n)) for name, n in stack.nodes.items()}
-    return ClusterStack(**values)
+def cluster_stack(stack: Stack) -> InsideStack:
+    """Each node's host is its Service name, its ports the container's (a contour's port offset is for the host)."""
+    return inside(stack, k8s_name, cluster_ports)
 
 
 def secret_keys(stack: Stack):  # noqa: ANN201 - stapel.env.secrets.Secrets
@@ -102,7 +84,7 @@ def component_env(node: Node) -> dict[str, str]:
     return {**by_kind.get(node.kind, dict)(), **c.env}
 
 
-def node_env(stack: Stack, cluster: ClusterStack, node: Node, known: Any) -> tuple[dict[str, str], dict[str, str]]:
+def node_env(stack: Stack, cluster: InsideStack, node: Node, known: Any) -> tuple[dict[str, str], dict[str, str]]:
     """(plain, secret) env of a node's container. Refuses a secret value under a key that is not secret:
     what is secret is decided by declaration, never by a value that happens to match today."""
     from stapel.components.service import declared_env

@@ -1,0 +1,34 @@
+"""The stack as seen from inside a container network (Compose, Kubernetes): every node is reached by a
+name instead of 127.0.0.1, on its container port. Services get exactly the env they get natively
+(Stack.service_env: names, prefixes, formats), only re-hosted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+from stapel.components.base import Node
+from stapel.engine.stack import Stack
+from stapel.env.connections import HOST, Exports
+
+
+@dataclass
+class InsideStack(Stack):
+    host_of: Callable[[str], str] = str  # node name -> its host name in the network
+
+    def exports(self, node: Node, use: Any = None) -> Exports:
+        found, host = super().exports(node, use), self.host_of(node.name)
+        return Exports({k: rehost(v, host) for k, v in found.kind_wide.items()}, {k: rehost(v, host) for k, v in found.by_name.items()})
+
+
+def inside(stack: Stack, host_of: Callable[[str], str], ports_of: Callable[[Node], dict[str, int]]) -> InsideStack:
+    values = {f.name: getattr(stack, f.name) for f in fields(Stack)}
+    values["nodes"] = {name: Node(name, n.kind, n.config, ports_of(n), ports_of(n)) for name, n in stack.nodes.items()}
+    return InsideStack(**values, host_of=host_of)
+
+
+def rehost(value: str, host: str) -> str:
+    if value == HOST:
+        return host
+    return value.replace(f"@{HOST}:", f"@{host}:").replace(f"//{HOST}:", f"//{host}:")
