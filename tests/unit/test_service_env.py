@@ -160,14 +160,15 @@ def test_kind_wide_names_belong_to_the_first_of_the_kind_by_name_always_there(pr
     assert (env["MAIN_SCHEMA"], env["REPORTS_PORT"]) == ("crm", "5434")
 
 
-def test_a_kind_without_a_runner_yet_is_seen_too(project):
+def test_consul_is_seen_with_its_http_addr(project):
     env = env_of(project, "api", """
         components:
           registry: {kind: consul}
         services:
           api: {command: python3 api.py, env_prefix: API_, uses: [registry]}
         """)
-    assert env == {"API_CONSUL_URL": "http://127.0.0.1:8500", "API_REGISTRY_URL": "http://127.0.0.1:8500",
+    assert env == {"API_CONSUL_URL": "http://127.0.0.1:8500", "API_CONSUL_HTTP_ADDR": "http://127.0.0.1:8500",
+                   "API_CONSUL_HOST": "127.0.0.1", "API_CONSUL_PORT": "8500", "API_REGISTRY_URL": "http://127.0.0.1:8500",
                    "API_REGISTRY_HOST": "127.0.0.1", "API_REGISTRY_PORT": "8500"}
 
 

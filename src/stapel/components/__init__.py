@@ -6,10 +6,8 @@ from types import ModuleType
 
 
 def kind_module(kind: str) -> ModuleType:
-    from stapel.components import postgres, prometheus, rabbitmq, redis
-    from stapel.components.unsupported import module_for
+    from stapel.components import consul, grafana, postgres, prometheus, qdrant, rabbitmq, redis
 
-    registry = {"postgres": postgres, "redis": redis, "rabbitmq": rabbitmq, "prometheus": prometheus}
-    if kind in registry:
-        return registry[kind]
-    return module_for(kind)  # consul, qdrant, grafana: accepted by the model, not yet runnable
+    registry = {"postgres": postgres, "redis": redis, "rabbitmq": rabbitmq, "prometheus": prometheus, "grafana": grafana,
+                "consul": consul, "qdrant": qdrant}
+    return registry[kind]

@@ -12,7 +12,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ProbeSpec:
-    type: str  # tcp | http | exec | postgres | redis | amqp | rabbitmq
+    type: str  # tcp | http | exec | postgres | redis | amqp | rabbitmq | consul
     params: dict[str, Any] = field(default_factory=dict)
     initial_delay_seconds: float = 0.0
     period_seconds: float = 0.1

@@ -167,6 +167,26 @@ def rabbitmq(params: dict[str, Any], timeout: float) -> Result:
     )
 
 
+def consul(params: dict[str, Any], timeout: float) -> Result:
+    """A Consul server is ready when /v1/status/leader names a leader ("127.0.0.1:8300"; "" while it elects one)."""
+    host = params.get("host", "127.0.0.1")
+    request = f"GET /v1/status/leader HTTP/1.0\r\nHost: {host}:{params['port']}\r\nConnection: close\r\n\r\n"
+    reply = b""
+    with _connect(params, timeout) as sock:
+        sock.sendall(request.encode())
+        while len(reply) < 65536:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0].split()
+    if len(status) < 2 or status[1] != b"200":
+        return False, f"GET /v1/status/leader -> {head[:40]!r}"
+    leader = body.strip().strip(b'"').decode(errors="replace")
+    return bool(leader), f"leader {leader}" if leader else "no leader elected yet"
+
+
 RUNNERS: dict[str, Callable[[dict[str, Any], float], Result]] = {
     "tcp": tcp,
     "http": http,
@@ -175,4 +195,5 @@ RUNNERS: dict[str, Callable[[dict[str, Any], float], Result]] = {
     "redis": redis,
     "amqp": amqp,
     "rabbitmq": rabbitmq,
+    "consul": consul,
 }

@@ -15,6 +15,10 @@ def declared(stack: Any, node: Any) -> bool:
 
         topology = rabbitmq.declared(stack, node)  # stapel.yaml, AsyncAPI documents, *_RABBITMQ_URL values
         return bool(topology.vhosts or topology.users)
+    if node.kind == "consul":
+        return bool(config.kv)
+    if node.kind == "qdrant":
+        return bool(config.collections)
     return False
 
 
@@ -33,4 +37,8 @@ def run_all(stack: Any, nodes: list[Any], log: Callable[[str], None]) -> list[st
             from stapel.provision import rabbitmq
 
             changes += rabbitmq.provision(stack, say=log, only=node.name)
+        elif node.kind in ("consul", "qdrant"):
+            from stapel.provision import consul, qdrant
+
+            changes += {"consul": consul, "qdrant": qdrant}[node.kind].provision(node.name, node.config, node.port, log)
     return changes

@@ -32,8 +32,9 @@ _SEARCH: dict[str, dict] = {
         "apt": "rabbitmq-server", "brew": "rabbitmq",
     },
     "prometheus": {"dirs": ["/opt/homebrew/bin", "/usr/local/bin"], "apt": "prometheus", "brew": "prometheus"},
-    "consul": {"dirs": ["/opt/homebrew/bin"], "brew": "consul"},
-    "qdrant": {"dirs": [], "brew": "qdrant"},
+    # consul and qdrant are in no distribution's archive (Homebrew core froze consul at 1.16 over its licence)
+    "consul": {"dirs": ["/opt/homebrew/bin", "/usr/local/bin"], "brew": "hashicorp/tap/consul"},
+    "qdrant": {"dirs": ["/usr/local/bin", os.path.expanduser("~/.local/bin")]},
     "grafana": {"dirs": ["/usr/share/grafana/bin", "/opt/homebrew/bin"], "brew": "grafana"},
 }
 
@@ -86,7 +87,7 @@ def _executable(path: Path) -> bool:
 
 def install_hint(kind: str) -> str:
     search = _SEARCH.get(kind, {})
-    options = []
+    options = [_vendor_hint(kind)] if kind in ("consul", "qdrant") else []
     if platform.system() == "Darwin" and search.get("brew"):
         options.append(f"brew install {search['brew']}")
     elif shutil.which("apt-get") and search.get("apt"):
@@ -98,5 +99,24 @@ def install_hint(kind: str) -> str:
         options.append(f"pip install '{search['pip']}'")
     options.append("set bin_dir in stapel.yaml")
     if kind in ("consul", "qdrant", "grafana"):
-        options.append("or use --runtime compose")
+        options.append("use --runtime compose")
     return "install with: " + ", or ".join(options)
+
+
+def _vendor_hint(kind: str) -> str:
+    """Where Consul and Qdrant come from on this OS: their vendors' own channels."""
+    sudo = "" if os.geteuid() == 0 else "sudo "
+    if kind == "consul":
+        if platform.system() == "Darwin":
+            return "brew install hashicorp/tap/consul"
+        if shutil.which("apt-get"):
+            return f"HashiCorp's apt repository (https://developer.hashicorp.com/consul/install#linux), then {sudo}apt-get install consul"
+        if shutil.which("dnf"):
+            return f"HashiCorp's rpm repository (https://developer.hashicorp.com/consul/install#linux), then {sudo}dnf install consul"
+        return "the zip from https://releases.hashicorp.com/consul/ (its consul on PATH)"
+    arch = "aarch64" if platform.machine().lower() in ("arm64", "aarch64") else "x86_64"
+    if platform.system() == "Darwin":
+        target = f"{arch}-apple-darwin"
+    else:
+        target = "x86_64-unknown-linux-gnu" if arch == "x86_64" else "aarch64-unknown-linux-musl"
+    return f"qdrant-{target}.tar.gz from https://github.com/qdrant/qdrant/releases (its qdrant on PATH)"

@@ -1,0 +1,116 @@
+"""Consul: one single-node server agent (`consul agent -config-file=...`) with its data under .local.
+
+Not `-dev`: a dev agent keeps everything in memory, so `stapel down` would lose the KV and catalog the services
+wrote, against stapel's "down keeps data". A server with bootstrap_expect = 1 elects itself (raft_multiplier 1,
+as -dev has, so in about a second) and persists raft and KV in its data dir. Everything binds to 127.0.0.1; the
+HTTP port is the one users connect to, Serf LAN and server RPC cannot be turned off and get ports of their own
+(INTERNAL_PORTS: moved when busy, like RabbitMQ's dist and epmd); DNS, gRPC, gRPC-TLS, HTTPS and Serf WAN are off
+(-1). The update check is off (no traffic beyond loopback). Needs Consul >= 1.14 (the `grpc_tls` port key).
+
+Ready when /v1/status/leader names a leader (probe type "consul"): the HTTP API answers before the election.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING
+
+from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.env.connections import HOST, Exports, grouped, http_url
+from stapel.probes import ProbeSpec
+
+if TYPE_CHECKING:
+    from stapel.model.schema import Use
+
+DEFAULT_PORTS = {"main": 8500, "serf_lan": 8301, "server": 8300}
+INTERNAL_PORTS = ("serf_lan", "server")
+PROGRAMS = ["consul"]
+
+
+def configured_ports(config) -> dict[str, int]:
+    return {"main": config.port or DEFAULT_PORTS["main"], "serf_lan": DEFAULT_PORTS["serf_lan"], "server": DEFAULT_PORTS["server"]}
+
+
+def probe(node: Node) -> ProbeSpec:
+    default = ProbeSpec("consul", {"port": node.port}, period_seconds=0.1, timeout_seconds=1.0, failure_threshold=600)
+    return probe_from_config(node, default)
+
+
+def exports(node: Node, use: Use | None = None) -> Exports:
+    """CONSUL_HTTP_ADDR (what the consul CLI and Go API read; a scheme is allowed there), CONSUL_URL, CONSUL_HOST/_PORT."""
+    url = http_url(node.port)
+    return grouped("CONSUL", url, {"CONSUL_URL": url, "CONSUL_HTTP_ADDR": url}, {"HOST": HOST, "PORT": str(node.port)})
+
+
+def secrets(config) -> list[str]:
+    return []
+
+
+# In a container (render compose and k8s) the image's entrypoint turns `agent ...` into `consul agent
+# -data-dir=/consul/data -config-dir=/consul/config ...`: the same single-node server as natively (the image's own
+# default, -dev, keeps nothing), its cluster address on the container's loopback (stable across restarts, where a
+# pod IP is not), the HTTP API on every interface. The entrypoint writes CONSUL_LOCAL_CONFIG to local.json.
+TELEMETRY = {"prometheus_retention_time": "60s", "disable_hostname": True}  # /v1/agent/metrics?format=prometheus answers
+CONTAINER_ARGS = ["agent", "-server", "-bootstrap-expect=1", "-ui", "-client=0.0.0.0", "-bind=127.0.0.1"]
+
+
+def container_env(ports: dict[str, int], config) -> dict[str, str]:  # noqa: ANN001
+    return {"CONSUL_LOCAL_CONFIG": json.dumps({"disable_update_check": True, "performance": {"raft_multiplier": 1},
+                                              "telemetry": TELEMETRY})}
+
+
+def container_check(port: int) -> str:
+    """A shell test inside hashicorp/consul (Alpine, with curl): healthy once a leader is elected ("" before)."""
+    return f"curl -fsS http://127.0.0.1:{port}/v1/status/leader | grep -q :"
+
+
+def node_name(node: Node, ctx) -> str:  # noqa: ANN001
+    return f"stapel-{ctx.stack_name}-{ctx.paths.contour}-{node.name}".replace("_", "-")
+
+
+def _render(node: Node, ctx) -> str:  # noqa: ANN001
+    config = {
+        "node_name": node_name(node, ctx),
+        "datacenter": "dc1",
+        "data_dir": str(ctx.paths.data(node.name)),
+        "server": True,
+        "bootstrap_expect": 1,
+        "bind_addr": HOST,
+        "advertise_addr": HOST,
+        "client_addr": HOST,
+        "ports": {"http": node.port, "serf_lan": node.ports["serf_lan"], "server": node.ports["server"],
+                  "dns": -1, "grpc": -1, "grpc_tls": -1, "https": -1, "serf_wan": -1},
+        "ui_config": {"enabled": True},
+        "performance": {"raft_multiplier": 1},
+        "disable_update_check": True,
+        "telemetry": TELEMETRY,
+        "log_level": "INFO",
+    }
+    return json.dumps(config, indent=2) + "\n"
+
+
+def _conf_file(node: Node, ctx) -> str:  # noqa: ANN001
+    return str(ctx.paths.conf(node.name) / "consul.json")  # the extension tells consul the format
+
+
+def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
+    bins = ctx.binaries(node, PROGRAMS)
+    return LaunchSpec(
+        name=node.name,
+        role="component",
+        argv=[bins["consul"], "agent", f"-config-file={_conf_file(node, ctx)}", *node.config.args],
+        env=component_env(node),
+        cwd=str(ctx.paths.data(node.name)),
+        log=str(ctx.paths.log(node.name)),
+        stop_timeout=15.0,  # a server does not leave on SIGTERM (leave_on_terminate is false): it just stops
+        restart=restart_of(node.config),
+        hash_basis={"bin": bins["consul"], "conf": _render(node, ctx), "args": node.config.args, "env": node.config.env},
+    )
+
+
+def prepare(node: Node, ctx) -> None:  # noqa: ANN001
+    ctx.make_private_dir(ctx.paths.data(node.name), None)
+    ctx.make_private_dir(ctx.paths.conf(node.name), None)
+    with open(os.open(_conf_file(node, ctx), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write(_render(node, ctx))

@@ -1,0 +1,99 @@
+"""Qdrant: the `qdrant` binary with a generated config (storage and snapshots under .local, HTTP and gRPC on
+127.0.0.1, telemetry off). The API key is never in the file or on argv: Qdrant reads QDRANT__SERVICE__API_KEY
+from its environment (settings from env override the file). Ready when /readyz answers 200 (it needs no key)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import TYPE_CHECKING
+
+from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.env.connections import HOST, Exports, grouped, http_url
+from stapel.probes import ProbeSpec
+
+if TYPE_CHECKING:
+    from stapel.model.schema import Use
+
+DEFAULT_PORTS = {"main": 6333, "grpc": 6334}
+INTERNAL_PORTS: tuple[str, ...] = ()
+PROGRAMS = ["qdrant"]
+API_KEY_VAR = "QDRANT__SERVICE__API_KEY"
+
+
+def configured_ports(config) -> dict[str, int]:
+    return {"main": config.port or DEFAULT_PORTS["main"], "grpc": config.grpc_port or DEFAULT_PORTS["grpc"]}
+
+
+def probe(node: Node) -> ProbeSpec:
+    default = ProbeSpec("http", {"port": node.port, "path": "/readyz", "status": 200}, period_seconds=0.05, failure_threshold=1200)
+    return probe_from_config(node, default)
+
+
+def exports(node: Node, use: Use | None = None) -> Exports:
+    """QDRANT_URL (seed 001), QDRANT_HOST, _PORT, _GRPC_PORT and, with an api_key, QDRANT_API_KEY."""
+    url, key = http_url(node.port), node.config.api_key
+    details = {"HOST": HOST, "PORT": str(node.port), "GRPC_PORT": str(node.ports["grpc"]), **({"API_KEY": key} if key else {})}
+    return grouped("QDRANT", url, {"QDRANT_URL": url}, details)
+
+
+def secrets(config) -> list[str]:
+    return [config.api_key] if config.api_key else []
+
+
+def container_env(ports: dict[str, int], config) -> dict[str, str]:  # noqa: ANN001
+    """What qdrant/qdrant reads (render compose and k8s): settings as QDRANT__SECTION__KEY, the key a secret."""
+    env = {"QDRANT__SERVICE__HTTP_PORT": str(ports["main"]), "QDRANT__SERVICE__GRPC_PORT": str(ports["grpc"]),
+           "QDRANT__TELEMETRY_DISABLED": "true"}
+    return {**env, API_KEY_VAR: config.api_key} if config.api_key else env
+
+
+def container_check(port: int, path: str) -> str:
+    """A bash script for the image's health check: qdrant/qdrant has bash but no curl, wget or nc (qdrant issues
+    3491, 4250), so the GET goes over bash's /dev/tcp; healthy on a 200 status line."""
+    return (f"exec 3<>/dev/tcp/127.0.0.1/{port} && printf 'GET {path} HTTP/1.0\\r\\n\\r\\n' >&3 && read -r status <&3 "
+            "&& [[ $status == *' 200 '* ]]")
+
+
+def _render(node: Node, ctx) -> str:  # noqa: ANN001
+    data = ctx.paths.data(node.name)
+    return "\n".join([
+        "log_level: INFO",
+        "storage:",
+        f"  storage_path: {data / 'storage'}",
+        f"  snapshots_path: {data / 'snapshots'}",
+        "service:",
+        f"  host: {HOST}",
+        f"  http_port: {node.port}",
+        f"  grpc_port: {node.ports['grpc']}",
+        "telemetry_disabled: true",
+        "",
+    ])
+
+
+def _conf_file(node: Node, ctx) -> str:  # noqa: ANN001
+    return str(ctx.paths.conf(node.name) / "qdrant.yaml")
+
+
+def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
+    bins = ctx.binaries(node, PROGRAMS)
+    key = node.config.api_key
+    return LaunchSpec(
+        name=node.name,
+        role="component",
+        argv=[bins["qdrant"], "--config-path", _conf_file(node, ctx), "--disable-telemetry", *node.config.args],
+        env=component_env(node, {API_KEY_VAR: key} if key else None),
+        cwd=str(ctx.paths.data(node.name)),  # it also reads ./config/*.yaml when present: the data dir has none
+        log=str(ctx.paths.log(node.name)),
+        stop_timeout=15.0,
+        restart=restart_of(node.config),
+        hash_basis={"bin": bins["qdrant"], "conf": _render(node, ctx), "args": node.config.args, "env": node.config.env,
+                    "api_key": hashlib.sha256(key.encode()).hexdigest() if key else None},  # a new key restarts it
+    )
+
+
+def prepare(node: Node, ctx) -> None:  # noqa: ANN001
+    ctx.make_private_dir(ctx.paths.data(node.name), None)
+    ctx.make_private_dir(ctx.paths.conf(node.name), None)
+    with open(os.open(_conf_file(node, ctx), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write(_render(node, ctx))
