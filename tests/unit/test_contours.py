@@ -69,7 +69,7 @@ def test_offset_moves_every_port_and_the_table_wins(write_yaml):
           mq: {kind: rabbitmq}
         """)
     stage = open_stack(path, "stage", env={})
-    assert stage.nodes["mq"].ports == {"main": 5772, "management": 15999, "dist": 25772, "epmd": 4469}
+    assert stage.nodes["mq"].ports == {"main": 5772, "management": 15999, "dist": 25772, "epmd": 4469, "prometheus": 15792}
     assert not stage.auto_ports
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 
@@ -55,9 +56,16 @@ def _full_up(args: argparse.Namespace, options: UpOptions, quiet_json: bool) -> 
     return {**result.summary, "run_dir": result.run_dir}
 
 
+def profiles(args: argparse.Namespace) -> list[str] | None:
+    """--profile NAME (repeatable, or a,b), else $STAPEL_PROFILES=a,b (like COMPOSE_PROFILES); None: everything runs."""
+    given = args.profile or [os.environ.get("STAPEL_PROFILES", "")]
+    names = [name.strip() for value in given for name in value.split(",") if name.strip()]
+    return names or None
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     options = UpOptions(services=args.service, skip_backend=args.skip_backend, skip_migrations=args.skip_migrations,
-                        skip_seeds=args.skip_seeds)
+                        skip_seeds=args.skip_seeds, profiles=profiles(args))
     code = _up(args, options, quiet_json=args.json)
     if code == 0 and args.attach:
         from stapel.cli.attach import attach

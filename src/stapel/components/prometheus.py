@@ -1,4 +1,6 @@
-"""Prometheus: a generated prometheus.yml that scrapes itself; TSDB under the component's data dir."""
+"""Prometheus: prometheus.yml generated from the whole stack (monitoring/prometheus.py, native view: 127.0.0.1 and
+the ports actually used); TSDB under the component's data dir. The config is in the launch spec's hash basis, so a
+changed config (a new service, a moved port) restarts Prometheus and an unchanged one leaves it running."""
 
 from __future__ import annotations
 
@@ -36,12 +38,10 @@ def secrets(config) -> list[str]:
     return []
 
 
-def _render(node: Node) -> str:
-    return (
-        f"global:\n  scrape_interval: {node.config.scrape_interval}\n"
-        "scrape_configs:\n"
-        f"  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{node.port}']\n"
-    )
+def _render(ctx) -> str:  # noqa: ANN001
+    from stapel.monitoring import prometheus, views
+
+    return prometheus.config(ctx.stack, views.native_view(ctx.stack))
 
 
 def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
@@ -57,7 +57,7 @@ def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
         cwd=str(data),
         log=str(ctx.paths.log(node.name)),
         restart=restart_of(node.config),
-        hash_basis={"bin": bins["prometheus"], "conf": _render(node), "args": node.config.args, "env": node.config.env, "port": node.port},
+        hash_basis={"bin": bins["prometheus"], "conf": _render(ctx), "args": node.config.args, "env": node.config.env, "port": node.port},
     )
 
 
@@ -65,4 +65,4 @@ def prepare(node: Node, ctx) -> None:  # noqa: ANN001
     ctx.make_private_dir(ctx.paths.data(node.name), None)
     ctx.make_private_dir(ctx.paths.conf(node.name), None)
     with open(os.open(ctx.paths.conf(node.name) / "prometheus.yml", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-        f.write(_render(node))
+        f.write(_render(ctx))

@@ -24,8 +24,8 @@ from stapel.probes import ProbeSpec
 if TYPE_CHECKING:
     from stapel.model.schema import Use
 
-DEFAULT_PORTS = {"main": 5672, "management": 15672, "dist": 25672, "epmd": 4369}
-INTERNAL_PORTS = ("dist", "epmd")
+DEFAULT_PORTS = {"main": 5672, "management": 15672, "dist": 25672, "epmd": 4369, "prometheus": 15692}
+INTERNAL_PORTS = ("dist", "epmd", "prometheus")  # prometheus: rabbitmq_prometheus's /metrics (the stack's Prometheus scrapes it)
 PROGRAMS = ["rabbitmq-server"]
 
 
@@ -35,6 +35,7 @@ def configured_ports(config) -> dict[str, int]:
         "management": config.management_port or DEFAULT_PORTS["management"],
         "dist": DEFAULT_PORTS["dist"],
         "epmd": DEFAULT_PORTS["epmd"],
+        "prometheus": DEFAULT_PORTS["prometheus"],
     }
 
 
@@ -67,6 +68,8 @@ def _render(node: Node, conf) -> str:  # noqa: ANN001
         f"listeners.tcp.default = 127.0.0.1:{node.port}",
         "management.tcp.ip = 127.0.0.1",
         f"management.tcp.port = {node.ports['management']}",
+        "prometheus.tcp.ip = 127.0.0.1",
+        f"prometheus.tcp.port = {node.ports['prometheus']}",
         f"load_definitions = {conf / 'definitions.json'}",
         "loopback_users = none",
         "log.console = true",
@@ -152,7 +155,7 @@ def prepare(node: Node, ctx) -> None:  # noqa: ANN001
     ctx.make_private_dir(data, None)
     _write(conf / "rabbitmq.conf", _render(node, conf), 0o600)
     _write(conf / "definitions.json", _definitions(node), 0o600)
-    _write(conf / "enabled_plugins", "[rabbitmq_management].\n", 0o600)
+    _write(conf / "enabled_plugins", "[rabbitmq_management,rabbitmq_prometheus].\n", 0o600)
     _write(conf / "rabbitmq-env.conf", "", 0o600)
     cookie = conf / ".erlang.cookie"
     if not cookie.exists():

@@ -41,12 +41,34 @@ class Up:
         self.log = RunLog(stack.paths, "up", stack.name, runtime.name, stack.file, self.mask, started=started)
 
     # --- selection -------------------------------------------------------------------------
+    def in_profiles(self) -> set[str] | None:
+        """With --profile (like Compose's): the nodes without a profile, those of the named profiles, and what
+        they depend on. None without --profile: everything declared runs."""
+        wanted = self.options.profiles
+        if wanted is None:
+            return None
+        known = sorted({p for n in self.stack.nodes.values() for p in n.config.profiles})
+        unknown = [p for p in wanted if p not in known]
+        if unknown:
+            from stapel.model.schema import did_you_mean
+
+            raise PreflightError(f"--profile: no component or service of {self.stack.file.name} has profile '{unknown[0]}'"
+                                 f"{did_you_mean(unknown[0], known) if known else ' (it declares no profiles)'}")
+        chosen = [n.name for n in self.stack.nodes.values() if not n.config.profiles or set(n.config.profiles) & set(wanted)]
+        return graph.closure(self.stack.edges(), chosen)
+
+    def selected_components(self, services: list[str]) -> list[str]:
+        chosen = self.in_profiles()
+        needed = graph.closure(self.stack.edges(), services)
+        return [n.name for n in self.stack.components() if chosen is None or n.name in chosen or n.name in needed]
+
     def selected_services(self) -> list[str]:
         if self.options.skip_backend:
             return []
         services = [n.name for n in self.stack.services()]
         if self.options.services is None:
-            return services
+            chosen = self.in_profiles()
+            return [name for name in services if chosen is None or name in chosen]
         unknown = [s for s in self.options.services if s not in self.stack.nodes]
         if unknown:
             from stapel.model.schema import did_you_mean
@@ -80,7 +102,7 @@ class Up:
 
     def _steps(self) -> list[str]:
         services = self.selected_services()
-        components = [n.name for n in self.stack.components()]
+        components = self.selected_components(services)
         with self._step("preflight") as step:
             self.preflight(step, components + services)
         with self._step("start") as step:
@@ -124,6 +146,8 @@ class Up:
             return "--skip-backend"
         if self.options.services is not None:
             return "--service names no service"
+        if self.options.profiles is not None:
+            return f"--profile {','.join(self.options.profiles)} selects no service"
         return "no services in stapel.yaml"
 
     def _step(self, name: str):  # noqa: ANN202

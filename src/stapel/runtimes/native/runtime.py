@@ -23,6 +23,7 @@ class NativeContext:
     """What kind modules may ask of the machine while building and preparing a native launch."""
 
     def __init__(self, stack):  # noqa: ANN001
+        self.stack = stack  # with its ports resolved: Prometheus and Grafana configs are built from the whole stack
         self.stack_name = stack.name
         self.paths = stack.paths
         self._bins: dict[tuple, dict[str, str]] = {}

@@ -1,0 +1,116 @@
+"""Grafana: `grafana server` (Grafana >= 10) or `grafana-server`, with the stack's datasource and dashboards provisioned.
+
+Everything it writes lives under .local (GF_PATHS_DATA/LOGS/PLUGINS under the data dir, GF_PATHS_PROVISIONING under
+the conf dir: monitoring/grafana.py's files, native view). The admin user and password come through its
+environment (GF_SECURITY_ADMIN_*), never argv; Grafana applies them when it creates its database, so a later
+password change needs `grafana cli admin reset-admin-password` (or `stapel down --volumes`).
+Grafana is not in Debian and not on PyPI: without a binary, the error names its apt repository, Homebrew and
+`--runtime compose`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.env.connections import HOST, Exports, http_url
+from stapel.errors import PreflightError
+from stapel.probes import ProbeSpec
+
+if TYPE_CHECKING:
+    from stapel.model.schema import Use
+
+DEFAULT_PORTS = {"main": 3000}
+INTERNAL_PORTS: tuple[str, ...] = ()
+PROGRAMS = ["grafana|grafana-server"]
+INSTALL = ("install Grafana from its apt repository (https://apt.grafana.com, then: apt-get install grafana) or with "
+           "`brew install grafana`, or set bin_dir to its bin folder, or run the stack with --runtime compose")
+_QUIET_PROVISIONING = ("plugins", "alerting")  # folders Grafana reads at start: empty, so it does not log errors
+
+
+def configured_ports(config) -> dict[str, int]:
+    return {"main": config.port or DEFAULT_PORTS["main"]}
+
+
+def probe(node: Node) -> ProbeSpec:
+    default = ProbeSpec("http", {"port": node.port, "path": "/api/health"}, period_seconds=0.1, failure_threshold=600)
+    return probe_from_config(node, default)
+
+
+def exports(node: Node, use: Use | None = None) -> Exports:
+    """GRAFANA_URL; a use has nothing to narrow here."""
+    url = http_url(node.port)
+    return Exports({"GRAFANA_URL": url}, {"URL": url, "HOST": HOST, "PORT": str(node.port), "USER": node.config.user})
+
+
+def secrets(config) -> list[str]:
+    return [config.password]
+
+
+def homepath(exe: str) -> str | None:
+    """Grafana's home (conf/defaults.ini, public/): beside bin/ (tarball, /usr/share/grafana), share/grafana (Homebrew)."""
+    real = Path(exe).resolve()
+    for folder in (real.parent.parent, real.parent.parent / "share" / "grafana", Path("/usr/share/grafana")):
+        if (folder / "conf" / "defaults.ini").is_file():
+            return str(folder)
+    return None
+
+
+def _binary(node: Node, ctx) -> tuple[str, str]:  # noqa: ANN001
+    where = f"components.{node.name}"
+    try:
+        exe = ctx.binaries(node, PROGRAMS)["grafana"]
+    except PreflightError:
+        raise PreflightError(f"{where}: Grafana needs `grafana` (or `grafana-server`), not found on PATH, in bin_dir or in "
+                             "/usr/share/grafana/bin", hint=INSTALL) from None
+    home = homepath(exe)
+    if home is None:
+        raise PreflightError(f"{where}: found {exe}, but no Grafana home (a folder with conf/defaults.ini) beside it",
+                             hint="set bin_dir to the bin folder of a complete Grafana install (e.g. /usr/share/grafana/bin)")
+    return exe, home
+
+
+def _provisioning(node: Node, ctx) -> dict[str, str]:  # noqa: ANN001
+    from stapel.monitoring import grafana, views
+
+    return grafana.files(ctx.stack, views.native_view(ctx.stack), str(ctx.paths.conf(node.name) / "provisioning"))
+
+
+def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
+    exe, home = _binary(node, ctx)
+    c, conf, data = node.config, ctx.paths.conf(node.name), ctx.paths.data(node.name)
+    env = component_env(node, {
+        "GF_PATHS_DATA": str(data), "GF_PATHS_LOGS": str(data / "log"), "GF_PATHS_PLUGINS": str(data / "plugins"),
+        "GF_PATHS_PROVISIONING": str(conf / "provisioning"),
+        "GF_SERVER_HTTP_ADDR": "127.0.0.1", "GF_SERVER_HTTP_PORT": str(node.port),
+        "GF_SECURITY_ADMIN_USER": c.user, "GF_SECURITY_ADMIN_PASSWORD": c.password,
+        "GF_ANALYTICS_REPORTING_ENABLED": "false", "GF_ANALYTICS_CHECK_FOR_UPDATES": "false", "GF_LOG_MODE": "console",
+    })
+    argv = [exe, "server"] if Path(exe).name == "grafana" else [exe]
+    hashed = {**env, "GF_SECURITY_ADMIN_PASSWORD": hashlib.sha256(c.password.encode()).hexdigest()}
+    return LaunchSpec(
+        name=node.name,
+        role="component",
+        argv=[*argv, f"--homepath={home}", *c.args],
+        env=env,
+        cwd=str(data),
+        log=str(ctx.paths.log(node.name)),
+        restart=restart_of(c),
+        hash_basis={"bin": exe, "home": home, "env": hashed, "args": c.args, "provisioning": _provisioning(node, ctx)},
+    )
+
+
+def prepare(node: Node, ctx) -> None:  # noqa: ANN001
+    conf, data = ctx.paths.conf(node.name), ctx.paths.data(node.name)
+    ctx.make_private_dir(data, None)
+    root = conf / "provisioning"
+    for folder in (root, *(root / name for name in _QUIET_PROVISIONING)):
+        ctx.make_private_dir(folder, None)
+    for rel, text in _provisioning(node, ctx).items():
+        path = root / rel
+        ctx.make_private_dir(path.parent, None)
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(text)

@@ -1,0 +1,69 @@
+"""The monitoring part of `stapel render compose`: files written next to compose.yaml, their mounts, exporters.
+
+    monitoring/prometheus.yml      mounted as /etc/prometheus/prometheus.yml into every prometheus service
+    monitoring/grafana/...         mounted as /etc/grafana/provisioning into every grafana service
+    <node>-exporter                postgres-exporter / redis_exporter per PostgreSQL / Redis node, in the profiles of
+                                   the (first) Prometheus; only when the stack has a Prometheus to scrape them
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from stapel.errors import ConfigError
+from stapel.monitoring.views import EXPORTERS, compose_view, exporter_name
+
+FOLDER = "monitoring"
+GRAFANA_PROVISIONING = "/etc/grafana/provisioning"
+MOUNTS = {"prometheus": f"./{FOLDER}/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
+          "grafana": f"./{FOLDER}/grafana:{GRAFANA_PROVISIONING}:ro"}
+
+
+def _prometheus(stack: Any) -> Any:
+    return next((n for n in stack.components() if n.kind == "prometheus"), None)
+
+
+def files(stack: Any) -> dict[str, str]:
+    """{path relative to the output folder: text}; nothing without a Prometheus or Grafana in the stack."""
+    from stapel.monitoring import grafana, prometheus
+
+    view, kinds, out = compose_view(stack), {n.kind for n in stack.components()}, {}
+    if "prometheus" in kinds:
+        out[f"{FOLDER}/prometheus.yml"] = prometheus.config(stack, view)
+    if "grafana" in kinds:
+        out.update({f"{FOLDER}/grafana/{rel}": text for rel, text in grafana.files(stack, view, GRAFANA_PROVISIONING).items()})
+    return out
+
+
+def mounts(node: Any) -> list[str]:
+    return [MOUNTS[node.kind]] if node.kind in MOUNTS else []
+
+
+def exporters(stack: Any, refs: Any) -> dict[str, dict[str, Any]]:
+    """Compose services standing in for the /metrics PostgreSQL and Redis lack (secrets as ${VAR} of refs)."""
+    from stapel.render.compose import _esc
+    from stapel.render.images import container_ports
+
+    prom = _prometheus(stack)
+    if prom is None:
+        return {}
+    out = {}
+    for node in stack.components():
+        if node.kind not in EXPORTERS:
+            continue
+        name, c = exporter_name(node.name), node.config
+        if name in stack.nodes:
+            raise ConfigError(f"{stack.file.name}: components.{node.name}: its Prometheus exporter would be the Compose "
+                              f"service '{name}', which stapel.yaml already names", hint=f"rename '{name}'")
+        password, port = f"{node.env_name}_PASSWORD", container_ports(node.kind)["main"]
+        if node.kind == "postgres":
+            env = {"DATA_SOURCE_URI": f"{node.name}:{port}/{_esc(quote(c.database, safe=''))}?sslmode=disable",
+                   "DATA_SOURCE_USER": _esc(c.user), "DATA_SOURCE_PASS": refs.ref(password, c.password)}
+        else:
+            env = {"REDIS_ADDR": f"redis://{node.name}:{port}", **({"REDIS_PASSWORD": refs.ref(password, c.password)} if c.password else {})}
+        out[name] = {"image": EXPORTERS[node.kind][0], "environment": env,
+                     "depends_on": {node.name: {"condition": "service_healthy"}}, "restart": "on-failure"}
+        if prom.config.profiles:
+            out[name]["profiles"] = list(prom.config.profiles)
+    return out

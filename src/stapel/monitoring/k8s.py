@@ -1,0 +1,119 @@
+"""The monitoring part of `stapel render k8s`: ConfigMaps, their mounts, exporter sidecars.
+
+    <prom>-prometheus                 ConfigMap with prometheus.yml, mounted (subPath) as /etc/prometheus/prometheus.yml
+    <grafana>-grafana-datasources     datasources/stapel.yaml    } mounted (subPath) into /etc/grafana/provisioning
+    <grafana>-grafana-providers       dashboards/stapel.yaml     }
+    <grafana>-grafana-dashboards      the dashboards' JSON, mounted as /etc/grafana/provisioning/dashboards/stapel
+    exporter sidecar                  postgres-exporter / redis_exporter in the PostgreSQL / Redis pod, reading the node's
+                                      own ConfigMap and Secret (so it never differs per contour), port `metrics` on
+                                      the node's Service; only when the stack has a Prometheus to scrape it
+
+Files are the same for every contour unless something real differs (a scrape interval, a service's port): an overlay
+then replaces the ConfigMap's data with a JSON patch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stapel.monitoring.views import EXPORTERS, k8s_view
+
+PROVISIONING = "/etc/grafana/provisioning"
+SIDECAR_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
+# config map suffix -> (folder in grafana.files, mount path, subPath or None for the whole folder)
+GRAFANA_MAPS = {"grafana-datasources": ("datasources", f"{PROVISIONING}/datasources/stapel.yaml", "stapel.yaml"),
+                "grafana-providers": ("dashboards", f"{PROVISIONING}/dashboards/stapel.yaml", "stapel.yaml"),
+                "grafana-dashboards": ("dashboards/stapel", f"{PROVISIONING}/dashboards/stapel", None)}
+
+
+def _name(node: Any) -> str:
+    from stapel.render.k8s_objects import k8s_name
+
+    return k8s_name(node.name)
+
+
+def _data(stack: Any, node: Any) -> dict[str, dict[str, str]]:
+    """config map suffix -> its data, for a prometheus or grafana node."""
+    from stapel.monitoring import grafana, prometheus
+
+    view = k8s_view(stack)
+    if node.kind == "prometheus":
+        return {"prometheus": {"prometheus.yml": prometheus.config(stack, view)}}
+    if node.kind != "grafana":
+        return {}
+    files = grafana.files(stack, view, PROVISIONING)
+    return {suffix: {rel.rsplit("/", 1)[1]: text for rel, text in files.items() if rel.rsplit("/", 1)[0] == folder}
+            for suffix, (folder, _, _) in GRAFANA_MAPS.items()}
+
+
+def config_maps(stack: Any, node: Any) -> list[dict[str, Any]]:
+    from stapel.render.k8s_objects import labels
+
+    return [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{_name(node)}-{suffix}", "labels": labels(stack, node)},
+             "data": data} for suffix, data in _data(stack, node).items()]
+
+
+def patches(stack: Any, base_stack: Any) -> list[dict[str, Any]]:
+    """JSON patches for the ConfigMaps whose data differs in this contour from the base's."""
+    found = []
+    for node in stack.components():
+        theirs = _data(base_stack, base_stack.nodes[node.name])
+        for suffix, data in _data(stack, node).items():
+            if data != theirs.get(suffix):
+                found.append({"target": {"kind": "ConfigMap", "name": f"{_name(node)}-{suffix}"},
+                              "patch": _dump([{"op": "replace", "path": "/data", "value": data}])})
+    return found
+
+
+def _dump(ops: list[dict[str, Any]]) -> str:
+    """YAML with multi-line strings as blocks (a patched prometheus.yml stays readable in the overlay)."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(str, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", v, style="|" if "\n" in v else None))
+    return yaml.dump(ops, Dumper=Dumper, sort_keys=False, default_flow_style=False, width=1000)
+
+
+def volumes(node: Any) -> list[dict[str, Any]]:
+    suffixes = ["prometheus"] if node.kind == "prometheus" else list(GRAFANA_MAPS) if node.kind == "grafana" else []
+    return [{"name": suffix, "configMap": {"name": f"{_name(node)}-{suffix}"}} for suffix in suffixes]
+
+
+def mounts(node: Any) -> list[dict[str, Any]]:
+    if node.kind == "prometheus":
+        return [{"name": "prometheus", "mountPath": "/etc/prometheus/prometheus.yml", "subPath": "prometheus.yml", "readOnly": True}]
+    if node.kind != "grafana":
+        return []
+    return [{"name": suffix, "mountPath": path, **({"subPath": sub} if sub else {}), "readOnly": True}
+            for suffix, (_, path, sub) in GRAFANA_MAPS.items()]
+
+
+def _scraped(stack: Any, node: Any) -> bool:
+    return node.kind in EXPORTERS and any(n.kind == "prometheus" for n in stack.components())
+
+
+def service_ports(stack: Any, node: Any) -> list[dict[str, Any]]:
+    if not _scraped(stack, node):
+        return []
+    return [{"name": "metrics", "port": EXPORTERS[node.kind][1], "targetPort": "metrics"}]
+
+
+def sidecars(stack: Any, node: Any, has_secret: bool) -> list[dict[str, Any]]:
+    """The exporter beside PostgreSQL or Redis, on 127.0.0.1 of the pod; $(VAR) comes from the node's env."""
+    from stapel.render.images import container_ports
+
+    if not _scraped(stack, node):
+        return []
+    port, name = container_ports(node.kind)["main"], _name(node)
+    if node.kind == "postgres":
+        env = {"DATA_SOURCE_URI": f"127.0.0.1:{port}/$(POSTGRES_DB)?sslmode=disable", "DATA_SOURCE_USER": "$(POSTGRES_USER)",
+               "DATA_SOURCE_PASS": "$(POSTGRES_PASSWORD)"}
+    else:  # redis_exporter reads REDIS_PASSWORD itself (the node's Secret has it when there is one)
+        env = {"REDIS_ADDR": f"redis://127.0.0.1:{port}"}
+    return [{"name": "exporter", "image": EXPORTERS[node.kind][0],
+             "ports": [{"name": "metrics", "containerPort": EXPORTERS[node.kind][1]}],
+             "envFrom": [{"configMapRef": {"name": f"{name}-env"}}] + ([{"secretRef": {"name": f"{name}-secrets"}}] if has_secret else []),
+             "env": [{"name": key, "value": value} for key, value in env.items()],
+             "resources": SIDECAR_RESOURCES}]
