@@ -1,0 +1,70 @@
+"""The one-shots (render/jobs.py) as Compose services: each runs once (`restart: "no"`), after its database is
+healthy and the one-shot before it completed; a service starts after its last one (`service_completed_successfully`).
+Each has its owner's profiles: provisioning none (like its database), migrations and seeds `backend` (like the services).
+Their generated files are written to <out>/stapel/<one-shot>/ (no secret in them) and mounted read-only at /stapel;
+the project folders they read are bind-mounted read-only. Secrets come as ${VAR} from .env.compose, like everywhere.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+from stapel.render import images, jobs
+
+
+def services(stack: Any, shots: list[jobs.OneShot], bodies: dict[str, dict[str, Any]], refs: Any, out: Path, tag: str,
+             rel: Any, esc: Any) -> dict[str, dict[str, Any]]:
+    """{one-shot name: Compose service}; `bodies` are the rendered services (their build, env_file, environment)."""
+    found = {}
+    for shot in shots:
+        owner = stack.nodes[shot.owner]
+        body: dict[str, Any] = {}
+        if shot.image is None:
+            body["image"] = images.service_image(stack.name, owner.name, tag)
+            body["build"] = copy.deepcopy(bodies[owner.name]["build"])
+        else:
+            body["image"] = shot.image
+        body["entrypoint"] = [esc(a) for a in shot.command]
+        if owner.is_service:
+            body.update({key: copy.deepcopy(bodies[owner.name][key]) for key in ("env_file", "environment") if key in bodies[owner.name]})
+        else:
+            c = owner.config
+            body["environment"] = {"POSTGRES_USER": esc(c.user), "POSTGRES_PASSWORD": refs.ref(f"{owner.env_name}_PASSWORD", c.password),
+                                   **{key: refs.ref(key, value) for key, value in jobs.role_env(c).items()}}
+        volumes = []
+        if shot.files:
+            volumes.append(f"{rel(out / 'stapel' / shot.name, out)}:{jobs.STAPEL_DIR}:ro")
+        if shot.mount:
+            volumes.append(f"{rel(shot.mount, out)}:{shot.workdir}:ro")
+            body["working_dir"] = shot.workdir
+        if volumes:
+            body["volumes"] = volumes
+        depends = {}
+        if shot.database:
+            depends[shot.database] = {"condition": "service_healthy"}
+        if shot.after:
+            depends[shot.after] = {"condition": "service_completed_successfully"}
+        if depends:
+            body["depends_on"] = depends
+        body["restart"] = "no"
+        if owner.config.profiles:  # a service's (backend by default); a component's (none for postgres)
+            body["profiles"] = list(owner.config.profiles)
+        found[shot.name] = body
+    return found
+
+
+def wait_for(stack: Any, shots: list[jobs.OneShot], node: Any) -> dict[str, dict[str, str]]:
+    last = jobs.last_of(shots, stack, node)
+    return {last: {"condition": "service_completed_successfully"}} if last else {}
+
+
+def write_files(out: Path, shots: list[jobs.OneShot]) -> None:
+    for shot in shots:
+        for name, text in shot.files.items():
+            path = out / "stapel" / shot.name / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            os.chmod(path, 0o644)  # read by the image's own user (postgres), holds no secret

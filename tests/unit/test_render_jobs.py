@@ -1,0 +1,263 @@
+"""One-shots (provisioning, migrations, seeds) in `render compose` and `render k8s`, the services' images and --tag,
+and `stapel render dockerfile`. Rendered output is validated by docker-compose 1.29 (`config -q`), `kubectl kustomize`
++ `kubernetes-validate --strict`, and the starter Dockerfile by dockerfile-parse. The psql scripts themselves run
+against a real PostgreSQL in tests/integration/test_render_psql_script.py."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stapel.cli.main import main
+from stapel.engine.stack import open_stack
+from stapel.errors import ConfigError
+from stapel.render import compose, jobs, k8s
+
+REPO = Path(__file__).resolve().parents[2]
+STACK = """\
+name: shop
+contours:
+  dev: {}
+  stage:
+    ports: 100
+components:
+  db:
+    kind: postgres
+    password: ${DB_PASSWORD:-dev-only-db-password}
+    databases:
+      shop: {extensions: [pgcrypto], schemas: [billing]}
+    roles:
+      users: {password: "${USERS_DB_PASSWORD:-dev-only-users-password}", database: shop, schemas: [users]}
+services:
+  users:
+    command: python3 -m app
+    cwd: users
+    port: 8000
+    env_prefix: USERS_
+    uses: {db: {role: users}}
+    depends_on: [db]
+    migrations: {dir: migrations}
+    seeds: [seeds/*.sql, "app.seed:load"]
+  billing:
+    command: python3 billing.py
+    cwd: billing
+    depends_on: [db, users]
+    migrations: {command: python3 migrate.py}
+"""
+STAGE = {"DB_PASSWORD": "StageDbPassw0rdStageDbPassw0rd12", "USERS_DB_PASSWORD": "StageUsersPassw0rdStage012"}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "shop"
+    for folder in ("users/migrations", "users/seeds", "users/app", "billing"):
+        (root / folder).mkdir(parents=True)
+    (root / "stapel.yaml").write_text(STACK)
+    (root / "users/migrations/00001_init.sql").write_text("-- +goose Up\nCREATE TABLE users (id int);\n-- +goose Down\nDROP TABLE users;\n")
+    (root / "users/seeds/01_users.sql").write_text("INSERT INTO users VALUES (1);\n")
+    (root / "users/app/__init__.py").write_text("")
+    (root / "users/app/seed.py").write_text("def load():\n    pass\n")
+    (root / "billing/billing.py").write_text("print('billing')\n")
+    return root
+
+
+def stack(root: Path, contour: str = "dev"):  # noqa: ANN201
+    return open_stack(root / "stapel.yaml", contour, env=STAGE if contour == "stage" else {})
+
+
+def test_the_one_shots_and_their_chain(project: Path) -> None:
+    shots = {s.name: s for s in jobs.one_shots(stack(project))}
+    assert list(shots) == ["db-provision", "users-migrate", "users-seed-1", "users-seed-2", "billing-migrate"]
+    assert [shots[n].after for n in shots] == [None, "db-provision", "users-migrate", "users-seed-1", "db-provision"]
+    assert shots["users-migrate"].image == jobs.GOOSE_IMAGE and shots["users-migrate"].reads == ("00001_init.sql",)
+    assert shots["users-migrate"].command[-1] == 'exec goose -dir /migrations postgres "$USERS_DATABASE_URL" up'
+    assert shots["users-seed-1"].image.startswith("postgres:16") and shots["users-seed-1"].reads == ("seeds/01_users.sql",)
+    assert shots["users-seed-2"].image is None and shots["users-seed-2"].command[:2] == ["python3", "-c"]
+    assert shots["billing-migrate"].command == ["python3", "migrate.py"] and shots["billing-migrate"].image is None
+    assert '-v password_1="$USERS_ROLE_PASSWORD"' in shots["db-provision"].command[-1]
+
+
+def docker_compose_config(out: Path) -> None:
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("docker-compose is missing: ./dev installs it (apt-get install docker-compose)")
+        pytest.skip("docker-compose not installed")
+    done = subprocess.run([binary, "--env-file", ".env.compose", "-f", "compose.yaml", "config", "-q"],
+                          cwd=out, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("contour", ["dev", "stage"])
+def test_compose_one_shots_validate_and_hold_no_secret(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys, contour: str) -> None:  # noqa: ANN001
+    for key, value in STAGE.items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "out"
+    assert main(["-f", str(project / "stapel.yaml"), "--contour", contour, "render", "compose", "-o", str(out), "--tag", "abc1234"]) == 0
+    err = capsys.readouterr().err
+    assert "services.users: no Dockerfile in" in err and "stapel render dockerfile --service users" in err
+    docker_compose_config(out)
+    text = (out / "compose.yaml").read_text()
+    files = "".join(p.read_text() for p in (out / "stapel").rglob("*") if p.is_file())
+    for secret in stack(project, contour).secrets():
+        assert secret not in text and secret not in files
+    doc = yaml.safe_load(text)["services"]
+    assert doc["users"]["image"] == "shop/users:abc1234" and doc["users"]["build"] == {"context": "../shop/users"}
+    assert doc["users"]["depends_on"]["users-seed-2"] == {"condition": "service_completed_successfully"}
+    assert doc["billing"]["depends_on"]["billing-migrate"] == {"condition": "service_completed_successfully"}
+    assert doc["users-migrate"]["depends_on"] == {"db": {"condition": "service_healthy"},
+                                                  "db-provision": {"condition": "service_completed_successfully"}}
+    assert doc["users-migrate"]["volumes"] == ["../shop/users/migrations:/migrations:ro"]
+    assert doc["users-seed-1"]["volumes"] == ["./stapel/users-seed-1:/stapel:ro", "../shop/users:/seeds:ro"]
+    assert doc["users-seed-2"]["image"] == "shop/users:abc1234" and doc["users-seed-2"]["build"] == {"context": "../shop/users"}
+    assert doc["db-provision"]["environment"]["USERS_ROLE_PASSWORD"] == "${DB_USERS_PASSWORD}"
+    assert "profiles" not in doc["db-provision"] and doc["users-migrate"]["profiles"] == ["backend"]
+    assert all(doc[name]["restart"] == "no" for name in ("db-provision", "users-migrate", "users-seed-1", "users-seed-2"))
+    assert (out / "stapel/db-provision/provision.sql").read_text() == jobs.one_shots(stack(project, contour))[0].files["provision.sql"]
+    assert "&id" not in text
+
+
+def kustomize_and_validate(out: Path, contour: str, tmp_path: Path) -> list[dict]:
+    binary = shutil.which("kubectl")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("kubectl is missing")
+        pytest.skip("kubectl not installed")
+    done = subprocess.run([binary, "kustomize", str(out / "overlays" / contour)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    built = tmp_path / f"{contour}.yaml"
+    built.write_text(done.stdout)
+    checked = subprocess.run([str(Path(sys.executable).parent / "kubernetes-validate"), "--strict", "--quiet", str(built)],
+                             capture_output=True, text=True, timeout=120, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+def test_k8s_jobs_build_and_validate(project: Path, tmp_path: Path) -> None:
+    loaded = {"dev": stack(project), "stage": stack(project, "stage")}
+    out = tmp_path / "k8s"
+    k8s.write(out, k8s.render(loaded, tag="abc1234"), k8s.secret_env_files(loaded))
+    for contour in ("dev", "stage"):
+        docs = kustomize_and_validate(out, contour, tmp_path)
+        by = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+        job_names = sorted(name for kind, name in by if kind == "Job")
+        assert job_names == ["billing-migrate", "db-provision", "users-migrate", "users-seed-1", "users-seed-2"]
+        seed = by[("Job", "users-seed-2")]["spec"]["template"]["spec"]
+        assert seed["containers"][0]["image"] == "shop/users:abc1234" and seed["restartPolicy"] == "OnFailure"
+        assert seed["containers"][0]["envFrom"] == [{"configMapRef": {"name": "users-env"}}, {"secretRef": {"name": "users-secrets"}}]
+        assert seed["initContainers"][0]["command"][-1].startswith("until pg_isready -q -h db -p 5432")
+        selector = by[("Deployment", "users")]["spec"]["selector"]["matchLabels"]
+        for kind, name in by:
+            if kind == "Job":
+                pod_labels = by[(kind, name)]["spec"]["template"]["metadata"]["labels"]
+                assert not selector.items() <= pod_labels.items(), f"{name}'s pods would match the users Deployment"
+        files = by[("ConfigMap", "users-migrate-files")]["data"]
+        assert files["read-1-00001_init.sql"].startswith("-- +goose Up")
+        assert "USERS_ROLE_PASSWORD" in by[("Secret", "db-secrets")]["data"]
+    rendered = "".join(p.read_text() for p in out.rglob("*") if p.is_file() and "secrets" not in p.parts)
+    assert not any(secret in rendered for secret in [*STAGE.values(), "dev-only-users-password", "dev-only-db-password"])
+
+
+def test_a_contour_with_other_roles_patches_the_provision_files(project: Path, tmp_path: Path) -> None:
+    file = project / "stapel.yaml"
+    file.write_text(file.read_text().replace("    ports: 100\n", "    ports: 100\n    components:\n      db: {databases: {shop: {schemas: [billing, ledger]}}}\n"))
+    loaded = {"dev": stack(project), "stage": stack(project, "stage")}
+    out = tmp_path / "k8s"
+    k8s.write(out, k8s.render(loaded, tag="abc1234"), k8s.secret_env_files(loaded))
+    scripts = {c: next(d for d in kustomize_and_validate(out, c, tmp_path) if d["metadata"]["name"] == "db-provision-files")["data"]["provision.sql"]
+               for c in ("dev", "stage")}
+    assert '"ledger"' in scripts["stage"] and '"ledger"' not in scripts["dev"]
+
+
+def test_seeds_without_a_database_are_refused(project: Path) -> None:
+    file = project / "stapel.yaml"
+    file.write_text(file.read_text().replace("    uses: {db: {role: users}}\n    depends_on: [db]\n", ""))
+    with pytest.raises(ConfigError) as info:
+        compose.render(stack(project))
+    assert info.value.message.startswith("services.users.migrations: the service neither depends on nor uses a postgres component")
+
+
+def test_a_secret_in_a_seed_file_is_refused(project: Path) -> None:
+    (project / "users/seeds/02_admin.sql").write_text("INSERT INTO users VALUES ('dev-only-db-password');\n")
+    with pytest.raises(ConfigError) as info:
+        k8s.render({"dev": stack(project)}, tag="abc1234")
+    assert info.value.message.endswith("02_admin.sql: holds a secret value, which would land in a rendered file or ConfigMap")
+    assert "dev-only-db-password" not in " ".join(info.value.lines())
+
+
+def test_a_secret_on_a_migration_command_line_is_refused(project: Path) -> None:
+    file = project / "stapel.yaml"
+    file.write_text(file.read_text().replace("{command: python3 migrate.py}",
+                                         '{command: "python3 migrate.py --password ${DB_PASSWORD:-dev-only-db-password}"}'))
+    with pytest.raises(ConfigError) as info:
+        compose.render(stack(project))
+    assert info.value.message.startswith("compose.yaml services.billing-migrate.entrypoint.3: a secret value would land in the file")
+
+
+def test_compose_tag_latest_refused_outside_dev_and_default_is_the_commit(project: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    args = ["-f", str(project / "stapel.yaml"), "--contour", "stage", "render", "compose", "-o", str(tmp_path / "x"), "--tag", "latest"]
+    assert main(args) == 1
+    assert capsys.readouterr().err.strip() == ("stapel: error: --tag: image tag 'latest' is refused for contour 'stage' (outside dev) "
+                                               "(pin a version or a commit)")
+    assert not (tmp_path / "x").exists()
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True, timeout=30)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "x"], cwd=project,
+                   check=True, timeout=30)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=project, capture_output=True, text=True, check=True,
+                            timeout=30).stdout.strip()
+    assert main(["-f", str(project / "stapel.yaml"), "render", "compose", "-o", str(tmp_path / "y")]) == 0
+    assert yaml.safe_load((tmp_path / "y/compose.yaml").read_text())["services"]["users"]["image"] == f"shop/users:{commit}"
+
+
+# ---- stapel render dockerfile
+
+
+def test_starter_dockerfile_for_the_minimal_example_parses(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    from dockerfile_parse import DockerfileParser
+
+    root = tmp_path / "minimal"
+    shutil.copytree(REPO / "examples" / "minimal", root, ignore=shutil.ignore_patterns(".env", ".env.*", ".local"))
+    assert main(["-f", str(root / "stapel.yaml"), "render", "dockerfile", "--service", "api"]) == 0
+    parser = DockerfileParser(path=str(root / "api" / "Dockerfile"))
+    assert parser.baseimage == "python:3.11.10-slim-bookworm"
+    instructions = [i["instruction"] for i in parser.structure]
+    assert instructions == ["COMMENT", "FROM", "ENV", "WORKDIR", "RUN", "COPY", "USER", "ENV", "EXPOSE", "HEALTHCHECK", "CMD"]
+    by = {i["instruction"]: i["value"] for i in parser.structure}
+    assert by["USER"] == "app" and by["EXPOSE"] == "8000" and by["CMD"] == '["python3", "app.py"]'
+    assert "/health" in by["HEALTHCHECK"] and "os.environ['PORT']" in by["HEALTHCHECK"]
+    assert instructions.index("USER") < instructions.index("CMD")
+    assert ".env" in (root / "api" / ".dockerignore").read_text().splitlines()
+    capsys.readouterr()
+    assert main(["-f", str(root / "stapel.yaml"), "render", "compose", "-o", str(tmp_path / "out")]) == 0
+    assert "no Dockerfile" not in capsys.readouterr().err
+
+
+def test_dockerfile_is_not_overwritten_without_force(project: Path, capsys) -> None:  # noqa: ANN001
+    (project / "users" / "requirements.txt").write_text("httpx\n")
+    (project / "users" / "Dockerfile").write_text("FROM scratch\n")
+    assert main(["-f", str(project / "stapel.yaml"), "render", "dockerfile", "--service", "users"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Dockerfile: exists already" in err[0] and "--force" in err[0]
+    assert (project / "users" / "Dockerfile").read_text() == "FROM scratch\n"
+    assert main(["-f", str(project / "stapel.yaml"), "render", "dockerfile", "--service", "users", "--force"]) == 0
+    text = (project / "users" / "Dockerfile").read_text()
+    assert "COPY requirements.txt ./\nRUN pip install -r requirements.txt\nCOPY . .\n" in text
+    assert 'CMD ["python3", "-m", "app"]' in text and "HEALTHCHECK" not in text  # its probe is tcp
+
+
+def test_dockerfile_refuses_what_is_not_python_or_not_a_service(project: Path, capsys) -> None:  # noqa: ANN001
+    (project / "go").mkdir()
+    file = project / "stapel.yaml"
+    file.write_text(file.read_text() + "  gateway:\n    command: ./gateway\n    cwd: go\n")
+    assert main(["-f", str(file), "render", "dockerfile", "--service", "gateway"]) == 1
+    assert "services.gateway: does not look like a Python service" in capsys.readouterr().err
+    assert not (project / "go" / "Dockerfile").exists()
+    assert main(["-f", str(file), "render", "dockerfile", "--service", "db"]) == 1
+    assert "--service db: no such service" in capsys.readouterr().err
