@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from stapel.model.base import (  # noqa: F401 - the model's public names live here
-    IDENTIFIER_PATTERN, KINDS, NAME_PATTERN, PREFIX_PATTERN, Port, Strict, _as_argv, _as_env, _as_list, _as_name_map, did_you_mean,
+    IDENTIFIER_PATTERN, KINDS, NAME_PATTERN, PREFIX_PATTERN, Port, Strict, _as_argv, _as_env, _as_list, _as_name_map, _no_bool, did_you_mean,
 )
 from stapel.model.contour_schema import Agreement, Contour, EnvBlock, EnvFilePair, Ports, Secret  # noqa: F401
 from stapel.model.topology import MqUser, VHost
@@ -69,9 +69,16 @@ class Dependency(Strict):
     condition: Literal["started", "healthy", "completed"] = "healthy"
 
 
+PROFILE_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
+MONITORING_KINDS = ("prometheus", "grafana")
+
+
 class Node(Strict):
     """What components and services share."""
 
+    profiles: list[Annotated[str, Field(pattern=PROFILE_PATTERN)]] | None = Field(
+        None, description="Compose-style profiles (`stapel up --profile NAME`, `docker compose --profile NAME`); default: "
+                          "[monitoring] for prometheus and grafana, [backend] for services, none for other components.")
     probe: Probe | None = None
     restart: Restart = Field(default_factory=Restart)
     depends_on: dict[str, Dependency] = Field(default_factory=dict)
@@ -87,6 +94,12 @@ class ComponentBase(Node):
     port: Port | None = Field(None, description="Main port on 127.0.0.1; default: the kind's standard port.")
     bin_dir: str | None = Field(None, description="Directory with the server binaries; default: searched.")
     args: list[str] = Field(default_factory=list, description="Extra server arguments.")
+
+    @model_validator(mode="after")
+    def _default_profiles(self) -> ComponentBase:
+        if self.profiles is None:
+            self.profiles = ["monitoring"] if self.kind in MONITORING_KINDS else []
+        return self
 
 
 class PgDatabase(Strict):
@@ -145,13 +158,52 @@ class Prometheus(ComponentBase):
     scrape_interval: str = "15s"
 
 
+def _kv_values(value: Any) -> Any:
+    """Consul KV values are strings; YAML scalars (5, true) are taken as they read. Keys are paths without a leading /."""
+    if not isinstance(value, dict):
+        return value
+    for key in value:
+        if not str(key) or str(key).startswith("/") or str(key).endswith("/"):
+            raise PydanticCustomError("kv", "'{key}': a key is a path like config/crm/db_pool, without a leading or trailing /",
+                                      {"key": key})
+    scalar = (int, float, bool)
+    return {str(k): (str(v).lower() if isinstance(v, bool) else str(v) if isinstance(v, scalar) else v) for k, v in value.items()}
+
+
 class Consul(ComponentBase):
     kind: Literal["consul"]
+    kv: dict[str, str] = Field(default_factory=dict, description="Consul KV keys and their values, PUT on every up when they differ "
+                               "(keys stapel.yaml does not name are never touched).")
+
+    _kv = field_validator("kv", mode="before")(lambda cls, v: _kv_values(v))
+
+
+class QdrantCollection(Strict):
+    size: int = Field(ge=1, le=65536, description="Vector dimension.")
+    distance: Literal["Cosine", "Euclid", "Dot", "Manhattan"] = Field(description="Qdrant's distance name (case matters).")
+    on_disk: bool | None = Field(None, description="Keep the vectors on disk (memmap) instead of in RAM; applied when created.")
+
+    _size = field_validator("size", mode="before")(lambda cls, v: _no_bool(v))  # YAML true is no dimension
+
+
+def _collection_names(value: Any) -> Any:
+    import re
+
+    if isinstance(value, dict):
+        for key in value:
+            if not re.match(r"^[A-Za-z0-9_.-]{1,255}$", str(key)):
+                raise PydanticCustomError("collection", "'{key}' is not a collection name (letters, digits, _ . -)", {"key": key})
+    return value
 
 
 class Qdrant(ComponentBase):
     kind: Literal["qdrant"]
-    grpc_port: Port | None = None
+    grpc_port: Port | None = Field(None, description="Default: 6334.")
+    api_key: str | None = Field(None, description="Required by every request when set (QDRANT__SERVICE__API_KEY; a secret).")
+    collections: dict[str, QdrantCollection] = Field(default_factory=dict, description="Created on every up when missing; a "
+                                                     "different size or distance is reported (Qdrant cannot change it in place).")
+
+    _collections = field_validator("collections", mode="before")(lambda cls, v: _collection_names(v))
 
 
 class Grafana(ComponentBase):
@@ -189,6 +241,13 @@ class Migrations(Strict):
         return self
 
 
+class Metrics(Strict):
+    """Where Prometheus scrapes a service (`metrics: false`: not at all)."""
+
+    path: str = Field("/metrics", pattern=r"^/", description="HTTP path of the Prometheus text format.")
+    port: Port | None = Field(None, description="Default: the service's port (no port: not scraped).")
+
+
 class Service(Node):
     command: list[str] = Field(description="Argument list, or a string split like a shell would (no shell runs).")
     migrations: Migrations | None = None
@@ -202,12 +261,21 @@ class Service(Node):
                                  description="Components and services whose endpoints and credentials it sees, besides those in depends_on.")
     port: Port | None = Field(None, description="The port it listens on; exported to it as PORT.")
     stop_timeout_seconds: float = Field(10, gt=0)
+    metrics: Metrics | None = Field(default_factory=Metrics,
+                                    description="Scraped by the stack's Prometheus: {path, port} (default /metrics on its port), or false.")
 
     _argv = field_validator("command", mode="before")(lambda cls, v: _as_argv(v))
     _env_file = field_validator("env_file", mode="before")(lambda cls, v: _as_list(v))
     _uses = field_validator("uses", mode="before")(lambda cls, v: _as_name_map(v))
     _seeds = field_validator("seeds", mode="before")(lambda cls, v: _as_list(v))
     _migrations = field_validator("migrations", mode="before")(lambda cls, v: {"dir": v} if isinstance(v, str) else v)
+    _metrics = field_validator("metrics", mode="before")(lambda cls, v: {} if v is True else (None if v is False else v))
+
+    @model_validator(mode="after")
+    def _default_profiles(self) -> Service:
+        if self.profiles is None:
+            self.profiles = ["backend"]
+        return self
 
 
 class StackFile(Strict):
@@ -245,12 +313,16 @@ def block_model(path: tuple, data: Any) -> type[BaseModel] | None:
         return by_kind.get(block.get("kind")) if isinstance(block, dict) else None
     if len(path) == 2:
         return {"services": Service, "contours": Contour}.get(path[0])
+    if len(path) == 4 and path[0] == "components" and path[2] == "collections":
+        return QdrantCollection
     if len(path) == 3 and path[0] == "contours" and path[2] == "ports":
         return Ports
     if len(path) == 3 and path[0] == "services" and path[2] == "uses":
         return None
     if len(path) == 4 and path[0] == "services" and path[2] == "uses":
         return Use
+    if len(path) == 3 and path[0] == "services" and path[2] == "metrics":
+        return Metrics
     if len(path) == 3 and path[:2] == ("env", "files"):
         return EnvFilePair
     if len(path) == 3 and path[:2] == ("env", "secrets"):

@@ -7,6 +7,9 @@ references resolve from .env.compose (`docker compose --env-file .env.compose up
 land literally in compose.yaml (a command line, an exec probe) is refused. The project name goes into
 .env.compose as COMPOSE_PROJECT_NAME, not a top-level `name:`, which Debian's docker-compose 1.29 rejects.
 Health checks keep the probe's budget (period x threshold) at an interval of at least 1 s.
+Services are also tagged `image: <stack>/<service>:<tag>` (--tag, default the git commit; `latest` refused
+outside dev, as for Kubernetes: images.check_tags); provisioning, migrations and seeds are one-shot services
+(render/jobs.py, compose_jobs.py) the services wait for.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -21,11 +25,11 @@ from urllib.parse import quote, unquote
 from stapel.components.base import Node
 from stapel.env.connections import HOST
 from stapel.errors import ConfigError
-from stapel.render import images
+from stapel.monitoring import compose as monitoring_compose
+from stapel.render import compose_jobs, images, jobs
 from stapel.render.inside import inside as inside_stack
 
 CONDITIONS = {"started": "service_started", "healthy": "service_healthy", "completed": "service_completed_successfully"}
-MONITORING = ("prometheus", "grafana")
 _URL_AUTH = re.compile(r"^([a-z][a-z0-9+.:-]*://[^:@/]*:)([^@/]*)(@)")
 _PLAIN = re.compile(r"^[A-Za-z0-9_./:@+,=-]*$")
 
@@ -57,22 +61,41 @@ def run(args: Any) -> int:
 
     stack = open_stack(args)
     out = Path(args.output)
-    doc, refs = build(stack, out)
+    tag = args.tag or images.git_tag(stack.root)
+    warn = lambda text: print(f"warning: {text}", file=sys.stderr)  # noqa: E731
+    images.check_tags(stack, tag, warn)
+    doc, refs = build(stack, out, tag)
     text, secrets = document_text(stack, doc), env_text(stack, refs)  # both may refuse: before writing anything
     out.mkdir(parents=True, exist_ok=True)
+    written = write_monitoring(stack, out)
+    compose_jobs.write_files(out, jobs.one_shots(stack))
     (out / "compose.yaml").write_text(text)
     _write_private(out / ".env.compose", secrets)
-    print(f"wrote {out / 'compose.yaml'} and {out / '.env.compose'} (secrets, 0600) for '{stack.name}' ({stack.instance}); "
+    extra = f" (+ {len(written)} files under {out / 'monitoring'}/)" if written else ""
+    print(f"wrote {out / 'compose.yaml'}{extra} and {out / '.env.compose'} (secrets, 0600) for '{stack.name}' ({stack.instance}); "
           f"run: docker compose --env-file {out / '.env.compose'} -f {out / 'compose.yaml'} up -d")
+    for line in images.missing_dockerfiles(stack):
+        warn(line)
     return 0
 
 
-def render(stack: Any, out_dir: Path | None = None) -> dict[str, Any]:
+def write_monitoring(stack: Any, out: Path) -> list[str]:
+    """monitoring/prometheus.yml and monitoring/grafana/** (mounted by the prometheus and grafana services)."""
+    from stapel.monitoring.compose import files
+
+    found = files(stack)
+    for rel, text in found.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(text)
+    return list(found)
+
+
+def render(stack: Any, out_dir: Path | None = None, tag: str = "dev") -> dict[str, Any]:
     """The Compose document (paths relative to out_dir, default the project root). Pure: writes nothing."""
-    return build(stack, out_dir)[0]
+    return build(stack, out_dir, tag)[0]
 
 
-def build(stack: Any, out_dir: Path | None = None) -> tuple[dict[str, Any], Refs]:
+def build(stack: Any, out_dir: Path | None = None, tag: str = "dev") -> tuple[dict[str, Any], Refs]:
     out = Path(os.path.abspath(out_dir if out_dir is not None else stack.root))
     refs = Refs()
     _seed_refs(stack, refs)
@@ -81,8 +104,14 @@ def build(stack: Any, out_dir: Path | None = None) -> tuple[dict[str, Any], Refs
         services[node.name], volume = _component(stack, node, refs)
         volumes[volume] = {"name": volume}
     _check_ports(stack)
+    services.update(monitoring_compose.exporters(stack, refs))
+    shots = jobs.one_shots(stack)
     for node in stack.services():
-        services[node.name] = _service(stack, node, refs, out)
+        services[node.name] = _service(stack, node, refs, out, tag)
+        waits = compose_jobs.wait_for(stack, shots, node)
+        if waits:
+            services[node.name].setdefault("depends_on", {}).update(waits)
+    services.update(compose_jobs.services(stack, shots, services, refs, out, tag, _rel, _esc))
     for body in services.values():
         body["networks"] = [stack.network]
     doc = {"services": services, "networks": {stack.network: {"name": stack.network}}, "volumes": volumes}
@@ -159,11 +188,10 @@ def _component(stack: Any, node: Node, refs: Refs) -> tuple[dict[str, Any], str]
     _put(body, "command", _component_command(node, refs))
     _put(body, "environment", {**_image_env(node, refs), **{k: _esc(v) for k, v in node.config.env.items()}})
     body["ports"] = [f"{HOST}:{node.ports[name]}:{port}" for name, port in inside.items() if name in node.ports]
-    body["volumes"] = [f"{volume}:{images.data_path(node.kind)}"]
+    body["volumes"] = [f"{volume}:{images.data_path(node.kind)}", *monitoring_compose.mounts(node)]
     _put(body, "healthcheck", _healthcheck(stack.probe(node), node, refs))
     _common(node, body)
-    if node.kind in MONITORING:
-        body["profiles"] = ["monitoring"]
+    _put(body, "profiles", list(node.config.profiles))
     return body, volume
 
 
@@ -174,6 +202,10 @@ def _component_command(node: Node, refs: Refs) -> list[str] | None:
     if node.kind == "redis" and (node.config.password or args):
         auth = ["--requirepass", refs.ref(f"{node.env_name}_PASSWORD", node.config.password)] if node.config.password else []
         return ["redis-server", *auth, *args]
+    if node.kind == "consul":
+        from stapel.components import consul
+
+        return consul.CONTAINER_ARGS + args
     return None
 
 
@@ -186,6 +218,11 @@ def _image_env(node: Node, refs: Refs) -> dict[str, str]:
                 "RABBITMQ_DEFAULT_VHOST": _esc(c.vhost)}
     if node.kind == "grafana":
         return {"GF_SECURITY_ADMIN_USER": _esc(c.user), "GF_SECURITY_ADMIN_PASSWORD": refs.ref(var, c.password)}
+    if node.kind in ("consul", "qdrant"):
+        from stapel.components import kind_module
+
+        env = kind_module(node.kind).container_env(images.container_ports(node.kind), c)
+        return {k: refs.ref(f"{node.env_name}_API_KEY", v) if k.endswith("API_KEY") else _esc(v) for k, v in env.items()}
     return {}
 
 
@@ -227,20 +264,29 @@ def _test(spec: Any, node: Node, refs: Refs) -> list[str]:
         return ["CMD-SHELL", f"redis-cli --no-auth-warning {auth}-p {port} ping | grep -q PONG"]
     if spec.type in ("rabbitmq", "amqp"):
         return ["CMD", "rabbitmq-diagnostics", "-q", "check_running"]
+    if spec.type == "consul":
+        from stapel.components import consul
+
+        return ["CMD-SHELL", consul.container_check(port)]
     if spec.type == "exec":
         return ["CMD", *(_esc(a) for a in p["command"])]
     if spec.type == "http":
         url = f"{p.get('scheme') or 'http'}://{HOST}:{port}{_esc(p.get('path') or '/')}"
         if node.kind == "prometheus":
             return ["CMD", "wget", "-q", "-O", "/dev/null", url]
+        if node.kind == "qdrant":  # its image has bash but no curl, wget or nc (components/qdrant.py)
+            from stapel.components import qdrant
+
+            return ["CMD", "bash", "-c", _esc(qdrant.container_check(port, p.get("path") or "/"))]
         return ["CMD-SHELL", f"curl -fsS -o /dev/null '{url}' || wget -q -O /dev/null '{url}'"]
     return ["CMD-SHELL", f"nc -z {HOST} {port} || bash -c ': </dev/tcp/{HOST}/{port}'"]
 
 
-def _service(stack: Any, node: Node, refs: Refs, out: Path) -> dict[str, Any]:
+def _service(stack: Any, node: Node, refs: Refs, out: Path, tag: str) -> dict[str, Any]:
     from stapel.components import service
 
-    body: dict[str, Any] = {"build": {"context": _rel(service.cwd(node, stack.root), out)},
+    body: dict[str, Any] = {"image": images.service_image(stack.name, node.name, tag),
+                            "build": {"context": _rel(service.cwd(node, stack.root), out)},
                             "command": [_esc(a) for a in node.config.command]}
     _put(body, "env_file", [_rel((stack.root / name).resolve(), out) for name in node.config.env_file])
     _put(body, "environment", _service_env(stack, node, refs))
@@ -249,7 +295,7 @@ def _service(stack: Any, node: Node, refs: Refs, out: Path) -> dict[str, Any]:
     _put(body, "healthcheck", _healthcheck(stack.probe(node), node, refs))
     _common(node, body)
     body["stop_grace_period"] = _dur(node.config.stop_timeout_seconds)
-    body["profiles"] = ["backend"]
+    _put(body, "profiles", list(node.config.profiles))
     return body
 
 

@@ -16,6 +16,7 @@ from stapel.engine.stack import Stack
 from stapel.errors import ConfigError
 from stapel.render.images import container_ports, data_path, image_for
 from stapel.render.inside import InsideStack, inside
+from stapel.render.jobs import role_env
 
 # kind -> (cpu request, memory request, cpu limit, memory limit, storage)
 RESOURCES = {
@@ -76,10 +77,12 @@ def component_env(node: Node) -> dict[str, str]:
     c = node.config
     by_kind = {
         "postgres": lambda: {"POSTGRES_USER": c.user, "POSTGRES_PASSWORD": c.password, "POSTGRES_DB": c.database,
-                             "PGDATA": f"{data_path('postgres')}/pgdata"},
+                             "PGDATA": f"{data_path('postgres')}/pgdata", **role_env(c)},  # role_env: for its provision Job
         "redis": lambda: {"REDIS_PASSWORD": c.password, "REDISCLI_AUTH": c.password} if c.password else {},
         "rabbitmq": lambda: {"RABBITMQ_DEFAULT_USER": c.user, "RABBITMQ_DEFAULT_PASS": c.password, "RABBITMQ_DEFAULT_VHOST": c.vhost},
         "grafana": lambda: {"GF_SECURITY_ADMIN_USER": c.user, "GF_SECURITY_ADMIN_PASSWORD": c.password},
+        "consul": lambda: _kind(node).container_env(container_ports(node.kind), c),
+        "qdrant": lambda: _kind(node).container_env(container_ports(node.kind), c),
     }
     return {**by_kind.get(node.kind, dict)(), **c.env}
 
@@ -114,7 +117,14 @@ def _from_files(stack: Stack, node: Node) -> dict[str, str]:
     return read_env_files(node, stack.root)
 
 
-_KIND_SECRETS = {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "REDISCLI_AUTH", "RABBITMQ_DEFAULT_PASS", "GF_SECURITY_ADMIN_PASSWORD"}
+_KIND_SECRETS = {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "REDISCLI_AUTH", "RABBITMQ_DEFAULT_PASS", "GF_SECURITY_ADMIN_PASSWORD",
+                 "QDRANT__SERVICE__API_KEY"}
+
+
+def _kind(node: Node):  # noqa: ANN202 - the kind's module (consul and qdrant say how they look in a container)
+    from stapel.components import kind_module
+
+    return kind_module(node.kind)
 
 
 # ---- probes
@@ -153,6 +163,8 @@ def _check(node: Node, spec: Any) -> dict[str, Any]:
         return {"exec": {"command": ["sh", "-c", "redis-cli -p " + str(port) + " ping | grep -q PONG"]}}
     if spec.type == "rabbitmq":
         return {"exec": {"command": ["rabbitmq-diagnostics", "-q", "check_running"]}}
+    if spec.type == "consul":  # httpGet would pass before a leader is elected: /v1/status/leader answers 200 "" then
+        return {"exec": {"command": ["sh", "-c", _kind(node).container_check(port)]}}
     return {"tcpSocket": {"port": port}}
 
 
@@ -169,13 +181,16 @@ def _container_port(node: Node, port: Any) -> Any:
 
 
 def service_object(stack: Stack, node: Node) -> dict[str, Any] | None:
+    from stapel.monitoring import k8s as monitoring
+
     ports = cluster_ports(node)
     if not ports:
         return None
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": k8s_name(node.name), "labels": labels(stack, node)},
             "spec": {"selector": selector(stack, node),
-                     "ports": [{"name": name, "port": number, "targetPort": name} for name, number in ports.items()]}}
+                     "ports": [{"name": name, "port": number, "targetPort": name} for name, number in ports.items()]
+                     + monitoring.service_ports(stack, node)}}
 
 
 def config_map(stack: Stack, node: Node, plain: dict[str, str]) -> dict[str, Any]:
@@ -204,7 +219,9 @@ def container(stack: Stack, node: Node, image: str, has_secret: bool) -> dict[st
     body.update(probes(stack, node))
     body["resources"] = {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
     if not node.is_service:
-        body["volumeMounts"] = [{"name": claim_name(stack, node), "mountPath": data_path(node.kind)}]
+        from stapel.monitoring import k8s as monitoring
+
+        body["volumeMounts"] = [{"name": claim_name(stack, node), "mountPath": data_path(node.kind)}, *monitoring.mounts(node)]
     return body
 
 
@@ -220,12 +237,19 @@ def _args(node: Node) -> list[str]:
         return list(node.config.args)
     if node.kind == "redis":
         return (["--requirepass", "$(REDIS_PASSWORD)"] if node.config.password else []) + list(node.config.args)
+    if node.kind == "consul":
+        return _kind(node).CONTAINER_ARGS + list(node.config.args)
     return []
 
 
 def stateful_set(stack: Stack, node: Node, has_secret: bool) -> dict[str, Any]:
+    from stapel.monitoring import k8s as monitoring
+
     name, storage = k8s_name(node.name), RESOURCES[node.kind][4]
-    pod: dict[str, Any] = {"containers": [container(stack, node, image_for(node.name, node.kind, node.config), has_secret)]}
+    pod: dict[str, Any] = {"containers": [container(stack, node, image_for(node.name, node.kind, node.config), has_secret),
+                                          *monitoring.sidecars(stack, node, has_secret)]}
+    if monitoring.volumes(node):
+        pod["volumes"] = monitoring.volumes(node)
     if node.kind in FS_GROUP:
         pod["securityContext"] = {"fsGroup": FS_GROUP[node.kind]}
     return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name, "labels": labels(stack, node)},
