@@ -30,7 +30,9 @@ def test_prometheus_scrapes_the_stack() -> None:
         assert set(found) == {"metrics", "mq", "api"}, found
         assert found["api"]["scrapeUrl"] == f"http://{endpoints['api']}/metrics"
         assert found["metrics"]["scrapeUrl"] == f"http://{endpoints['metrics']}/metrics"
-        assert found["metrics"]["health"] == "up" and found["mq"]["health"] == "up", found["mq"]["lastError"]
+        assert {job: t["health"] for job, t in found.items()} == {"metrics": "up", "mq": "up", "api": "up"}, found
         assert found["mq"]["labels"]["kind"] == "rabbitmq"
+        with urllib.request.urlopen(f"http://{endpoints['api']}/metrics", timeout=5) as response:
+            assert 'minimal_api_health_checks_total{result="ok"}' in response.read().decode()
     finally:
         assert not stop_and_clean(root, base)

@@ -1,7 +1,8 @@
 """A tiny service for examples/minimal. GET /health writes and reads a row in PostgreSQL, sets and gets a
 key in Redis, and publishes and gets a message through RabbitMQ; 200 only when all three worked.
 
-It reads only what stapel exports to it: DATABASE_URL, REDIS_URL, RABBITMQ_URL and PORT.
+It reads only what stapel exports to it: DATABASE_URL, REDIS_URL, RABBITMQ_URL and PORT. GET /metrics
+counts the health checks in Prometheus' text format (the stack's generated prometheus.yml scrapes it).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import psycopg
 import redis
 
 QUEUE = "minimal.health"
+CHECKS = {"ok": 0, "failed": 0}  # health checks by result, for /metrics
 
 
 def check_postgres(token: str) -> bool:
@@ -67,18 +69,31 @@ def health() -> tuple[int, dict]:
         except Exception as exc:  # report every dependency, do not stop at the first
             checks[name] = f"{type(exc).__name__}: {exc}"
     ok = all(v == "ok" for v in checks.values())
+    CHECKS["ok" if ok else "failed"] += 1
     return (200 if ok else 503), {"ok": ok, "checks": checks}
+
+
+def metrics() -> str:
+    lines = ["# HELP minimal_api_health_checks_total Health checks answered, by result.",
+             "# TYPE minimal_api_health_checks_total counter"]
+    lines += [f'minimal_api_health_checks_total{{result="{result}"}} {n}' for result, n in CHECKS.items()]
+    return "\n".join(lines) + "\n"
 
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
+        if self.path == "/metrics":
+            self.reply(200, "text/plain; version=0.0.4", metrics().encode())
+            return
         if self.path != "/health":
             self.send_error(404)
             return
         status, body = health()
-        data = json.dumps(body).encode()
+        self.reply(status, "application/json", json.dumps(body).encode())
+
+    def reply(self, status: int, content_type: str, data: bytes) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
