@@ -5,19 +5,22 @@ regenerate them and review the diff:
 
     STAPEL_UPDATE_GOLDEN=1 .venv/bin/pytest -q tests/unit/test_render_compose.py
 
-Each rendered file must pass `docker-compose config -q` (Debian's docker-compose 1.29, installed by ./dev);
-without the binary those checks are skipped, except under CI (CI=1), where they fail.
+Each rendered file must pass `docker-compose config -q` (Debian's docker-compose 1.29, installed by ./dev) and the
+compose-spec validator (pip compose-spec, a test extra); without docker-compose those checks are skipped, except under
+CI (CI=1), where they fail.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from stapel.engine.stack import open_stack
 from stapel.errors import ConfigError
@@ -50,6 +53,13 @@ def write(stack, out: Path) -> Path:  # noqa: ANN001
 
 
 def docker_compose_config(out: Path) -> None:
+    """out/compose.yaml passes both validators: they catch different mistakes (see test_each_validator_catches_...)."""
+    assert compose_spec_errors((out / "compose.yaml").read_text()) is None
+    assert docker_compose_errors(out) is None
+
+
+def docker_compose_errors(out: Path) -> str | None:
+    """`docker-compose config -q` (Debian's 1.29): None when it accepts out/compose.yaml, else what it said."""
     binary = shutil.which("docker-compose")
     if binary is None:
         if os.environ.get("CI"):
@@ -57,7 +67,23 @@ def docker_compose_config(out: Path) -> None:
         pytest.skip("docker-compose not installed (./dev setup installs it: apt-get install docker-compose)")
     done = subprocess.run([binary, "--env-file", ".env.compose", "-f", "compose.yaml", "config", "-q"],
                           cwd=out, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
+    return None if done.returncode == 0 else done.stderr or done.stdout
+
+
+def compose_spec_errors(text: str) -> str | None:
+    """compose-spec (pip, bindings of the Rust compose_spec crate; test extra): the Compose specification's types and
+    values, strictly. It rejects `restart: on-failure:N`, which the specification allows (`on-failure[:max-retries]`)
+    and every Compose accepts, so that value alone is checked as `on-failure`."""
+    compose_spec = pytest.importorskip("compose_spec", reason="pip install -e '.[test]' brings compose-spec")
+    doc = yaml.safe_load(text)
+    for body in (doc.get("services") or {}).values():
+        if re.fullmatch(r"on-failure:[0-9]+", str(body.get("restart", ""))):
+            body["restart"] = "on-failure"
+    try:
+        compose_spec.PyCompose.from_yaml(yaml.safe_dump(doc, sort_keys=False)).validate()
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 @pytest.mark.parametrize("contour", ["dev", "stage"])
@@ -84,7 +110,7 @@ def test_minimal_matches_golden_and_validates(project: Path, contour: str) -> No
 def test_stage_uses_the_contours_ports_volumes_and_network(project: Path) -> None:
     doc = compose.render(open_stack(project / "stapel.yaml", "stage", env=STAGE_SECRETS), project / "deploy")
     assert doc["services"]["db"]["ports"] == ["127.0.0.1:5532:5432"]
-    assert doc["services"]["mq"]["ports"] == ["127.0.0.1:5772:5672", "127.0.0.1:15772:15672"]
+    assert doc["services"]["mq"]["ports"] == ["127.0.0.1:5772:5672", "127.0.0.1:15772:15672", "127.0.0.1:15792:15692"]
     assert doc["services"]["db"]["volumes"] == ["pgdata_stage:/var/lib/postgresql/data"]
     assert doc["volumes"]["cache_stage"] == {"name": "cache_stage"}
     assert doc["networks"] == {"minimal-stage": {"name": "minimal-stage"}}
@@ -147,3 +173,27 @@ def test_a_password_that_urls_encode_gets_its_own_variable(project: Path) -> Non
     assert env["POSTGRES_PASSWORD"] == "${DB_PASSWORD}"
     assert refs.values["DB_PASSWORD"] == "p@ss/w:rd$x" and refs.values["DB_PASSWORD_URLENCODED"] == "p%40ss%2Fw%3Ard%24x"
     assert "DB_PASSWORD='p@ss/w:rd$x'\n" in compose.env_text(stack, refs)
+
+
+BAD = {  # what one of the two validators lets through and the other does not
+    "restart: sometimes": ("services:\n  db:\n    image: postgres:16\n    restart: sometimes\n", "compose-spec"),
+    "depends_on an undefined service": ("services:\n  api:\n    image: x:1\n    depends_on: [nosuch]\n", "docker-compose"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_each_validator_catches_what_the_other_lets_through(case: str, tmp_path: Path) -> None:
+    text, catcher = BAD[case]
+    (tmp_path / "compose.yaml").write_text(text)
+    (tmp_path / ".env.compose").write_text("")
+    spec, legacy = compose_spec_errors(text), docker_compose_errors(tmp_path)
+    if catcher == "compose-spec":
+        assert legacy is None and "services.db.restart: unknown variant `sometimes`" in spec
+    else:
+        assert spec is None and "depends on service 'nosuch' which is undefined" in legacy
+
+
+def test_only_on_failure_with_a_number_of_retries_is_passed_as_on_failure() -> None:
+    text = "services:\n  db:\n    image: postgres:16\n    restart: {}\n"
+    assert compose_spec_errors(text.format("on-failure:3")) is None
+    assert "unknown variant `on-failure:three`" in compose_spec_errors(text.format("on-failure:three"))

@@ -33,6 +33,11 @@ COMMANDS = {
 }
 
 
+RUNTIMES = ("native", "compose")
+COMPOSE_COMMANDS = ("up", "down", "status", "check", "logs", "start", "stop", "restart")  # what --runtime compose drives
+NATIVE_ONLY = ("seed", "db")  # they run a native up
+
+
 def _slot(value: str) -> int:
     if not value.isdigit() or not 0 <= int(value) <= 99:
         raise argparse.ArgumentTypeError(f"expected a number from 0 to 99, got '{value}'")
@@ -53,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
         options.add_argument("--contour", default=default(None), help="contour to act on (default: $STAPEL_CONTOUR, else `contour:` in stapel.yaml, else dev)")
         options.add_argument("--slot", type=_slot, default=default(None), metavar="N",
                              help="numbered copy N of the contour: its own ports (+N * slot_stride), data, processes")
+        options.add_argument("--runtime", choices=RUNTIMES, default=default(None),
+                             help="native (default: $STAPEL_RUNTIME, else native) or compose: up/down/status/check/logs/"
+                                  "start/stop/restart drive `docker compose` (or docker-compose) on the rendered contour")
         return options
 
     parser = argparse.ArgumentParser(
@@ -72,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--with-backend", action="store_true", help="run the services on this host (the native default)")
     mode.add_argument("--skip-backend", action="store_true", help="infrastructure only, no services")
     up.add_argument("--service", type=_names, metavar="A,B", help="only these services (and what they depend on)")
+    up.add_argument("--profile", action="append", metavar="NAME",
+                    help="like Compose's: what has no profile, plus the nodes of this profile (repeatable; default "
+                         "$STAPEL_PROFILES=a,b, else everything runs), e.g. --profile monitoring")
     up.add_argument("--skip-migrations", action="store_true", help="do not run the services' migrations")
     up.add_argument("--skip-seeds", action="store_true", help="do not load seed data")
     up.add_argument("--json", action="store_true", help="print the run summary as JSON")
@@ -130,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     compose = render.add_parser("compose", help="a Compose file for the contour (compose.yaml + .env.compose)",
                                 parents=[common(short_file=True, suppress=True)])
     compose.add_argument("-o", "--output", default="deploy/compose", help="folder to write (default: deploy/compose)")
+    compose.add_argument("--tag", help="image tag of the project's services (default: the git commit)")
+    dockerfile = render.add_parser("dockerfile", help="a starter Dockerfile (+ .dockerignore) for a Python service that has none",
+                                   parents=[common(short_file=True, suppress=True)])
+    dockerfile.add_argument("--service", required=True, metavar="NAME", help="the service (written into its cwd)")
+    dockerfile.add_argument("--force", action="store_true", help="overwrite an existing Dockerfile / .dockerignore")
     k8s = render.add_parser("k8s", help="a kustomize base and one overlay per contour", parents=[common(short_file=True, suppress=True)])
     k8s.add_argument("-o", "--output", default="deploy/k8s", help="folder to write (default: deploy/k8s)")
     k8s.add_argument("--tag", help="image tag of the project's services (default: the git commit)")
@@ -150,10 +166,25 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     args.contour = args.contour or os.environ.get("STAPEL_CONTOUR") or None  # like COMPOSE_PROFILES: one shell, one contour
-    module, function, _ = COMMANDS[args.command]
     from stapel.cli.errors import run_guarded
 
-    return run_guarded(lambda: getattr(importlib.import_module(module), function)(args), args)
+    return run_guarded(lambda: _dispatch(args), args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    module, function, _ = COMMANDS[args.command]
+    args.runtime = args.runtime or os.environ.get("STAPEL_RUNTIME") or "native"
+    if args.runtime not in RUNTIMES:
+        from stapel.errors import ConfigError
+
+        raise ConfigError(f"$STAPEL_RUNTIME: unknown runtime '{args.runtime}'", hint="expected native or compose")
+    if args.runtime == "compose" and args.command in COMPOSE_COMMANDS:
+        module = "stapel.cli.compose_runtime"
+    elif args.runtime == "compose" and args.command in NATIVE_ONLY:
+        from stapel.errors import StapelError
+
+        raise StapelError(f"stapel {args.command}: native only (it runs a native up)", hint="drop --runtime compose")
+    return getattr(importlib.import_module(module), function)(args)
 
 
 if __name__ == "__main__":
