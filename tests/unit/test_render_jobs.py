@@ -219,16 +219,26 @@ def test_compose_tag_latest_refused_outside_dev_and_default_is_the_commit(projec
 # ---- stapel render dockerfile
 
 
+def by_value(parser, instruction: str) -> list[str]:  # noqa: ANN001
+    return [i["value"] for i in parser.structure if i["instruction"] == instruction]
+
+
 def test_starter_dockerfile_for_the_minimal_example_parses(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     from dockerfile_parse import DockerfileParser
 
     root = tmp_path / "minimal"
-    shutil.copytree(REPO / "examples" / "minimal", root, ignore=shutil.ignore_patterns(".env", ".env.*", ".local"))
+    shutil.copytree(REPO / "examples" / "minimal", root,
+                    ignore=shutil.ignore_patterns(".env", ".env.*", ".local", "Dockerfile", ".dockerignore"))
     assert main(["-f", str(root / "stapel.yaml"), "render", "dockerfile", "--service", "api"]) == 0
+    shipped = REPO / "examples" / "minimal" / "api"
+    for name in ("Dockerfile", ".dockerignore"):  # the example ships exactly the starter
+        assert (root / "api" / name).read_text() == (shipped / name).read_text()
     parser = DockerfileParser(path=str(root / "api" / "Dockerfile"))
     assert parser.baseimage == "python:3.11.10-slim-bookworm"
     instructions = [i["instruction"] for i in parser.structure]
-    assert instructions == ["COMMENT", "FROM", "ENV", "WORKDIR", "RUN", "COPY", "USER", "ENV", "EXPOSE", "HEALTHCHECK", "CMD"]
+    assert instructions == ["COMMENT", "FROM", "ENV", "WORKDIR", "RUN", "COPY", "RUN", "COPY", "USER", "ENV", "EXPOSE",
+                            "HEALTHCHECK", "CMD"]
+    assert by_value(parser, "RUN")[-1] == "pip install -r requirements.txt"
     by = {i["instruction"]: i["value"] for i in parser.structure}
     assert by["USER"] == "app" and by["EXPOSE"] == "8000" and by["CMD"] == '["python3", "app.py"]'
     assert "/health" in by["HEALTHCHECK"] and "os.environ['PORT']" in by["HEALTHCHECK"]

@@ -252,7 +252,7 @@ def test_env_print_dotenv_exact(project, capsys):
         'API_POSTGRES_DB="postgres"', 'API_POSTGRES_HOST="127.0.0.1"', 'API_POSTGRES_PASSWORD="s3cr3t-value-x"',
         'API_POSTGRES_PORT="5432"', 'API_POSTGRES_USER="postgres"',
         'API_R2DBC_URL="r2dbc:postgresql://postgres:s3cr3t-value-x@127.0.0.1:5432/postgres"',
-        'LOG_LEVEL="info"', 'PORT="8000"', ""])
+        'HOST="127.0.0.1"', 'LOG_LEVEL="info"', 'PORT="8000"', ""])
 
 
 def test_env_print_masks_unless_reveal(project, capsys):

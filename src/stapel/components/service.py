@@ -43,12 +43,13 @@ def read_env_files(node: Node, root: Path) -> dict[str, str]:
     return values
 
 
-def declared_env(node: Node, root: Path, stack_env: dict[str, str]) -> dict[str, str]:
-    """What stapel gives the service on top of the inherited environment: env files, endpoints, its own env, PORT."""
+def declared_env(node: Node, root: Path, stack_env: dict[str, str], listen: str = HOST) -> dict[str, str]:
+    """What stapel gives the service on top of the inherited environment: env files, endpoints, its own env, and
+    where to listen: HOST (127.0.0.1 natively, 0.0.0.0 in a container, where 127.0.0.1 is unreachable) and PORT."""
     env = dict(read_env_files(node, root))
     env.update(stack_env)
     if node.port:
-        env["PORT"] = str(node.port)
+        env["HOST"], env["PORT"] = listen, str(node.port)
     env.update(node.config.env)
     return env
 

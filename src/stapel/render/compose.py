@@ -26,7 +26,8 @@ from stapel.components.base import Node
 from stapel.env.connections import HOST
 from stapel.errors import ConfigError
 from stapel.monitoring import compose as monitoring_compose
-from stapel.render import compose_jobs, images, jobs
+from stapel.render import compose_jobs, images, jobs, rabbitmq_definitions
+from stapel.render.inside import LISTEN_ALL
 from stapel.render.inside import inside as inside_stack
 
 CONDITIONS = {"started": "service_started", "healthy": "service_healthy", "completed": "service_completed_successfully"}
@@ -69,6 +70,7 @@ def run(args: Any) -> int:
     out.mkdir(parents=True, exist_ok=True)
     written = write_monitoring(stack, out)
     compose_jobs.write_files(out, jobs.one_shots(stack))
+    rabbitmq_definitions.write_compose(stack, out)
     (out / "compose.yaml").write_text(text)
     _write_private(out / ".env.compose", secrets)
     extra = f" (+ {len(written)} files under {out / 'monitoring'}/)" if written else ""
@@ -189,6 +191,7 @@ def _component(stack: Any, node: Node, refs: Refs) -> tuple[dict[str, Any], str]
     _put(body, "environment", {**_image_env(node, refs), **{k: _esc(v) for k, v in node.config.env.items()}})
     body["ports"] = [f"{HOST}:{node.ports[name]}:{port}" for name, port in inside.items() if name in node.ports]
     body["volumes"] = [f"{volume}:{images.data_path(node.kind)}", *monitoring_compose.mounts(node)]
+    rabbitmq_definitions.compose_parts(stack, node, body)  # a declared topology: loaded at boot from secrets/
     _put(body, "healthcheck", _healthcheck(stack.probe(node), node, refs))
     _common(node, body)
     _put(body, "profiles", list(node.config.profiles))
@@ -312,11 +315,11 @@ def _condition(stack: Any, name: str, condition: str) -> str:
 
 
 def _service_env(stack: Any, node: Node, refs: Refs) -> dict[str, str]:
-    """What stapel gives the service natively (Stack.service_env + PORT + its env), hosts = Compose names."""
+    """What stapel gives the service natively (Stack.service_env + HOST/PORT + its env), hosts = Compose names."""
     network = inside_stack(stack, str, _inside_ports)
     env = network.service_env(network.nodes[node.name])
     if node.port:
-        env["PORT"] = str(node.port)
+        env["HOST"], env["PORT"] = LISTEN_ALL, str(node.port)
     env.update(node.config.env)
     return {key: _env_value(stack, key, value, refs) for key, value in env.items()}
 

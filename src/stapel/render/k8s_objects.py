@@ -15,7 +15,7 @@ from stapel.components.base import Node
 from stapel.engine.stack import Stack
 from stapel.errors import ConfigError
 from stapel.render.images import container_ports, data_path, image_for
-from stapel.render.inside import InsideStack, inside
+from stapel.render.inside import LISTEN_ALL, InsideStack, inside
 from stapel.render.jobs import role_env
 
 # kind -> (cpu request, memory request, cpu limit, memory limit, storage)
@@ -30,7 +30,8 @@ RESOURCES = {
     "service": ("50m", "64Mi", "500m", "512Mi", None),
 }
 STARTUP_FLOOR_SECONDS = 60  # stapel's budgets are for local processes; a pod may first run initdb on network storage
-FS_GROUP = {"prometheus": 65534, "grafana": 472}  # images that run as a non-root user and write their volume
+FS_GROUP = {"prometheus": 65534, "grafana": 472,  # images that run as a non-root user and write their volume
+            "rabbitmq": 999}  # and RabbitMQ, whose definitions Secret (0440) its rabbitmq user reads
 URL_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^:/@\s]*:[^@\s/]+@", re.IGNORECASE)
 PART_OF = "app.kubernetes.io/part-of"
 
@@ -95,7 +96,7 @@ def node_env(stack: Stack, cluster: InsideStack, node: Node, known: Any) -> tupl
     section = "services" if node.is_service else "components"
     if node.is_service:
         inner = cluster.nodes[node.name]
-        env = declared_env(inner, stack.root, cluster.service_env(inner))
+        env = declared_env(inner, stack.root, cluster.service_env(inner), listen=LISTEN_ALL)
     else:
         env = component_env(node)
     plain, secret = {}, {}
@@ -220,8 +221,10 @@ def container(stack: Stack, node: Node, image: str, has_secret: bool) -> dict[st
     body["resources"] = {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
     if not node.is_service:
         from stapel.monitoring import k8s as monitoring
+        from stapel.render import rabbitmq_definitions
 
-        body["volumeMounts"] = [{"name": claim_name(stack, node), "mountPath": data_path(node.kind)}, *monitoring.mounts(node)]
+        body["volumeMounts"] = [{"name": claim_name(stack, node), "mountPath": data_path(node.kind)}, *monitoring.mounts(node),
+                                *rabbitmq_definitions.k8s_mounts(node)]
     return body
 
 
@@ -244,12 +247,13 @@ def _args(node: Node) -> list[str]:
 
 def stateful_set(stack: Stack, node: Node, has_secret: bool) -> dict[str, Any]:
     from stapel.monitoring import k8s as monitoring
+    from stapel.render import rabbitmq_definitions
 
     name, storage = k8s_name(node.name), RESOURCES[node.kind][4]
     pod: dict[str, Any] = {"containers": [container(stack, node, image_for(node.name, node.kind, node.config), has_secret),
                                           *monitoring.sidecars(stack, node, has_secret)]}
-    if monitoring.volumes(node):
-        pod["volumes"] = monitoring.volumes(node)
+    if monitoring.volumes(node) or rabbitmq_definitions.k8s_volumes(node):
+        pod["volumes"] = [*monitoring.volumes(node), *rabbitmq_definitions.k8s_volumes(node)]
     if node.kind in FS_GROUP:
         pod["securityContext"] = {"fsGroup": FS_GROUP[node.kind]}
     return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name, "labels": labels(stack, node)},
