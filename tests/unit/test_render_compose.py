@@ -112,7 +112,7 @@ def test_stage_uses_the_contours_ports_volumes_and_network(project: Path) -> Non
     assert doc["services"]["db"]["ports"] == ["127.0.0.1:5532:5432"]
     assert doc["services"]["mq"]["ports"] == ["127.0.0.1:5772:5672", "127.0.0.1:15772:15672", "127.0.0.1:15792:15692"]
     assert doc["services"]["db"]["volumes"] == ["pgdata_stage:/var/lib/postgresql/data"]
-    assert doc["volumes"]["cache_stage"] == {"name": "cache_stage"}
+    assert doc["volumes"]["minimal_cache_stage"] == {"name": "minimal_cache_stage"}  # the default: project, node, contour
     assert doc["networks"] == {"minimal-stage": {"name": "minimal-stage"}}
     api = doc["services"]["api"]
     assert api["build"] == {"context": "../api"}

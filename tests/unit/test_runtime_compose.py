@@ -438,7 +438,7 @@ def test_status_check_logs_stop_restart_down(project: Path, tmp_path, monkeypatc
     assert main(["check"]) == 1  # down: nothing on record any more
     monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
     assert main(["down", "--volumes"]) == 1
-    assert "down --volumes deletes the Docker volumes of contour 'dev' (db_dev, cache_dev, mq_dev, metrics_dev)" in capfd.readouterr().err
+    assert "down --volumes deletes the Docker volumes of contour 'dev' (minimal_db_dev, minimal_cache_dev, minimal_mq_dev, minimal_metrics_dev)" in capfd.readouterr().err
     assert main(["down", "--volumes", "--yes"]) == 0
     assert fake.calls()[-1] == head(project, DOCKER2) + ["down", "-v"]
     assert not (project / ".local" / "compose" / "dev").exists()
@@ -496,3 +496,26 @@ def test_no_engine_with_the_real_binaries(project: Path) -> None:
     native = subprocess.run([sys.executable, "-m", "stapel", "status"], cwd=project, env=env, capture_output=True, text=True,
                             timeout=60, check=False)
     assert (native.returncode, native.stdout) == (0, "nothing runs for contour 'dev' (stapel up starts it)\n")
+
+
+def test_every_file_compose_yaml_mounts_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """seed-000-crm declares a RabbitMQ topology, Consul KV and PostgreSQL roles: the one-shots' scripts, the
+    definitions file and the entrypoint wrapper must all exist where compose.yaml mounts them."""
+    import yaml
+
+    root = tmp_path / "crm"
+    shutil.copytree(REPO / "examples" / "seed-000-crm", root, ignore=shutil.ignore_patterns(".env", ".env.*", ".local"))
+    for service in yaml.safe_load((root / "stapel.yaml").read_text())["services"].values():
+        (root / service.get("cwd", ".") / "Dockerfile").write_text("FROM python:3.12-slim\n")
+    monkeypatch.chdir(root)
+    v2(tmp_path, monkeypatch)
+    assert main(["--runtime", "compose", "up"]) == 0
+    folder = root / ".local" / "compose" / "dev"
+    services = yaml.safe_load((folder / "compose.yaml").read_text())["services"]
+    sources = [volume.split(":")[0] for body in services.values() for volume in body.get("volumes", [])
+               if volume.startswith((".", "/"))]
+    assert any("definitions" in source for source in sources), sources
+    missing = [source for source in sources if not (folder / source).exists()]
+    assert not missing, missing
+    definitions = next(folder.glob("secrets/*-definitions.json"))
+    assert stat.S_IMODE(definitions.stat().st_mode) == 0o600

@@ -16,7 +16,7 @@ from typing import Any
 
 from stapel.cli.compose_runtime import RECORD, folder_of
 from stapel.errors import PreflightError, StapelError, StartError
-from stapel.render import compose, compose_jobs, images, jobs
+from stapel.render import compose, images
 
 
 def selection(doc: dict[str, Any], services: list[str] | None, skip_backend: bool,
@@ -157,8 +157,7 @@ class ComposeUp:
         """What `stapel render compose` writes: the monitoring config and the one-shots' files, then compose.yaml and
         .env.compose (0600), each of these two replaced whole; the changes name which of them differ."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        compose.write_monitoring(self.stack, self.folder)
-        compose_jobs.write_files(self.folder, jobs.one_shots(self.stack))
+        compose.write_support_files(self.stack, self.folder)
         changes = []
         for name, text in (("compose.yaml", self.text), (".env.compose", self.secrets)):
             path = self.folder / name

@@ -78,14 +78,23 @@ def _render(node: Node, conf) -> str:  # noqa: ANN001
     ])
 
 
+HASHING_ALGORITHM = "rabbit_password_hashing_sha256"
+
+
+def password_hash(node_name: str, user: str, password: str) -> str:
+    """RabbitMQ's stored form of a password (rabbit_password_hashing_sha256): base64(salt + SHA-256(salt + password)).
+    The 4-byte salt is derived from node, user and password, so an unchanged password gives the same file (no
+    restart per run) and a changed one a new salt. Used for the native definitions file and render's (containers)."""
+    salt = hashlib.sha256(f"stapel:{node_name}:{user}:{password}".encode()).digest()[:4]
+    return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
+
+
 def _definitions(node: Node) -> str:
     """The user (with a salted SHA-256 of its password, as RabbitMQ stores it), vhost and permissions:
     imported at every boot, so a changed password takes effect, and no secret is on disk."""
     c = node.config
-    salt = hashlib.sha256(f"stapel:{node.name}:{c.user}:{c.password}".encode()).digest()[:4]  # stable: no restart per run
-    password_hash = base64.b64encode(salt + hashlib.sha256(salt + c.password.encode()).digest()).decode()
     return json.dumps({
-        "users": [{"name": c.user, "password_hash": password_hash, "hashing_algorithm": "rabbit_password_hashing_sha256",
+        "users": [{"name": c.user, "password_hash": password_hash(node.name, c.user, c.password), "hashing_algorithm": HASHING_ALGORITHM,
                    "tags": ["administrator"]}],
         "vhosts": [{"name": c.vhost}],
         "permissions": [{"user": c.user, "vhost": c.vhost, "configure": ".*", "write": ".*", "read": ".*"}],

@@ -68,9 +68,7 @@ def run(args: Any) -> int:
     doc, refs = build(stack, out, tag)
     text, secrets = document_text(stack, doc), env_text(stack, refs)  # both may refuse: before writing anything
     out.mkdir(parents=True, exist_ok=True)
-    written = write_monitoring(stack, out)
-    compose_jobs.write_files(out, jobs.one_shots(stack))
-    rabbitmq_definitions.write_compose(stack, out)
+    written = write_support_files(stack, out)
     (out / "compose.yaml").write_text(text)
     _write_private(out / ".env.compose", secrets)
     extra = f" (+ {len(written)} files under {out / 'monitoring'}/)" if written else ""
@@ -79,6 +77,15 @@ def run(args: Any) -> int:
     for line in images.missing_dockerfiles(stack):
         warn(line)
     return 0
+
+
+def write_support_files(stack: Any, out: Path) -> list[str]:
+    """Everything compose.yaml mounts, next to it: the monitoring config, the one-shots' scripts and RabbitMQ's
+    definitions (0600, under secrets/). Returns the monitoring files written."""
+    written = write_monitoring(stack, out)
+    compose_jobs.write_files(out, jobs.one_shots(stack))
+    rabbitmq_definitions.write_compose(stack, out)
+    return written
 
 
 def write_monitoring(stack: Any, out: Path) -> list[str]:
@@ -185,7 +192,7 @@ def _component(stack: Any, node: Node, refs: Refs) -> tuple[dict[str, Any], str]
     image = images.image_for(node.name, node.kind, node.config)
     inside = images.container_ports(node.kind)
     volume = stack.settings.volumes.get(node.name) if stack.settings else None
-    volume = volume or f"{node.name}_{stack.instance}"
+    volume = volume or f"{stack.name}_{node.name}_{stack.instance}"  # a named volume is global: the project is in its name
     body: dict[str, Any] = {"image": image}
     _put(body, "command", _component_command(node, refs))
     _put(body, "environment", {**_image_env(node, refs), **{k: _esc(v) for k, v in node.config.env.items()}})
@@ -281,6 +288,9 @@ def _test(spec: Any, node: Node, refs: Refs) -> list[str]:
             from stapel.components import qdrant
 
             return ["CMD", "bash", "-c", _esc(qdrant.container_check(port, p.get("path") or "/"))]
+        if node.is_service:  # a project image may have neither curl nor wget (python:*-slim): python3 is the last resort
+            fetch = f"python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' '{url}'"
+            return ["CMD-SHELL", f"curl -fsS -o /dev/null '{url}' || wget -q -O /dev/null '{url}' || {fetch}"]
         return ["CMD-SHELL", f"curl -fsS -o /dev/null '{url}' || wget -q -O /dev/null '{url}'"]
     return ["CMD-SHELL", f"nc -z {HOST} {port} || bash -c ': </dev/tcp/{HOST}/{port}'"]
 

@@ -1,6 +1,7 @@
 """The one-shots (render/jobs.py) as Compose services: each runs once (`restart: "no"`), after its database is
 healthy and the one-shot before it completed; a service starts after its last one (`service_completed_successfully`).
-Each has its owner's profiles: provisioning none (like its database), migrations and seeds `backend` (like the services).
+Each has its owner's profiles: provisioning none (like its component), migrations and seeds `backend` (like the services).
+A service also waits for the consul/qdrant provisioning of the components it depends on.
 Their generated files are written to <out>/stapel/<one-shot>/ (no secret in them) and mounted read-only at /stapel;
 the project folders they read are bind-mounted read-only. Secrets come as ${VAR} from .env.compose, like everywhere.
 """
@@ -12,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from stapel.render import images, jobs
+from stapel.render import http_jobs, images, jobs
 
 
 def services(stack: Any, shots: list[jobs.OneShot], bodies: dict[str, dict[str, Any]], refs: Any, out: Path, tag: str,
@@ -30,10 +31,12 @@ def services(stack: Any, shots: list[jobs.OneShot], bodies: dict[str, dict[str, 
         body["entrypoint"] = [esc(a) for a in shot.command]
         if owner.is_service:
             body.update({key: copy.deepcopy(bodies[owner.name][key]) for key in ("env_file", "environment") if key in bodies[owner.name]})
-        else:
+        elif owner.kind == "postgres":
             c = owner.config
             body["environment"] = {"POSTGRES_USER": esc(c.user), "POSTGRES_PASSWORD": refs.ref(f"{owner.env_name}_PASSWORD", c.password),
                                    **{key: refs.ref(key, value) for key, value in jobs.role_env(c).items()}}
+        elif http_jobs.env(owner):  # Qdrant's api key, under the name the component's own service has it
+            body["environment"] = {key: refs.ref(f"{owner.env_name}_API_KEY", value) for key, value in http_jobs.env(owner).items()}
         volumes = []
         if shot.files:
             volumes.append(f"{rel(out / 'stapel' / shot.name, out)}:{jobs.STAPEL_DIR}:ro")
@@ -43,8 +46,8 @@ def services(stack: Any, shots: list[jobs.OneShot], bodies: dict[str, dict[str, 
         if volumes:
             body["volumes"] = volumes
         depends = {}
-        if shot.database:
-            depends[shot.database] = {"condition": "service_healthy"}
+        if shot.needs:
+            depends[shot.needs] = {"condition": "service_healthy"}
         if shot.after:
             depends[shot.after] = {"condition": "service_completed_successfully"}
         if depends:
@@ -58,7 +61,8 @@ def services(stack: Any, shots: list[jobs.OneShot], bodies: dict[str, dict[str, 
 
 def wait_for(stack: Any, shots: list[jobs.OneShot], node: Any) -> dict[str, dict[str, str]]:
     last = jobs.last_of(shots, stack, node)
-    return {last: {"condition": "service_completed_successfully"}} if last else {}
+    names = [*([last] if last else []), *jobs.provisions_needed(shots, stack, node)]
+    return {name: {"condition": "service_completed_successfully"} for name in names}
 
 
 def write_files(out: Path, shots: list[jobs.OneShot]) -> None:

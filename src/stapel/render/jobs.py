@@ -6,6 +6,8 @@ follows a chain: provisioning of the service's database, then its migrations, th
   <pg>-provision   a postgres component declaring databases or roles: psql_script's idempotent provision.sql,
                    run by psql from the component's own image as its superuser; role passwords as psql variables
                    from the env (<ROLE>_ROLE_PASSWORD), never in the script
+  <kv>-provision   a consul (kv) or qdrant (collections) component: a curl script (render/http_jobs.py); the
+                   services depending on the component wait for it
   <svc>-migrate    `migrations: {command}`: the service's own image runs the command with the service's env.
                    `migrations: {dir}`: goose itself, from GOOSE_IMAGE (there is no official goose image; this
                    community one holds goose's own release binary on Alpine). goose is the reference stapel's
@@ -33,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from stapel.errors import ConfigError
-from stapel.render import images
+from stapel.render import http_jobs, images
 from stapel.render.psql_script import password_vars, script
 
 GOOSE_IMAGE = "ghcr.io/kukymbr/goose-docker:3.23.0"  # goose v3.23.0
@@ -61,7 +63,7 @@ class OneShot:
     owner: str  # whose env it runs with: a service, or the postgres component (provision)
     image: str | None  # None: the owner service's own image
     command: list[str]  # replaces the image's entrypoint
-    database: str | None  # the postgres component that must be healthy first
+    needs: str | None  # the component that must be healthy first: the database, or the consul/qdrant provisioned
     after: str | None = None  # the one-shot that must have completed first
     files: dict[str, str] = field(default_factory=dict)  # generated, mounted read-only at STAPEL_DIR
     mount: Path | None = None  # a project folder it reads, at workdir
@@ -87,6 +89,8 @@ def one_shots(stack: Any, host_of: Callable[[str], str] = str) -> list[OneShot]:
         if node.kind == "postgres" and declared(stack, node):
             provisions[node.name] = _provision(node, host_of)
             found.append(provisions[node.name])
+        elif node.kind in http_jobs.KINDS and declared(stack, node):
+            found.append(OneShot(**http_jobs.one_shot_args(node, host_of)))
     for node in stack.services():
         db = database_of(stack, node)
         previous = provisions[db].name if db in provisions else None
@@ -96,6 +100,11 @@ def one_shots(stack: Any, host_of: Callable[[str], str] = str) -> list[OneShot]:
             previous = shot.name
     _check_files(stack, found)
     return found
+
+
+def provisions_needed(shots: list[OneShot], stack: Any, node: Any) -> list[str]:
+    """The consul/qdrant provisioning one-shots of the components a service depends on (it starts after them)."""
+    return [s.name for s in shots if s.step == "provision" and s.owner in node.depends_on and stack.nodes[s.owner].kind in http_jobs.KINDS]
 
 
 def last_of(shots: list[OneShot], stack: Any, node: Any) -> str | None:
@@ -187,5 +196,6 @@ def _check_files(stack: Any, shots: list[OneShot]) -> None:
         for rel, text in texts.items():
             if mask(text) != text:
                 where = shot.mount / rel if rel not in shot.files else f"{shot.name}/{rel}"
-                raise ConfigError(f"{where}: holds a secret value, which would land in a rendered file or ConfigMap",
-                                  hint="read it from the environment in the seed or migration instead")
+                hint = ("a Consul KV value in stapel.yaml is written into the provision script: keep secrets out of the KV"
+                        if stack.nodes[shot.owner].kind == "consul" else "read it from the environment in the seed or migration instead")
+                raise ConfigError(f"{where}: holds a secret value, which would land in a rendered file or ConfigMap", hint=hint)

@@ -45,7 +45,7 @@ from stapel.errors import ConfigError
 from stapel.render import k8s_jobs
 from stapel.monitoring import k8s as monitoring
 from stapel.render import k8s_objects as objects
-from stapel.render import images
+from stapel.render import images, rabbitmq_definitions
 from stapel.render.images import check_tags, git_tag
 
 KUSTOMIZATION = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
@@ -107,6 +107,7 @@ def base(stack: Stack, envs: dict, secret_nodes: list[str], tag: str) -> dict[st
         has_secret = name in secret_nodes
         docs = [workload(stack, node, tag, has_secret), objects.service_object(stack, node), objects.config_map(stack, node, plain)]
         docs += monitoring.config_maps(stack, node)  # prometheus.yml, Grafana provisioning
+        docs += rabbitmq_definitions.k8s_objects(stack, node, objects.labels(stack, node))  # its definitions Secret, conf.d entry
         if has_secret:
             docs.append(objects.secret_object(stack, node, list(secret)))
         files[f"base/{objects.k8s_name(name)}.yaml"] = [doc for doc in docs if doc is not None]
@@ -125,7 +126,7 @@ def overlay(stack: Stack, base_stack: Stack, envs: dict, secret_nodes: list[str]
         for name, (plain, _) in envs.items()]
     body["secretGenerator"] = [
         {"name": f"{objects.k8s_name(name)}-secrets", "behavior": "replace", "envs": [f"secrets/{objects.k8s_name(name)}.env"]}
-        for name in secret_nodes]
+        for name in secret_nodes] + rabbitmq_definitions.k8s_generators(stack)
     body["images"] = [{"name": service_image(stack, node, tag).rsplit(":", 1)[0], "newTag": tag} for node in stack.services()]
     patches = [p for name, node in stack.nodes.items() if (p := _patch(stack, base_stack, node, tag, name in secret_nodes))]
     patches += monitoring.patches(stack, base_stack)
@@ -161,7 +162,8 @@ def _patch(stack: Stack, base_stack: Stack, node: Any, tag: str, has_secret: boo
 
 
 def secret_env_files(stacks_by_contour: dict[str, Stack]) -> dict[str, str]:
-    """{overlays/<contour>/secrets/<node>.env: text} with the real values: written 0600, never committed."""
+    """{overlays/<contour>/secrets/<node>.env (and <mq>-definitions.json): text} with the real values: written 0600,
+    never committed."""
     files = {}
     envs_by_contour = {contour: node_envs(stack) for contour, stack in stacks_by_contour.items()}
     secret_nodes = {name for envs in envs_by_contour.values() for name, (_, secret) in envs.items() if secret}
@@ -174,6 +176,7 @@ def secret_env_files(stacks_by_contour: dict[str, Stack]) -> dict[str, str]:
                     raise ConfigError(f"{'services' if stack.nodes[name].is_service else 'components'}.{name}.env.{key}: "
                                       f"a value with a line break cannot go into a kustomize env file")
             files[f"overlays/{contour}/secrets/{objects.k8s_name(name)}.env"] = "".join(f"{k}={v}\n" for k, v in secret.items())
+    files.update(rabbitmq_definitions.k8s_files(stacks_by_contour))
     return files
 
 

@@ -2,7 +2,8 @@
 a ConfigMap <one-shot>-files with its generated script and the project files it reads (migrations, SQL seeds).
 
 Each Job runs with its owner's env (envFrom the owner's ConfigMap and Secret, exactly what the service or the
-database container gets), waits for its database in an initContainer (`pg_isready` from the database's image),
+database container gets), waits for its component in an initContainer (`pg_isready` from the database's image;
+curl for Consul's leader or Qdrant's /readyz),
 restarts on failure (backoffLimit 10: Kubernetes has no order between Jobs, so a migration that starts before
 its database's provisioning finished fails and is retried), and is deleted 10 minutes after it finished
 (ttlSecondsAfterFinished), so the next `kubectl apply -k` runs it again (every one-shot is idempotent) and a new
@@ -15,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from stapel.render import images, jobs
+from stapel.render import http_jobs, images, jobs
 from stapel.render.k8s_objects import PART_OF, k8s_name
 
 BACKOFF_LIMIT = 10
@@ -70,8 +71,8 @@ def objects(stack: Any, shot: jobs.OneShot, tag: str, secret_nodes: list[str]) -
     if mounts:
         container["volumeMounts"] = mounts
     pod: dict[str, Any] = {"restartPolicy": "OnFailure", "containers": [container]}
-    if shot.database:
-        pod["initContainers"] = [_wait_for(stack, shot.database)]
+    if shot.needs:
+        pod["initContainers"] = [_wait_for(stack, shot.needs)]
     if volumes:
         pod["volumes"] = volumes
     job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "labels": labels},
@@ -81,9 +82,13 @@ def objects(stack: Any, shot: jobs.OneShot, tag: str, secret_nodes: list[str]) -
     return [job, files] if data else [job]
 
 
-def _wait_for(stack: Any, database: str) -> dict[str, Any]:
-    node, host = stack.nodes[database], k8s_name(database)
-    port = images.container_ports("postgres")["main"]
-    return {"name": f"wait-for-{host}", "image": images.image_for(node.name, node.kind, node.config),
-            "command": ["sh", "-c", f"until pg_isready -q -h {host} -p {port}; do sleep 2; done"],
+def _wait_for(stack: Any, name: str) -> dict[str, Any]:
+    """Until the component answers: PostgreSQL by pg_isready from its own image, Consul/Qdrant over HTTP with curl."""
+    node, host = stack.nodes[name], k8s_name(name)
+    if node.kind == "postgres":
+        image = images.image_for(node.name, node.kind, node.config)
+        check = f"pg_isready -q -h {host} -p {images.container_ports('postgres')['main']}"
+    else:
+        image, check = http_jobs.CURL_IMAGE, http_jobs.ready_check(node, host)
+    return {"name": f"wait-for-{host}", "image": image, "command": ["sh", "-c", f"until {check}; do sleep 2; done"],
             "resources": RESOURCES}
