@@ -24,6 +24,7 @@ import yaml
 
 from stapel.engine.stack import open_stack
 from stapel.errors import ConfigError
+from stapel.private import write_private
 from stapel.render import compose, images
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,7 +49,7 @@ def write(stack, out: Path) -> Path:  # noqa: ANN001
     doc, refs = compose.build(stack, out)
     out.mkdir(parents=True)
     (out / "compose.yaml").write_text(compose.document_text(stack, doc))
-    compose._write_private(out / ".env.compose", compose.env_text(stack, refs))
+    write_private(out / ".env.compose", compose.env_text(stack, refs))
     return out
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from stapel.cli.compose_runtime import RECORD, folder_of
 from stapel.errors import PreflightError, StapelError, StartError
 from stapel.render import compose, images
+from stapel.private import write_private
 
 
 def selection(doc: dict[str, Any], services: list[str] | None, skip_backend: bool,
@@ -167,7 +168,7 @@ class ComposeUp:
             except OSError:
                 pass
             temporary = path.with_name(f".{name}.tmp")
-            compose._write_private(temporary, text)
+            write_private(temporary, text)
             if name == "compose.yaml":
                 os.chmod(temporary, 0o644)
             os.replace(temporary, path)

@@ -13,12 +13,12 @@ Ready when /v1/status/leader names a leader (probe type "consul"): the HTTP API 
 from __future__ import annotations
 
 import json
-import os
 from typing import TYPE_CHECKING
 
 from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, grouped, http_url
 from stapel.probes import ProbeSpec
+from stapel.private import write_private
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
@@ -112,5 +112,4 @@ def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
 def prepare(node: Node, ctx) -> None:  # noqa: ANN001
     ctx.make_private_dir(ctx.paths.data(node.name), None)
     ctx.make_private_dir(ctx.paths.conf(node.name), None)
-    with open(os.open(_conf_file(node, ctx), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-        f.write(_render(node, ctx))
+    write_private(_conf_file(node, ctx), _render(node, ctx))

@@ -11,7 +11,6 @@ Grafana is not in Debian and not on PyPI: without a binary, the error names its 
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +18,7 @@ from stapel.components.base import LaunchSpec, Node, component_env, probe_from_c
 from stapel.env.connections import HOST, Exports, http_url
 from stapel.errors import PreflightError
 from stapel.probes import ProbeSpec
+from stapel.private import write_private
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
@@ -112,5 +112,4 @@ def prepare(node: Node, ctx) -> None:  # noqa: ANN001
     for rel, text in _provisioning(node, ctx).items():
         path = root / rel
         ctx.make_private_dir(path.parent, None)
-        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-            f.write(text)
+        write_private(path, text)

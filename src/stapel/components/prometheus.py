@@ -4,12 +4,12 @@ changed config (a new service, a moved port) restarts Prometheus and an unchange
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, http_url
 from stapel.probes import ProbeSpec
+from stapel.private import write_private
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
@@ -64,5 +64,4 @@ def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
 def prepare(node: Node, ctx) -> None:  # noqa: ANN001
     ctx.make_private_dir(ctx.paths.data(node.name), None)
     ctx.make_private_dir(ctx.paths.conf(node.name), None)
-    with open(os.open(ctx.paths.conf(node.name) / "prometheus.yml", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-        f.write(_render(ctx))
+    write_private(ctx.paths.conf(node.name) / "prometheus.yml", _render(ctx))

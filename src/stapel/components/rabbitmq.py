@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, amqp_url, grouped, http_url
 from stapel.probes import ProbeSpec
+from stapel.private import write_private
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
@@ -174,7 +175,4 @@ def prepare(node: Node, ctx) -> None:  # noqa: ANN001
 def _write(path, text: str, mode: int) -> None:  # noqa: ANN001
     if path.exists() and mode == 0o400:
         return
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with open(fd, "w") as f:
-        f.write(text)
-    os.chmod(path, mode)
+    write_private(path, text, mode)

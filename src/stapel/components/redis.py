@@ -4,12 +4,12 @@ nor in the file (an ACL rule holds its SHA-256)."""
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import TYPE_CHECKING
 
 from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, grouped, redis_url
 from stapel.probes import ProbeSpec
+from stapel.private import write_private
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
@@ -81,5 +81,4 @@ def prepare(node: Node, ctx) -> None:  # noqa: ANN001
     ctx.make_private_dir(ctx.paths.data(node.name), None)
     ctx.make_private_dir(ctx.paths.conf(node.name), None)
     path = _conf_file(node, ctx)
-    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-        f.write(_render(node, ctx))
+    write_private(path, _render(node, ctx))

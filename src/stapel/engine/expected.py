@@ -17,6 +17,7 @@ from typing import Any
 from stapel import __version__
 from stapel import probes
 from stapel.paths import Paths
+from stapel.private import write_private
 
 _VARIABLE = re.compile(rb"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -69,9 +70,7 @@ def save(stack: Any, names: list[str], spec_hashes: dict[str, str], extra_files:
             "inputs": fingerprint(stack.file, extra_files, options), "nodes": nodes}
     path = _file(stack.paths)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(fd, "w") as f:
-        f.write(json.dumps(data, indent=2) + "\n")
+    write_private(path, json.dumps(data, indent=2) + "\n")
 
 
 def load(paths: Paths) -> dict[str, Any] | None:

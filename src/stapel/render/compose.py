@@ -29,6 +29,7 @@ from stapel.monitoring import compose as monitoring_compose
 from stapel.render import compose_jobs, images, jobs, rabbitmq_definitions
 from stapel.render.inside import LISTEN_ALL
 from stapel.render.inside import inside as inside_stack
+from stapel.private import write_private
 
 CONDITIONS = {"started": "service_started", "healthy": "service_healthy", "completed": "service_completed_successfully"}
 _URL_AUTH = re.compile(r"^([a-z][a-z0-9+.:-]*://[^:@/]*:)([^@/]*)(@)")
@@ -70,7 +71,7 @@ def run(args: Any) -> int:
     out.mkdir(parents=True, exist_ok=True)
     written = write_support_files(stack, out)
     (out / "compose.yaml").write_text(text)
-    _write_private(out / ".env.compose", secrets)
+    write_private(out / ".env.compose", secrets)
     extra = f" (+ {len(written)} files under {out / 'monitoring'}/)" if written else ""
     print(f"wrote {out / 'compose.yaml'}{extra} and {out / '.env.compose'} (secrets, 0600) for '{stack.name}' ({stack.instance}); "
           f"run: docker compose --env-file {out / '.env.compose'} -f {out / 'compose.yaml'} up -d")
@@ -144,13 +145,6 @@ def env_text(stack: Any, refs: Refs) -> str:
                               hint="choose another value (stapel env sync generates safe ones)")
         lines.append(f"{key}={value}" if _PLAIN.match(value) else f"{key}='{value}'")
     return "\n".join(lines) + "\n"
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
 
 
 def _check_ports(stack: Any) -> None:

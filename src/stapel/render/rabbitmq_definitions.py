@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from stapel.render.k8s_objects import k8s_name
+from stapel.private import write_private
 
 SECRETS_DIR = "secrets"  # next to .env.compose; in Kubernetes overlays/<contour>/secrets/ (git-ignored there too)
 CONF_D = "/etc/rabbitmq/conf.d/90-stapel-definitions.conf"
@@ -113,10 +114,7 @@ def write_compose(stack: Any, out: Path) -> None:
     for rel, body in private.items():
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         os.chmod((out / rel).parent, 0o700)
-        fd = os.open(out / rel, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(body)
-        os.chmod(out / rel, 0o600)
+        write_private(out / rel, body)
 
 
 # ---- Kubernetes
