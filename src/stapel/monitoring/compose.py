@@ -42,7 +42,7 @@ def mounts(node: Any) -> list[str]:
 
 def exporters(stack: Any, refs: Any) -> dict[str, dict[str, Any]]:
     """Compose services standing in for the /metrics PostgreSQL and Redis lack (secrets as ${VAR} of refs)."""
-    from stapel.render.compose import _esc
+    from stapel.render.compose_vars import escape
     from stapel.render.images import container_ports
 
     prom = _prometheus(stack)
@@ -58,8 +58,8 @@ def exporters(stack: Any, refs: Any) -> dict[str, dict[str, Any]]:
                               f"service '{name}', which stapel.yaml already names", hint=f"rename '{name}'")
         password, port = f"{node.env_name}_PASSWORD", container_ports(node.kind)["main"]
         if node.kind == "postgres":
-            env = {"DATA_SOURCE_URI": f"{node.name}:{port}/{_esc(quote(c.database, safe=''))}?sslmode=disable",
-                   "DATA_SOURCE_USER": _esc(c.user), "DATA_SOURCE_PASS": refs.ref(password, c.password)}
+            env = {"DATA_SOURCE_URI": f"{node.name}:{port}/{escape(quote(c.database, safe=''))}?sslmode=disable",
+                   "DATA_SOURCE_USER": escape(c.user), "DATA_SOURCE_PASS": refs.ref(password, c.password)}
         else:
             env = {"REDIS_ADDR": f"redis://{node.name}:{port}", **({"REDIS_PASSWORD": refs.ref(password, c.password)} if c.password else {})}
         out[name] = {"image": EXPORTERS[node.kind][0], "environment": env,

@@ -53,9 +53,9 @@ def native_view(stack: Any) -> View:
 
 
 def compose_view(stack: Any) -> View:
-    from stapel.render.compose import _inside_ports
+    from stapel.render.inside import compose_ports
 
-    return View("compose", inside(stack, str, _inside_ports))
+    return View("compose", inside(stack, str, compose_ports))
 
 
 def k8s_view(stack: Any) -> View:

@@ -6,7 +6,7 @@ container ports. Host ports are the contour's, on 127.0.0.1. compose.yaml holds 
 references resolve from .env.compose (`docker compose --env-file .env.compose up -d`); a secret that would
 land literally in compose.yaml (a command line, an exec probe) is refused. The project name goes into
 .env.compose as COMPOSE_PROJECT_NAME, not a top-level `name:`, which Debian's docker-compose 1.29 rejects.
-Health checks keep the probe's budget (period x threshold) at an interval of at least 1 s.
+Health checks: compose_health.py; ${VAR} references, escaping and the leak guard: compose_vars.py.
 Services are also tagged `image: <stack>/<service>:<tag>` (--tag, default the git commit; `latest` refused
 outside dev, as for Kubernetes: images.check_tags); provisioning, migrations and seeds are one-shot services
 (render/jobs.py, compose_jobs.py) the services wait for.
@@ -14,48 +14,31 @@ outside dev, as for Kubernetes: images.check_tags); provisioning, migrations and
 
 from __future__ import annotations
 
-import math
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
 
 from stapel.components.base import Node
 from stapel.env.connections import HOST
 from stapel.errors import ConfigError
 from stapel.monitoring import compose as monitoring_compose
-from stapel.render import compose_jobs, images, jobs, rabbitmq_definitions
-from stapel.render.inside import LISTEN_ALL
-from stapel.render.inside import inside as inside_stack
 from stapel.private import write_private
+from stapel.render import compose_jobs, images, jobs, rabbitmq_definitions
+from stapel.render.compose_health import duration, healthcheck
+from stapel.render.compose_vars import (
+    Refs,
+    check_leaks,
+    env_text,
+    env_value,
+    escape,
+    relative,
+    seed_refs,
+)
+from stapel.render.inside import LISTEN_ALL, compose_ports
+from stapel.render.inside import inside as inside_stack
 
 CONDITIONS = {"started": "service_started", "healthy": "service_healthy", "completed": "service_completed_successfully"}
-_URL_AUTH = re.compile(r"^([a-z][a-z0-9+.:-]*://[^:@/]*:)([^@/]*)(@)")
-_PLAIN = re.compile(r"^[A-Za-z0-9_./:@+,=-]*$")
-
-
-class Refs:
-    """Secret values and the variables that stand for them in compose.yaml (the values go to .env.compose)."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-
-    def ref(self, var: str, value: str) -> str:
-        for known, existing in self.values.items():
-            if existing == value:
-                return "${" + known + "}"
-        name, n = var, 2
-        while name in self.values:
-            name, n = f"{var}_{n}", n + 1
-        self.values[name] = value
-        return "${" + name + "}"
-
-    def url_ref(self, var: str, value: str) -> str:
-        """The secret as it appears inside a URL (percent-encoded): its own variable when encoding changes it."""
-        encoded = quote(value, safe="")
-        return self.ref(var, value) if encoded == value else self.ref(f"{var}_URLENCODED", encoded)
 
 
 def run(args: Any) -> int:
@@ -108,7 +91,7 @@ def render(stack: Any, out_dir: Path | None = None, tag: str = "dev") -> dict[st
 def build(stack: Any, out_dir: Path | None = None, tag: str = "dev") -> tuple[dict[str, Any], Refs]:
     out = Path(os.path.abspath(out_dir if out_dir is not None else stack.root))
     refs = Refs()
-    _seed_refs(stack, refs)
+    seed_refs(stack, refs)
     services, volumes = {}, {}
     for node in stack.components():
         services[node.name], volume = _component(stack, node, refs)
@@ -121,11 +104,11 @@ def build(stack: Any, out_dir: Path | None = None, tag: str = "dev") -> tuple[di
         waits = compose_jobs.wait_for(stack, shots, node)
         if waits:
             services[node.name].setdefault("depends_on", {}).update(waits)
-    services.update(compose_jobs.services(stack, shots, services, refs, out, tag, _rel, _esc))
+    services.update(compose_jobs.services(stack, shots, services, refs, out, tag))
     for body in services.values():
         body["networks"] = [stack.network]
     doc = {"services": services, "networks": {stack.network: {"name": stack.network}}, "volumes": volumes}
-    _check_leaks(stack, doc)
+    check_leaks(stack, doc)
     return doc, refs
 
 
@@ -135,16 +118,6 @@ def document_text(stack: Any, doc: dict[str, Any]) -> str:
     head = (f"# Rendered by `stapel render compose` from {stack.file.name}: stack '{stack.name}', contour '{stack.instance}'.\n"
             "# Secrets and COMPOSE_PROJECT_NAME are in .env.compose: docker compose --env-file .env.compose up -d\n")
     return head + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
-
-
-def env_text(stack: Any, refs: Refs) -> str:
-    lines = [f"COMPOSE_PROJECT_NAME={stack.name}-{stack.instance}"]
-    for key, value in sorted(refs.values.items()):
-        if "'" in value or "\n" in value:
-            raise ConfigError(f"{stack.file.name}: {key}: a secret with a quote or a line break cannot go into .env.compose",
-                              hint="choose another value (stapel env sync generates safe ones)")
-        lines.append(f"{key}={value}" if _PLAIN.match(value) else f"{key}='{value}'")
-    return "\n".join(lines) + "\n"
 
 
 def _check_ports(stack: Any) -> None:
@@ -160,26 +133,9 @@ def _check_ports(stack: Any) -> None:
                 taken[port] = label
 
 
-def _seed_refs(stack: Any, refs: Refs) -> None:
-    for node in stack.components():
-        password = getattr(node.config, "password", None)
-        if password:
-            refs.ref(f"{node.env_name}_PASSWORD", password)
-        for role, spec in getattr(node.config, "roles", {}).items():
-            refs.ref(f"{node.env_name}_{role.upper().replace('-', '_')}_PASSWORD", spec.password)
-
-
 def _put(body: dict[str, Any], key: str, value: Any) -> None:
     if value:
         body[key] = value
-
-
-def _esc(value: str) -> str:
-    return str(value).replace("$", "$$")
-
-
-def _dur(seconds: float) -> str:
-    return f"{int(seconds)}s" if float(seconds).is_integer() else f"{round(seconds * 1000)}ms"
 
 
 def _component(stack: Any, node: Node, refs: Refs) -> tuple[dict[str, Any], str]:
@@ -189,18 +145,18 @@ def _component(stack: Any, node: Node, refs: Refs) -> tuple[dict[str, Any], str]
     volume = volume or f"{stack.name}_{node.name}_{stack.instance}"  # a named volume is global: the project is in its name
     body: dict[str, Any] = {"image": image}
     _put(body, "command", _component_command(node, refs))
-    _put(body, "environment", {**_image_env(node, refs), **{k: _esc(v) for k, v in node.config.env.items()}})
+    _put(body, "environment", {**_image_env(node, refs), **{k: escape(v) for k, v in node.config.env.items()}})
     body["ports"] = [f"{HOST}:{node.ports[name]}:{port}" for name, port in inside.items() if name in node.ports]
     body["volumes"] = [f"{volume}:{images.data_path(node.kind)}", *monitoring_compose.mounts(node)]
     rabbitmq_definitions.compose_parts(stack, node, body)  # a declared topology: loaded at boot from secrets/
-    _put(body, "healthcheck", _healthcheck(stack.probe(node), node, refs))
+    _put(body, "healthcheck", healthcheck(stack.probe(node), node, refs))
     _common(node, body)
     _put(body, "profiles", list(node.config.profiles))
     return body, volume
 
 
 def _component_command(node: Node, refs: Refs) -> list[str] | None:
-    args = [_esc(a) for a in node.config.args]
+    args = [escape(a) for a in node.config.args]
     if node.kind == "postgres" and args:
         return ["postgres", *args]
     if node.kind == "redis" and (node.config.password or args):
@@ -216,17 +172,17 @@ def _component_command(node: Node, refs: Refs) -> list[str] | None:
 def _image_env(node: Node, refs: Refs) -> dict[str, str]:
     c, var = node.config, f"{node.env_name}_PASSWORD"
     if node.kind == "postgres":
-        return {"POSTGRES_USER": _esc(c.user), "POSTGRES_PASSWORD": refs.ref(var, c.password), "POSTGRES_DB": _esc(c.database)}
+        return {"POSTGRES_USER": escape(c.user), "POSTGRES_PASSWORD": refs.ref(var, c.password), "POSTGRES_DB": escape(c.database)}
     if node.kind == "rabbitmq":
-        return {"RABBITMQ_DEFAULT_USER": _esc(c.user), "RABBITMQ_DEFAULT_PASS": refs.ref(var, c.password),
-                "RABBITMQ_DEFAULT_VHOST": _esc(c.vhost)}
+        return {"RABBITMQ_DEFAULT_USER": escape(c.user), "RABBITMQ_DEFAULT_PASS": refs.ref(var, c.password),
+                "RABBITMQ_DEFAULT_VHOST": escape(c.vhost)}
     if node.kind == "grafana":
-        return {"GF_SECURITY_ADMIN_USER": _esc(c.user), "GF_SECURITY_ADMIN_PASSWORD": refs.ref(var, c.password)}
+        return {"GF_SECURITY_ADMIN_USER": escape(c.user), "GF_SECURITY_ADMIN_PASSWORD": refs.ref(var, c.password)}
     if node.kind in ("consul", "qdrant"):
         from stapel.components import kind_module
 
         env = kind_module(node.kind).container_env(images.container_ports(node.kind), c)
-        return {k: refs.ref(f"{node.env_name}_API_KEY", v) if k.endswith("API_KEY") else _esc(v) for k, v in env.items()}
+        return {k: refs.ref(f"{node.env_name}_API_KEY", v) if k.endswith("API_KEY") else escape(v) for k, v in env.items()}
     return {}
 
 
@@ -238,77 +194,21 @@ def _common(node: Node, body: dict[str, Any]) -> None:
         body["restart"] = "always"
 
 
-def _container_port(node: Node, port: int | None) -> int | None:
-    """A probe's host port as seen inside the node's own container."""
-    if node.is_service or port is None:
-        return port
-    inside = images.container_ports(node.kind)
-    return next((inside[name] for name, host in node.ports.items() if host == port and name in inside), port)
-
-
-def _healthcheck(spec: Any, node: Node, refs: Refs) -> dict[str, Any] | None:
-    if spec is None:
-        return None
-    test = _test(spec, node, refs)
-    interval = max(spec.period_seconds, 1.0)
-    check = {"test": test, "interval": _dur(interval), "timeout": _dur(spec.timeout_seconds),
-             "retries": max(1, math.ceil(spec.period_seconds * spec.failure_threshold / interval))}
-    if spec.initial_delay_seconds:
-        check["start_period"] = _dur(spec.initial_delay_seconds)
-    return check
-
-
-def _test(spec: Any, node: Node, refs: Refs) -> list[str]:
-    p = spec.params
-    port = _container_port(node, p.get("port"))
-    if spec.type == "postgres":
-        return ["CMD", "pg_isready", "-h", HOST, "-p", str(port), "-U", _esc(p["user"]), "-d", _esc(p["database"])]
-    if spec.type == "redis":
-        auth = f"-a '{refs.ref(f'{node.env_name}_PASSWORD', p['password'])}' " if p.get("password") else ""
-        return ["CMD-SHELL", f"redis-cli --no-auth-warning {auth}-p {port} ping | grep -q PONG"]
-    if spec.type in ("rabbitmq", "amqp"):
-        return ["CMD", "rabbitmq-diagnostics", "-q", "check_running"]
-    if spec.type == "consul":
-        from stapel.components import consul
-
-        return ["CMD-SHELL", consul.container_check(port)]
-    if spec.type == "exec":
-        return ["CMD", *(_esc(a) for a in p["command"])]
-    if spec.type == "http":
-        url = f"{p.get('scheme') or 'http'}://{HOST}:{port}{_esc(p.get('path') or '/')}"
-        if node.kind == "prometheus":
-            return ["CMD", "wget", "-q", "-O", "/dev/null", url]
-        if node.kind == "qdrant":  # its image has bash but no curl, wget or nc (components/qdrant.py)
-            from stapel.components import qdrant
-
-            return ["CMD", "bash", "-c", _esc(qdrant.container_check(port, p.get("path") or "/"))]
-        if node.is_service:  # a project image may have neither curl nor wget (python:*-slim): python3 is the last resort
-            fetch = f"python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' '{url}'"
-            return ["CMD-SHELL", f"curl -fsS -o /dev/null '{url}' || wget -q -O /dev/null '{url}' || {fetch}"]
-        return ["CMD-SHELL", f"curl -fsS -o /dev/null '{url}' || wget -q -O /dev/null '{url}'"]
-    return ["CMD-SHELL", f"nc -z {HOST} {port} || bash -c ': </dev/tcp/{HOST}/{port}'"]
-
-
 def _service(stack: Any, node: Node, refs: Refs, out: Path, tag: str) -> dict[str, Any]:
     from stapel.components import service
 
     body: dict[str, Any] = {"image": images.service_image(stack.name, node.name, tag),
-                            "build": {"context": _rel(service.cwd(node, stack.root), out)},
-                            "command": [_esc(a) for a in node.config.command]}
-    _put(body, "env_file", [_rel((stack.root / name).resolve(), out) for name in node.config.env_file])
+                            "build": {"context": relative(service.cwd(node, stack.root), out)},
+                            "command": [escape(a) for a in node.config.command]}
+    _put(body, "env_file", [relative((stack.root / name).resolve(), out) for name in node.config.env_file])
     _put(body, "environment", _service_env(stack, node, refs))
     _put(body, "ports", [f"{HOST}:{node.port}:{node.port}"] if node.port else None)
     _put(body, "depends_on", {name: {"condition": _condition(stack, name, cond)} for name, cond in node.depends_on.items()})
-    _put(body, "healthcheck", _healthcheck(stack.probe(node), node, refs))
+    _put(body, "healthcheck", healthcheck(stack.probe(node), node, refs))
     _common(node, body)
-    body["stop_grace_period"] = _dur(node.config.stop_timeout_seconds)
+    body["stop_grace_period"] = duration(node.config.stop_timeout_seconds)
     _put(body, "profiles", list(node.config.profiles))
     return body
-
-
-def _rel(path: Path, out: Path) -> str:
-    rel = os.path.relpath(path, out)
-    return rel if rel.startswith(".") else f"./{rel}"
 
 
 def _condition(stack: Any, name: str, condition: str) -> str:
@@ -320,49 +220,9 @@ def _condition(stack: Any, name: str, condition: str) -> str:
 
 def _service_env(stack: Any, node: Node, refs: Refs) -> dict[str, str]:
     """What stapel gives the service natively (Stack.service_env + HOST/PORT + its env), hosts = Compose names."""
-    network = inside_stack(stack, str, _inside_ports)
+    network = inside_stack(stack, str, compose_ports)
     env = network.service_env(network.nodes[node.name])
     if node.port:
         env["HOST"], env["PORT"] = LISTEN_ALL, str(node.port)
     env.update(node.config.env)
-    return {key: _env_value(stack, key, value, refs) for key, value in env.items()}
-
-
-def _inside_ports(node: Node) -> dict[str, int]:
-    """A service listens on its (published) port inside its container too; a component on the image's port."""
-    return dict(node.ports) if node.is_service else {**node.ports, **images.container_ports(node.kind)}
-
-
-def _env_value(stack: Any, key: str, value: str, refs: Refs) -> str:
-    from stapel.env.secrets import by_name
-
-    if value and (by_name(key) or key in stack.model.env.secrets):
-        return refs.ref(key, value)
-    found = _URL_AUTH.match(value)
-    secret = unquote(found.group(2)) if found else None
-    var = next((k for k, v in refs.values.items() if v == secret), None)
-    if found and var:
-        return _esc(found.group(1)) + refs.url_ref(var, secret) + "@" + _esc(value[found.end():])
-    return _esc(value)
-
-
-def _check_leaks(stack: Any, doc: dict[str, Any]) -> None:
-    """The last guard: no secret value in any string of the document (names and users that equal a weak
-    dev password, like postgres/postgres, are not secrets there)."""
-    plain = {str(getattr(n.config, a, "")) for n in stack.components() for a in ("user", "database", "vhost")} | {n.kind for n in stack.nodes.values()}
-    secrets = [s for s in stack.secrets() if s not in plain]
-    for path, text in _strings(doc, ()):
-        for secret in secrets:
-            if secret in text or quote(secret, safe="") in text:
-                node = stack.nodes.get(path[1]) if len(path) > 1 and path[0] == "services" else None
-                origin = f" (from {stack.file.name} {'services' if node.is_service else 'components'}.{node.name})" if node else ""
-                raise ConfigError(f"compose.yaml {'.'.join(map(str, path))}: a secret value would land in the file{origin}",
-                                  hint="pass it through env: as ${VAR} (a .env key), never on a command line")
-
-
-def _strings(value: Any, path: tuple) -> list[tuple[tuple, str]]:
-    if isinstance(value, dict):
-        return [hit for key, item in value.items() for hit in _strings(item, (*path, key))]
-    if isinstance(value, list):
-        return [hit for i, item in enumerate(value) for hit in _strings(item, (*path, i))]
-    return [(path, value)] if isinstance(value, str) else []
+    return {key: env_value(stack, key, value, refs) for key, value in env.items()}

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from stapel.render import http_jobs, images, jobs
+from stapel.render.compose_vars import escape, relative
 
 
-def services(stack: Any, shots: list[jobs.OneShot], bodies: dict[str, dict[str, Any]], refs: Any, out: Path, tag: str,
-             rel: Any, esc: Any) -> dict[str, dict[str, Any]]:
+def services(stack: Any, shots: list[jobs.OneShot], bodies: dict[str, dict[str, Any]], refs: Any, out: Path,
+             tag: str) -> dict[str, dict[str, Any]]:
     """{one-shot name: Compose service}; `bodies` are the rendered services (their build, env_file, environment)."""
     found = {}
     for shot in shots:
@@ -28,20 +29,20 @@ def services(stack: Any, shots: list[jobs.OneShot], bodies: dict[str, dict[str, 
             body["build"] = copy.deepcopy(bodies[owner.name]["build"])
         else:
             body["image"] = shot.image
-        body["entrypoint"] = [esc(a) for a in shot.command]
+        body["entrypoint"] = [escape(a) for a in shot.command]
         if owner.is_service:
             body.update({key: copy.deepcopy(bodies[owner.name][key]) for key in ("env_file", "environment") if key in bodies[owner.name]})
         elif owner.kind == "postgres":
             c = owner.config
-            body["environment"] = {"POSTGRES_USER": esc(c.user), "POSTGRES_PASSWORD": refs.ref(f"{owner.env_name}_PASSWORD", c.password),
+            body["environment"] = {"POSTGRES_USER": escape(c.user), "POSTGRES_PASSWORD": refs.ref(f"{owner.env_name}_PASSWORD", c.password),
                                    **{key: refs.ref(key, value) for key, value in jobs.role_env(c).items()}}
         elif http_jobs.env(owner):  # Qdrant's api key, under the name the component's own service has it
             body["environment"] = {key: refs.ref(f"{owner.env_name}_API_KEY", value) for key, value in http_jobs.env(owner).items()}
         volumes = []
         if shot.files:
-            volumes.append(f"{rel(out / 'stapel' / shot.name, out)}:{jobs.STAPEL_DIR}:ro")
+            volumes.append(f"{relative(out / 'stapel' / shot.name, out)}:{jobs.STAPEL_DIR}:ro")
         if shot.mount:
-            volumes.append(f"{rel(shot.mount, out)}:{shot.workdir}:ro")
+            volumes.append(f"{relative(shot.mount, out)}:{shot.workdir}:ro")
             body["working_dir"] = shot.workdir
         if volumes:
             body["volumes"] = volumes

@@ -34,3 +34,10 @@ def rehost(value: str, host: str) -> str:
     if value == HOST:
         return host
     return value.replace(f"@{HOST}:", f"@{host}:").replace(f"//{HOST}:", f"//{host}:")
+
+
+def compose_ports(node: Node) -> dict[str, int]:
+    """A service listens on its (published) port inside its container too; a component on its image's ports."""
+    from stapel.render.images import container_ports
+
+    return dict(node.ports) if node.is_service else {**node.ports, **container_ports(node.kind)}

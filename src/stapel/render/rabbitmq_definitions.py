@@ -23,8 +23,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from stapel.render.k8s_objects import k8s_name
 from stapel.private import write_private
+from stapel.render.k8s_objects import k8s_name
 
 SECRETS_DIR = "secrets"  # next to .env.compose; in Kubernetes overlays/<contour>/secrets/ (git-ignored there too)
 CONF_D = "/etc/rabbitmq/conf.d/90-stapel-definitions.conf"
