@@ -13,19 +13,12 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 from stapel.cli.common import open_stack, print_json, quick_paths, say
 from stapel.errors import StapelError
 from stapel.paths import Paths
-
-RECORD = "up.json"
-
-
-def folder_of(paths: Paths) -> Path:
-    return paths.local / "compose" / paths.contour
-
+from stapel.runtimes.compose import RECORD, folder_of
 
 def _project(paths: Paths):  # noqa: ANN202
     """The rendered project of this contour and its document, or (None, {}) when no --runtime compose up wrote one."""
@@ -63,7 +56,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     for flag in ("attach", "skip_migrations", "skip_seeds"):
         if getattr(args, flag, False):
             raise StapelError(f"--{flag.replace('_', '-')}: native only", hint="drop it, or drop --runtime compose")
-    from stapel.cli.compose_up import ComposeUp
+    from stapel.engine.compose_up import ComposeUp
     from stapel.cli.lifecycle import profiles
 
     quiet = getattr(args, "json", False)

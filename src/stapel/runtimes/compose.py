@@ -29,6 +29,14 @@ _SERVICE_LABEL = "com.docker.compose.service"
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 
 
+RECORD = "up.json"  # in the project's folder: what the last successful up ran (status/check/down read it)
+
+
+def folder_of(paths: Any) -> Path:
+    """Where a contour's rendered Compose project lives: .local/compose/<contour>/."""
+    return paths.local / "compose" / paths.contour
+
+
 @dataclass(frozen=True)
 class Engine:
     base: tuple[str, ...]  # ("/usr/bin/docker", "compose") or ("/usr/bin/docker-compose",)

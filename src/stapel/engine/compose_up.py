@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stapel.cli.compose_runtime import RECORD, folder_of
 from stapel.errors import PreflightError, StapelError, StartError
 from stapel.render import compose, images
+from stapel.runtimes.compose import RECORD, folder_of
 from stapel.private import write_private
 
 
