@@ -1,9 +1,14 @@
 """Prometheus: prometheus.yml generated from the whole stack (monitoring/prometheus.py, native view: 127.0.0.1 and
 the ports actually used); TSDB under the component's data dir. The config is in the launch spec's hash basis, so a
-changed config (a new service, a moved port) restarts Prometheus and an unchanged one leaves it running."""
+changed config (a new service, a moved port) restarts Prometheus and an unchanged one leaves it running. A Qdrant
+API key its /metrics needs is written 0600 beside prometheus.yml (<qdrant>-api.key, named there by absolute path);
+the basis holds the key's SHA-256, so a new key restarts Prometheus too and the key itself is in no pid file."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
@@ -38,15 +43,26 @@ def secrets(config) -> list[str]:
     return []
 
 
-def _render(ctx) -> str:  # noqa: ANN001
+def _conf(node: Node, ctx) -> Path:  # noqa: ANN001
+    return Path(os.path.abspath(ctx.paths.conf(node.name)))
+
+
+def _render(node: Node, ctx) -> str:  # noqa: ANN001
+    """prometheus.yml; the scrapes' credential files (a Qdrant API key) lie beside it, named by absolute path."""
     from stapel.monitoring import prometheus, views
 
-    return prometheus.config(ctx.stack, views.native_view(ctx.stack))
+    return prometheus.config(ctx.stack, views.native_view(ctx.stack), str(_conf(node, ctx)))
+
+
+def _keys(ctx) -> dict[str, str]:  # noqa: ANN001
+    from stapel.monitoring.prometheus import credential_files
+
+    return credential_files(ctx.stack)  # {<qdrant>-api.key: its key}
 
 
 def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
     bins = ctx.binaries(node, PROGRAMS)
-    conf = ctx.paths.conf(node.name) / "prometheus.yml"
+    conf = _conf(node, ctx) / "prometheus.yml"
     data = ctx.paths.data(node.name)
     return LaunchSpec(
         name=node.name,
@@ -57,11 +73,21 @@ def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
         cwd=str(data),
         log=str(ctx.paths.log(node.name)),
         restart=restart_of(node.config),
-        hash_basis={"bin": bins["prometheus"], "conf": _render(ctx), "args": node.config.args, "env": node.config.env, "port": node.port},
+        hash_basis={"bin": bins["prometheus"], "conf": _render(node, ctx), "args": node.config.args, "env": node.config.env,
+                    "port": node.port,  # and a new key restarts it, through its digest (the key is in no pid file)
+                    "keys": {name: hashlib.sha256(key.encode()).hexdigest() for name, key in _keys(ctx).items()}},
     )
 
 
 def prepare(node: Node, ctx) -> None:  # noqa: ANN001
+    from stapel.monitoring.prometheus import KEY_SUFFIX
+
     ctx.make_private_dir(ctx.paths.data(node.name), None)
     ctx.make_private_dir(ctx.paths.conf(node.name), None)
-    write_private(ctx.paths.conf(node.name) / "prometheus.yml", _render(ctx))
+    conf, keys = _conf(node, ctx), _keys(ctx)
+    for stale in conf.glob(f"*{KEY_SUFFIX}"):  # a key no longer in stapel.yaml does not stay on disk
+        if stale.name not in keys:
+            stale.unlink()
+    for name, key in keys.items():
+        write_private(conf / name, key)  # 0600: read by Prometheus, which runs as this user
+    write_private(conf / "prometheus.yml", _render(node, ctx))

@@ -2,6 +2,8 @@
 
     monitoring/prometheus.yml      mounted as /etc/prometheus/prometheus.yml into every prometheus service
     monitoring/grafana/...         mounted as /etc/grafana/provisioning into every grafana service
+    secrets/<qdrant>-api.key       a Qdrant API key its /metrics needs, each file mounted read-only as
+                                   /etc/prometheus/secrets/<qdrant>-api.key into every prometheus service (below)
     <node>-exporter                postgres-exporter / redis_exporter per PostgreSQL / Redis node, in the profiles of
                                    the (first) Prometheus; only when the stack has a Prometheus to scrape them
 """
@@ -36,8 +38,25 @@ def files(stack: Any) -> dict[str, str]:
     return out
 
 
-def mounts(node: Any) -> list[str]:
-    return [MOUNTS[node.kind]] if node.kind in MOUNTS else []
+def secret_files(stack: Any) -> dict[str, str]:
+    """{file name under secrets/: text}: the scrapes' credentials, nothing without a Prometheus.
+
+    prom/prometheus runs as nobody (65534), which cannot read a 0600 file of the host's user; inside a container only
+    the mounted file's own mode counts. So each key is written 0644 and mounted alone (never the folder), and the
+    secrets/ folder around it is 0700: other users of the host cannot reach it. It is rewritten in place (same
+    inode), so a running container sees a new key: a bind-mounted file replaced by rename would not be."""
+    from stapel.monitoring.prometheus import credential_files
+
+    return credential_files(stack) if _prometheus(stack) else {}
+
+
+def mounts(stack: Any, node: Any) -> list[str]:
+    if node.kind != "prometheus":
+        return [MOUNTS[node.kind]] if node.kind in MOUNTS else []
+    from stapel.monitoring.prometheus import SECRETS_MOUNT
+    from stapel.render.rabbitmq_definitions import SECRETS_DIR
+
+    return [MOUNTS["prometheus"], *(f"./{SECRETS_DIR}/{name}:{SECRETS_MOUNT}/{name}:ro" for name in secret_files(stack))]
 
 
 def exporters(stack: Any, refs: Any) -> dict[str, dict[str, Any]]:

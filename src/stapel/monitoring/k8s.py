@@ -1,6 +1,11 @@
-"""The monitoring part of `stapel render k8s`: ConfigMaps, their mounts, exporter sidecars.
+"""The monitoring part of `stapel render k8s`: ConfigMaps, the scrape credentials' Secret, their mounts, exporter sidecars.
 
     <prom>-prometheus                 ConfigMap with prometheus.yml, mounted (subPath) as /etc/prometheus/prometheus.yml
+    <prom>-scrape-credentials         Secret with <qdrant>-api.key per Qdrant node (its API key; empty without one),
+                                      mounted 0440 (fsGroup 65534: the image's nobody) as /etc/prometheus/secrets;
+                                      each overlay's secretGenerator makes it from overlays/<contour>/secrets/, so the
+                                      base holds placeholders only. Every Qdrant node has its file, so every contour
+                                      shares one StatefulSet whichever of them sets an api_key
     <grafana>-grafana-datasources     datasources/stapel.yaml    } mounted (subPath) into /etc/grafana/provisioning
     <grafana>-grafana-providers       dashboards/stapel.yaml     }
     <grafana>-grafana-dashboards      the dashboards' JSON, mounted as /etc/grafana/provisioning/dashboards/stapel
@@ -19,6 +24,7 @@ from typing import Any
 from stapel.monitoring.views import EXPORTERS, k8s_view
 
 PROVISIONING = "/etc/grafana/provisioning"
+CREDENTIALS = "scrape-credentials"  # <prom>-scrape-credentials: the Secret with the scrapes' credential files
 SIDECAR_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
 # config map suffix -> (folder in grafana.files, mount path, subPath or None for the whole folder)
 GRAFANA_MAPS = {"grafana-datasources": ("datasources", f"{PROVISIONING}/datasources/stapel.yaml", "stapel.yaml"),
@@ -76,14 +82,55 @@ def _dump(ops: list[dict[str, Any]]) -> str:
     return yaml.dump(ops, Dumper=Dumper, sort_keys=False, default_flow_style=False, width=1000)
 
 
-def volumes(node: Any) -> list[dict[str, Any]]:
+def _qdrants(stack: Any) -> list[Any]:
+    """The Qdrant nodes whose API key a Prometheus of the stack needs (none without a Prometheus)."""
+    if not any(n.kind == "prometheus" for n in stack.components()):
+        return []
+    return [n for n in stack.components() if n.kind == "qdrant"]
+
+
+def credential_secrets(stack: Any, node: Any) -> list[dict[str, Any]]:
+    """The base's placeholder for a Prometheus node's scrape credentials (each overlay's secretGenerator replaces it)."""
+    from stapel.monitoring.prometheus import key_file
+    from stapel.render.k8s_objects import labels
+
+    if node.kind != "prometheus" or not _qdrants(stack):
+        return []
+    return [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{_name(node)}-{CREDENTIALS}", "labels": labels(stack, node)},
+             "type": "Opaque", "stringData": {key_file(q): "" for q in _qdrants(stack)}}]
+
+
+def generators(stack: Any) -> list[dict[str, Any]]:
+    from stapel.monitoring.prometheus import key_file
+
+    files = [f"{key_file(q)}=secrets/{key_file(q)}" for q in _qdrants(stack)]
+    return [{"name": f"{_name(n)}-{CREDENTIALS}", "behavior": "replace", "files": files}
+            for n in stack.components() if n.kind == "prometheus" and files]
+
+
+def secret_files(stacks_by_contour: dict[str, Any]) -> dict[str, str]:
+    """{overlays/<contour>/secrets/<qdrant>-api.key: the key, or nothing}: written 0600 beside the secret env files."""
+    from stapel.monitoring.prometheus import key_file
+
+    return {f"overlays/{contour}/secrets/{key_file(q)}": q.config.api_key or ""
+            for contour, stack in stacks_by_contour.items() for q in _qdrants(stack)}
+
+
+def volumes(stack: Any, node: Any) -> list[dict[str, Any]]:
     suffixes = ["prometheus"] if node.kind == "prometheus" else list(GRAFANA_MAPS) if node.kind == "grafana" else []
-    return [{"name": suffix, "configMap": {"name": f"{_name(node)}-{suffix}"}} for suffix in suffixes]
+    found = [{"name": suffix, "configMap": {"name": f"{_name(node)}-{suffix}"}} for suffix in suffixes]
+    if credential_secrets(stack, node):
+        found.append({"name": CREDENTIALS, "secret": {"secretName": f"{_name(node)}-{CREDENTIALS}", "defaultMode": 0o440}})
+    return found
 
 
-def mounts(node: Any) -> list[dict[str, Any]]:
+def mounts(stack: Any, node: Any) -> list[dict[str, Any]]:
+    from stapel.monitoring.prometheus import SECRETS_MOUNT
+
     if node.kind == "prometheus":
-        return [{"name": "prometheus", "mountPath": "/etc/prometheus/prometheus.yml", "subPath": "prometheus.yml", "readOnly": True}]
+        config = {"name": "prometheus", "mountPath": "/etc/prometheus/prometheus.yml", "subPath": "prometheus.yml", "readOnly": True}
+        keys = [{"name": CREDENTIALS, "mountPath": SECRETS_MOUNT, "readOnly": True}] if credential_secrets(stack, node) else []
+        return [config, *keys]
     if node.kind != "grafana":
         return []
     return [{"name": suffix, "mountPath": path, **({"subPath": sub} if sub else {}), "readOnly": True}

@@ -64,11 +64,13 @@ def run(args: Any) -> int:
 
 
 def write_support_files(stack: Any, out: Path) -> list[str]:
-    """Everything compose.yaml mounts, next to it: the monitoring config, the one-shots' scripts and RabbitMQ's
-    definitions (0600, under secrets/). Returns the monitoring files written."""
+    """Everything compose.yaml mounts, next to it: the monitoring config, the one-shots' scripts, RabbitMQ's
+    definitions (0600, under secrets/) and the scrapes' credentials (0644 there: see monitoring/compose.py).
+    Returns the monitoring files written."""
     written = write_monitoring(stack, out)
     compose_jobs.write_files(out, jobs.one_shots(stack))
     rabbitmq_definitions.write_compose(stack, out)
+    rabbitmq_definitions.write_secrets(out, monitoring_compose.secret_files(stack), 0o644)
     return written
 
 
@@ -147,7 +149,7 @@ def _component(stack: Any, node: Node, refs: Refs) -> tuple[dict[str, Any], str]
     _put(body, "command", _component_command(node, refs))
     _put(body, "environment", {**_image_env(node, refs), **{k: escape(v) for k, v in node.config.env.items()}})
     body["ports"] = [f"{HOST}:{node.ports[name]}:{port}" for name, port in inside.items() if name in node.ports]
-    body["volumes"] = [f"{volume}:{images.data_path(node.kind)}", *monitoring_compose.mounts(node)]
+    body["volumes"] = [f"{volume}:{images.data_path(node.kind)}", *monitoring_compose.mounts(stack, node)]
     rabbitmq_definitions.compose_parts(stack, node, body)  # a declared topology: loaded at boot from secrets/
     _put(body, "healthcheck", healthcheck(stack.probe(node), node, refs))
     _common(node, body)

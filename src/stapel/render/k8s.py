@@ -107,6 +107,7 @@ def base(stack: Stack, envs: dict, secret_nodes: list[str], tag: str) -> dict[st
         has_secret = name in secret_nodes
         docs = [workload(stack, node, tag, has_secret), objects.service_object(stack, node), objects.config_map(stack, node, plain)]
         docs += monitoring.config_maps(stack, node)  # prometheus.yml, Grafana provisioning
+        docs += monitoring.credential_secrets(stack, node)  # Prometheus: the Qdrant API keys it scrapes with (placeholders)
         docs += rabbitmq_definitions.k8s_objects(stack, node, objects.labels(stack, node))  # its definitions Secret, conf.d entry
         if has_secret:
             docs.append(objects.secret_object(stack, node, list(secret)))
@@ -126,7 +127,7 @@ def overlay(stack: Stack, base_stack: Stack, envs: dict, secret_nodes: list[str]
         for name, (plain, _) in envs.items()]
     body["secretGenerator"] = [
         {"name": f"{objects.k8s_name(name)}-secrets", "behavior": "replace", "envs": [f"secrets/{objects.k8s_name(name)}.env"]}
-        for name in secret_nodes] + rabbitmq_definitions.k8s_generators(stack)
+        for name in secret_nodes] + rabbitmq_definitions.k8s_generators(stack) + monitoring.generators(stack)
     body["images"] = [{"name": service_image(stack, node, tag).rsplit(":", 1)[0], "newTag": tag} for node in stack.services()]
     patches = [p for name, node in stack.nodes.items() if (p := _patch(stack, base_stack, node, tag, name in secret_nodes))]
     patches += monitoring.patches(stack, base_stack)
@@ -177,6 +178,7 @@ def secret_env_files(stacks_by_contour: dict[str, Stack]) -> dict[str, str]:
                                       f"a value with a line break cannot go into a kustomize env file")
             files[f"overlays/{contour}/secrets/{objects.k8s_name(name)}.env"] = "".join(f"{k}={v}\n" for k, v in secret.items())
     files.update(rabbitmq_definitions.k8s_files(stacks_by_contour))
+    files.update(monitoring.secret_files(stacks_by_contour))  # <qdrant>-api.key for the Prometheus scrapes
     return files
 
 

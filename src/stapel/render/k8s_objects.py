@@ -223,7 +223,7 @@ def container(stack: Stack, node: Node, image: str, has_secret: bool) -> dict[st
         from stapel.monitoring import k8s as monitoring
         from stapel.render import rabbitmq_definitions
 
-        body["volumeMounts"] = [{"name": claim_name(stack, node), "mountPath": data_path(node.kind)}, *monitoring.mounts(node),
+        body["volumeMounts"] = [{"name": claim_name(stack, node), "mountPath": data_path(node.kind)}, *monitoring.mounts(stack, node),
                                 *rabbitmq_definitions.k8s_mounts(node)]
     return body
 
@@ -252,8 +252,8 @@ def stateful_set(stack: Stack, node: Node, has_secret: bool) -> dict[str, Any]:
     name, storage = k8s_name(node.name), RESOURCES[node.kind][4]
     pod: dict[str, Any] = {"containers": [container(stack, node, image_for(node.name, node.kind, node.config), has_secret),
                                           *monitoring.sidecars(stack, node, has_secret)]}
-    if monitoring.volumes(node) or rabbitmq_definitions.k8s_volumes(node):
-        pod["volumes"] = [*monitoring.volumes(node), *rabbitmq_definitions.k8s_volumes(node)]
+    if monitoring.volumes(stack, node) or rabbitmq_definitions.k8s_volumes(node):
+        pod["volumes"] = [*monitoring.volumes(stack, node), *rabbitmq_definitions.k8s_volumes(node)]
     if node.kind in FS_GROUP:
         pod["securityContext"] = {"fsGroup": FS_GROUP[node.kind]}
     return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name, "labels": labels(stack, node)},

@@ -94,13 +94,9 @@ def compose_parts(stack: Any, node: Any, body: dict[str, Any]) -> None:
 
 
 def compose_files(stack: Any) -> tuple[dict[str, str], dict[str, str]]:
-    """({relative path: text} to write 0644, {relative path: text} to write 0600), for `render compose` and the compose runtime."""
+    """({relative path: text} to write 0644, {name under secrets/: text} to write 0600), for `render compose` and the compose runtime."""
     nodes = [n for n in stack.components() if in_compose(stack, n)]
-    public = {f"stapel/{n.name}/entrypoint.sh": WRAPPER for n in nodes}
-    private = {f"{SECRETS_DIR}/{file_name(n)}": text(stack, n) for n in nodes}
-    if private:
-        public[f"{SECRETS_DIR}/.gitignore"] = "# written by `stapel render compose`: RabbitMQ definitions (password hashes), never committed\n*\n"
-    return public, private
+    return {f"stapel/{n.name}/entrypoint.sh": WRAPPER for n in nodes}, {file_name(n): text(stack, n) for n in nodes}
 
 
 def write_compose(stack: Any, out: Path) -> None:
@@ -111,10 +107,23 @@ def write_compose(stack: Any, out: Path) -> None:
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         (out / rel).write_text(body)
         os.chmod(out / rel, 0o644)
-    for rel, body in private.items():
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        os.chmod((out / rel).parent, 0o700)
-        write_private(out / rel, body)
+    write_secrets(out, private)
+
+
+def write_secrets(out: Path, files: dict[str, str], mode: int = 0o600) -> None:
+    """{name: text} into out/secrets/ (nothing when empty): a 0700 folder whose .gitignore keeps it all out of git;
+    each file written in place with `mode` (the prometheus mounts need 0644: monitoring/compose.py secret_files)."""
+    import os
+
+    if not files:
+        return
+    folder = out / SECRETS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    (folder / ".gitignore").write_text("# written by `stapel render compose`: secrets (RabbitMQ definitions, API keys), never committed\n*\n")
+    os.chmod(folder / ".gitignore", 0o644)
+    for name, body in files.items():
+        write_private(folder / name, body, mode)
 
 
 # ---- Kubernetes
