@@ -8,27 +8,18 @@ stack up as if the compose attempt had never happened (unit test: tests/unit/tes
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import pytest
-
 from conftest import copy_example, stapel, status, stop_and_clean, traversable_dir
+from validators import docker_engine_answers
 
 pytestmark = pytest.mark.integration
-
-
-def _engine_answers() -> bool:
-    docker = shutil.which("docker")
-    if docker is None:
-        return False
-    done = subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=20, check=False)
-    return done.returncode == 0 and bool(done.stdout.strip())
 
 
 def test_a_failed_compose_up_then_a_native_up_in_the_same_folder() -> None:
     if not (shutil.which("docker") or shutil.which("docker-compose")):
         pytest.skip("neither docker nor docker-compose is installed")
-    if _engine_answers():
+    if docker_engine_answers():
         pytest.skip("a Docker engine answers here: this test is about the machine without one")
     base = traversable_dir("compose-runtime")
     root = copy_example("minimal", base)

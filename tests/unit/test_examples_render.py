@@ -1,24 +1,37 @@
-"""Every folder under examples/ renders, through the CLI, to a Compose file that `docker-compose config -q` accepts and
-to kustomize overlays whose every build passes `kubernetes-validate --strict` (the helpers and their skip rules are
-those of test_render_compose.py and test_render_k8s.py). No secret value lands in a rendered file meant for review."""
+"""Every folder under examples/ renders, through the CLI, to a Compose file that `docker-compose config -q` and
+compose-spec accept and to kustomize overlays whose every build passes `kubernetes-validate --strict` (the validators
+and their skip rules: tests/validators.py). No secret value lands in a rendered file meant for review.
+
+Every example but minimal (whose golden files, with a stage contour, belong to test_render_compose.py and
+test_render_k8s.py) is also compared with its golden files, tests/golden/<example>/: compose/<contour>/ for
+`stapel render compose` of each contour (compose.yaml, monitoring/**, the one-shots' scripts under stapel/) and k8s/
+for `stapel render k8s` (base/ and overlays/<contour>/), everything but the secret files (.env.compose, secrets/**).
+They are rendered with env={} (the dev-only defaults; no .env, no process environment) and the tag 0a1b2c3, so
+nothing depends on generated secrets or the machine. After an intended change to the output, regenerate them and
+review the diff:
+
+    STAPEL_UPDATE_GOLDEN=1 .venv/bin/pytest -q tests/unit/test_examples_render.py
+    git diff --stat tests/golden/ && git diff tests/golden/
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
-from test_render_compose import docker_compose_config
-from test_render_k8s import kustomize
+from validators import docker_compose_config, kustomize_and_validate
 
 from stapel.cli.main import main
 from stapel.engine.stack import open_stack
+from stapel.render import compose, k8s
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p.name for p in (REPO / "examples").iterdir() if (p / "stapel.yaml").is_file())
+GOLDEN = REPO / "tests" / "golden"
+WITH_GOLDEN = [name for name in EXAMPLES if name != "minimal"]
+TAG = "0a1b2c3"
 
 
 @pytest.fixture(params=EXAMPLES)
@@ -55,17 +68,56 @@ def test_compose_render_validates(example: Path, tmp_path: Path) -> None:
 
 def test_k8s_render_validates_every_overlay(example: Path, tmp_path: Path) -> None:
     out = tmp_path / "k8s"
-    assert main(["-f", str(example / "stapel.yaml"), "render", "k8s", "-o", str(out), "--tag", "0a1b2c3"]) == 0
+    assert main(["-f", str(example / "stapel.yaml"), "render", "k8s", "-o", str(out), "--tag", TAG]) == 0
     secrets = secrets_of(example)
     overlays = sorted(p.name for p in (out / "overlays").iterdir())
     assert overlays
     for contour in overlays:
-        docs = kustomize(out, contour)
-        built = tmp_path / f"{contour}.yaml"
-        built.write_text(yaml.safe_dump_all(docs))
-        done = subprocess.run([str(Path(sys.executable).parent / "kubernetes-validate"), "--strict", "--quiet", str(built)],
-                              capture_output=True, text=True, timeout=120, check=False)
-        assert done.returncode == 0, done.stdout + done.stderr
+        kustomize_and_validate(out, contour, tmp_path)
     manifests = "".join(p.read_text() for p in out.rglob("*.yaml"))
     for secret in secrets:
         assert secret not in manifests
+
+
+def review_files(out: Path) -> dict[str, str]:
+    """What a render writes for review: everything but the secret files (.env.compose, secrets/**)."""
+    return {p.relative_to(out).as_posix(): p.read_text() for p in sorted(out.rglob("*"))
+            if p.is_file() and p.name != ".env.compose" and "secrets" not in p.relative_to(out).parts}
+
+
+def render_for_review(name: str, tmp_path: Path) -> dict[str, str]:
+    """examples/<name> as `stapel render compose` (each contour, into the default deploy/compose) and `stapel render k8s`
+    (deploy/k8s) write it, with env={} and TAG: {path under tests/golden/<name>/: text}."""
+    root = tmp_path / name
+    shutil.copytree(REPO / "examples" / name, root, ignore=shutil.ignore_patterns(".env", ".env.*", ".local"))
+    first = open_stack(root / "stapel.yaml", env={})
+    stacks = {first.contour: first} | {c: open_stack(root / "stapel.yaml", c, env={}) for c in first.model.contours if c != first.contour}
+    found: dict[str, str] = {}
+    for contour, stack in stacks.items():
+        out = root / "deploy" / "compose"
+        shutil.rmtree(out, ignore_errors=True)
+        doc, _ = compose.build(stack, out, TAG)
+        text = compose.document_text(stack, doc)
+        out.mkdir(parents=True)
+        compose.write_support_files(stack, out)
+        (out / "compose.yaml").write_text(text)
+        found |= {f"compose/{contour}/{rel}": body for rel, body in review_files(out).items()}
+    out = root / "deploy" / "k8s"
+    k8s.write(out, k8s.render(stacks, tag=TAG), k8s.secret_env_files(stacks))
+    return found | {f"k8s/{rel}": body for rel, body in review_files(out).items()}
+
+
+@pytest.mark.parametrize("name", WITH_GOLDEN)
+def test_matches_its_golden_files(name: str, tmp_path: Path) -> None:
+    files = render_for_review(name, tmp_path)
+    golden = GOLDEN / name
+    if os.environ.get("STAPEL_UPDATE_GOLDEN"):
+        shutil.rmtree(golden, ignore_errors=True)
+        for rel, text in files.items():
+            (golden / rel).parent.mkdir(parents=True, exist_ok=True)
+            (golden / rel).write_text(text)
+    assert sorted(files) == sorted(review_files(golden)), f"tests/golden/{name}/ holds other files (STAPEL_UPDATE_GOLDEN=1 regenerates)"
+    for rel, text in files.items():
+        assert text == (golden / rel).read_text(), f"{rel} differs from tests/golden/{name}/{rel} (STAPEL_UPDATE_GOLDEN=1 regenerates)"
+    assert any(rel.startswith("compose/") and rel.endswith("/compose.yaml") for rel in files)
+    assert any(rel.startswith("k8s/overlays/") for rel in files) and "k8s/base/kustomization.yaml" in files

@@ -5,14 +5,12 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from validators import docker_compose_config, kustomize_and_validate, promtool
 
 from stapel.engine.stack import open_stack
 from stapel.errors import ConfigError
@@ -35,15 +33,6 @@ services:
   quiet: {command: ./quiet, port: 8002, metrics: false}
   worker: {command: ./worker}
 """
-
-
-def promtool(*args: str) -> subprocess.CompletedProcess:
-    binary = shutil.which("promtool")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is missing (Debian's prometheus package has it)")
-        pytest.skip("promtool not installed")
-    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=60, check=False)
 
 
 def targets(text: str) -> dict[str, tuple[str, str, dict]]:
@@ -167,17 +156,6 @@ def test_provisioning_has_what_grafana_requires(extra) -> None:  # noqa: ANN001
     assert yaml.safe_load(native["datasources/stapel.yaml"])["datasources"][0]["url"] == "http://127.0.0.1:9090"
 
 
-def docker_compose_config(out: Path) -> None:
-    binary = shutil.which("docker-compose")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("docker-compose is missing: ./dev installs it")
-        pytest.skip("docker-compose not installed")
-    done = subprocess.run([binary, "--env-file", ".env.compose", "-f", "compose.yaml", "config", "-q"],
-                          cwd=out, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-
-
 def test_render_compose_writes_and_mounts_the_monitoring_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from stapel.cli.main import main
 
@@ -243,14 +221,7 @@ def test_k8s_config_maps_mounts_sidecars_and_a_contour_patch(tmp_path: Path) -> 
     assert not any(p["target"]["kind"] == "ConfigMap" for p in dev.get("patches", []))
     out = tmp_path / "out"
     k8s.write(out, manifests, k8s.secret_env_files(stacks))
-    from test_render_k8s import kustomize
-
     for contour in ("dev", "prod"):
-        docs = kustomize(out, contour)
-        built = tmp_path / f"{contour}.yaml"
-        built.write_text(yaml.safe_dump_all(docs))
-        done = subprocess.run([str(Path(sys.executable).parent / "kubernetes-validate"), "--strict", "--quiet", str(built)],
-                              capture_output=True, text=True, timeout=120, check=False)
-        assert done.returncode == 0, done.stdout + done.stderr
+        docs = kustomize_and_validate(out, contour, tmp_path)
         config = next(d for d in docs if d["metadata"]["name"] == "metrics-prometheus")["data"]["prometheus.yml"]
         assert f"scrape_interval: {'30s' if contour == 'prod' else '10s'}" in config

@@ -7,20 +7,18 @@ regenerate them and review the diff:
 
 Each rendered file must pass `docker-compose config -q` (Debian's docker-compose 1.29, installed by ./dev) and the
 compose-spec validator (pip compose-spec, a test extra); without docker-compose those checks are skipped, except under
-CI (CI=1), where they fail.
+CI (CI=1), where they fail (both validators: tests/validators.py).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
+from validators import compose_spec_errors, docker_compose_config, docker_compose_errors
 
 from stapel.engine.stack import open_stack
 from stapel.errors import ConfigError
@@ -51,40 +49,6 @@ def write(stack, out: Path) -> Path:  # noqa: ANN001
     (out / "compose.yaml").write_text(compose.document_text(stack, doc))
     write_private(out / ".env.compose", compose.env_text(stack, refs))
     return out
-
-
-def docker_compose_config(out: Path) -> None:
-    """out/compose.yaml passes both validators: they catch different mistakes (see test_each_validator_catches_...)."""
-    assert compose_spec_errors((out / "compose.yaml").read_text()) is None
-    assert docker_compose_errors(out) is None
-
-
-def docker_compose_errors(out: Path) -> str | None:
-    """`docker-compose config -q` (Debian's 1.29): None when it accepts out/compose.yaml, else what it said."""
-    binary = shutil.which("docker-compose")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("docker-compose is missing: ./dev installs it (apt-get install docker-compose)")
-        pytest.skip("docker-compose not installed (./dev setup installs it: apt-get install docker-compose)")
-    done = subprocess.run([binary, "--env-file", ".env.compose", "-f", "compose.yaml", "config", "-q"],
-                          cwd=out, capture_output=True, text=True, timeout=60, check=False)
-    return None if done.returncode == 0 else done.stderr or done.stdout
-
-
-def compose_spec_errors(text: str) -> str | None:
-    """compose-spec (pip, bindings of the Rust compose_spec crate; test extra): the Compose specification's types and
-    values, strictly. It rejects `restart: on-failure:N`, which the specification allows (`on-failure[:max-retries]`)
-    and every Compose accepts, so that value alone is checked as `on-failure`."""
-    compose_spec = pytest.importorskip("compose_spec", reason="pip install -e '.[test]' brings compose-spec")
-    doc = yaml.safe_load(text)
-    for body in (doc.get("services") or {}).values():
-        if re.fullmatch(r"on-failure:[0-9]+", str(body.get("restart", ""))):
-            body["restart"] = "on-failure"
-    try:
-        compose_spec.PyCompose.from_yaml(yaml.safe_dump(doc, sort_keys=False)).validate()
-    except ValueError as exc:
-        return str(exc)
-    return None
 
 
 @pytest.mark.parametrize("contour", ["dev", "stage"])

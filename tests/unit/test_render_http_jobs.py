@@ -16,9 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from test_provision_consul_qdrant import Fake
-from test_render_compose import docker_compose_config
-from test_render_jobs import kustomize_and_validate
-from test_render_rabbitmq_definitions import shell_checked
+from validators import docker_compose_config, kustomize_and_validate, shell_checked
 
 from stapel.cli.main import main
 from stapel.engine.stack import open_stack

@@ -5,14 +5,13 @@ against a real PostgreSQL in tests/integration/test_render_psql_script.py."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from validators import docker_compose_config, kustomize_and_validate
 
 from stapel.cli.main import main
 from stapel.engine.stack import open_stack
@@ -83,17 +82,6 @@ def test_the_one_shots_and_their_chain(project: Path) -> None:
     assert '-v password_1="$USERS_ROLE_PASSWORD"' in shots["db-provision"].command[-1]
 
 
-def docker_compose_config(out: Path) -> None:
-    binary = shutil.which("docker-compose")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("docker-compose is missing: ./dev installs it (apt-get install docker-compose)")
-        pytest.skip("docker-compose not installed")
-    done = subprocess.run([binary, "--env-file", ".env.compose", "-f", "compose.yaml", "config", "-q"],
-                          cwd=out, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-
-
 @pytest.mark.parametrize("contour", ["dev", "stage"])
 def test_compose_one_shots_validate_and_hold_no_secret(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                        capsys, contour: str) -> None:  # noqa: ANN001
@@ -122,22 +110,6 @@ def test_compose_one_shots_validate_and_hold_no_secret(project: Path, tmp_path: 
     assert all(doc[name]["restart"] == "no" for name in ("db-provision", "users-migrate", "users-seed-1", "users-seed-2"))
     assert (out / "stapel/db-provision/provision.sql").read_text() == jobs.one_shots(stack(project, contour))[0].files["provision.sql"]
     assert "&id" not in text
-
-
-def kustomize_and_validate(out: Path, contour: str, tmp_path: Path) -> list[dict]:
-    binary = shutil.which("kubectl")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("kubectl is missing")
-        pytest.skip("kubectl not installed")
-    done = subprocess.run([binary, "kustomize", str(out / "overlays" / contour)], capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
-    built = tmp_path / f"{contour}.yaml"
-    built.write_text(done.stdout)
-    checked = subprocess.run([str(Path(sys.executable).parent / "kubernetes-validate"), "--strict", "--quiet", str(built)],
-                             capture_output=True, text=True, timeout=120, check=False)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    return [d for d in yaml.safe_load_all(done.stdout) if d]
 
 
 def test_k8s_jobs_build_and_validate(project: Path, tmp_path: Path) -> None:

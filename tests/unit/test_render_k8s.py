@@ -6,7 +6,7 @@ change to the output, regenerate them and review the diff:
     STAPEL_UPDATE_GOLDEN=1 .venv/bin/pytest -q tests/unit/test_render_k8s.py
 
 Every overlay must build with `kubectl kustomize` and its output pass `kubernetes-validate --strict` (the `test`
-extra installs kubernetes-validate); without kubectl those checks are skipped, except under CI (CI=1).
+extra installs kubernetes-validate); without kubectl those checks are skipped, except under CI (CI=1) (tests/validators.py).
 """
 
 from __future__ import annotations
@@ -15,12 +15,10 @@ import base64
 import os
 import shutil
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from validators import kustomize, kustomize_and_validate
 
 from stapel.cli.main import main
 from stapel.engine.stack import open_stack
@@ -123,25 +121,8 @@ def test_stage_secret_values_reach_the_secret(project: Path, tmp_path: Path) -> 
 
 @pytest.mark.parametrize("contour", ["dev", "stage"])
 def test_overlay_builds_and_validates(project: Path, tmp_path: Path, contour: str) -> None:
-    out = render_to(project, tmp_path / "out")
-    built = tmp_path / f"{contour}.yaml"
-    docs = kustomize(out, contour)
-    built.write_text(yaml.safe_dump_all(docs))
+    docs = kustomize_and_validate(render_to(project, tmp_path / "out"), contour, tmp_path)
     assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {f"minimal-{contour}"}
-    validator = Path(sys.executable).parent / "kubernetes-validate"
-    done = subprocess.run([str(validator), "--strict", "--quiet", str(built)], capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
-def kustomize(out: Path, contour: str) -> list[dict]:
-    binary = shutil.which("kubectl")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("kubectl is missing (it builds the overlays: kubectl kustomize)")
-        pytest.skip("kubectl not installed")
-    done = subprocess.run([binary, "kustomize", str(out / "overlays" / contour)], capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
-    return [d for d in yaml.safe_load_all(done.stdout) if d]
 
 
 def test_cli_writes_every_contour(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001
@@ -224,12 +205,7 @@ def test_every_kind_and_a_contour_that_changes_a_container(tmp_path: Path) -> No
     out = tmp_path / "out"
     k8s.write(out, k8s.render(loaded, tag=TAG), k8s.secret_env_files(loaded))
     for contour in ("dev", "prod"):
-        docs = kustomize(out, contour)
-        built = tmp_path / f"{contour}.yaml"
-        built.write_text(yaml.safe_dump_all(docs))
-        done = subprocess.run([str(Path(sys.executable).parent / "kubernetes-validate"), "--strict", "--quiet", str(built)],
-                              capture_output=True, text=True, timeout=120, check=False)
-        assert done.returncode == 0, done.stdout + done.stderr
+        docs = kustomize_and_validate(out, contour, tmp_path)
         names = {(d["kind"], d["metadata"]["name"]) for d in docs}
         assert ("Service", "worker") not in names and ("Deployment", "worker") in names and ("Service", "users-api") in names
         cache = next(d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "cache")

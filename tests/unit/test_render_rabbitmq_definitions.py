@@ -7,7 +7,6 @@ JSON is in tests/integration/test_render_rabbitmq_definitions.py."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import stat
 import subprocess
@@ -15,8 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_render_compose import docker_compose_config
-from test_render_jobs import kustomize_and_validate
+from validators import docker_compose_config, kustomize_and_validate, shell_checked
 
 from stapel.cli.main import main
 from stapel.engine.stack import open_stack
@@ -37,16 +35,6 @@ def crm(tmp_path: Path) -> Path:
                                              f"{CRM_USER_PASSWORD}" "}\", tags: [monitoring], permissions: {crm: {configure: '^$'}}}\n"
                                              "    vhosts:\n      crm:\n", 1))
     return root
-
-
-def shell_checked(path: Path) -> None:
-    assert subprocess.run(["sh", "-n", str(path)], capture_output=True, text=True, timeout=30).returncode == 0
-    if shutil.which("shellcheck") is None:
-        if os.environ.get("CI"):
-            pytest.fail("shellcheck is missing: ./dev installs it")
-        return
-    done = subprocess.run(["shellcheck", "-s", "sh", str(path)], capture_output=True, text=True, timeout=30)
-    assert done.returncode == 0, done.stdout
 
 
 def git_ignored(root: Path, path: Path) -> bool:

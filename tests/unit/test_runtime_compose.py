@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from validators import docker_engine_answers
 
 from stapel.cli.main import main
 from stapel.runtimes import compose as runtime
@@ -458,14 +459,6 @@ def test_unknown_runtimes(project: Path, monkeypatch, capsys) -> None:
     assert error_lines(capsys.readouterr().err) == ["stapel: error: --attach: native only (drop it, or drop --runtime compose)"]
 
 
-def _engine_answers() -> bool:
-    docker = shutil.which("docker")
-    if docker is None:
-        return False
-    done = subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=20, check=False)
-    return done.returncode == 0 and bool(done.stdout.strip())
-
-
 def test_no_engine_with_the_real_binaries(project: Path) -> None:
     """The machine's own docker CLI and docker-compose, no engine: one line, exit 1, and nothing half-applied.
 
@@ -477,7 +470,7 @@ def test_no_engine_with_the_real_binaries(project: Path) -> None:
         if os.environ.get("CI"):
             pytest.fail("neither docker nor docker-compose is installed: ./dev installs docker-compose")
         pytest.skip("neither docker nor docker-compose is installed")
-    if _engine_answers():
+    if docker_engine_answers():
         pytest.skip("a Docker engine answers here: this test is about the machine without one")
     env = {k: v for k, v in os.environ.items() if k not in ("STAPEL_RUNTIME", "STAPEL_CONTOUR", "DOCKER_HOST")}
     done = subprocess.run([sys.executable, "-m", "stapel", "--runtime", "compose", "up"], cwd=project, env=env,
