@@ -162,3 +162,11 @@ def test_only_on_failure_with_a_number_of_retries_is_passed_as_on_failure() -> N
     text = "services:\n  db:\n    image: postgres:16\n    restart: {}\n"
     assert compose_spec_errors(text.format("on-failure:3")) is None
     assert "unknown variant `on-failure:three`" in compose_spec_errors(text.format("on-failure:three"))
+
+
+def test_registry_prefixes_the_services_images_and_their_one_shots(project: Path) -> None:
+    doc = compose.render(open_stack(project / "stapel.yaml", "dev", env={}), project / "deploy", tag="0a1b2c3")
+    assert doc["services"]["api"]["image"] == "minimal/api:0a1b2c3"
+    doc, _ = compose.build(open_stack(project / "stapel.yaml", "dev", env={}), project / "deploy", "0a1b2c3", "ghcr.io/acme")
+    assert doc["services"]["api"]["image"] == "ghcr.io/acme/minimal/api:0a1b2c3"
+    assert {body["image"] for body in doc["services"].values() if "build" in body} == {"ghcr.io/acme/minimal/api:0a1b2c3"}

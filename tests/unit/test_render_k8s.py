@@ -212,3 +212,28 @@ def test_every_kind_and_a_contour_that_changes_a_container(tmp_path: Path) -> No
         args = cache["spec"]["template"]["spec"]["containers"][0].get("args", [])
         assert ("--requirepass" in args) == (contour == "prod")
     assert "ProdCachePassword012345" not in "".join(rendered_files(out).values())
+
+
+def test_registry_names_what_the_cluster_pulls_and_how_to_build_it(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys) -> None:  # noqa: ANN001
+    for key in ["STAPEL_CONTOUR", "STAPEL_REGISTRY", *STAGE_SECRETS]:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(project)  # the build context is printed as typed from the current folder
+    out = tmp_path / "out"
+    args = ["-f", str(project / "stapel.yaml"), "render", "k8s", "-o", str(out), "--tag", TAG, "--registry", "registry.example:5000/acme"]
+    assert main(args) == 0
+    pushed = f"registry.example:5000/acme/minimal/api:{TAG}"
+    assert f"docker build -t {pushed} api && docker push {pushed}" in capsys.readouterr().out
+    for contour in ("dev", "stage"):
+        docs = kustomize_and_validate(out, contour, tmp_path)
+        api = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "api")
+        assert api["spec"]["template"]["spec"]["containers"][0]["image"] == pushed
+    assert k8s.build_commands(stacks(project)["dev"], TAG, None) == [f"docker build -t minimal/api:{TAG} api"]
+
+
+def test_a_bad_registry_is_one_line_and_writes_nothing(project: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "out"
+    assert main(["-f", str(project / "stapel.yaml"), "render", "k8s", "-o", str(out), "--registry", "Not A/Registry"]) == 1
+    assert capsys.readouterr().err.strip() == ("stapel: error: --registry: 'Not A/Registry' is not an image registry prefix "
+                                               "(give a host, an optional :port and path in lower case, e.g. ghcr.io/acme or localhost:5000)")
+    assert not out.exists()

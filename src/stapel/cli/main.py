@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 parents=[common(short_file=True, suppress=True)])
     compose.add_argument("-o", "--output", default="deploy/compose", help="folder to write (default: deploy/compose)")
     compose.add_argument("--tag", help="image tag of the project's services (default: the git commit)")
+    compose.add_argument("--registry", default=os.environ.get("STAPEL_REGISTRY"), metavar="HOST[/PATH]",
+                         help="prefix of the services' image names, e.g. ghcr.io/acme (default: $STAPEL_REGISTRY, else none)")
     dockerfile = render.add_parser("dockerfile", help="a starter Dockerfile (+ .dockerignore) for a Python service that has none",
                                    parents=[common(short_file=True, suppress=True)])
     dockerfile.add_argument("--service", required=True, metavar="NAME", help="the service (written into its cwd)")
@@ -149,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     k8s = render.add_parser("k8s", help="a kustomize base and one overlay per contour", parents=[common(short_file=True, suppress=True)])
     k8s.add_argument("-o", "--output", default="deploy/k8s", help="folder to write (default: deploy/k8s)")
     k8s.add_argument("--tag", help="image tag of the project's services (default: the git commit)")
+    k8s.add_argument("--registry", default=os.environ.get("STAPEL_REGISTRY"), metavar="HOST[/PATH]",
+                     help="where the cluster pulls the services' images from, e.g. ghcr.io/acme (default: $STAPEL_REGISTRY)")
     # provision: arguments (owned by stapel.cli.provision)
     provision = parsers["provision"]
     files = provision.add_mutually_exclusive_group()

@@ -46,10 +46,10 @@ def run(args: Any) -> int:
 
     stack = open_stack(args)
     out = Path(args.output)
-    tag = args.tag or images.git_tag(stack.root)
+    tag, registry = args.tag or images.git_tag(stack.root), images.check_registry(args.registry)
     warn = lambda text: print(f"warning: {text}", file=sys.stderr)  # noqa: E731
     images.check_tags(stack, tag, warn)
-    doc, refs = build(stack, out, tag)
+    doc, refs = build(stack, out, tag, registry)
     text, secrets = document_text(stack, doc), env_text(stack, refs)  # both may refuse: before writing anything
     out.mkdir(parents=True, exist_ok=True)
     written = write_support_files(stack, out)
@@ -90,7 +90,7 @@ def render(stack: Any, out_dir: Path | None = None, tag: str = "dev") -> dict[st
     return build(stack, out_dir, tag)[0]
 
 
-def build(stack: Any, out_dir: Path | None = None, tag: str = "dev") -> tuple[dict[str, Any], Refs]:
+def build(stack: Any, out_dir: Path | None = None, tag: str = "dev", registry: str | None = None) -> tuple[dict[str, Any], Refs]:
     out = Path(os.path.abspath(out_dir if out_dir is not None else stack.root))
     refs = Refs()
     seed_refs(stack, refs)
@@ -102,11 +102,11 @@ def build(stack: Any, out_dir: Path | None = None, tag: str = "dev") -> tuple[di
     services.update(monitoring_compose.exporters(stack, refs))
     shots = jobs.one_shots(stack)
     for node in stack.services():
-        services[node.name] = _service(stack, node, refs, out, tag)
+        services[node.name] = _service(stack, node, refs, out, tag, registry)
         waits = compose_jobs.wait_for(stack, shots, node)
         if waits:
             services[node.name].setdefault("depends_on", {}).update(waits)
-    services.update(compose_jobs.services(stack, shots, services, refs, out, tag))
+    services.update(compose_jobs.services(stack, shots, services, refs, out, tag, registry))
     for body in services.values():
         body["networks"] = [stack.network]
     doc = {"services": services, "networks": {stack.network: {"name": stack.network}}, "volumes": volumes}
@@ -196,10 +196,10 @@ def _common(node: Node, body: dict[str, Any]) -> None:
         body["restart"] = "always"
 
 
-def _service(stack: Any, node: Node, refs: Refs, out: Path, tag: str) -> dict[str, Any]:
+def _service(stack: Any, node: Node, refs: Refs, out: Path, tag: str, registry: str | None) -> dict[str, Any]:
     from stapel.components import service
 
-    body: dict[str, Any] = {"image": images.service_image(stack.name, node.name, tag),
+    body: dict[str, Any] = {"image": images.service_image(stack.name, node.name, tag, registry),
                             "build": {"context": relative(service.cwd(node, stack.root), out)},
                             "command": [escape(a) for a in node.config.command]}
     _put(body, "env_file", [relative((stack.root / name).resolve(), out) for name in node.config.env_file])

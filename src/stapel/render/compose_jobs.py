@@ -18,14 +18,14 @@ from stapel.render.compose_vars import escape, relative
 
 
 def services(stack: Any, shots: list[jobs.OneShot], bodies: dict[str, dict[str, Any]], refs: Any, out: Path,
-             tag: str) -> dict[str, dict[str, Any]]:
+             tag: str, registry: str | None = None) -> dict[str, dict[str, Any]]:
     """{one-shot name: Compose service}; `bodies` are the rendered services (their build, env_file, environment)."""
     found = {}
     for shot in shots:
         owner = stack.nodes[shot.owner]
         body: dict[str, Any] = {}
         if shot.image is None:
-            body["image"] = images.service_image(stack.name, owner.name, tag)
+            body["image"] = images.service_image(stack.name, owner.name, tag, registry)
             body["build"] = copy.deepcopy(bodies[owner.name]["build"])
         else:
             body["image"] = shot.image

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,10 +45,21 @@ def data_path(kind: str) -> str:
 # ---- the project's own services: built from their Dockerfiles, tagged by the git commit (or --tag)
 
 
-def service_image(stack_name: str, service_name: str, tag: str) -> str:
-    """`<stack>/<service>:<tag>`, the same name in Compose and Kubernetes (lower case, `_` as `-`)."""
+REGISTRY = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+
+
+def service_image(stack_name: str, service_name: str, tag: str, registry: str | None = None) -> str:
+    """`[<registry>/]<stack>/<service>:<tag>`, the same name in Compose and Kubernetes (lower case, `_` as `-`)."""
     name = lambda text: text.lower().replace("_", "-")  # noqa: E731
-    return f"{name(stack_name)}/{name(service_name)}:{tag}"
+    return f"{registry + '/' if registry else ''}{name(stack_name)}/{name(service_name)}:{tag}"
+
+
+def check_registry(registry: str | None) -> str | None:
+    """--registry (or $STAPEL_REGISTRY): a registry host with an optional port and path, e.g. ghcr.io/acme."""
+    if registry is None or REGISTRY.match(registry):
+        return registry
+    raise ConfigError(f"--registry: '{registry}' is not an image registry prefix",
+                      hint="give a host, an optional :port and path in lower case, e.g. ghcr.io/acme or localhost:5000")
 
 
 def git_tag(root: Path) -> str:

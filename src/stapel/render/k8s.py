@@ -60,9 +60,9 @@ def run(args: Any) -> int:
     first = open_stack(file, args.contour)
     stacks = {first.contour: first}
     stacks.update({name: open_stack(file, name) for name in first.model.contours if name != first.contour})
-    tag = args.tag or git_tag(first.root)
+    tag, registry = args.tag or git_tag(first.root), images.check_registry(args.registry)
     warn = lambda text: print(f"warning: {text}", file=sys.stderr)  # noqa: E731
-    manifests = render(stacks, tag=tag, warn=warn)
+    manifests = render(stacks, tag=tag, warn=warn, registry=registry)
     env_files = secret_env_files(stacks)  # may refuse: before anything is written
     for line in images.missing_dockerfiles(first):
         warn(line)
@@ -70,11 +70,26 @@ def run(args: Any) -> int:
     write(out, manifests, env_files)
     print(f"wrote {out / 'base'} and overlays {', '.join(sorted(stacks))} for '{first.name}' (images tagged {tag}); "
           f"secrets in {out}/overlays/<contour>/secrets/ (0600, git-ignored); run: kubectl apply -k {out}/overlays/<contour>")
+    for line in build_commands(first, tag, registry):
+        print(f"  {line}")
     return 0
 
 
-def render(stacks_by_contour: dict[str, Stack], tag: str = "dev",
-           warn: Callable[[str], None] = lambda text: None) -> dict[str, list[dict[str, Any]]]:
+def build_commands(stack: Stack, tag: str, registry: str | None) -> list[str]:
+    """How the overlays' service images come to exist: built from each service's Dockerfile, pushed when a registry
+    is named (a cluster cannot pull a name that only exists on this machine)."""
+    from stapel.components.service import cwd
+
+    found = []
+    for node in stack.services():
+        image, folder = images.service_image(stack.name, node.name, tag, registry), cwd(node, stack.root).resolve()
+        context = os.path.relpath(folder) if folder.is_relative_to(Path.cwd()) else str(folder)  # as typed from here
+        found.append(f"docker build -t {image} {context}" + (f" && docker push {image}" if registry else ""))
+    return found
+
+
+def render(stacks_by_contour: dict[str, Stack], tag: str = "dev", warn: Callable[[str], None] = lambda text: None,
+           registry: str | None = None) -> dict[str, list[dict[str, Any]]]:
     """{relative path: [manifest, ...]} for the base (from the first stack) and an overlay per stack. Pure."""
     for stack in sorted(stacks_by_contour.values(), key=lambda s: s.contour == "dev"):  # refusals before warnings
         check_tags(stack, tag, warn)
@@ -83,7 +98,7 @@ def render(stacks_by_contour: dict[str, Stack], tag: str = "dev",
     secret_nodes = sorted({name for by_node in envs.values() for name, (_, secret) in by_node.items() if secret})
     files = base(base_stack, envs[base_stack.contour], secret_nodes, tag)
     for contour, stack in stacks_by_contour.items():
-        files.update(overlay(stack, base_stack, envs[contour], secret_nodes, tag))
+        files.update(overlay(stack, base_stack, envs[contour], secret_nodes, tag, registry))
     return files
 
 
@@ -98,6 +113,12 @@ def node_envs(stack: Stack) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
 
 def service_image(stack: Stack, node: Any, tag: str) -> str:
     return images.service_image(stack.name, node.name, tag)
+
+
+def _image_entry(stack: Stack, node: Any, tag: str, registry: str | None) -> dict[str, str]:
+    """kustomize's image transformer: the base's `<stack>/<service>` gets the tag and, with --registry, the pushed name."""
+    name = service_image(stack, node, tag).rsplit(":", 1)[0]
+    return {"name": name, **({"newName": f"{registry}/{name}"} if registry else {}), "newTag": tag}
 
 
 def base(stack: Stack, envs: dict, secret_nodes: list[str], tag: str) -> dict[str, list[dict[str, Any]]]:
@@ -118,7 +139,8 @@ def base(stack: Stack, envs: dict, secret_nodes: list[str], tag: str) -> dict[st
     return files
 
 
-def overlay(stack: Stack, base_stack: Stack, envs: dict, secret_nodes: list[str], tag: str) -> dict[str, list[dict[str, Any]]]:
+def overlay(stack: Stack, base_stack: Stack, envs: dict, secret_nodes: list[str], tag: str,
+            registry: str | None = None) -> dict[str, list[dict[str, Any]]]:
     folder, namespace = f"overlays/{stack.contour}", objects.k8s_name(f"{stack.name}-{stack.contour}")
     body: dict[str, Any] = {**KUSTOMIZATION, "namespace": namespace, "resources": ["../../base", "namespace.yaml"],
                             "labels": [{"pairs": {"stapel.dev/contour": stack.contour}}]}
@@ -128,7 +150,7 @@ def overlay(stack: Stack, base_stack: Stack, envs: dict, secret_nodes: list[str]
     body["secretGenerator"] = [
         {"name": f"{objects.k8s_name(name)}-secrets", "behavior": "replace", "envs": [f"secrets/{objects.k8s_name(name)}.env"]}
         for name in secret_nodes] + rabbitmq_definitions.k8s_generators(stack) + monitoring.generators(stack)
-    body["images"] = [{"name": service_image(stack, node, tag).rsplit(":", 1)[0], "newTag": tag} for node in stack.services()]
+    body["images"] = [_image_entry(stack, node, tag, registry) for node in stack.services()]
     patches = [p for name, node in stack.nodes.items() if (p := _patch(stack, base_stack, node, tag, name in secret_nodes))]
     patches += monitoring.patches(stack, base_stack)
     patches += k8s_jobs.patches(stack, base_stack, tag, secret_nodes)
