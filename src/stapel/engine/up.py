@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stapel.components.base import LaunchSpec, Node
-from stapel.engine import expected, graph, ports
+from stapel.engine import expected, graph, ports, selection
 from stapel.engine.lock import stack_lock
 from stapel.engine.options import UpOptions
 from stapel.engine.runlog import RunLog, StepRecord
@@ -40,42 +40,6 @@ class Up:
         ensure_local(stack.paths)
         self.log = RunLog(stack.paths, "up", stack.name, runtime.name, stack.file, self.mask, started=started)
 
-    # --- selection -------------------------------------------------------------------------
-    def in_profiles(self) -> set[str] | None:
-        """With --profile (like Compose's): the nodes without a profile, those of the named profiles, and what
-        they depend on. None without --profile: everything declared runs."""
-        wanted = self.options.profiles
-        if wanted is None:
-            return None
-        known = sorted({p for n in self.stack.nodes.values() for p in n.config.profiles})
-        unknown = [p for p in wanted if p not in known]
-        if unknown:
-            from stapel.model.schema import did_you_mean
-
-            raise PreflightError(f"--profile: no component or service of {self.stack.file.name} has profile '{unknown[0]}'"
-                                 f"{did_you_mean(unknown[0], known) if known else ' (it declares no profiles)'}")
-        chosen = [n.name for n in self.stack.nodes.values() if not n.config.profiles or set(n.config.profiles) & set(wanted)]
-        return graph.closure(self.stack.edges(), chosen)
-
-    def selected_components(self, services: list[str]) -> list[str]:
-        chosen = self.in_profiles()
-        needed = graph.closure(self.stack.edges(), services)
-        return [n.name for n in self.stack.components() if chosen is None or n.name in chosen or n.name in needed]
-
-    def selected_services(self) -> list[str]:
-        if self.options.skip_backend:
-            return []
-        services = [n.name for n in self.stack.services()]
-        if self.options.services is None:
-            chosen = self.in_profiles()
-            return [name for name in services if chosen is None or name in chosen]
-        unknown = [s for s in self.options.services if s not in self.stack.nodes]
-        if unknown:
-            from stapel.model.schema import did_you_mean
-
-            raise PreflightError(f"--service: unknown name '{unknown[0]}'{did_you_mean(unknown[0], sorted(self.stack.nodes))}")
-        return sorted(n for n in graph.closure(self.stack.edges(), self.options.services) if self.stack.nodes[n].is_service)
-
     # --- the pipeline ----------------------------------------------------------------------
     def run(self) -> UpResult:
         outcome, error = "failed", None
@@ -101,8 +65,8 @@ class Up:
         return UpResult(summary, str(self.log.dir), self.log.changed)
 
     def _steps(self) -> list[str]:
-        services = self.selected_services()
-        components = self.selected_components(services)
+        services = selection.services(self.stack, self.options)
+        components = selection.components(self.stack, self.options, services)
         with self._step("preflight") as step:
             self.preflight(step, components + services)
         with self._step("start") as step:

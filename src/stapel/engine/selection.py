@@ -1,0 +1,46 @@
+"""What one `up` runs: the services asked for (--service, --skip-backend) and the components they need, narrowed by
+--profile like Compose's: nodes without a profile, those of the named profiles, and what they depend on."""
+
+from __future__ import annotations
+
+from stapel.engine import graph
+from stapel.engine.options import UpOptions
+from stapel.engine.stack import Stack
+from stapel.errors import PreflightError
+
+
+def in_profiles(stack: Stack, options: UpOptions) -> set[str] | None:
+    """The nodes --profile selects, or None without --profile (everything declared runs)."""
+    wanted = options.profiles
+    if wanted is None:
+        return None
+    known = sorted({p for n in stack.nodes.values() for p in n.config.profiles})
+    unknown = [p for p in wanted if p not in known]
+    if unknown:
+        from stapel.model.schema import did_you_mean
+
+        raise PreflightError(f"--profile: no component or service of {stack.file.name} has profile '{unknown[0]}'"
+                             f"{did_you_mean(unknown[0], known) if known else ' (it declares no profiles)'}")
+    chosen = [n.name for n in stack.nodes.values() if not n.config.profiles or set(n.config.profiles) & set(wanted)]
+    return graph.closure(stack.edges(), chosen)
+
+
+def components(stack: Stack, options: UpOptions, services: list[str]) -> list[str]:
+    chosen = in_profiles(stack, options)
+    needed = graph.closure(stack.edges(), services)
+    return [n.name for n in stack.components() if chosen is None or n.name in chosen or n.name in needed]
+
+
+def services(stack: Stack, options: UpOptions) -> list[str]:
+    if options.skip_backend:
+        return []
+    names = [n.name for n in stack.services()]
+    if options.services is None:
+        chosen = in_profiles(stack, options)
+        return [name for name in names if chosen is None or name in chosen]
+    unknown = [s for s in options.services if s not in stack.nodes]
+    if unknown:
+        from stapel.model.schema import did_you_mean
+
+        raise PreflightError(f"--service: unknown name '{unknown[0]}'{did_you_mean(unknown[0], sorted(stack.nodes))}")
+    return sorted(n for n in graph.closure(stack.edges(), options.services) if stack.nodes[n].is_service)

@@ -1,0 +1,100 @@
+"""What every component and service of stapel.yaml shares: probes (process-compose's fields), restart policy,
+depends_on, env and profiles; and what every component kind adds (version, port, bin_dir, args)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from stapel.model.base import Port, Strict, _as_argv, _as_env, _as_list, _as_name_map  # noqa: F401
+
+
+class TcpCheck(Strict):
+    port: Port | None = Field(None, description="Port to connect to; default: the component's or service's port.")
+    host: str = "127.0.0.1"
+
+
+class HttpCheck(Strict):
+    path: str = "/"
+    port: Port | None = Field(None, description="Default: the component's or service's port.")
+    host: str = "127.0.0.1"
+    scheme: Literal["http", "https"] = "http"
+    status: int | None = Field(None, description="Expected status; default: any 2xx or 3xx.")
+
+
+class ExecCheck(Strict):
+    command: list[str] = Field(description="Healthy when it exits 0 (argument list or string).")
+
+    _argv = field_validator("command", mode="before")(lambda cls, v: _as_argv(v))
+
+
+class Probe(Strict):
+    """Readiness probe with process-compose's fields; one of tcp/http/exec, or none for the kind's own."""
+
+    tcp: TcpCheck | None = None
+    http: HttpCheck | None = None
+    exec: ExecCheck | None = None
+    initial_delay_seconds: float = Field(0, ge=0)
+    period_seconds: float | None = Field(None, gt=0)
+    timeout_seconds: float | None = Field(None, gt=0)
+    failure_threshold: int | None = Field(None, ge=1, description="Failures in a row before giving up the wait.")
+
+    @model_validator(mode="after")
+    def _one_check(self) -> Probe:
+        if sum(x is not None for x in (self.tcp, self.http, self.exec)) > 1:
+            raise PydanticCustomError("probe", "give at most one of tcp, http, exec", {})
+        return self
+
+
+class Restart(Strict):
+    policy: Literal["no", "on-failure", "always"] = "no"
+    backoff_seconds: float = Field(1.0, ge=0)
+    max_restarts: int | None = Field(None, ge=0, description="None: no limit.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if value is False:  # YAML 1.1 reads a bare `no` as false
+            return {"policy": "no"}
+        if isinstance(value, str):
+            return {"policy": value}
+        return value
+
+
+class Dependency(Strict):
+    condition: Literal["started", "healthy", "completed"] = "healthy"
+
+
+PROFILE_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
+MONITORING_KINDS = ("prometheus", "grafana")
+
+
+class Node(Strict):
+    """What components and services share."""
+
+    profiles: list[Annotated[str, Field(pattern=PROFILE_PATTERN)]] | None = Field(
+        None, description="Compose-style profiles (`stapel up --profile NAME`, `docker compose --profile NAME`); default: "
+                          "[monitoring] for prometheus and grafana, [backend] for services, none for other components.")
+    probe: Probe | None = None
+    restart: Restart = Field(default_factory=Restart)
+    depends_on: dict[str, Dependency] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+
+    _deps = field_validator("depends_on", mode="before")(lambda cls, v: _as_name_map(v))
+    _env = field_validator("env", mode="before")(lambda cls, v: _as_env(v))
+    _restart = field_validator("restart", mode="before")(lambda cls, v: Restart._shorthand(v))
+
+
+class ComponentBase(Node):
+    version: str | None = Field(None, description="Wanted major version (informational natively; the image tag elsewhere).")
+    port: Port | None = Field(None, description="Main port on 127.0.0.1; default: the kind's standard port.")
+    bin_dir: str | None = Field(None, description="Directory with the server binaries; default: searched.")
+    args: list[str] = Field(default_factory=list, description="Extra server arguments.")
+
+    @model_validator(mode="after")
+    def _default_profiles(self) -> ComponentBase:
+        if self.profiles is None:
+            self.profiles = ["monitoring"] if self.kind in MONITORING_KINDS else []
+        return self
