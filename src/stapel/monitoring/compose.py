@@ -54,7 +54,7 @@ def mounts(stack: Any, node: Any) -> list[str]:
     if node.kind != "prometheus":
         return [MOUNTS[node.kind]] if node.kind in MOUNTS else []
     from stapel.monitoring.prometheus import SECRETS_MOUNT
-    from stapel.render.rabbitmq_definitions import SECRETS_DIR
+    from stapel.private import SECRETS_DIR
 
     return [MOUNTS["prometheus"], *(f"./{SECRETS_DIR}/{name}:{SECRETS_MOUNT}/{name}:ro" for name in secret_files(stack))]
 

@@ -23,7 +23,7 @@ from stapel.components.base import Node
 from stapel.env.connections import HOST
 from stapel.errors import ConfigError
 from stapel.monitoring import compose as monitoring_compose
-from stapel.private import write_private
+from stapel.private import write_private, write_secrets
 from stapel.render import compose_jobs, images, jobs, rabbitmq_definitions
 from stapel.render.compose_health import duration, healthcheck
 from stapel.render.compose_vars import (
@@ -55,8 +55,9 @@ def run(args: Any) -> int:
     written = write_support_files(stack, out)
     (out / "compose.yaml").write_text(text)
     write_private(out / ".env.compose", secrets)
-    extra = f" (+ {len(written)} files under {out / 'monitoring'}/)" if written else ""
-    print(f"wrote {out / 'compose.yaml'}{extra} and {out / '.env.compose'} (secrets, 0600) for '{stack.name}' ({stack.instance}); "
+    folders = sorted({rel.split("/")[0] + "/" for rel in written})
+    extra = f" and {len(written)} files it mounts ({', '.join(folders)})" if written else ""
+    print(f"wrote {out / 'compose.yaml'}, {out / '.env.compose'} (secrets, 0600){extra} for '{stack.name}' ({stack.instance}); "
           f"run: docker compose --env-file {out / '.env.compose'} -f {out / 'compose.yaml'} up -d")
     for line in images.missing_dockerfiles(stack):
         warn(line)
@@ -66,11 +67,11 @@ def run(args: Any) -> int:
 def write_support_files(stack: Any, out: Path) -> list[str]:
     """Everything compose.yaml mounts, next to it: the monitoring config, the one-shots' scripts, RabbitMQ's
     definitions (0600, under secrets/) and the scrapes' credentials (0644 there: see monitoring/compose.py).
-    Returns the monitoring files written."""
+    Returns the paths written, relative to out."""
     written = write_monitoring(stack, out)
-    compose_jobs.write_files(out, jobs.one_shots(stack))
-    rabbitmq_definitions.write_compose(stack, out)
-    rabbitmq_definitions.write_secrets(out, monitoring_compose.secret_files(stack), 0o644)
+    written += compose_jobs.write_files(out, jobs.one_shots(stack))
+    written += rabbitmq_definitions.write_compose(stack, out)
+    written += write_secrets(out, monitoring_compose.secret_files(stack), 0o644)
     return written
 
 

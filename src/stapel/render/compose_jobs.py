@@ -66,10 +66,14 @@ def wait_for(stack: Any, shots: list[jobs.OneShot], node: Any) -> dict[str, dict
     return {name: {"condition": "service_completed_successfully"} for name in names}
 
 
-def write_files(out: Path, shots: list[jobs.OneShot]) -> None:
+def write_files(out: Path, shots: list[jobs.OneShot]) -> list[str]:
+    """The one-shots' generated scripts under out/stapel/<one-shot>/; the paths written, relative to out."""
+    written = []
     for shot in shots:
         for name, text in shot.files.items():
             path = out / "stapel" / shot.name / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
             os.chmod(path, 0o644)  # read by the image's own user (postgres), holds no secret
+            written.append(path.relative_to(out).as_posix())
+    return written

@@ -23,10 +23,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from stapel.private import write_private
+from stapel.private import SECRETS_DIR, write_secrets
 from stapel.render.k8s_objects import k8s_name
 
-SECRETS_DIR = "secrets"  # next to .env.compose; in Kubernetes overlays/<contour>/secrets/ (git-ignored there too)
 CONF_D = "/etc/rabbitmq/conf.d/90-stapel-definitions.conf"
 MOUNTED = "/run/stapel/definitions.json"  # Compose: the bind mount, readable by root only
 INSTALLED = "/etc/rabbitmq/definitions.json"  # Compose: the copy the rabbitmq user reads
@@ -99,7 +98,8 @@ def compose_files(stack: Any) -> tuple[dict[str, str], dict[str, str]]:
     return {f"stapel/{n.name}/entrypoint.sh": WRAPPER for n in nodes}, {file_name(n): text(stack, n) for n in nodes}
 
 
-def write_compose(stack: Any, out: Path) -> None:
+def write_compose(stack: Any, out: Path) -> list[str]:
+    """The entrypoint wrappers (0644, no secret) and the definitions (0600 under secrets/); the paths written."""
     import os
 
     public, private = compose_files(stack)
@@ -107,23 +107,7 @@ def write_compose(stack: Any, out: Path) -> None:
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         (out / rel).write_text(body)
         os.chmod(out / rel, 0o644)
-    write_secrets(out, private)
-
-
-def write_secrets(out: Path, files: dict[str, str], mode: int = 0o600) -> None:
-    """{name: text} into out/secrets/ (nothing when empty): a 0700 folder whose .gitignore keeps it all out of git;
-    each file written in place with `mode` (the prometheus mounts need 0644: monitoring/compose.py secret_files)."""
-    import os
-
-    if not files:
-        return
-    folder = out / SECRETS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
-    (folder / ".gitignore").write_text("# written by `stapel render compose`: secrets (RabbitMQ definitions, API keys), never committed\n*\n")
-    os.chmod(folder / ".gitignore", 0o644)
-    for name, body in files.items():
-        write_private(folder / name, body, mode)
+    return [*public, *write_secrets(out, private)]
 
 
 # ---- Kubernetes
