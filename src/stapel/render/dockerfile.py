@@ -76,7 +76,7 @@ def dockerfile(stack: Any, node: Any, folder: Path) -> str:
     lines.append("USER app")
     port = node.config.port
     if port:
-        lines += [f"ENV PORT={port}", f"EXPOSE {port}"]
+        lines += [f"ENV HOST=0.0.0.0 PORT={port}", f"EXPOSE {port}"]  # what stapel gives it in a container (HOST, PORT)
     health = _healthcheck(stack, node)
     if health:
         lines.append(health)
