@@ -4,11 +4,14 @@ rabbitmq_prometheus plugin, the api service) on the ports actually used."""
 from __future__ import annotations
 
 import json
+import urllib.parse
 import urllib.request
 
 import pytest
 
 from conftest import copy_example, stapel, status, stop_and_clean, traversable_dir, wait_until
+
+from stapel.monitoring.dashboards import all_dashboards
 
 pytestmark = pytest.mark.integration
 
@@ -34,5 +37,19 @@ def test_prometheus_scrapes_the_stack() -> None:
         assert found["mq"]["labels"]["kind"] == "rabbitmq"
         with urllib.request.urlopen(f"http://{endpoints['api']}/metrics", timeout=5) as response:
             assert 'minimal_api_health_checks_total{result="ok"}' in response.read().decode()
+
+        # every dashboard query runs on the real Prometheus; those this stack can feed natively have data
+        def query(expr: str) -> list[dict]:
+            url = f"http://{endpoints['metrics']}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+            with urllib.request.urlopen(url, timeout=5) as response:
+                answer = json.load(response)
+            assert answer["status"] == "success", (expr, answer)
+            return answer["data"]["result"]
+
+        exprs = [t["expr"] for board in all_dashboards().values() for panel in board["panels"] for t in panel["targets"]]
+        assert len(exprs) >= 15 and all(isinstance(query(expr), list) for expr in exprs)
+        queues = wait_until(lambda: query('sum by (vhost, queue) (rabbitmq_queue_messages_ready{kind="rabbitmq"})'), timeout=20)
+        assert {(q["metric"]["vhost"], q["metric"]["queue"]) for q in queues} >= {("/", "minimal.health")}, queues
+        assert [r["metric"]["job"] for r in query('up{kind="service"}')] == ["api"]
     finally:
         assert not stop_and_clean(root, base)
