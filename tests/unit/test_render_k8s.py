@@ -237,3 +237,16 @@ def test_a_bad_registry_is_one_line_and_writes_nothing(project: Path, tmp_path: 
     assert capsys.readouterr().err.strip() == ("stapel: error: --registry: 'Not A/Registry' is not an image registry prefix "
                                                "(give a host, an optional :port and path in lower case, e.g. ghcr.io/acme or localhost:5000)")
     assert not out.exists()
+
+
+def test_a_kind_without_an_image_is_one_line_and_writes_nothing(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys) -> None:  # noqa: ANN001
+    from stapel.render import images
+
+    monkeypatch.delitem(images.IMAGES, "prometheus")
+    out = tmp_path / "out"
+    assert main(["-f", str(project / "stapel.yaml"), "render", "k8s", "-o", str(out), "--tag", TAG]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "stapel: error: components.metrics.kind: no container image is known for kind 'prometheus' "
+        "(known: consul, grafana, postgres, qdrant, rabbitmq, redis)"]
+    assert not out.exists()
