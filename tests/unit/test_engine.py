@@ -394,6 +394,30 @@ def test_next_free_port_skips_every_busy_one(stack_file):
     assert run.stack.nodes["db"].port == 5435
 
 
+def test_a_moved_dev_port_skips_the_ports_of_fixed_contours(write_yaml, tmp_path):
+    """seed 003: stage takes 5433 and 6380; dev (auto) must not move onto them, or stage could not run beside it."""
+    path = write_yaml("""
+        contours:
+          dev: {}
+          stage:
+            ports: {set: {db: 5433, cache: 6380}}
+            weak_credentials: allow
+        components:
+          db: {kind: postgres}
+          cache: {kind: redis}
+        """)
+    run = Run(path, busy_ports={5432: "postgres (pid 4242)", 6379: "redis-server (pid 77)"})
+    ok(run)
+    assert (run.stack.nodes["db"].port, run.stack.nodes["cache"].port) == (5434, 6381)
+    assert "  db: port 5432 is held by postgres (pid 4242); using 5434" in run.said
+    # a dev port remembered from before stage declared it moves off it too
+    state = tmp_path / ".local" / "state" / "dev" / "ports.json"
+    state.write_text(state.read_text().replace("5434", "5433"))
+    again = Run(path, busy_ports={5432: "postgres (pid 4242)", 6379: "redis-server (pid 77)"})
+    ok(again)
+    assert again.stack.nodes["db"].port == 5434
+
+
 def test_two_nodes_wanting_one_port_in_dev(write_yaml):
     path = write_yaml(
         """

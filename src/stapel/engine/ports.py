@@ -69,7 +69,7 @@ def _choose(stack: Stack, runtime: Any, name: str, port_name: str, wanted: int, 
     movable = stack.auto_ports or _internal(stack, name, port_name)
     if memory and memory.get("configured") == wanted and movable:
         chosen = memory["chosen"]
-        if chosen not in claimed and runtime.port_holder(chosen) is None:
+        if chosen not in claimed and chosen not in stack.reserved_ports and runtime.port_holder(chosen) is None:
             return chosen, None, None
     holder = "another part of this stack" if wanted in claimed else runtime.port_holder(wanted)
     if holder is None:
@@ -80,7 +80,7 @@ def _choose(stack: Stack, runtime: Any, name: str, port_name: str, wanted: int, 
             f"choose a free port there, or set contours.{stack.contour}.ports: auto"
         )
     for candidate in range(wanted + 1, min(wanted + SEARCH_SPAN, 65535)):
-        if candidate not in claimed and runtime.port_holder(candidate) is None:
+        if candidate not in claimed and candidate not in stack.reserved_ports and runtime.port_holder(candidate) is None:
             note = None if _internal(stack, name, port_name) else f"{name}: port {wanted} is held by {holder}; using {candidate}"
             return candidate, note, None
     return None, None, f"{_config_path(stack, name, port_name)}: no free port in {wanted}..{wanted + SEARCH_SPAN}"

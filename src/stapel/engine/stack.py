@@ -27,6 +27,7 @@ class Stack:
     settings: Any = None  # the contour's Contour block, its from: chain merged
     slot: int | None = None
     env_files: list[Path] = field(default_factory=list)
+    reserved_ports: frozenset[int] = frozenset()  # other contours' fixed ports: a moved port skips them
     _secrets: list[str] | None = field(default=None, repr=False)
 
     @property
@@ -115,7 +116,7 @@ class Stack:
 
 def open_stack(file: Path, contour: str | None = None, env: dict[str, str] | None = None, slot: int | None = None) -> Stack:
     from stapel.model.loader import load
-    from stapel.model.ports import node_ports
+    from stapel.model.ports import fixed_elsewhere, node_ports
 
     if slot is not None and slot < 0:
         raise ConfigError(f"--slot: expected a number >= 0, got {slot}")
@@ -139,6 +140,7 @@ def open_stack(file: Path, contour: str | None = None, env: dict[str, str] | Non
         settings=settings,
         slot=slot,
         env_files=loaded.env_files or [],
+        reserved_ports=fixed_elsewhere(loaded.located, model, loaded.contour),
     )
 
 

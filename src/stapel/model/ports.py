@@ -47,8 +47,8 @@ def unknown_port_names(located: Located, model: Any, contour: str, settings: Any
     return problems
 
 
-def collisions(located: Located, model: Any) -> list[str]:
-    """Two contours that would use the same port (unless both move busy ports themselves)."""
+def _by_contour(located: Located, model: Any) -> dict[str, tuple[str, dict[int, str]]]:
+    """contour -> (port policy, {port: node or node.port_name}) of every contour that validates."""
     from stapel.components import kind_module
     from stapel.model import contours
     from stapel.model.schema import Contour
@@ -67,6 +67,19 @@ def collisions(located: Located, model: Any) -> list[str]:
                 if port_name not in internal:
                     taken[port] = f"{node}" + ("" if port_name == "main" else f".{port_name}")
         resolved[name] = (policy, taken)
+    return resolved
+
+
+def fixed_elsewhere(located: Located, model: Any, contour: str) -> frozenset[int]:
+    """The ports other contours with fixed ports use: a busy port this contour moves must not land on one of them,
+    or dev (auto) would take stage's ports and the two could not run side by side."""
+    return frozenset(port for name, (policy, taken) in _by_contour(located, model).items()
+                     if name != contour and policy == "fixed" for port in taken)
+
+
+def collisions(located: Located, model: Any) -> list[str]:
+    """Two contours that would use the same port (unless both move busy ports themselves)."""
+    resolved = _by_contour(located, model)
     problems = []
     names = sorted(resolved)
     for i, first in enumerate(names):
