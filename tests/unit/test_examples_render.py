@@ -6,9 +6,9 @@ Every example but minimal (whose golden files, with a stage contour, belong to t
 test_render_k8s.py) is also compared with its golden files, tests/golden/<example>/: compose/<contour>/ for
 `stapel render compose` of each contour (compose.yaml, monitoring/**, the one-shots' scripts under stapel/) and k8s/
 for `stapel render k8s` (base/ and overlays/<contour>/), everything but the secret files (.env.compose, secrets/**).
-They are rendered with env={} (the dev-only defaults; no .env, no process environment) and the tag 0a1b2c3, so
-nothing depends on generated secrets or the machine. After an intended change to the output, regenerate them and
-review the diff:
+They are rendered with env={} (the dev-only defaults; no .env, no process environment; the other contours' env files
+with fixed values) and the tag 0a1b2c3, so nothing depends on generated secrets or the machine. After an intended
+change to the output, regenerate them and review the diff:
 
     STAPEL_UPDATE_GOLDEN=1 .venv/bin/pytest -q tests/unit/test_examples_render.py
     git diff --stat tests/golden/ && git diff tests/golden/
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -39,11 +40,17 @@ def example(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
     monkeypatch.delenv("STAPEL_CONTOUR", raising=False)
     root = tmp_path / request.param
     shutil.copytree(REPO / "examples" / request.param, root, ignore=shutil.ignore_patterns(".env", ".env.*", ".local"))
-    for example_file in root.glob("env.*example"):  # what `stapel env sync --non-interactive` would write, fixed values
-        target = root / (".env" if example_file.name == "env.example" else "." + example_file.name.removesuffix(".example"))
-        target.write_text("".join(f"{line.split('=')[0]}=Example{n}Secret0123456789abcdef\n"
-                                  for n, line in enumerate(example_file.read_text().splitlines()) if "=" in line and not line.startswith("#")))
+    write_env_files(root, root.glob("env.*example"))
     return root
+
+
+def write_env_files(root: Path, examples: Iterable[Path]) -> None:
+    """What `stapel env sync --non-interactive` would write from these examples: their values, fixed secrets for the empty ones."""
+    for example_file in examples:
+        target = root / (".env" if example_file.name == "env.example" else "." + example_file.name.removesuffix(".example"))
+        pairs = [line.split("=", 1) for line in example_file.read_text().splitlines() if "=" in line and not line.startswith("#")]
+        target.write_text("".join(f"{key}={value.split('#')[0].strip() or f'Example{n}Secret0123456789abcdef'}\n"
+                                  for n, (key, value) in enumerate(pairs)))
 
 
 def secrets_of(example: Path) -> list[str]:
@@ -90,6 +97,7 @@ def render_for_review(name: str, tmp_path: Path) -> dict[str, str]:
     (deploy/k8s) write it, with env={} and TAG: {path under tests/golden/<name>/: text}."""
     root = tmp_path / name
     shutil.copytree(REPO / "examples" / name, root, ignore=shutil.ignore_patterns(".env", ".env.*", ".local"))
+    write_env_files(root, root.glob("env.?*.example"))  # the other contours' env files (seed 003); dev keeps its defaults
     first = open_stack(root / "stapel.yaml", env={})
     stacks = {first.contour: first} | {c: open_stack(root / "stapel.yaml", c, env={}) for c in first.model.contours if c != first.contour}
     found: dict[str, str] = {}

@@ -1,0 +1,141 @@
+"""examples/seed-002-schema, seed-003-gprod and seed-004-platform end to end, natively, one stack at a time: env sync,
+`up`, every service's /health, what the seed's stack is for (seed 002: a message through the direct exchange reaches
+the worker, a bad one its DLQ; seed 003: the contour's volume and the env files that must agree; seed 004: a service's
+prefixed DATABASE_URL is its role, which sees its own schema only), a second `up` with nothing to do, `down`."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pika
+import psycopg
+import pytest
+
+from conftest import copy_example, processes_under, stapel, status, stop_and_clean, traversable_dir, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def http(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the stack's own services
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, {"error": exc.read().decode(errors="replace")}
+
+
+def url_of(root: Path, name: str) -> str:
+    return f"http://{status(root)[name]['endpoint']}"
+
+
+def service_env(root: Path, service: str) -> dict[str, str]:
+    done = stapel(root, "env", "print", "--service", service, "--format", "json", "--reveal", check=True)
+    return json.loads(done.stdout)
+
+
+def check_schema(root: Path) -> None:
+    """Seed 002: api -> schema.execution (direct) -> schema_execution_queue -> worker -> PostgreSQL; rejects -> the DLQ."""
+    api, worker = url_of(root, "api"), url_of(root, "worker")
+    code, created = http("POST", f"{api}/api/executions", {"name": "hello", "definition": {"nodes": [], "edges": []}})
+    assert code == 201, created
+    def completed() -> dict | None:
+        answer = http("GET", f"{api}/api/executions/{created['id']}")[1]
+        return answer if answer.get("status") == "completed" else None
+
+    assert wait_until(completed, 10) == {"id": created["id"], "status": "completed", "steps": 1}
+
+    params = pika.URLParameters(service_env(root, "worker")["RABBITMQ_URL"])
+    with pika.BlockingConnection(params) as connection:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish("schema.execution", "execute", b"not json", pika.BasicProperties(message_id="bad-1"), mandatory=True)
+        def dead_lettered() -> tuple | None:
+            got = channel.basic_get("schema_execution_dlq", auto_ack=True)
+            return got if got[0] is not None else None
+
+        got = wait_until(dead_lettered, 10)
+    assert got, "the rejected message never reached schema_execution_dlq"
+    _, props, body = got
+    assert body == b"not json" and props.message_id == "bad-1"
+    assert props.headers["x-first-death-reason"] == "rejected" and props.headers["x-first-death-queue"] == "schema_execution_queue"
+    assert http("GET", f"{worker}/stats") == (200, {"consuming": True, "completed": 1, "dead_lettered": 1})
+
+
+def check_gprod(root: Path) -> None:
+    """Seed 003: dev's data is in the contour's volume pgdata_dev; the two repositories' .env agree; Prometheus runs."""
+    assert (root / ".local/data/dev/pgdata_dev/PG_VERSION").is_file()
+    assert status(root)["prometheus"]["state"] == "running"
+    assert stapel(root, "env", "check").returncode == 0
+
+    def read(path: Path) -> dict[str, str]:
+        return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
+
+    infra, backend = read(root / ".env"), read(root / "backend/.env")
+    assert {k: infra[k] for k in ("POSTGRES_PASSWORD", "JWT_SECRET", "PORT")} == {k: backend[k] for k in ("POSTGRES_PASSWORD", "JWT_SECRET", "PORT")}
+    assert read(root / ".env.stage")["JWT_SECRET"] != infra["JWT_SECRET"]  # generated per contour
+    # stage beside dev, on its own fixed ports: dev's moved ports (5432 and 6379 are this machine's) avoided them
+    dev_ports = {name: node["endpoint"].rsplit(":", 1)[1] for name, node in status(root).items()}
+    assert not {"5433", "5434", "6380", "6381"} & set(dev_ports.values()), dev_ports
+    try:
+        done = stapel(root, "--contour", "stage", "up", timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        stage = stapel(root, "--contour", "stage", "status", "--json", check=True)
+        ports = {n["name"]: n["endpoint"].rsplit(":", 1)[1] for n in json.loads(stage.stdout)["nodes"]}
+        assert ports == {"db": "5433", "redis": "6380", "api": "3100", "prometheus": "9190"}, ports
+        assert http("GET", "http://127.0.0.1:3100/health")[0] == 200
+        assert {n: v["state"] for n, v in status(root).items()} == dict.fromkeys(dev_ports, "running")  # dev untouched
+    finally:
+        stapel(root, "--contour", "stage", "down", timeout=120)
+
+
+def check_platform(root: Path) -> None:
+    """Seed 004: USERS_DATABASE_URL is the role users, whose search_path is its schema and who cannot read orders'."""
+    users, orders = service_env(root, "users"), service_env(root, "orders")
+    assert users["USERS_REDIS_URL"].endswith("/1") and orders["ORDERS_REDIS_URL"].endswith("/2")
+    assert not any(key.startswith("ORDERS_") for key in users) and "DATABASE_URL" not in users
+    with psycopg.connect(users["USERS_DATABASE_URL"], connect_timeout=5) as conn:
+        assert conn.execute("SELECT current_user, current_schema()").fetchone() == ("users", "users")
+        tables = conn.execute("SELECT table_schema, table_name FROM information_schema.tables "
+                              "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2").fetchall()
+        assert tables == [("users", "goose_db_version"), ("users", "users")]
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT * FROM orders.orders")
+    with pika.BlockingConnection(pika.URLParameters(orders["ORDERS_RABBITMQ_URL"])) as connection:  # from the AsyncAPI document
+        channel = connection.channel()
+        for queue in ("orders.user-created", "orders.user-created.dlq", "users.order-placed", "users.order-placed.dlq"):
+            channel.queue_declare(queue, passive=True)
+
+
+CHECKS = {"seed-002-schema": check_schema, "seed-003-gprod": check_gprod, "seed-004-platform": check_platform}
+
+
+@pytest.fixture(params=sorted(CHECKS))
+def example(request: pytest.FixtureRequest):  # noqa: ANN201
+    base = traversable_dir(request.param)
+    root = copy_example(request.param, base)
+    yield request.param, root
+    assert not stop_and_clean(root, base)
+
+
+def test_seed_example_comes_up_serves_changes_nothing_on_reup_and_goes_down(example: tuple[str, Path]) -> None:
+    name, root = example
+    if any(root.rglob("env*.example")):
+        stapel(root, "env", "sync", "--non-interactive", check=True)
+    done = stapel(root, "up", timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    services = [n for n, v in status(root).items() if v["kind"] == "service"]
+    assert services
+    for service in services:
+        code, body = http("GET", f"{url_of(root, service)}/health")
+        assert (code, body.get("ok")) == (200, True), f"{service}: {body}"
+    CHECKS[name](root)
+    again = stapel(root, "up")
+    assert again.returncode == 0 and "nothing to do" in again.stdout, again.stdout + again.stderr
+    down = stapel(root, "down", timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert processes_under(root) == []
