@@ -65,3 +65,12 @@ def print_json(data: Any) -> None:
 
 def say(text: str) -> None:
     print(text, flush=True)
+
+
+def print_up(summary: dict[str, Any], headline: str) -> None:
+    """The end of an up, native or compose: the headline, what runs where and how healthy, the run log."""
+    say(headline)
+    for name, node in summary["nodes"].items():
+        if node["state"] != "not running":
+            say(f"  {name:<14} {node['kind']:<11} {node['endpoint']:<17} {node['health']}")
+    say(f"  run log: {summary['run_dir']}/summary.md")

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from typing import Any
 
-from stapel.cli.common import open_stack, print_json, quick_paths, say
+from stapel.cli.common import open_stack, print_json, print_up, quick_paths, say
 from stapel.errors import StapelError
 from stapel.paths import Paths
 from stapel.runtimes.compose import RECORD, folder_of
@@ -68,11 +68,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         print_json(summary)
         return 0
     verb = "is up" if summary["changed"] else "is up and unchanged"
-    say(f"✓ stack '{summary['stack']}' ({summary['contour']}) {verb} in {summary['duration_seconds']:.1f}s (--runtime compose)")
-    for name, node in summary["nodes"].items():
-        if node["state"] != "not running":
-            say(f"  {name:<14} {node['kind']:<11} {node['endpoint']:<17} {node['health']}")
-    say(f"  run log: {summary['run_dir']}/summary.md")
+    print_up(summary, f"✓ stack '{summary['stack']}' ({summary['contour']}) {verb} in {summary['duration_seconds']:.1f}s (--runtime compose)")
     return 0
 
 

@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 
-from stapel.cli.common import open_stack, print_json, quick_paths, runtime_for, say, stack_file
+from stapel.cli.common import open_stack, print_json, print_up, quick_paths, runtime_for, say, stack_file
 from stapel.engine.options import UpOptions
 from stapel.errors import StapelError
 
@@ -25,13 +25,9 @@ def _up(args: argparse.Namespace, options: UpOptions, quiet_json: bool = False, 
         return 0
     took = summary["duration_seconds"]
     if summary["changed"]:
-        say(f"✓ stack '{summary['stack']}' ({summary['contour']}) is up in {took:.1f}s")
+        print_up(summary, f"✓ stack '{summary['stack']}' ({summary['contour']}) is up in {took:.1f}s")
     else:
-        say(f"✓ nothing to do: stack '{summary['stack']}' ({summary['contour']}) is up and unchanged ({took:.2f}s)")
-    for name, node in summary["nodes"].items():
-        if node["state"] != "not running":
-            say(f"  {name:<14} {node['kind']:<11} {node['endpoint']:<17} {node['health']}")
-    say(f"  run log: {summary['run_dir']}/summary.md")
+        print_up(summary, f"✓ nothing to do: stack '{summary['stack']}' ({summary['contour']}) is up and unchanged ({took:.2f}s)")
     return 0
 
 
