@@ -48,17 +48,25 @@ def dotted(path: ConfigPath) -> str:
 
 def load_yaml(file: Path) -> Located:
     try:
-        text = file.read_text(encoding="utf-8")
+        raw = file.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{file}: no such file", hint="create stapel.yaml at the project root or pass -f PATH") from None
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    except RuntimeError:  # a symlink loop, before Python 3.13
+        raise ConfigError(f"{file}: a symlink loop", hint="point it at a real file") from None
+    text = _text(file, raw)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
         located = Located(file, None)
         located.data = {} if node is None else _build(loader, node, (), located)
         return located
+    except yaml.reader.ReaderError as exc:  # a NUL byte or another character YAML does not allow
+        line = text.count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise ConfigError(f"{file.name}:{line}: malformed YAML: the character U+{code:04X} is not allowed in YAML text",
+                          hint="remove it; is this the right file?") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark else ""
@@ -66,6 +74,15 @@ def load_yaml(file: Path) -> Located:
         raise ConfigError(f"{file.name}{line}: malformed YAML: {problem}", hint="fix the YAML syntax on that line") from None
     finally:
         loader.dispose()
+
+
+def _text(file: Path, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{file.name}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x})",
+                          hint="save it as UTF-8; is this the right file?") from None
 
 
 def _build(loader: Any, node: yaml.Node, path: ConfigPath, located: Located) -> Any:
