@@ -214,3 +214,38 @@ def test_ctrl_c_of_up_attach_json_is_130_and_stdout_holds_only_the_summary(proje
     assert "cache: stopped" in err and "Traceback" not in err
     assert_nothing_left(project)
 
+
+
+# --- fail before starting anything: every input file is read in preflight ---------------------------------
+
+
+def test_a_yaml_error_in_an_asyncapi_file_is_reported_before_anything_starts(project: Path) -> None:
+    (project / "asyncapi.yaml").write_text("asyncapi: 2.6.0\nchannels:\n  orders: {bindings: {amqp: {is: routingKey}\n")
+    write(project, "components:\n  db:\n    kind: postgres\n  mq:\n    kind: rabbitmq\n    asyncapi: [asyncapi.yaml]\n")
+    began = time.monotonic()
+    done = stapel(project, "up")
+    took = time.monotonic() - began
+    assert done.returncode == 1, done.stdout + done.stderr
+    [line] = errors(done)
+    assert line.startswith("stapel: error: asyncapi.yaml:4: malformed YAML: "), line
+    assert "started" not in done.stdout
+    assert took < 2.0, took  # the whole command, Python's start included (it took ~9 s, after RabbitMQ booted)
+    assert_nothing_left(project)
+
+
+def test_a_broken_migration_and_an_unclosed_quote_in_a_seed_are_reported_before_postgres_starts(project: Path) -> None:
+    (project / "migrations").mkdir()
+    (project / "migrations" / "00001_init.sql").write_text("-- +goose Up\nCREATE TABLE t (id int);\n-- +goose Upp\n")
+    (project / "seeds").mkdir()
+    (project / "seeds" / "a.sql").write_text("INSERT INTO t VALUES (1);\nINSERT INTO t VALUES ('oops);\nSELECT 1;\n")
+    write(project, DB.format(password="early-pw-6a3c8e") +
+          "services:\n  api:\n    command: [python3, -c, 'import time; time.sleep(60)']\n    depends_on: [db]\n"
+          "    migrations: {dir: migrations}\n    seeds: [seeds/a.sql]\n")
+    done = stapel(project, "up")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert errors(done)[0] == (f"stapel: error: {project}/migrations/00001_init.sql:3: unknown goose annotation 'Upp' "
+                               "(known: Up, Down, StatementBegin, StatementEnd, NO TRANSACTION, ENVSUB ON, ENVSUB OFF)")
+    assert done.stderr.splitlines()[1].strip() == (f"{project}/seeds/a.sql:2: the ' opened here is never closed "
+                                                   "(close it; nothing was started)")
+    assert "started" not in done.stdout
+    assert_nothing_left(project)

@@ -69,6 +69,7 @@ class Up:
         services = selection.services(self.stack, self.options)
         components = selection.components(self.stack, self.options, services)
         with self._step("preflight") as step:
+            self.check_inputs(step, components, services)
             self.preflight(step, components + services)
         with self._step("start") as step:
             self.start_levels(step, components)
@@ -117,6 +118,16 @@ class Up:
 
     def _step(self, name: str):  # noqa: ANN202
         return _StepContext(self.log.step(name), self.say)
+
+    def check_inputs(self, step: StepRecord, components: list[str], services: list[str]) -> None:
+        """Every file this run reads (AsyncAPI, migrations, seeds), parsed before anything starts."""
+        from stapel.engine import inputs
+
+        targets = services if not self.options.skip_backend else [n.name for n in self.stack.services()]  # as per_service
+        problems = inputs.problems(self.stack, components, targets, self.options.skip_migrations, self.options.skip_seeds)
+        if problems:
+            raise PreflightError(problems[0], problems=problems[1:])
+        step.log("input files: parsed and checked")
 
     def preflight(self, step: StepRecord, names: list[str]) -> None:
         self.runtime.warm_up()
