@@ -6,6 +6,15 @@ EXIT_OK = 0
 EXIT_USER = 1
 EXIT_BUG = 3
 EXIT_INTERRUPTED = 130
+MAX_LINES = 20  # problems shown for one error; the rest are counted
+
+
+def capped(problems: list[str]) -> list[str]:
+    """At most MAX_LINES lines with the first one: 75,000 unknown keys are 20 lines and a count, not 75,000 lines."""
+    if len(problems) < MAX_LINES:
+        return list(problems)
+    hidden = len(problems) - (MAX_LINES - 2)
+    return [*problems[:MAX_LINES - 2], f"... and {hidden:,} more"]
 
 
 class StapelError(Exception):
@@ -17,7 +26,7 @@ class StapelError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
-        self.problems = problems or []
+        self.problems = capped(problems or [])
 
     def lines(self) -> list[str]:
         first = self.message + (f" ({self.hint})" if self.hint else "")

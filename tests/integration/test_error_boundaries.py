@@ -227,7 +227,8 @@ def test_a_yaml_error_in_an_asyncapi_file_is_reported_before_anything_starts(pro
     took = time.monotonic() - began
     assert done.returncode == 1, done.stdout + done.stderr
     [line] = errors(done)
-    assert line.startswith("stapel: error: asyncapi.yaml:4: malformed YAML: "), line
+    assert line == ("stapel: error: asyncapi.yaml:3: malformed YAML: the flow mapping that starts here is never closed "
+                    "(fix the YAML syntax on that line)"), line
     assert "started" not in done.stdout
     assert took < 2.0, took  # the whole command, Python's start included (it took ~9 s, after RabbitMQ booted)
     assert_nothing_left(project)

@@ -217,3 +217,47 @@ def test_a_supervisor_bug_is_exit_3(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(inspect, "cmd_status", boom)
     log = _crash(tmp_path, capsys, ["status"])
     assert "SupervisorBug: the supervisor failed on 'run'" in log.read_text()
+
+
+# --- messages: capped, at the right line, with the path as written ----------------------------------------
+
+
+def test_thousands_of_unknown_keys_are_twenty_lines_and_a_count(config_error):
+    keys = "".join(f"    k{i}: 1\n" for i in range(30000))
+    lines = config_error("components:\n  db:\n    kind: postgres\n" + keys)
+    assert len(lines) == 20
+    assert lines[0].startswith("stapel.yaml:4: components.db.k0: unknown key 'k0'")
+    assert lines[18].startswith("stapel.yaml:22: components.db.k18: unknown key 'k18'")
+    assert lines[19] == "... and 29,981 more"
+
+
+def test_an_unknown_key_with_a_block_mapping_value_is_reported_at_its_own_line(config_error):
+    lines = config_error("components:\n  db:\n    kind: postgres\n    foo:\n      a: 1\n      b: 2\n")
+    assert lines[0].startswith("stapel.yaml:4: components.db.foo: unknown key 'foo'")
+
+
+def test_an_unterminated_quote_is_reported_where_it_opens(config_error):
+    lines = config_error('components:\n  db:\n    kind: postgres\n    password: "abc\n    port: 5\nservices: {}\n\n\n')
+    assert lines == ["stapel.yaml:4: malformed YAML: the quoted string that starts here is never closed "
+                     "(fix the YAML syntax on that line)"]
+
+
+def test_a_typo_in_a_contour_override_names_the_path_as_written(write_yaml):
+    from stapel.errors import ConfigError
+    from stapel.model.loader import load
+
+    path = write_yaml("contours:\n  stage:\n    components:\n      db:\n        prot: 5\ncomponents:\n  db:\n    kind: postgres\n")
+    with pytest.raises(ConfigError) as info:
+        load(path, env={}, contour="stage")
+    assert info.value.lines() == ["stapel.yaml:5: contours.stage.components.db.prot: unknown key 'prot'; did you mean 'port'?"]
+
+
+def test_sql_scan_finds_what_is_never_closed_at_the_line_it_opens():
+    from stapel.migrate.sqlscan import unclosed
+
+    assert unclosed("SELECT 'it''s';\nSELECT $$ a; $$;\nSELECT $fn$ x\ny $fn$;\n-- it's a comment\nSELECT E'\\'';\n") is None
+    assert unclosed("SELECT 1;\nINSERT INTO t VALUES ('a);\nSELECT 2;\n") == (2, "the ' opened here is never closed")
+    assert unclosed("SELECT 1;\n/* a /* nested */ still open\n") == (2, "this /* comment is never closed by */")
+    assert unclosed("DO $body$\nBEGIN\n") == (1, "the dollar quote $body$ opened here is never closed")
+    assert unclosed('SELECT "col\n') == (1, 'the " opened here is never closed')
+    assert unclosed("SELECT $1, a$b FROM t;\n") is None
