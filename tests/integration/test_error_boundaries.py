@@ -5,8 +5,6 @@ nothing; Ctrl-C is 130. Each asserts the exit code, the one line, and that nothi
 from __future__ import annotations
 
 import json
-import os
-import re
 import signal
 import socket
 import subprocess
