@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -76,12 +77,44 @@ class Paths:
 
 
 def find_stack_file(explicit: str | None, cwd: Path | None = None) -> Path:
-    """`-f PATH`, or stapel.yaml in the current directory or the nearest parent."""
+    """`-f PATH`, or stapel.yaml in the current directory or the nearest parent. A stapel.yaml that is there
+    but cannot be read (a dangling symlink, a loop, a directory) is an error about that file: looking further
+    up would act on another project (`down --volumes` would delete its data)."""
     if explicit:
-        return Path(explicit).resolve()
-    here = (cwd or Path.cwd()).resolve()
+        return readable_stack_file(Path(explicit)).resolve()
+    try:
+        here = (cwd or Path.cwd()).resolve()
+    except OSError as exc:
+        raise ConfigError(f"the current directory: {exc.strerror}", hint="cd into the project, or pass -f PATH") from None
     for folder in (here, *here.parents):
         candidate = folder / DEFAULT_FILE
-        if candidate.is_file():
-            return candidate
+        if os.path.lexists(candidate):
+            return readable_stack_file(candidate)
     raise ConfigError(f"no {DEFAULT_FILE} in {here} or any parent directory", hint="create one, or pass -f PATH")
+
+
+def readable_stack_file(path: Path) -> Path:
+    """`path` when it is a regular file stapel can open; else one line saying why not."""
+    path = Path(os.path.abspath(path))
+    hint = "make it a readable file, or pass -f PATH"
+    try:
+        target = path.resolve(strict=True)
+    except RuntimeError:  # Python < 3.13 reports a symlink loop this way
+        raise ConfigError(f"{path}: a symlink loop", hint=hint) from None
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise ConfigError(f"{path}: a symlink to {os.readlink(path)}, which does not exist", hint=hint) from None
+        raise ConfigError(f"{path}: no such file", hint="create stapel.yaml at the project root or pass -f PATH") from None
+    except OSError as exc:
+        why = "a symlink loop" if exc.errno == errno.ELOOP else f"cannot read it: {exc.strerror}"
+        raise ConfigError(f"{path}: {why}", hint=hint) from None
+    if target.is_dir():
+        raise ConfigError(f"{path}: a directory, not a file", hint=hint)
+    if not target.is_file():
+        raise ConfigError(f"{path}: not a regular file", hint=hint)
+    try:
+        with open(target, "rb"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror}", hint=hint) from None
+    return path

@@ -142,7 +142,7 @@ def test_a_failing_seed_is_reported_and_not_recorded(project) -> None:
         done = stapel(project, "up", "--skip-backend", timeout=300)
         assert done.returncode == 1
         assert done.stderr.splitlines()[0].startswith(
-            'stapel: error: services.app.seeds: seeds/002_bad.sql failed: relation "no_such_table" does not exist')
+            'stapel: error: services.app.seeds: seeds/002_bad.sql:2 failed: relation "no_such_table" does not exist')  # its line
         assert query(project, "SELECT count(*) FROM users WHERE name = 'dan'") == [(0,)]  # its transaction rolled back
         assert query(project, "SELECT name FROM stapel_seed_history ORDER BY name") == [("seedpy:run",), ("seeds/001_users.sql",)]
     finally:

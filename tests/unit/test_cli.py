@@ -120,7 +120,7 @@ def test_malformed_yaml_is_one_error_line(project, capsys):
     write(project, "components:\n  db: [a, b\n")
     assert main(["config"]) == 1
     err = capsys.readouterr().err
-    assert err == "stapel: error: stapel.yaml:3: malformed YAML: did not find expected ',' or ']' (fix the YAML syntax on that line)\n"
+    assert err == "stapel: error: stapel.yaml:2: malformed YAML: the flow sequence that starts here is never closed (fix the YAML syntax on that line)\n"
 
 
 def test_several_problems_are_one_error_line_then_indented_lines(project, capsys):

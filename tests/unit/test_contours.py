@@ -108,7 +108,7 @@ def test_a_contour_overrides_a_component_and_errors_point_at_the_override(write_
         """)
     assert lines == [
         "stapel.yaml:8: contours.stage.components.dbb: no such name in components:; did you mean 'db'?",
-        "stapel.yaml:7: components.db.port: expected an integer, got 'abc'",
+        "stapel.yaml:7: contours.stage.components.db.port: expected an integer, got 'abc'",
     ]
 
 

@@ -560,16 +560,35 @@ def test_service_option_naming_a_component_does_not_claim_there_are_no_services(
 
 
 def test_a_held_lock_makes_up_fail_as_busy(stack_file):
+    """Held by another process (within one process the lock is re-entrant: the CLI takes it, then the engine)."""
+    import subprocess
+    import sys
+
     stack = open_stack(stack_file, env={})
-    with stack_lock(stack.paths, "down"):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(stack.paths.lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
         run = Run(stack_file)
         error = failed(run, PreflightError)
+    finally:
+        holder.kill()
+        holder.wait()
     assert error.lines() == [
-        f"{stack.paths.lock}: the dev stack is busy: 'stapel down' (pid {os.getpid()}) is changing it "
+        f"{stack.paths.lock}: the dev stack is busy: 'stapel down' (pid {holder.pid}) is changing it "
         "(wait for it to finish, then run again)"
     ]
     assert run.events == []
+    assert not list(stack.paths.bootstrap_logs.glob("run-*"))  # a refused run writes no summary
     ok(Run(stack_file, runtime=run.runtime))  # free again once released
+
+
+HOLD_LOCK = """
+import fcntl, os, pathlib, sys, time
+lock = pathlib.Path(sys.argv[1]); lock.parent.mkdir(parents=True, exist_ok=True)
+handle = open(lock, "a+"); fcntl.flock(handle, fcntl.LOCK_EX)
+handle.write(f"'stapel down' (pid {os.getpid()})"); handle.flush()
+print("held", flush=True); time.sleep(60)
+"""
 
 
 def test_lock_is_per_contour(write_yaml):

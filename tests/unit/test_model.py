@@ -22,14 +22,14 @@ def test_malformed_yaml_names_file_and_line(config_error):
     assert lines == ["stapel.yaml:4: malformed YAML: did not find expected key (fix the YAML syntax on that line)"]
 
 
-def test_unclosed_flow_list_names_the_line_after_it(config_error):
+def test_unclosed_flow_list_names_the_line_it_opens_on(config_error):
     lines = config_error(
         """
         components:
           db: [a, b
         """
     )
-    assert lines == ["stapel.yaml:3: malformed YAML: did not find expected ',' or ']' (fix the YAML syntax on that line)"]
+    assert lines == ["stapel.yaml:2: malformed YAML: the flow sequence that starts here is never closed (fix the YAML syntax on that line)"]
 
 
 def test_tab_indentation_is_malformed_yaml(config_error):
@@ -235,7 +235,7 @@ def test_missing_kind(config_error):
         """
     )
     assert lines == [
-        "stapel.yaml:3: components.db: 'kind' is missing (one of postgres, redis, rabbitmq, prometheus, consul, qdrant, grafana)"
+        "stapel.yaml:2: components.db: 'kind' is missing (one of postgres, redis, rabbitmq, prometheus, consul, qdrant, grafana)"
     ]
 
 
@@ -247,7 +247,7 @@ def test_service_without_command(config_error):
             port: 8000
         """
     )
-    assert lines == ["stapel.yaml:3: services.api.command: required key is missing"]
+    assert lines == ["stapel.yaml:2: services.api.command: required key is missing"]
 
 
 def test_probe_takes_at_most_one_check(config_error):
@@ -261,7 +261,7 @@ def test_probe_takes_at_most_one_check(config_error):
               http: {}
         """
     )
-    assert lines == ["stapel.yaml:5: services.api.probe: give at most one of tcp, http, exec"]
+    assert lines == ["stapel.yaml:4: services.api.probe: give at most one of tcp, http, exec"]
 
 
 def test_probe_without_any_port_is_a_config_error(config_error):
@@ -417,7 +417,7 @@ def test_component_and_service_with_the_same_name(config_error):
         """
     )
     # the line is the block's first line, as for every error about a whole block
-    assert lines == ["stapel.yaml:6: services.db: the name is already used by components.db; names must be unique"]
+    assert lines == ["stapel.yaml:5: services.db: the name is already used by components.db; names must be unique"]
 
 
 @pytest.mark.parametrize(
@@ -655,7 +655,7 @@ def test_several_errors_are_reported_at_once(write_yaml):
         "stapel.yaml:4: components.db.port: expected an integer, got 'abc'",
         "stapel.yaml:8: components.cache.prot: unknown key 'prot'; did you mean 'port'?",
         "stapel.yaml:12: services.api.restart.policy: expected 'no', 'on-failure' or 'always', got 'sometimes'",
-        "stapel.yaml:11: services.api.command: required key is missing",
+        "stapel.yaml:10: services.api.command: required key is missing",
     ]
     assert error.message == error.lines()[0]
     assert str(error) == error.lines()[0]
@@ -683,7 +683,7 @@ def test_cross_check_errors_are_reported_together(config_error):
         """
     )
     assert lines == [
-        "stapel.yaml:13: services.cache: the name is already used by components.cache; names must be unique",
+        "stapel.yaml:12: services.cache: the name is already used by components.cache; names must be unique",
         "stapel.yaml:8: components.db.depends_on: 'db' cannot depend on itself",
         "stapel.yaml:16: services.api.depends_on: unknown name 'dbb'; did you mean 'db'?",
         "stapel.yaml:1: contour: unknown contour 'stagee'; did you mean 'stage'?",

@@ -23,18 +23,29 @@ def _render(procs: dict) -> "object":  # noqa: ANN001
 
 
 def attach(args: argparse.Namespace) -> int:
+    """Until Ctrl-C, which stops the stack and exits 130. With --json, stdout holds the summary only: the
+    live table and what stopping prints go to stderr."""
+    import contextlib
+    import sys
+
+    from rich.console import Console
     from rich.live import Live
 
     from stapel.cli.lifecycle import cmd_down
+    from stapel.errors import EXIT_INTERRUPTED
 
     client = SupervisorClient(quick_paths(args))
+    json_mode = bool(getattr(args, "json", False))
+    console = Console(stderr=json_mode)
     try:
-        with Live(_render({}), refresh_per_second=2) as live:
+        with Live(_render({}), refresh_per_second=2, console=console) as live:
             while True:
                 status = client.status()
                 live.update(_render(status["procs"] if status else {}))
                 time.sleep(1)
     except KeyboardInterrupt:
-        say("stopping the stack…")
-        args.volumes, args.yes = False, False
-        return cmd_down(args)
+        with contextlib.redirect_stdout(sys.stderr) if json_mode else contextlib.nullcontext():
+            say("stopping the stack…")
+            args.volumes, args.yes = False, False
+            cmd_down(args)
+        return EXIT_INTERRUPTED

@@ -22,8 +22,8 @@ def stack_file(args: argparse.Namespace) -> Path:
 def default_contour(file: Path) -> str:
     """The file's `contour:` without validating it (status, check, logs, down must be fast, and work on a broken file)."""
     try:
-        text = file.read_text()
-    except OSError:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):  # the loader reports it, where it matters
         return "dev"
     if not re.search(r"^contour\s*:", text, re.MULTILINE):
         return "dev"

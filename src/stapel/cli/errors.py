@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -37,14 +38,42 @@ def _crash_log(args: argparse.Namespace) -> Path:
 
     from stapel import __version__
 
-    folder = Path.cwd() / ".local" / "logs"
+    text = (f"stapel {__version__}, Python {platform.python_version()}, {platform.platform()}\n"
+            f"argv: {sys.argv}\n\n{traceback.format_exc()}")
+    for folder in _crash_folders(args):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            return _write_new(folder, f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}", text)
+        except OSError:
+            continue
+    return Path("(no crash log: no writable folder)")
+
+
+def _crash_folders(args: argparse.Namespace) -> list[Path]:
+    """The project's .local/logs (the stack found from -f or the nearest stapel.yaml); without a project, the
+    user's state folder ($XDG_STATE_HOME/stapel), then the temp folder. Never a .local in whatever the cwd is."""
+    import tempfile
+
+    folders = []
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        folder = Path("/tmp")
-    path = folder / f"crash-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    path.write_text(
-        f"stapel {__version__}, Python {platform.python_version()}, {platform.platform()}\n"
-        f"argv: {sys.argv}\n\n{traceback.format_exc()}"
-    )
-    return path
+        from stapel.paths import find_stack_file
+
+        folders.append(find_stack_file(getattr(args, "file", None)).parent / ".local" / "logs")
+    except Exception:  # noqa: BLE001 - no project (or an unreadable one): fall back
+        pass
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    folders += [Path(state) / "stapel", Path(tempfile.gettempdir()) / f"stapel-{os.getuid()}"]
+    return folders
+
+
+def _write_new(folder: Path, stem: str, text: str) -> Path:
+    """A file of its own: two crashes in the same second (or the same process) never overwrite each other."""
+    for attempt in range(1, 1000):
+        path = folder / (f"{stem}.log" if attempt == 1 else f"{stem}-{attempt}.log")
+        try:
+            with open(path, "x", encoding="utf-8") as handle:
+                handle.write(text)
+            return path
+        except FileExistsError:
+            continue
+    raise OSError(f"{folder}: no free crash log name")

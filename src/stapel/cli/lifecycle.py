@@ -15,11 +15,13 @@ from stapel.errors import StapelError
 def _up(args: argparse.Namespace, options: UpOptions, quiet_json: bool = False, fast: bool = True) -> int:
     from stapel.cli.main import STARTED
     from stapel.engine.fastpath import try_noop
+    from stapel.engine.lock import stack_lock
 
     paths = quick_paths(args)
-    summary = try_noop(stack_file(args), paths.contour, options.to_json(), started=STARTED) if fast else None
-    if summary is None:
-        summary = _full_up(args, options, quiet_json)
+    with stack_lock(paths, "up"):  # first: a refused up probes nothing, starts nothing, writes no summary
+        summary = try_noop(stack_file(args), paths.contour, options.to_json(), started=STARTED) if fast else None
+        if summary is None:
+            summary = _full_up(args, options, quiet_json)
     if quiet_json:
         print_json(summary)
         return 0
@@ -40,15 +42,17 @@ def _full_up(args: argparse.Namespace, options: UpOptions, quiet_json: bool) -> 
     early.spawn_quietly()  # its start-up overlaps the validation of stapel.yaml
     try:
         stack = open_stack(args)
+        if (early.paths.root, early.paths.contour) != (stack.paths.root, stack.paths.contour):
+            early.release()
+            early = None
+        runtime = runtime_for(args, stack, early)
+        speak = (lambda text: print(text, file=sys.stderr, flush=True)) if quiet_json else say
+        up = Up(stack, runtime, options, speak, started=STARTED)
     except BaseException:
-        early.release()  # nothing was started: do not leave a supervisor behind
+        if early is not None:
+            early.release()  # nothing was started: do not leave a supervisor behind
         raise
-    if (early.paths.root, early.paths.contour) != (stack.paths.root, stack.paths.contour):
-        early.release()
-        early = None
-    runtime = runtime_for(args, stack, early)
-    speak = (lambda text: print(text, file=sys.stderr, flush=True)) if quiet_json else say
-    result = Up(stack, runtime, options, speak, started=STARTED).run()
+    result = up.run()  # its own failures roll back what it started, and stop the supervisor when nothing runs
     return {**result.summary, "run_dir": result.run_dir}
 
 

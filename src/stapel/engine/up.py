@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -37,37 +38,38 @@ class Up:
         self.started: list[str] = []  # what this run started or restarted: rolled back on failure
         self.cancel = threading.Event()
         self.health: dict[str, tuple[bool, str]] = {}  # verify's answers, for the report
-        ensure_local(stack.paths)
-        self.log = RunLog(stack.paths, "up", stack.name, runtime.name, stack.file, self.mask, started=started)
+        self.resolved = False  # ports chosen by preflight: before that, probing a node could reach a stranger
+        self.started_at = started
+        self.log: RunLog | None = None
 
     # --- the pipeline ----------------------------------------------------------------------
     def run(self) -> UpResult:
-        outcome, error = "failed", None
-        try:
-            with stack_lock(self.stack.paths, "up"):
-                try:
-                    names = self._steps()
-                    expected.save(self.stack, names, {n: self.specs[n].spec_hash for n in names}, self._env_files(names),
-                                  self.options.to_json())
-                    outcome = "ok"
-                except KeyboardInterrupt:
-                    outcome, error = "interrupted", "interrupted by Ctrl-C"
-                    self.cancel.set()
-                    self._rollback()
-                    raise
-                except StapelError as exc:
-                    error = "; ".join(exc.lines()[:1])
-                    self.cancel.set()
-                    self._rollback()
-                    raise
-        finally:
-            summary = self.log.finish(outcome, error, self.node_report())
+        """The steps under the stack's lock (a refused run touches nothing and writes no summary). Any failure,
+        a bug or Ctrl-C included, stops what this run started before it surfaces."""
+        with stack_lock(self.stack.paths, "up"):
+            ensure_local(self.stack.paths)
+            self.log = RunLog(self.stack.paths, "up", self.stack.name, self.runtime.name, self.stack.file, self.mask,
+                              started=self.started_at)
+            outcome, error = "failed", None
+            try:
+                names = self._steps()
+                expected.save(self.stack, names, {n: self.specs[n].spec_hash for n in names}, self._env_files(names),
+                              self.options.to_json())
+                outcome = "ok"
+            except BaseException as exc:
+                outcome, error = _ending(exc)
+                self.cancel.set()
+                self._rollback()
+                raise
+            finally:
+                summary = self.log.finish(outcome, error, self.node_report())
         return UpResult(summary, str(self.log.dir), self.log.changed)
 
     def _steps(self) -> list[str]:
         services = selection.services(self.stack, self.options)
         components = selection.components(self.stack, self.options, services)
         with self._step("preflight") as step:
+            self.check_inputs(step, components, services)
             self.preflight(step, components + services)
         with self._step("start") as step:
             self.start_levels(step, components)
@@ -117,12 +119,23 @@ class Up:
     def _step(self, name: str):  # noqa: ANN202
         return _StepContext(self.log.step(name), self.say)
 
+    def check_inputs(self, step: StepRecord, components: list[str], services: list[str]) -> None:
+        """Every file this run reads (AsyncAPI, migrations, seeds), parsed before anything starts."""
+        from stapel.engine import inputs
+
+        targets = services if not self.options.skip_backend else [n.name for n in self.stack.services()]  # as per_service
+        problems = inputs.problems(self.stack, components, targets, self.options.skip_migrations, self.options.skip_seeds)
+        if problems:
+            raise PreflightError(problems[0], problems=problems[1:])
+        step.log("input files: parsed and checked")
+
     def preflight(self, step: StepRecord, names: list[str]) -> None:
         self.runtime.warm_up()
         running = {n: s for n, s in self.runtime.states().items() if s.get("state") == "running"}
         for note in ports.resolve(self.stack, self.runtime, running):
             step.log(note)
             self.say(f"  {note}")
+        self.resolved = True
         problems = []
         for name in names:
             try:
@@ -253,7 +266,7 @@ class Up:
         for level in reversed(graph.levels(self.stack.edges(), only=self.started)):
             try:
                 self.runtime.stop(level)
-            except (StapelError, OSError):
+            except Exception:  # noqa: BLE001 - stop what else can be stopped; the first failure is what surfaces
                 pass
         self._shutdown_if_empty()
 
@@ -261,17 +274,20 @@ class Up:
         try:
             if not any(s.get("state") == "running" for s in self.runtime.states().values()):
                 self.runtime.shutdown()
-        except (StapelError, OSError):
+        except Exception:  # noqa: BLE001 - as above
             pass
 
     def _probe_now(self, node: Node) -> tuple[bool, str]:
         probe = self.stack.probe(node)
-        return self.runtime.probe(node, probe) if probe else (True, "running")
+        try:
+            return self.runtime.probe(node, probe) if probe else (True, "running")
+        except Exception as exc:  # noqa: BLE001 - a probe bug while reporting another failure: report both
+            return False, f"{type(exc).__name__}: {exc}"
 
     def node_report(self) -> dict[str, dict[str, Any]]:
         try:
             states = self.runtime.states()
-        except (StapelError, OSError):
+        except Exception:  # noqa: BLE001 - the report of a failed run must not hide why it failed
             states = {}
         report = {}
         for name, node in self.stack.nodes.items():
@@ -280,9 +296,11 @@ class Up:
             health, detail = "not running", ""
             if state.get("state") == "completed":
                 health = "completed"
-            elif running:
+            elif running and (name in self.health or self.resolved):
                 ok, detail = self.health.get(name) or self._probe_now(node)
                 health = "healthy" if ok else "unhealthy"
+            elif running:
+                health = "not probed"
             report[name] = {"role": "service" if node.is_service else "component", "kind": node.kind,
                             "endpoint": self.stack.endpoint(node), "state": state.get("state", "not running"),
                             "health": health, "pid": state.get("pid"), "detail": detail}
@@ -299,12 +317,28 @@ def ensure_local(paths: Any) -> None:
                                  hint="stapel keeps data, logs and pids under .local/ in the project; make it a writable directory") from None
 
 
+def _ending(exc: BaseException) -> tuple[str, str]:
+    """The summary's outcome and error for what stopped the run."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", "interrupted by Ctrl-C"
+    if isinstance(exc, StapelError):
+        return "failed", "; ".join(exc.lines()[:1])
+    return "failed", f"a bug in stapel: {type(exc).__name__}: {exc}"
+
+
+FAULT_VARIABLE = "STAPEL_TEST_FAULT"  # tests only: a step's name; that step raises an unexpected error at its start
+
+
 class _StepContext:
     def __init__(self, record: StepRecord, say: Callable[[str], None]):
         self.record, self.say = record, say
 
     def __enter__(self) -> StepRecord:
         self.say(f"» {self.record.name}")
+        if os.environ.get(FAULT_VARIABLE) == self.record.name:
+            fault = RuntimeError(f"fault injected at the start of step {self.record.name} (${FAULT_VARIABLE})")
+            self.__exit__(RuntimeError, fault, None)
+            raise fault
         return self.record
 
     def __exit__(self, exc_type, exc, tb) -> bool:  # noqa: ANN001

@@ -122,11 +122,24 @@ def describe(url: str) -> str:
     return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
 
 
+class ConnectError(StapelError):
+    """The database refused or could not be reached; `auth_failed`: it refused the URL's password."""
+
+    def __init__(self, message: str, *, auth_failed: bool, user: str | None):
+        super().__init__(message)
+        self.auth_failed, self.user = auth_failed, user
+
+
 def connect(url: str) -> psycopg.Connection:
     try:
         return psycopg.connect(plain_url(url), autocommit=True, connect_timeout=CONNECT_TIMEOUT)
     except psycopg.Error as exc:
-        raise StapelError(f"cannot connect to {describe(url)}: {_first_line(exc)}") from None
+        try:
+            user = conninfo_to_dict(plain_url(url)).get("user")
+        except psycopg.Error:
+            user = None
+        raise ConnectError(f"cannot connect to {describe(url)}: {_first_line(exc)}",
+                           auth_failed="password authentication failed" in str(exc), user=user) from None
 
 
 @contextmanager

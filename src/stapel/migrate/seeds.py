@@ -71,11 +71,17 @@ def run(where: str, entries: list[str], cwd: Path, env: dict[str, str], url_key:
     url = env.get(url_key)
     if not url:
         raise StartError(f"{where}.seeds: the service has no {url_key}", hint="let it depend on or use a postgres component")
+    from stapel.migrate.runner import connect
+
     name = where.split(".", 1)[1]
     changes = []
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(HISTORY)
-        done = dict(conn.execute("SELECT name, checksum FROM stapel_seed_history").fetchall())
+    with connect(url) as conn:
+        try:
+            conn.execute(HISTORY)
+            done = dict(conn.execute("SELECT name, checksum FROM stapel_seed_history").fetchall())
+        except psycopg.Error as exc:
+            raise StartError(f"{where}.seeds: cannot keep the seed history: {_first_line(exc)}",
+                             hint=f"the role in {url_key} needs CREATE on its schema") from None
         for seed in seeds:
             if not force and done.get(seed.name) == seed.checksum:
                 log(f"{name}: {seed.name} unchanged")
@@ -85,21 +91,47 @@ def run(where: str, entries: list[str], cwd: Path, env: dict[str, str], url_key:
     return changes
 
 
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def sql_text(seed: Seed, where: str) -> str:
+    """An SQL seed's text; unreadable or not UTF-8 is the user's to fix (checked in preflight, too)."""
+    try:
+        return seed.source.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = seed.source.read_bytes().count(b"\n", 0, exc.start) + 1
+        raise StartError(f"{seed.source}:{line}: not UTF-8 text", hint=f"{where}.seeds: save it as UTF-8") from None
+    except OSError as exc:
+        raise StartError(f"{seed.source}: cannot read it: {exc.strerror}", hint=f"{where}.seeds") from None
+
+
+def _error_line(exc: Exception, text: str) -> int | None:
+    """The line of the SQL text PostgreSQL's error position points at (it counts characters from 1)."""
+    position = getattr(getattr(exc, "diag", None), "statement_position", None)
+    if not position or not str(position).isdigit():
+        return None
+    return text.count("\n", 0, int(position) - 1) + 1
+
+
 def _apply(conn, seed: Seed, cwd: Path, env: dict[str, str], where: str) -> None:  # noqa: ANN001
     import psycopg
 
     record = ("INSERT INTO stapel_seed_history (name, checksum) VALUES (%s, %s) "
               "ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum, applied_at = now()")
+    text = sql_text(seed, where) if seed.kind == "sql" else ""
     try:
         with conn.transaction():
             if seed.kind == "sql":
-                conn.execute(seed.source.read_text(encoding="utf-8"), prepare=False)
+                conn.execute(text, prepare=False)
             else:
                 _call(seed, cwd, env, where)
             conn.execute(record, (seed.name, seed.checksum))
     except psycopg.Error as exc:
-        raise StartError(f"{where}.seeds: {seed.name} failed: {str(exc).strip().splitlines()[0]}",
-                         hint="fixed and re-run, it applies; nothing of it was recorded") from None
+        line = _error_line(exc, text)
+        at = f"{seed.name}:{line}" if line else seed.name
+        raise StartError(f"{where}.seeds: {at} failed: {_first_line(exc)}",
+                         hint="fix it and run again; it ran in one transaction, nothing of it stays") from None
 
 
 def _call(seed: Seed, cwd: Path, env: dict[str, str], where: str) -> None:

@@ -42,6 +42,8 @@ def _as_argv(value: Any) -> Any:
         if not argv:
             raise PydanticCustomError("command", "the command is empty", {})
         return argv
+    if isinstance(value, list) and not value:
+        raise PydanticCustomError("command", "the command is empty", {})
     return value
 
 

@@ -129,6 +129,7 @@ def _relocate(located: Located, source: ConfigPath, target: ConfigPath) -> None:
     for path, line in list(located.lines.items()):
         if path[:len(source)] == source and len(path) > len(source):
             located.lines[target + path[len(source):]] = line
+            located.origins[target + path[len(source):]] = path
 
 
 def merge(base: Any, override: Any) -> Any:

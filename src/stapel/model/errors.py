@@ -90,11 +90,19 @@ def describe(error: dict[str, Any], data: Any = None) -> tuple[ConfigPath, str]:
 
 
 def format_errors(located: Located, errors: list[dict[str, Any]], skip: set[ConfigPath] = frozenset()) -> list[str]:
-    """One line per error; paths in `skip` already have a problem reported (an unset variable, say)."""
+    """One line per error; paths in `skip` already have a problem reported (an unset variable, say). Past the
+    lines a user reads (MAX_LINES), the rest are only counted: pydantic's own text, no suggestions to compute."""
+    from stapel.errors import MAX_LINES
+
     lines = []
     for error in errors:
-        loc, message = describe(error, located.data)
+        if len(lines) >= MAX_LINES:
+            loc, message = _clean_loc(tuple(error["loc"])), error["msg"]
+        else:
+            loc, message = describe(error, located.data)
         if loc in skip:
             continue
-        lines.append(f"{located.where(loc)}: {dotted(loc) or 'top level'}: {message}")
+        key = (error.get("ctx") or {}).get("key")  # a bad name: the line of that key
+        at = located.where(loc + (key,) if isinstance(key, str) else loc)
+        lines.append(f"{at}: {dotted(located.written(loc)) or 'top level'}: {message}")
     return lines

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from stapel.errors import ConfigError
 from stapel.model.yamlfile import Located
+
+MAX_PORT = 65535
 
 
 def base_ports(kind: str, config: Any) -> dict[str, int]:
@@ -24,6 +27,11 @@ def node_ports(name: str, kind: str, config: Any, settings: Any, slot: int | Non
     for port_name, port in base_ports(kind, config).items():
         explicit = spec.set.get(f"{name}.{port_name}") or (spec.set.get(name) if port_name == "main" else None)
         ports[port_name] = explicit or port + shift
+        if not 0 < ports[port_name] <= MAX_PORT:
+            where = f"{'services' if kind == 'service' else 'components'}.{name}" + (".port" if port_name == "main" else f" ({port_name} port)")
+            raise ConfigError(f"{where}: {port} shifted by {shift} (the contour's offset, --slot {slot or 0} x slot_stride "
+                              f"{settings.slot_stride}) is {ports[port_name]}, past {MAX_PORT}",
+                              hint="use a lower --slot, or a smaller ports.offset / slot_stride")
     return ports
 
 

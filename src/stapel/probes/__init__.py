@@ -37,13 +37,25 @@ def record(spec: ProbeSpec | None) -> dict[str, Any] | None:
     return data
 
 
+class ProbeBug(RuntimeError):
+    """A probe that raised something other than a failing target's errors: a bug in stapel, reported at once
+    (exit 3 with a crash log), never retried until a timeout as if the target were slow."""
+
+
 def run(spec: ProbeSpec) -> tuple[bool, str]:
-    """Run one probe once. Never raises for a failing target: returns (False, why)."""
+    """Run one probe once. A failing target is (False, why); anything else raises ProbeBug."""
+    import struct
+    import sys
+
     from stapel.probes import checks
 
+    http_client = sys.modules.get("http.client")  # imported only by the https probe; never imported: never raised
+    target_errors = (OSError, struct.error, UnicodeError, *((http_client.HTTPException,) if http_client else ()))
     try:
         return checks.RUNNERS[spec.type](spec.params, spec.timeout_seconds)
     except OSError as exc:
         return False, f"{type(exc).__name__}: {exc.strerror or exc}"
-    except Exception as exc:  # a probe must report, not crash the engine
+    except target_errors as exc:  # a garbled answer: whatever listens there is not (yet) the server
         return False, f"{type(exc).__name__}: {exc}"
+    except Exception as exc:
+        raise ProbeBug(f"the {spec.type} probe raised {type(exc).__name__}: {exc}") from exc

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from stapel.errors import ConfigError, StartError
+
 HOST = "127.0.0.1"
 
 
@@ -47,13 +49,47 @@ def problems(name: str, config: Any) -> list[str]:
 
 
 def provision(name: str, config: Any, port: int, say: Callable[[str], None]) -> list[str]:
-    """Apply the plan; returns the changes made ("db: created role auth")."""
+    """Apply the plan; returns the changes made ("db: created role auth"). PostgreSQL's refusals are
+    user errors naming the config path; what it does not know (an extension) is checked before any change."""
+    import psycopg
+
+    try:
+        return _provision(name, config, port, say)
+    except psycopg.OperationalError as exc:
+        if "password authentication failed" in str(exc):
+            raise ConfigError(
+                f"components.{name}.password: PostgreSQL refuses it for user '{config.user}'",
+                hint="its data folder was created with another password: put that one back (.env or stapel.yaml), "
+                     "or delete the contour's data with `stapel down --volumes`") from None
+        raise StartError(f"components.{name}: cannot provision: {_first_line(exc)}", hint="see the provision step's log") from None
+    except psycopg.Error as exc:
+        raise StartError(f"components.{name}: provisioning failed: {_first_line(exc)}", hint="see the provision step's log") from None
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _unavailable_extensions(conn: Any, name: str, wanted: dict[str, dict[str, Any]]) -> None:
+    import difflib
+
+    available = {r[0] for r in conn.execute("SELECT name FROM pg_available_extensions")}
+    for db, spec in wanted.items():
+        for extension in spec["extensions"]:
+            if extension not in available:
+                close = difflib.get_close_matches(extension, sorted(available), n=1)
+                raise ConfigError(f"components.{name}.databases.{db}.extensions: '{extension}' is not available in this PostgreSQL",
+                                  hint=f"did you mean '{close[0]}'?" if close else "install the package that ships it, or remove it")
+
+
+def _provision(name: str, config: Any, port: int, say: Callable[[str], None]) -> list[str]:
     import psycopg
 
     changes: list[str] = []
     admin = _dsn(config.user, config.password, port, "postgres")
     wanted = plan(config)
     with psycopg.connect(admin, autocommit=True) as conn:
+        _unavailable_extensions(conn, name, wanted)
         existing = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
         for db in wanted:
             if db not in existing:

@@ -16,6 +16,10 @@ from stapel.errors import StapelError
 from stapel.paths import Paths
 
 
+class SupervisorBug(RuntimeError):
+    """An exception inside the supervisor: a bug in stapel (exit 3 with a crash log), never a user error."""
+
+
 class SupervisorClient:
     def __init__(self, paths: Paths):
         self.paths = paths
@@ -35,6 +39,9 @@ class SupervisorClient:
                     break
                 data += chunk
         reply = json.loads(data)
+        if reply.get("bug"):
+            raise SupervisorBug(f"the supervisor failed on {payload.get('op')!r}: {reply.get('error')} "
+                                f"(its traceback is in {self.paths.supervisor_log})")
         if not reply.get("ok"):
             raise StapelError(f"supervisor: {reply.get('error', 'request failed')}", hint=f"see {self.paths.supervisor_log}")
         return reply

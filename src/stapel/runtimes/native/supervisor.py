@@ -223,7 +223,7 @@ class Supervisor:
             return {"ok": True, "stopped": self.stop(list(request["names"]))}
         if op == "shutdown":
             return {"ok": True, "stopped": self.shutdown()}
-        return {"ok": False, "error": f"unknown op {op!r}"}
+        return {"ok": False, "bug": True, "error": f"unknown op {op!r}"}
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -233,7 +233,7 @@ class _Handler(socketserver.StreamRequestHandler):
             reply = self.server.supervisor.handle(json.loads(line))  # type: ignore[attr-defined]
         except Exception as exc:  # report to the client, keep serving
             log.exception("request failed")
-            reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            reply = {"ok": False, "bug": True, "error": f"{type(exc).__name__}: {exc}"}  # the client reports a bug (exit 3)
         self.wfile.write(json.dumps(reply).encode() + b"\n")
 
 
