@@ -4,7 +4,8 @@ Idempotent: each object is created only when missing, so a second run changes no
 A role's password is checked by logging in with it; when that fails (the password changed in .env),
 it is set again: seed 000's "password sync". Least privilege: a role gets CONNECT on its database
 only, owns its schemas (its search_path), and nobody else gets USAGE on them; PUBLIC loses CREATE
-on the public schema and CONNECT on provisioned databases.
+on the public schema, and, once the component declares roles, CONNECT on every database a role could
+otherwise reach: `postgres`, `template1`, the component's own and the declared ones (closed_databases()).
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def provision(name: str, config: Any, port: int, say: Callable[[str], None]) -> 
             if db not in existing:
                 conn.execute(_sql("CREATE DATABASE {}", db))
                 changes.append(f"{name}: created database {db}")
+        for db in closed_databases(config):
+            changes += _close_to_public(conn, name, db)
         for role_name, role in config.roles.items():
             changes += _role(conn, name, role_name, role, port)
     for db, spec in wanted.items():
@@ -67,6 +70,21 @@ def provision(name: str, config: Any, port: int, say: Callable[[str], None]) -> 
     for change in changes:
         say(change)
     return changes
+
+
+def closed_databases(config: Any) -> list[str]:
+    """The databases PUBLIC may not CONNECT to: none without login roles, else every database of the cluster
+    a role could reach by default (template0 refuses connections anyway). Each role then gets its own back."""
+    if not config.roles:
+        return []
+    return list(dict.fromkeys(["postgres", "template1", config.database, *plan(config)]))
+
+
+def _close_to_public(conn: Any, name: str, database: str) -> list[str]:
+    if not conn.execute("SELECT has_database_privilege('public', %s, 'CONNECT')", (database,)).fetchone()[0]:
+        return []
+    conn.execute(_sql("REVOKE CONNECT ON DATABASE {} FROM PUBLIC", database))
+    return [f"{name}: database {database} no longer open to every role"]
 
 
 def _role(conn: Any, name: str, role_name: str, role: Any, port: int) -> list[str]:
@@ -81,7 +99,7 @@ def _login(conn: Any, name: str, role_name: str, role: Any, port: int) -> list[s
     if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role_name,)).fetchone():
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role_name), password))
         return [f"{name}: created role {role_name}"]
-    if not _can_log_in(role_name, role.password, port):
+    if not _can_log_in(role_name, role.password, port, role.database):
         conn.execute(sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(sql.Identifier(role_name), password))
         return [f"{name}: synced the password of role {role_name}"]
     return []
@@ -89,9 +107,6 @@ def _login(conn: Any, name: str, role_name: str, role: Any, port: int) -> list[s
 
 def _connect_right(conn: Any, name: str, role_name: str, database: str) -> list[str]:
     changes = []
-    if conn.execute("SELECT has_database_privilege('public', %s, 'CONNECT')", (database,)).fetchone()[0]:
-        conn.execute(_sql("REVOKE CONNECT ON DATABASE {} FROM PUBLIC", database))
-        changes.append(f"{name}: database {database} no longer open to every role")
     if not conn.execute("SELECT has_database_privilege(%s, %s, 'CONNECT')", (role_name, database)).fetchone()[0]:
         conn.execute(_sql("GRANT CONNECT ON DATABASE {} TO {}", database, role_name))
         changes.append(f"{name}: role {role_name} may connect to {database}")
@@ -135,12 +150,12 @@ def _inside(conn: Any, name: str, db: str, spec: dict[str, Any], config: Any) ->
     return changes
 
 
-def _can_log_in(role: str, password: str, port: int) -> bool:
+def _can_log_in(role: str, password: str, port: int, database: str) -> bool:
     """Whether the server accepts this password (any other refusal, like no CONNECT right, means it did)."""
     import psycopg
 
     try:
-        psycopg.connect(_dsn(role, password, port, "postgres"), connect_timeout=5).close()
+        psycopg.connect(_dsn(role, password, port, database), connect_timeout=5).close()
         return True
     except psycopg.OperationalError as exc:
         return "password authentication failed" not in str(exc)
