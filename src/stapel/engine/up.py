@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from stapel.components.base import LaunchSpec, Node
@@ -37,6 +38,7 @@ class Up:
         self.started: list[str] = []  # what this run started or restarted: rolled back on failure
         self.cancel = threading.Event()
         self.health: dict[str, tuple[bool, str]] = {}  # verify's answers, for the report
+        self.env_examples: list[str] = []  # inputs of the no-op path besides the .env files
         ensure_local(stack.paths)
         self.log = RunLog(stack.paths, "up", stack.name, runtime.name, stack.file, self.mask, started=started)
 
@@ -94,7 +96,7 @@ class Up:
         env_file, their migrations folders and seed files (a new migration is not a no-op)."""
         from stapel.components.service import cwd
 
-        root, found = self.stack.root, {p.resolve() for p in self.stack.env_files}
+        root, found = self.stack.root, {p.resolve() for p in [*self.stack.env_files, *map(Path, self.env_examples)]}
         found |= {(root / f).resolve() for n in self.stack.components() if n.kind == "rabbitmq" for f in n.config.asyncapi}
         for node in self.stack.services():  # all: --skip-backend still migrates and seeds every service
             if node.name in names:
@@ -118,6 +120,7 @@ class Up:
         return _StepContext(self.log.step(name), self.say)
 
     def preflight(self, step: StepRecord, names: list[str]) -> None:
+        self.env_examples = warn_unsynced(self.stack, step, self.say)
         self.runtime.warm_up()
         running = {n: s for n, s in self.runtime.states().items() if s.get("state") == "running"}
         for note in ports.resolve(self.stack, self.runtime, running):
@@ -287,6 +290,17 @@ class Up:
                             "endpoint": self.stack.endpoint(node), "state": state.get("state", "not running"),
                             "health": health, "pid": state.get("pid"), "detail": detail}
         return report
+
+
+def warn_unsynced(stack: Any, step: StepRecord, say: Callable[[str], None]) -> list[str]:
+    """A warning (said and logged; the up goes on) per .env lacking keys its example has; the examples' paths."""
+    from stapel.env.check import unsynced
+
+    warnings, examples = unsynced(stack.file)
+    for warning in warnings:
+        step.log(f"warning: {warning}")
+        say(f"  warning: {warning}")
+    return [str(p) for p in examples]
 
 
 def ensure_local(paths: Any) -> None:
