@@ -121,6 +121,7 @@ class Up:
 
     def preflight(self, step: StepRecord, names: list[str]) -> None:
         self.env_examples = warn_unsynced(self.stack, step, self.say)
+        keep_local_out_of_git(self.stack, step, self.say)
         self.runtime.warm_up()
         running = {n: s for n, s in self.runtime.states().items() if s.get("state") == "running"}
         for note in ports.resolve(self.stack, self.runtime, running):
@@ -301,6 +302,15 @@ def warn_unsynced(stack: Any, step: StepRecord, say: Callable[[str], None]) -> l
         step.log(f"warning: {warning}")
         say(f"  warning: {warning}")
     return [str(p) for p in examples]
+
+
+def keep_local_out_of_git(stack: Any, step: StepRecord, say: Callable[[str], None]) -> None:
+    """.local/ (data, logs, generated configs) into the project's .gitignore when git would track it."""
+    from stapel.gitignore import keep_out_of_git
+
+    for note in keep_out_of_git([], stack.root, (stack.paths.local,)):
+        step.log(note)
+        say(f"  {note}")
 
 
 def ensure_local(paths: Any) -> None:
