@@ -173,36 +173,79 @@ def _dsn(user: str, password: str, port: int, database: str) -> str:
     return make_conninfo(host=HOST, port=port, user=user, password=password, dbname=database)
 
 
-def drop(name: str, config: Any, port: int) -> list[str]:
-    """Drop what provisioning created: the declared databases (their connections closed), the declared
-    schemas of the component's own database, and the roles (with what they own)."""
+MAINTENANCE_DB = "postgres"  # initdb's own database: never dropped
+
+
+def owned_databases(config: Any) -> list[str]:
+    """The databases a postgres component holds the application's data in: its `database:`, the declared ones
+    and its roles' (the maintenance database `postgres` aside)."""
+    return [db for db in dict.fromkeys([config.database, *plan(config)]) if db != MAINTENANCE_DB]
+
+
+def droppable(config: Any) -> bool:
+    """Whether `db drop` has anything of this component to drop: a database of its own, a declared schema in
+    `postgres`, or a role."""
+    return bool(owned_databases(config) or plan(config).get(MAINTENANCE_DB, {}).get("schemas") or config.roles)
+
+
+def ensure_database(name: str, config: Any, port: int) -> list[str]:
+    """The component's own `database:` exists (initdb made it once; `db drop` removes it): created when missing."""
+    if config.database == MAINTENANCE_DB:
+        return []
+    with _admin(name, config, port) as admin:
+        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (config.database,)).fetchone():
+            return []
+        admin.execute(_sql("CREATE DATABASE {}", config.database))
+    return [f"{name}: created database {config.database}"]
+
+
+def drop(name: str, config: Any, port: int) -> tuple[list[str], list[str]]:
+    """Drop what the component holds for the application: its databases (`database:`, the declared ones, the
+    roles'; their connections closed), the declared schemas of `postgres`, and the roles (with what they own).
+    Returns (what was dropped, what was already absent)."""
     import psycopg
 
-    changes: list[str] = []
-    kept = {config.database, "postgres"}
+    dropped: list[str] = []
     wanted = plan(config)
+    with _admin(name, config, port) as admin:
+        existing = {r[0] for r in admin.execute("SELECT datname FROM pg_database")}
+        databases = owned_databases(config)
+        for db in [d for d in databases if d in existing]:
+            admin.execute(_sql("DROP DATABASE {} WITH (FORCE)", db))
+            dropped.append(f"{name}: dropped database {db}")
+        absent = [f"{name}: database {db} does not exist" for db in databases if db not in existing]
+        schemas = wanted.get(MAINTENANCE_DB, {}).get("schemas", {})
+        present = {r[0] for r in admin.execute("SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", (list(schemas),))}
+        for schema in schemas:
+            if schema in present:
+                admin.execute(_sql("DROP SCHEMA {} CASCADE", schema))
+                dropped.append(f"{name}: {MAINTENANCE_DB}: dropped schema {schema}")
+            else:
+                absent.append(f"{name}: {MAINTENANCE_DB}: schema {schema} does not exist")
+        for role in config.roles:
+            if admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                admin.execute(_sql("DROP OWNED BY {}", role))
+                try:
+                    admin.execute(_sql("DROP ROLE {}", role))
+                except psycopg.errors.DependentObjectsStillExist as exc:
+                    from stapel.errors import StapelError
+
+                    raise StapelError(f"components.{name}.roles.{role}: cannot drop it: {exc.diag.message_primary}",
+                                      hint=f"it owns objects in a database stapel does not manage; DROP OWNED BY {role} there",
+                                      problems=[f"dropped before: {line}" for line in dropped]) from None
+                dropped.append(f"{name}: dropped role {role}")
+            else:
+                absent.append(f"{name}: role {role} does not exist")
+    return dropped, absent
+
+
+def _admin(name: str, config: Any, port: int) -> Any:
+    """A superuser connection to `postgres` (autocommit); a server that is not up is a user error naming the fix."""
+    import psycopg
+
     try:
-        admin = psycopg.connect(_dsn(config.user, config.password, port, "postgres"), autocommit=True, connect_timeout=5)
+        return psycopg.connect(_dsn(config.user, config.password, port, MAINTENANCE_DB), autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
         from stapel.errors import StapelError
 
         raise StapelError(f"components.{name}: cannot connect: {str(exc).strip().splitlines()[-1]}", hint="run stapel up first") from None
-    with admin:
-        existing = {r[0] for r in admin.execute("SELECT datname FROM pg_database")}
-        for db in [d for d in wanted if d in existing and d not in kept]:
-            admin.execute(_sql("DROP DATABASE {} WITH (FORCE)", db))
-            changes.append(f"{name}: dropped database {db}")
-        for db in [d for d in wanted if d in existing and d in kept]:
-            with psycopg.connect(_dsn(config.user, config.password, port, db), autocommit=True) as conn:
-                for schema in wanted[db]["schemas"]:
-                    conn.execute(_sql("DROP SCHEMA IF EXISTS {} CASCADE", schema))
-                    changes.append(f"{name}: {db}: dropped schema {schema}")
-                for role in config.roles:
-                    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
-                        conn.execute(_sql("DROP OWNED BY {}", role))
-        for role in config.roles:
-            if admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
-                admin.execute(_sql("DROP OWNED BY {}", role))
-                admin.execute(_sql("DROP ROLE {}", role))
-                changes.append(f"{name}: dropped role {role}")
-    return changes
