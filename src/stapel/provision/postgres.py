@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 HOST = "127.0.0.1"
+MAINTENANCE_DB = "postgres"  # initdb's own database: never dropped
 
 
 def plan(config: Any) -> dict[str, dict[str, Any]]:
@@ -32,7 +33,7 @@ def plan(config: Any) -> dict[str, dict[str, Any]]:
 def problems(name: str, config: Any) -> list[str]:
     """What cannot work, by config path (checked before anything starts)."""
     found = []
-    known_dbs = {config.database, "postgres", *config.databases}
+    known_dbs = {config.database, MAINTENANCE_DB, *config.databases}
     for role_name, role in config.roles.items():
         if role.database not in known_dbs:
             found.append(f"components.{name}.roles.{role_name}.database: unknown database '{role.database}' "
@@ -52,7 +53,7 @@ def provision(name: str, config: Any, port: int, say: Callable[[str], None]) -> 
     import psycopg
 
     changes: list[str] = []
-    admin = _dsn(config.user, config.password, port, "postgres")
+    admin = _dsn(config.user, config.password, port, MAINTENANCE_DB)
     wanted = plan(config)
     with psycopg.connect(admin, autocommit=True) as conn:
         existing = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
@@ -77,7 +78,7 @@ def closed_databases(config: Any) -> list[str]:
     a role could reach by default (template0 refuses connections anyway). Each role then gets its own back."""
     if not config.roles:
         return []
-    return list(dict.fromkeys(["postgres", "template1", config.database, *plan(config)]))
+    return list(dict.fromkeys([MAINTENANCE_DB, "template1", config.database, *plan(config)]))
 
 
 def _close_to_public(conn: Any, name: str, database: str) -> list[str]:
@@ -171,9 +172,6 @@ def _dsn(user: str, password: str, port: int, database: str) -> str:
     from psycopg.conninfo import make_conninfo
 
     return make_conninfo(host=HOST, port=port, user=user, password=password, dbname=database)
-
-
-MAINTENANCE_DB = "postgres"  # initdb's own database: never dropped
 
 
 def owned_databases(config: Any) -> list[str]:
