@@ -66,10 +66,10 @@ def _git(git: str, top: Path, *args: str) -> int | None:
 
 def _ignore_file(path: Path, root: Path, top: Path) -> Path:
     """The project's .gitignore when the path is in the project (and the project in the work tree), else its folder's."""
-    resolved, project = path.resolve(), root.resolve()
-    if resolved.is_relative_to(project) and project.is_relative_to(top):
+    real, project = _real(path), root.resolve()
+    if real.is_relative_to(project) and project.is_relative_to(top):
         return project / ".gitignore"
-    return resolved.parent / ".gitignore"
+    return real.parent / ".gitignore"
 
 
 def _append(ignore_file: Path, entries: list[str]) -> None:
@@ -80,10 +80,14 @@ def _append(ignore_file: Path, entries: list[str]) -> None:
         out.write(lead + header + "".join(f"{entry}\n" for entry in entries))
 
 
+def _real(path: Path) -> Path:
+    """The path with its folders' symlinks resolved, not its own: git tracks a symlinked .env as the link."""
+    return path.parent.resolve() / path.name
+
+
 def _relative(path: Path, folder: Path) -> str:
-    return Path(os.path.relpath(path.resolve(), folder.resolve())).as_posix()
+    return Path(os.path.relpath(_real(path), folder.resolve())).as_posix()
 
 
 def _shown(path: Path, root: Path) -> str:
-    resolved = path.resolve()
-    return _relative(resolved, root) if resolved.is_relative_to(root.resolve()) else str(path)
+    return _relative(path, root) if _real(path).is_relative_to(root.resolve()) else str(path)

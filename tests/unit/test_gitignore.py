@@ -74,6 +74,13 @@ def test_a_dotenv_git_already_tracks_is_a_warning_naming_the_fix(repo: Path, cap
     assert "committed-token-value" not in "\n".join(out)
 
 
+def test_a_symlinked_dotenv_is_ignored_as_the_link_git_would_track(repo: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    (tmp_path / "shared.env").write_text("API_TOKEN=x\nLOG_LEVEL=info\n")
+    (repo / "api/.env").symlink_to(tmp_path / "shared.env")
+    assert sync(repo, capsys)[-1] == "added /api/.env, /.local/ to .gitignore (secrets and local state stay out of git)"
+    assert ignored(repo, "api/.env")
+
+
 def test_a_project_in_a_subfolder_of_the_repository_gets_its_own_gitignore(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     top = tmp_path / "mono"
     project = top / "services/shop"
