@@ -61,6 +61,8 @@ def test_first_up_creates_everything_and_lists_it(project) -> None:
     assert "db: created database crm" in changes and "db: created role auth" in changes
     assert "db: crm: created extension pgcrypto" in changes
     assert "db: crm: created schema auth (owner auth)" in changes and "db: crm: created schema bot (owner postgres)" in changes
+    closed = [c for c in changes if "no longer open to every role" in c]
+    assert closed == [f"db: database {db} no longer open to every role" for db in ("postgres", "template1", "crm", "analytics")]
 
 
 def test_a_role_uses_its_own_schema_and_cannot_read_another(project) -> None:
@@ -76,6 +78,15 @@ def test_a_role_uses_its_own_schema_and_cannot_read_another(project) -> None:
             auth.execute("CREATE TABLE public.sneaky (id int)")
     with pytest.raises(psycopg.OperationalError, match='permission denied for database "analytics"'):
         psycopg.connect(url(root, "auth", "auth-pw-1111aaaa", db="analytics"), connect_timeout=3)
+
+
+@pytest.mark.parametrize("other", ["postgres", "template1", "analytics"])
+def test_a_role_can_connect_to_its_own_database_only(project, other) -> None:
+    root, _ = project
+    psycopg.connect(url(root, "auth", "auth-pw-1111aaaa"), connect_timeout=3).close()
+    with pytest.raises(psycopg.OperationalError, match=f'permission denied for database "{other}"'):
+        psycopg.connect(url(root, "auth", "auth-pw-1111aaaa", db=other), connect_timeout=3)
+    psycopg.connect(url(root, "postgres", "admin-pw-4b9f1c7e2d", db=other), connect_timeout=3).close()  # the superuser can
 
 
 def test_the_service_connects_as_its_role(project) -> None:

@@ -45,7 +45,7 @@ components:
 """
 SNAPSHOT = {
     "databases": "SELECT datname, array(SELECT unnest(datacl)::text ORDER BY 1) FROM pg_database "
-                 "WHERE datname NOT LIKE 'template%' ORDER BY 1",
+                 "WHERE datname <> 'template0' ORDER BY 1",
     "roles": "SELECT r.rolname, r.rolcanlogin, r.rolsuper, r.rolcreatedb, r.rolcreaterole, s.setconfig FROM pg_roles r "
              "LEFT JOIN pg_db_role_setting s ON s.setrole = r.oid AND s.setdatabase = 0 WHERE r.rolname !~ '^pg_' ORDER BY 1",
 }
@@ -137,9 +137,12 @@ def test_the_roles_log_in_with_least_privilege(servers) -> None:
             auth.execute("SELECT * FROM crm.deals")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             auth.execute("CREATE TABLE public.sneaky (id int)")
-    with pytest.raises(psycopg.OperationalError, match='permission denied for database "analytics"'):
-        psycopg.connect(url("auth", "analytics"), connect_timeout=3)
+    for other in ("analytics", "postgres", "template1"):
+        with pytest.raises(psycopg.OperationalError, match=f'permission denied for database "{other}"'):
+            psycopg.connect(url("auth", other), connect_timeout=3)
     psycopg.connect(url("analyst", "analytics"), connect_timeout=3).close()
+    with pytest.raises(psycopg.OperationalError, match='permission denied for database "crm"'):
+        psycopg.connect(url("analyst", "crm"), connect_timeout=3)
 
 
 def test_a_changed_password_is_synced(servers) -> None:

@@ -82,6 +82,35 @@ def test_the_one_shots_and_their_chain(project: Path) -> None:
     assert '-v password_1="$USERS_ROLE_PASSWORD"' in shots["db-provision"].command[-1]
 
 
+def test_a_service_waits_for_every_migration_and_seed_of_its_databases(project: Path) -> None:
+    """Not only its own chain: billing and users share db, so each starts after the other's migrations and seeds too."""
+    opened = stack(project)
+    shots = jobs.one_shots(opened)
+    assert jobs.awaited(shots, opened, opened.nodes["users"]) == ["users-seed-2", "billing-migrate"]
+    assert jobs.awaited(shots, opened, opened.nodes["billing"]) == ["users-seed-2", "billing-migrate"]
+
+
+def test_another_services_one_shot_under_a_profile_it_lacks_is_not_awaited(project: Path) -> None:
+    """Compose refuses a depends_on on a service a profile switched off: users' one-shots run only under `extra`."""
+    (project / "stapel.yaml").write_text(STACK.replace("    env_prefix: USERS_\n", "    env_prefix: USERS_\n    profiles: [extra]\n"))
+    opened = stack(project)
+    shots = jobs.one_shots(opened)
+    assert jobs.awaited(shots, opened, opened.nodes["billing"]) == ["billing-migrate"]
+
+
+def test_a_service_without_a_database_waits_for_no_migration(project: Path) -> None:
+    (project / "stapel.yaml").write_text(STACK + "  web:\n    command: python3 web.py\n")
+    opened = stack(project)
+    assert jobs.awaited(jobs.one_shots(opened), opened, opened.nodes["web"]) == []
+
+
+def test_seed_002_worker_waits_for_the_api_migrations_in_compose(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["-f", str(REPO / "examples/seed-002-schema/stapel.yaml"), "render", "compose", "-o", str(out), "--tag", "t1"]) == 0
+    worker = yaml.safe_load((out / "compose.yaml").read_text())["services"]["worker"]
+    assert worker["depends_on"]["api-migrate"] == {"condition": "service_completed_successfully"}
+
+
 @pytest.mark.parametrize("contour", ["dev", "stage"])
 def test_compose_one_shots_validate_and_hold_no_secret(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                        capsys, contour: str) -> None:  # noqa: ANN001

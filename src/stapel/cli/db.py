@@ -1,4 +1,12 @@
-"""stapel db init | seed | reset | drop: seed 001's database lifecycle over the running stack."""
+"""stapel db init | seed | reset | drop: seed 001's database lifecycle (scripts/init_db.py) over the running stack.
+
+init   the tables and the seed data: an infrastructure up (the database created if missing, provisioning,
+       migrations, seeds that are new or changed), as `init_db.py init` creates the tables and loads the seeds
+seed   the seeds only (new or changed; --force: all)
+drop   every postgres component's databases (its `database:`, the declared ones, its roles'), its declared schemas
+       in `postgres`, and its roles; says exactly what it dropped, or that there was nothing to drop
+reset  drop, then init: the databases created empty again, migrations and seeds run from scratch
+"""
 
 from __future__ import annotations
 
@@ -13,8 +21,8 @@ from stapel.errors import StapelError
 def cmd_db(args: argparse.Namespace) -> int:
     from stapel.cli.lifecycle import _up
 
-    if args.db_command == "init":  # provision and migrate, no seeds
-        return _up(args, UpOptions(skip_backend=True, skip_seeds=True), fast=False)
+    if args.db_command == "init":
+        return _up(args, UpOptions(skip_backend=True), fast=False)
     if args.db_command == "seed":
         return _up(args, UpOptions(skip_backend=True, force_seeds=args.force), fast=False)
     _confirm(args)
@@ -25,7 +33,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def _confirm(args: argparse.Namespace) -> None:
-    what = "drops every database and role declared under components.*.databases/roles"
+    what = "drops the databases, schemas and roles of every postgres component (their data is lost)"
     if args.yes:
         return
     if not sys.stdin.isatty():
@@ -37,13 +45,26 @@ def _confirm(args: argparse.Namespace) -> None:
 def _drop(args: argparse.Namespace) -> None:
     from stapel.engine import expected, ports
     from stapel.provision import postgres
+    from stapel.provision.rabbitmq import require_running
 
     stack = open_stack(args)
     ports.apply_remembered(stack)
-    targets = [n for n in stack.components() if n.kind == "postgres" and (n.config.databases or n.config.roles)]
+    nodes = [n for n in stack.components() if n.kind == "postgres"]
+    targets = [n for n in nodes if postgres.droppable(n.config)]
+    if not nodes:
+        raise StapelError(f"db {args.db_command}: no postgres component in {stack.file.name}")
     if not targets:
-        raise StapelError(f"db {args.db_command}: no postgres component declares databases or roles")
+        raise StapelError(f"db {args.db_command}: components.{nodes[0].name}: no database of its own to drop (stapel never "
+                          f"drops the maintenance database '{postgres.MAINTENANCE_DB}')",
+                          hint=f"give the application's data its own: components.{nodes[0].name}.database: NAME")
+    require_running(stack, targets)  # never a server of someone else's that holds the configured port
+    dropped, absent = [], []
     for node in targets:
-        for change in postgres.drop(node.name, node.config, node.port):
-            say(f"  {change}")
+        done, missing = postgres.drop(node.name, node.config, node.port)
+        dropped += done
+        absent += missing
+    for change in dropped:
+        say(f"  {change}")
+    if not dropped:
+        say(f"db {args.db_command}: nothing to drop ({'; '.join(absent)})")
     expected.forget(stack.paths, [])  # the next up provisions again, never the fast path

@@ -25,7 +25,7 @@ COMMANDS = {
     "config": ("stapel.cli.config", "cmd_config", "print the resolved stack, secrets masked"),
     "schema": ("stapel.cli.config", "cmd_schema", "print the JSON Schema of stapel.yaml"),
     "render": ("stapel.cli.render", "cmd_render", "write the stack as Docker Compose or Kubernetes (kustomize base + an overlay per contour)"),
-    "db": ("stapel.cli.db", "cmd_db", "database lifecycle: init (provision + migrate), seed, reset, drop"),
+    "db": ("stapel.cli.db", "cmd_db", "database lifecycle: init (tables + seeds), seed, reset, drop"),
     "seed": ("stapel.cli.lifecycle", "cmd_seed", "load the services' seed data (new or changed seeds; --force: all)"),
     "env": ("stapel.cli.env", "cmd_env", "keep .env files in sync with their examples, check them, print a service's env"),
     "migrate": ("stapel.cli.migrate", "cmd_migrate", "goose-compatible SQL migrations: up, down, redo, status, create"),
@@ -104,9 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["seed"].add_argument("--json", action="store_true", help="print the run summary as JSON")
 
     db = parsers["db"].add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    db.add_parser("init", help="provision and migrate (no seeds)")
+    db.add_parser("init", help="create the database if missing, provision, migrate and load the seeds")
     db.add_parser("seed", help="load seeds (new or changed; --force: all)").add_argument("--force", action="store_true")
-    for action, text in (("reset", "drop, then provision, migrate and seed again"), ("drop", "drop the declared databases and roles")):
+    for action, text in (("reset", "drop, then create, provision, migrate and seed again"),
+                         ("drop", "drop each postgres component's databases (database: and databases:) and roles")):
         db.add_parser(action, help=text).add_argument("--yes", "-y", action="store_true", help="do not ask")
 
     for name in ("start", "stop", "restart"):

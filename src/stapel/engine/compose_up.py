@@ -102,9 +102,12 @@ class ComposeUp:
 
     def _steps(self) -> None:
         from stapel.runtimes.compose import Project, all_profiles, budget, detect, not_ready
+        from stapel.engine.up import keep_local_out_of_git, warn_unsynced
         from stapel.runtimes.native.client import SupervisorClient
 
         with self._step("preflight") as step:
+            warn_unsynced(self.stack, step, self.say)
+            keep_local_out_of_git(self.stack, step, self.say)
             native = SupervisorClient(self.stack.paths)
             if native.reachable() or native.has_processes():
                 raise PreflightError(f"contour '{self.stack.instance}' runs natively (stapel status shows it)",

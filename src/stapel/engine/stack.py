@@ -28,6 +28,7 @@ class Stack:
     slot: int | None = None
     env_files: list[Path] = field(default_factory=list)
     reserved_ports: frozenset[int] = frozenset()  # other contours' fixed ports: a moved port skips them
+    left_out: list[str] = field(default_factory=list)  # nodes the contour's profiles leave out (model/profiles.py)
     _secrets: list[str] | None = field(default=None, repr=False)
 
     @property
@@ -114,19 +115,25 @@ class Stack:
         return f"127.0.0.1:{node.port}" if node.port else "-"
 
 
-def open_stack(file: Path, contour: str | None = None, env: dict[str, str] | None = None, slot: int | None = None) -> Stack:
+def open_stack(file: Path, contour: str | None = None, env: dict[str, str] | None = None, slot: int | None = None,
+               whole: bool = False) -> Stack:
+    """The contour's stack: the nodes its profiles run (every declared node with `whole`: the kustomize base)."""
     from stapel.model.loader import load
     from stapel.model.ports import fixed_elsewhere, node_ports
+    from stapel.model.profiles import left_out
 
     if slot is not None and slot < 0:
         raise ConfigError(f"--slot: expected a number >= 0, got {slot}")
     loaded = load(file, env, contour)
     model, settings = loaded.model, loaded.settings
+    out = [] if whole else left_out(model, settings)
     nodes: dict[str, Node] = {}
     for name, config in model.components.items():
-        nodes[name] = Node(name, config.kind, config, node_ports(name, config.kind, config, settings, slot))
+        if name not in out:
+            nodes[name] = Node(name, config.kind, config, node_ports(name, config.kind, config, settings, slot))
     for name, config in model.services.items():
-        nodes[name] = Node(name, "service", config, node_ports(name, "service", config, settings, slot))
+        if name not in out:
+            nodes[name] = Node(name, "service", config, node_ports(name, "service", config, settings, slot))
     for node in nodes.values():
         node.configured = dict(node.ports)
     return Stack(
@@ -141,6 +148,7 @@ def open_stack(file: Path, contour: str | None = None, env: dict[str, str] | Non
         slot=slot,
         env_files=loaded.env_files or [],
         reserved_ports=fixed_elsewhere(loaded.located, model, loaded.contour),
+        left_out=out,
     )
 
 

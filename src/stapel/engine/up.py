@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from stapel.components.base import LaunchSpec, Node
@@ -41,6 +42,7 @@ class Up:
         self.resolved = False  # ports chosen by preflight: before that, probing a node could reach a stranger
         self.started_at = started
         self.log: RunLog | None = None
+        self.env_examples: list[str] = []  # inputs of the no-op path besides the .env files
 
     # --- the pipeline ----------------------------------------------------------------------
     def run(self) -> UpResult:
@@ -96,7 +98,7 @@ class Up:
         env_file, their migrations folders and seed files (a new migration is not a no-op)."""
         from stapel.components.service import cwd
 
-        root, found = self.stack.root, {p.resolve() for p in self.stack.env_files}
+        root, found = self.stack.root, {p.resolve() for p in [*self.stack.env_files, *map(Path, self.env_examples)]}
         found |= {(root / f).resolve() for n in self.stack.components() if n.kind == "rabbitmq" for f in n.config.asyncapi}
         for node in self.stack.services():  # all: --skip-backend still migrates and seeds every service
             if node.name in names:
@@ -130,6 +132,8 @@ class Up:
         step.log("input files: parsed and checked")
 
     def preflight(self, step: StepRecord, names: list[str]) -> None:
+        self.env_examples = warn_unsynced(self.stack, step, self.say)
+        keep_local_out_of_git(self.stack, step, self.say)
         self.runtime.warm_up()
         running = {n: s for n, s in self.runtime.states().items() if s.get("state") == "running"}
         for note in ports.resolve(self.stack, self.runtime, running):
@@ -305,6 +309,26 @@ class Up:
                             "endpoint": self.stack.endpoint(node), "state": state.get("state", "not running"),
                             "health": health, "pid": state.get("pid"), "detail": detail}
         return report
+
+
+def warn_unsynced(stack: Any, step: StepRecord, say: Callable[[str], None]) -> list[str]:
+    """A warning (said and logged; the up goes on) per .env lacking keys its example has; the examples' paths."""
+    from stapel.env.check import unsynced
+
+    warnings, examples = unsynced(stack.file)
+    for warning in warnings:
+        step.log(f"warning: {warning}")
+        say(f"  warning: {warning}")
+    return [str(p) for p in examples]
+
+
+def keep_local_out_of_git(stack: Any, step: StepRecord, say: Callable[[str], None]) -> None:
+    """.local/ (data, logs, generated configs) into the project's .gitignore when git would track it."""
+    from stapel.gitignore import keep_out_of_git
+
+    for note in keep_out_of_git([], stack.root, (stack.paths.local,)):
+        step.log(note)
+        say(f"  {note}")
 
 
 def ensure_local(paths: Any) -> None:

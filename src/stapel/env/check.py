@@ -6,6 +6,7 @@ Prints `✗ problem` per problem and exits 1, or `✓ N env files, M keys: in sy
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from stapel.env import envfiles
 from stapel.env.envfiles import Doc, EnvPair, Loaded
@@ -40,7 +41,7 @@ def pair_problems(loaded: Loaded, pair: EnvPair) -> list[str]:
     env, example_keys = pair.env, pair.example.last()
     name = envfiles.example_name(pair)
     current = env.last()
-    problems = [f"{env.shown}: {key} is missing (run stapel env sync)" for key in example_keys if key not in current]
+    problems = [f"{env.shown}: {key} is missing (run stapel env sync)" for key in missing_keys(pair)]
     problems += [f"{env.shown}:{env.chunks[i].line}: {key} is not in {name} (add it to the example or remove it)"
                  for key, i in current.items() if key not in example_keys]
     problems += [f"{env.shown}:{line}: {key} is set twice (also on line {first}; the last one counts)"
@@ -52,6 +53,29 @@ def pair_problems(loaded: Loaded, pair: EnvPair) -> list[str]:
     if mode & 0o077:
         problems.append(f"{env.shown}: mode {mode:04o} lets other users read it (run stapel env sync, or chmod 600 {env.shown})")
     return problems
+
+
+def missing_keys(pair: EnvPair) -> list[str]:
+    """The keys of the example that its (existing) .env lacks, in the example's order."""
+    current = pair.env.last() if pair.env is not None else {}
+    return [key for key in pair.example.last() if key not in current]
+
+
+def unsynced(file: Path) -> tuple[list[str], list[Path]]:
+    """For `up`'s preflight: a warning per existing .env lacking keys of its example (seed 000: sync .env after
+    every pull; a .env not made yet is not warned about: stapel.yaml's defaults apply), and the examples, which
+    are inputs of `up` (a pull that changes only an example must not take the no-op path and skip the warning).
+    Never a value; the up goes on."""
+    loaded = envfiles.load(envfiles.load_project(str(file)))
+    warnings = []
+    for pair in loaded.pairs:
+        if pair.env is None or pair.example.broken or pair.env.broken:
+            continue
+        missing = missing_keys(pair)
+        if missing:
+            warnings.append(f"{pair.env.shown} lacks {_listed(missing)}, which {loaded.project.shown(pair.example.path)} has "
+                            f"(run stapel env sync)")
+    return warnings, [pair.pair.example for pair in loaded.pairs]
 
 
 def _empty(loaded: Loaded, env: Doc, key: str, line: int) -> list[str]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stapel.env import envfiles
+from stapel.gitignore import keep_out_of_git
 from stapel.env.envfiles import Chunk, EnvPair, Loaded
 from stapel.env.secrets import generate, strip_marker
 from stapel.errors import ConfigError
@@ -82,7 +83,8 @@ def sync(project: envfiles.Project, mode: str, prompt: Prompt | None = None) -> 
         return ["nothing to sync: no env.example or .env.example under the project (or list them in env.files)"]
     planner = Planner(loaded, mode, prompt or TerminalPrompt())
     plans = [planner.plan(pair) for pair in loaded.pairs]
-    return [line for plan in plans for line in _apply(project, plan)]
+    lines = [line for plan in plans for line in _apply(project, plan)]
+    return lines + keep_out_of_git([pair.pair.env for pair in loaded.pairs], project.root, (project.root / ".local",))
 
 
 class Planner:

@@ -40,6 +40,10 @@ class Contour(Strict):
     weak_credentials: Literal["allow", "refuse"] | None = Field(
         None, description="refuse: default or weak passwords stop `up`. Default: allow in dev, refuse elsewhere.")
     slot_stride: int = Field(10, ge=1, le=1000, description="--slot N adds N * slot_stride to every port.")
+    profiles: list[str] | None = Field(
+        None, description="The profiles this contour runs (seed 004: services/dev/* not in prod): a component or service "
+                          "whose profiles are all outside this list is not part of the contour, for `up`, `render compose` "
+                          "and `render k8s` alike. Default: every profile. Services have `backend` unless they say otherwise.")
     components: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Overrides merged into components.<name>.")
     services: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Overrides merged into services.<name>.")
 

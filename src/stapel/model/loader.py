@@ -179,6 +179,7 @@ def _provision_problems(located: Located, model: "StackFile") -> list[str]:  # n
 
 def contour_check(located: Located, model: "StackFile", contour: str, settings: "Contour") -> list[str]:  # noqa: F821
     """What the chosen contour names must exist; ports of contours must not collide; weak secrets outside dev."""
+    from stapel.model import profiles
     from stapel.model.ports import collisions, unknown_port_names
     from stapel.model.weak import weak_credentials
 
@@ -189,4 +190,5 @@ def contour_check(located: Located, model: "StackFile", contour: str, settings: 
     if not problems:
         problems += collisions(located, model)
     problems += weak_credentials(located, model, contour, settings)
+    problems += profiles.problems(located, model, contour, settings)
     return problems

@@ -103,6 +103,7 @@ class Topology(Strict):
 
     vhosts: dict[str, VHost] = Field(default_factory=dict)
     users: dict[str, MqUser] = Field(default_factory=dict)
+    skipped: list[str] = Field(default_factory=list)  # AsyncAPI channels (or parts) left to the clients, and why
 
 
 def _checked_names(value: Any) -> Any:

@@ -12,7 +12,10 @@ files and `stapel provision` declares what they describe. The mapping, per chann
   otherwise it is an error naming it. Names starting with `amq.` are RabbitMQ's own.
 - `bindings.amqp.queue` (`name`, `durable`, `autoDelete`, `vhost`) declares the queue; its name defaults
   to the address when `is: queue`. `exclusive: true` queues belong to a consumer's connection and are
-  left to it.
+  left to it, and so are queues only the client can name: a parameterised name (`{queue}`), RabbitMQ's own
+  `amq.*` names (direct reply-to, server-named); an exchange with a parameterised name likewise.
+- what is skipped is never silent: `Document.skipped` names each channel and why (a channel without an AMQP
+  binding declares nothing either), and `stapel provision` says it (in `up`, the provision step's log).
 - when a channel has both, the queue is bound to the exchange with the routing key `x-routing-key` (on
   the amqp binding) or else the address.
 - `vhost` defaults to the document's top-level `x-vhost`, else `/`. Durable defaults to true.
@@ -53,6 +56,7 @@ class Document:
     shown: str
     vhosts: dict[str, dict[str, Any]] = field(default_factory=dict)  # raw VHost data, validated by topology()
     references: list[Reference] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "file: channel X: queue '{q}' ...: why"
     where: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (vhost, kind, name) -> file:line: path
 
     def vhost(self, name: str) -> dict[str, Any]:
@@ -89,8 +93,12 @@ def load(path: Path, shown: str) -> Document:
         address = key if version.startswith("2.") else (resolved.get("address") or key)
         amqp = ((resolved.get("bindings") or {}).get("amqp")) or {}
         amqp, amqp_path = loader.deref(amqp, path_of + ("bindings", "amqp"))
-        if amqp:
-            loader.channel(str(address), amqp, amqp_path)
+        label = f"{shown}: channel {key}" + (f" ({address})" if str(address) != str(key) else "")
+        if not amqp:
+            loader.doc.skipped.append(f"{label}: no AMQP binding (bindings.amqp), nothing to declare")
+            continue
+        for why in loader.channel(str(address), amqp, amqp_path):
+            loader.doc.skipped.append(f"{label}: {why}")
     return loader.doc
 
 
@@ -134,24 +142,34 @@ class _Loader:
             value = value[part]
         return value
 
-    def channel(self, address: str, amqp: dict[str, Any], path: ConfigPath) -> None:
+    def channel(self, address: str, amqp: dict[str, Any], path: ConfigPath) -> list[str]:
+        """Declare what the channel's AMQP binding describes; returns why parts of it were left to the client."""
         kind = amqp.get("is", "routingKey")
         if kind not in ("routingKey", "queue"):
             raise ConfigError(f"{self.at(path + ('is',))}: expected routingKey or queue, got '{kind}'")
-        exchange = self.exchange(amqp["exchange"], path + ("exchange",)) if amqp.get("exchange") else None
-        queue = self.queue(amqp["queue"], path + ("queue",), address if kind == "queue" else None) if amqp.get("queue") else None
+        skipped: list[str] = []
+        exchange = self.exchange(amqp["exchange"], path + ("exchange",), skipped) if amqp.get("exchange") else None
+        queue = None
+        if amqp.get("queue"):
+            queue = self.queue(amqp["queue"], path + ("queue",), address if kind == "queue" else None, skipped)
+        elif kind == "queue":
+            skipped.append("is: queue without a queue object (bindings.amqp.queue), no queue declared")
         if exchange and queue and exchange[1] and queue[1]:
             if exchange[0] != queue[0]:
                 raise ConfigError(f"{self.at(path)}: the exchange is in vhost {exchange[0]}, the queue in {queue[0]}; "
                                   f"a binding needs both in one vhost")
             key = str(amqp.get("x-routing-key", _as_routing_key(address)))
             self.doc.vhost(queue[0])["bindings"].append({"exchange": exchange[1], "queue": queue[1], "routing_key": key})
+        return skipped
 
-    def exchange(self, spec: Any, path: ConfigPath) -> tuple[str, str]:
+    def exchange(self, spec: Any, path: ConfigPath, skipped: list[str]) -> tuple[str, str]:
         spec, path = self.deref(spec, path)
         self._extensions(spec, path, EXCHANGE_EXTENSIONS)
         vhost, name, kind = str(spec.get("vhost") or self.default_vhost), str(spec.get("name") or ""), spec.get("type")
         if kind == "default" or name == "" or name.startswith(RESERVED):
+            return vhost, ""
+        if _PARAMETER.search(name):
+            skipped.append(f"exchange '{name}' is parameterised: its name is known only at run time, the client declares it")
             return vhost, ""
         if kind is None:
             self.doc.references.append(Reference(vhost, name, self.at(path + ("name",))))
@@ -161,14 +179,16 @@ class _Loader:
         self._declare(vhost, "exchanges", name, data, path)
         return vhost, name
 
-    def queue(self, spec: Any, path: ConfigPath, default_name: str | None) -> tuple[str, str]:
+    def queue(self, spec: Any, path: ConfigPath, default_name: str | None, skipped: list[str]) -> tuple[str, str]:
         spec, path = self.deref(spec, path)
         self._extensions(spec, path, QUEUE_EXTENSIONS)
         vhost, name = str(spec.get("vhost") or self.default_vhost), str(spec.get("name") or default_name or "")
+        why = self._left_to_client(name, spec)
+        if why:
+            skipped.append(why)
+            return vhost, ""
         if not name:
             raise ConfigError(f"{self.at(path)}: the queue needs a name")
-        if spec.get("exclusive"):
-            return vhost, ""
         data = {"durable": spec.get("durable", True), "auto_delete": spec.get("autoDelete", False),
                 "message_ttl": spec.get("x-message-ttl"), "max_length": spec.get("x-max-length"),
                 "dead_letter": spec.get("x-dead-letter", False), "arguments": spec.get("x-arguments", {})}
@@ -181,6 +201,18 @@ class _Loader:
             if not str(extra["exchange"]).startswith(RESERVED):
                 self.doc.references.append(Reference(vhost, str(extra["exchange"]), where))
         return vhost, name
+
+    @staticmethod
+    def _left_to_client(name: str, spec: dict[str, Any]) -> str | None:
+        """Why a queue is the client's to declare (a reply queue, a per-consumer one), or None."""
+        if spec.get("exclusive"):
+            shown = f"queue {name}" if name else "a server-named queue"
+            return f"{shown} is exclusive: it belongs to the consumer's connection, which declares it (a reply queue)"
+        if name.startswith(RESERVED):
+            return f"queue {name} is RabbitMQ's own (amq.*: direct reply-to or server-named), the client uses it as it is"
+        if _PARAMETER.search(name):
+            return f"queue '{name}' is parameterised: its name is known only at run time, the client declares it"
+        return None
 
     def _declare(self, vhost: str, kind: str, name: str, data: dict[str, Any], path: ConfigPath) -> None:
         known = self.doc.vhost(vhost)[kind]
@@ -195,5 +227,8 @@ class _Loader:
                 raise ConfigError(f"{self.at(path + (key,))}: unknown extension '{key}'{did_you_mean(key, allowed)}")
 
 
+_PARAMETER = re.compile(r"\{[^}]*\}")
+
+
 def _as_routing_key(address: str) -> str:
-    return re.sub(r"\{[^}]*\}", "*", address)
+    return _PARAMETER.sub("*", address)

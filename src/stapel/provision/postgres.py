@@ -4,7 +4,8 @@ Idempotent: each object is created only when missing, so a second run changes no
 A role's password is checked by logging in with it; when that fails (the password changed in .env),
 it is set again: seed 000's "password sync". Least privilege: a role gets CONNECT on its database
 only, owns its schemas (its search_path), and nobody else gets USAGE on them; PUBLIC loses CREATE
-on the public schema and CONNECT on provisioned databases.
+on the public schema, and, once the component declares roles, CONNECT on every database a role could
+otherwise reach: `postgres`, `template1`, the component's own and the declared ones (closed_databases()).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from stapel.errors import ConfigError, StartError
 
 HOST = "127.0.0.1"
+MAINTENANCE_DB = "postgres"  # initdb's own database: never dropped
 
 
 def plan(config: Any) -> dict[str, dict[str, Any]]:
@@ -33,7 +35,7 @@ def plan(config: Any) -> dict[str, dict[str, Any]]:
 def problems(name: str, config: Any) -> list[str]:
     """What cannot work, by config path (checked before anything starts)."""
     found = []
-    known_dbs = {config.database, "postgres", *config.databases}
+    known_dbs = {config.database, MAINTENANCE_DB, *config.databases}
     for role_name, role in config.roles.items():
         if role.database not in known_dbs:
             found.append(f"components.{name}.roles.{role_name}.database: unknown database '{role.database}' "
@@ -86,7 +88,7 @@ def _provision(name: str, config: Any, port: int, say: Callable[[str], None]) ->
     import psycopg
 
     changes: list[str] = []
-    admin = _dsn(config.user, config.password, port, "postgres")
+    admin = _dsn(config.user, config.password, port, MAINTENANCE_DB)
     wanted = plan(config)
     with psycopg.connect(admin, autocommit=True) as conn:
         _unavailable_extensions(conn, name, wanted)
@@ -95,6 +97,8 @@ def _provision(name: str, config: Any, port: int, say: Callable[[str], None]) ->
             if db not in existing:
                 conn.execute(_sql("CREATE DATABASE {}", db))
                 changes.append(f"{name}: created database {db}")
+        for db in closed_databases(config):
+            changes += _close_to_public(conn, name, db)
         for role_name, role in config.roles.items():
             changes += _role(conn, name, role_name, role, port)
     for db, spec in wanted.items():
@@ -103,6 +107,21 @@ def _provision(name: str, config: Any, port: int, say: Callable[[str], None]) ->
     for change in changes:
         say(change)
     return changes
+
+
+def closed_databases(config: Any) -> list[str]:
+    """The databases PUBLIC may not CONNECT to: none without login roles, else every database of the cluster
+    a role could reach by default (template0 refuses connections anyway). Each role then gets its own back."""
+    if not config.roles:
+        return []
+    return list(dict.fromkeys([MAINTENANCE_DB, "template1", config.database, *plan(config)]))
+
+
+def _close_to_public(conn: Any, name: str, database: str) -> list[str]:
+    if not conn.execute("SELECT has_database_privilege('public', %s, 'CONNECT')", (database,)).fetchone()[0]:
+        return []
+    conn.execute(_sql("REVOKE CONNECT ON DATABASE {} FROM PUBLIC", database))
+    return [f"{name}: database {database} no longer open to every role"]
 
 
 def _role(conn: Any, name: str, role_name: str, role: Any, port: int) -> list[str]:
@@ -117,7 +136,7 @@ def _login(conn: Any, name: str, role_name: str, role: Any, port: int) -> list[s
     if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role_name,)).fetchone():
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role_name), password))
         return [f"{name}: created role {role_name}"]
-    if not _can_log_in(role_name, role.password, port):
+    if not _can_log_in(role_name, role.password, port, role.database):
         conn.execute(sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(sql.Identifier(role_name), password))
         return [f"{name}: synced the password of role {role_name}"]
     return []
@@ -125,9 +144,6 @@ def _login(conn: Any, name: str, role_name: str, role: Any, port: int) -> list[s
 
 def _connect_right(conn: Any, name: str, role_name: str, database: str) -> list[str]:
     changes = []
-    if conn.execute("SELECT has_database_privilege('public', %s, 'CONNECT')", (database,)).fetchone()[0]:
-        conn.execute(_sql("REVOKE CONNECT ON DATABASE {} FROM PUBLIC", database))
-        changes.append(f"{name}: database {database} no longer open to every role")
     if not conn.execute("SELECT has_database_privilege(%s, %s, 'CONNECT')", (role_name, database)).fetchone()[0]:
         conn.execute(_sql("GRANT CONNECT ON DATABASE {} TO {}", database, role_name))
         changes.append(f"{name}: role {role_name} may connect to {database}")
@@ -171,12 +187,12 @@ def _inside(conn: Any, name: str, db: str, spec: dict[str, Any], config: Any) ->
     return changes
 
 
-def _can_log_in(role: str, password: str, port: int) -> bool:
+def _can_log_in(role: str, password: str, port: int, database: str) -> bool:
     """Whether the server accepts this password (any other refusal, like no CONNECT right, means it did)."""
     import psycopg
 
     try:
-        psycopg.connect(_dsn(role, password, port, "postgres"), connect_timeout=5).close()
+        psycopg.connect(_dsn(role, password, port, database), connect_timeout=5).close()
         return True
     except psycopg.OperationalError as exc:
         return "password authentication failed" not in str(exc)
@@ -194,36 +210,76 @@ def _dsn(user: str, password: str, port: int, database: str) -> str:
     return make_conninfo(host=HOST, port=port, user=user, password=password, dbname=database)
 
 
-def drop(name: str, config: Any, port: int) -> list[str]:
-    """Drop what provisioning created: the declared databases (their connections closed), the declared
-    schemas of the component's own database, and the roles (with what they own)."""
+def owned_databases(config: Any) -> list[str]:
+    """The databases a postgres component holds the application's data in: its `database:`, the declared ones
+    and its roles' (the maintenance database `postgres` aside)."""
+    return [db for db in dict.fromkeys([config.database, *plan(config)]) if db != MAINTENANCE_DB]
+
+
+def droppable(config: Any) -> bool:
+    """Whether `db drop` has anything of this component to drop: a database of its own, a declared schema in
+    `postgres`, or a role."""
+    return bool(owned_databases(config) or plan(config).get(MAINTENANCE_DB, {}).get("schemas") or config.roles)
+
+
+def ensure_database(name: str, config: Any, port: int) -> list[str]:
+    """The component's own `database:` exists (initdb made it once; `db drop` removes it): created when missing."""
+    if config.database == MAINTENANCE_DB:
+        return []
+    with _admin(name, config, port) as admin:
+        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (config.database,)).fetchone():
+            return []
+        admin.execute(_sql("CREATE DATABASE {}", config.database))
+    return [f"{name}: created database {config.database}"]
+
+
+def drop(name: str, config: Any, port: int) -> tuple[list[str], list[str]]:
+    """Drop what the component holds for the application: its databases (`database:`, the declared ones, the
+    roles'; their connections closed), the declared schemas of `postgres`, and the roles (with what they own).
+    Returns (what was dropped, what was already absent)."""
     import psycopg
 
-    changes: list[str] = []
-    kept = {config.database, "postgres"}
+    dropped: list[str] = []
     wanted = plan(config)
+    with _admin(name, config, port) as admin:
+        existing = {r[0] for r in admin.execute("SELECT datname FROM pg_database")}
+        databases = owned_databases(config)
+        for db in [d for d in databases if d in existing]:
+            admin.execute(_sql("DROP DATABASE {} WITH (FORCE)", db))
+            dropped.append(f"{name}: dropped database {db}")
+        absent = [f"{name}: database {db} does not exist" for db in databases if db not in existing]
+        schemas = wanted.get(MAINTENANCE_DB, {}).get("schemas", {})
+        present = {r[0] for r in admin.execute("SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", (list(schemas),))}
+        for schema in schemas:
+            if schema in present:
+                admin.execute(_sql("DROP SCHEMA {} CASCADE", schema))
+                dropped.append(f"{name}: {MAINTENANCE_DB}: dropped schema {schema}")
+            else:
+                absent.append(f"{name}: {MAINTENANCE_DB}: schema {schema} does not exist")
+        for role in config.roles:
+            if admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                admin.execute(_sql("DROP OWNED BY {}", role))
+                try:
+                    admin.execute(_sql("DROP ROLE {}", role))
+                except psycopg.errors.DependentObjectsStillExist as exc:
+                    from stapel.errors import StapelError
+
+                    raise StapelError(f"components.{name}.roles.{role}: cannot drop it: {exc.diag.message_primary}",
+                                      hint=f"it owns objects in a database stapel does not manage; DROP OWNED BY {role} there",
+                                      problems=[f"dropped before: {line}" for line in dropped]) from None
+                dropped.append(f"{name}: dropped role {role}")
+            else:
+                absent.append(f"{name}: role {role} does not exist")
+    return dropped, absent
+
+
+def _admin(name: str, config: Any, port: int) -> Any:
+    """A superuser connection to `postgres` (autocommit); a server that is not up is a user error naming the fix."""
+    import psycopg
+
     try:
-        admin = psycopg.connect(_dsn(config.user, config.password, port, "postgres"), autocommit=True, connect_timeout=5)
+        return psycopg.connect(_dsn(config.user, config.password, port, MAINTENANCE_DB), autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
         from stapel.errors import StapelError
 
         raise StapelError(f"components.{name}: cannot connect: {str(exc).strip().splitlines()[-1]}", hint="run stapel up first") from None
-    with admin:
-        existing = {r[0] for r in admin.execute("SELECT datname FROM pg_database")}
-        for db in [d for d in wanted if d in existing and d not in kept]:
-            admin.execute(_sql("DROP DATABASE {} WITH (FORCE)", db))
-            changes.append(f"{name}: dropped database {db}")
-        for db in [d for d in wanted if d in existing and d in kept]:
-            with psycopg.connect(_dsn(config.user, config.password, port, db), autocommit=True) as conn:
-                for schema in wanted[db]["schemas"]:
-                    conn.execute(_sql("DROP SCHEMA IF EXISTS {} CASCADE", schema))
-                    changes.append(f"{name}: {db}: dropped schema {schema}")
-                for role in config.roles:
-                    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
-                        conn.execute(_sql("DROP OWNED BY {}", role))
-        for role in config.roles:
-            if admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
-                admin.execute(_sql("DROP OWNED BY {}", role))
-                admin.execute(_sql("DROP ROLE {}", role))
-                changes.append(f"{name}: dropped role {role}")
-    return changes

@@ -54,7 +54,10 @@ def provision(stack: Any, check: bool = False, say: Callable[[str], None] = prin
 
 
 def run(name: str, top: Topology, api: Any, check: bool, say: Callable[[str], None], own: tuple[str, str] = ("", "")) -> list[str]:
-    """Plan against one broker's definitions, then apply the plan (or with check, report it)."""
+    """Plan against one broker's definitions, then apply the plan (or with check, report it). What the AsyncAPI
+    documents leave to the clients is said first (information, neither drift nor a change)."""
+    for note in top.skipped:
+        say(f"{name}: skipped {note}")
     found = plan(top, definitions(name, api), own)
     if check:
         drift = [f"{name}: {c.drift}" for c in found.changes] + [f"{name}: {c}" for c in found.conflicts]
@@ -123,7 +126,7 @@ def declared(stack: Any, node: Any) -> Topology:
     problems += _unknown_names(prefix, config, expanded, users)
     if problems:
         raise ConfigError(problems[0], problems=problems[1:])
-    return Topology(vhosts=expanded, users=users)
+    return Topology(vhosts=expanded, users=users, skipped=[note for doc in docs for note in doc.skipped])
 
 
 def _add_env_users(stack: Any, node: Any, users: dict[str, Any], vhosts: dict[str, VHost]) -> list[str]:

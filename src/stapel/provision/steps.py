@@ -23,15 +23,21 @@ def declared(stack: Any, node: Any) -> bool:
 
 
 def run_all(stack: Any, nodes: list[Any], log: Callable[[str], None]) -> list[str] | None:
-    """The changes made, or None when no component declares anything to provision."""
+    """The changes made, or None when no component declares anything to provision (and none had to be
+    recreated: a postgres component's own `database:` is created again after `stapel db drop`)."""
+    from stapel.provision import postgres
+
     wanted = [node for node in nodes if declared(stack, node)]
-    if not wanted:
-        return None
     changes: list[str] = []
+    for node in nodes:
+        if node.kind == "postgres":
+            changes += postgres.ensure_database(node.name, node.config, node.port)
+    for change in changes:
+        log(change)
+    if not wanted:
+        return changes or None
     for node in wanted:
         if node.kind == "postgres":
-            from stapel.provision import postgres
-
             changes += postgres.provision(node.name, node.config, node.port, log)
         elif node.kind == "rabbitmq":
             from stapel.provision import rabbitmq

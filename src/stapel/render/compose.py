@@ -23,6 +23,7 @@ from stapel.components.base import Node
 from stapel.env.connections import HOST
 from stapel.errors import ConfigError
 from stapel.monitoring import compose as monitoring_compose
+from stapel.gitignore import keep_out_of_git
 from stapel.private import write_private, write_secrets
 from stapel.render import compose_jobs, images, jobs, rabbitmq_definitions
 from stapel.render.compose_health import duration, healthcheck
@@ -55,6 +56,8 @@ def run(args: Any) -> int:
     written = write_support_files(stack, out)
     (out / "compose.yaml").write_text(text)
     write_private(out / ".env.compose", secrets)
+    for note in keep_out_of_git([out / ".env.compose"], stack.root):
+        print(note, file=sys.stderr)
     folders = sorted({rel.split("/")[0] + "/" for rel in written})
     extra = f" and {len(written)} files it mounts ({', '.join(folders)})" if written else ""
     print(f"wrote {out / 'compose.yaml'}, {out / '.env.compose'} (secrets, 0600){extra} for '{stack.name}' ({stack.instance}); "

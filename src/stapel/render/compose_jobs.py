@@ -1,5 +1,6 @@
 """The one-shots (render/jobs.py) as Compose services: each runs once (`restart: "no"`), after its database is
-healthy and the one-shot before it completed; a service starts after its last one (`service_completed_successfully`).
+healthy and the one-shot before it completed; a service starts after its own and after every migration and seed of
+the databases it uses, whoever owns them (`service_completed_successfully`, jobs.awaited()).
 Each has its owner's profiles: provisioning none (like its component), migrations and seeds `backend` (like the services).
 A service also waits for the consul/qdrant provisioning of the components it depends on.
 Their generated files are written to <out>/stapel/<one-shot>/ (no secret in them) and mounted read-only at /stapel;
@@ -61,8 +62,7 @@ def services(stack: Any, shots: list[jobs.OneShot], bodies: dict[str, dict[str, 
 
 
 def wait_for(stack: Any, shots: list[jobs.OneShot], node: Any) -> dict[str, dict[str, str]]:
-    last = jobs.last_of(shots, stack, node)
-    names = [*([last] if last else []), *jobs.provisions_needed(shots, stack, node)]
+    names = [*jobs.awaited(shots, stack, node), *jobs.provisions_needed(shots, stack, node)]
     return {name: {"condition": "service_completed_successfully"} for name in names}
 
 

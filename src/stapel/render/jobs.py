@@ -107,18 +107,33 @@ def provisions_needed(shots: list[OneShot], stack: Any, node: Any) -> list[str]:
     return [s.name for s in shots if s.step == "provision" and s.owner in node.depends_on and stack.nodes[s.owner].kind in http_jobs.KINDS]
 
 
-def last_of(shots: list[OneShot], stack: Any, node: Any) -> str | None:
-    """The one-shot a service waits for: its own last one, else its database's provisioning."""
-    own = [s.name for s in shots if s.owner == node.name]
-    if own:
-        return own[-1]
-    db = database_of(stack, node)
-    return next((s.name for s in shots if s.step == "provision" and s.owner == db), None)
+def awaited(shots: list[OneShot], stack: Any, node: Any) -> list[str]:
+    """The one-shots a service starts after: its own chain, and every provisioning, migration and seed of each
+    database it uses (depends_on or uses), whoever owns them: a worker sharing the api's database waits for the
+    api's migrations, as natively every service starts after the migrate and seed steps. A one-shot another awaited
+    one already runs after is left out (Compose's depends_on is transitive through the chain), and so is another
+    service's one-shot that a profile may switch off while this service runs."""
+    databases = set(databases_of(stack, node))
+    wanted = [s for s in shots if s.owner == node.name or (s.step == "provision" and s.owner in databases)
+              or (s.step in ("migrate", "seed") and s.needs in databases and _runs_whenever(stack.nodes[s.owner], node))]
+    before = {s.after for s in wanted if s.after}
+    return [s.name for s in wanted if s.name not in before]
+
+
+def _runs_whenever(other: Any, node: Any) -> bool:
+    """Whether `other` is active in every profile selection that activates `node` (Compose's profile rule)."""
+    theirs, mine = set(other.config.profiles or ()), set(node.config.profiles or ())
+    return not theirs or bool(mine) and mine <= theirs
 
 
 def database_of(stack: Any, node: Any) -> str | None:
     """The postgres component whose DATABASE_URL the service gets (the first in depends_on, then uses)."""
-    return next((n for n in dict.fromkeys([*node.depends_on, *node.config.uses]) if stack.nodes[n].kind == "postgres"), None)
+    return next(iter(databases_of(stack, node)), None)
+
+
+def databases_of(stack: Any, node: Any) -> list[str]:
+    """The postgres components a service depends on or uses, in that order."""
+    return [n for n in dict.fromkeys([*node.depends_on, *node.config.uses]) if stack.nodes[n].kind == "postgres"]
 
 
 def _provision(node: Any, host_of: Callable[[str], str]) -> OneShot:

@@ -60,9 +60,10 @@ def run(args: Any) -> int:
     first = open_stack(file, args.contour)
     stacks = {first.contour: first}
     stacks.update({name: open_stack(file, name) for name in first.model.contours if name != first.contour})
+    whole = open_stack(file, args.contour, whole=True) if any(s.left_out for s in stacks.values()) else None
     tag, registry = args.tag or git_tag(first.root), images.check_registry(args.registry)
     warn = lambda text: print(f"warning: {text}", file=sys.stderr)  # noqa: E731
-    manifests = render(stacks, tag=tag, warn=warn, registry=registry)
+    manifests = render(stacks, tag=tag, warn=warn, registry=registry, whole=whole)
     env_files = secret_env_files(stacks)  # may refuse: before anything is written
     for line in images.missing_dockerfiles(first):
         warn(line)
@@ -89,17 +90,31 @@ def build_commands(stack: Stack, tag: str, registry: str | None) -> list[str]:
 
 
 def render(stacks_by_contour: dict[str, Stack], tag: str = "dev", warn: Callable[[str], None] = lambda text: None,
-           registry: str | None = None) -> dict[str, list[dict[str, Any]]]:
-    """{relative path: [manifest, ...]} for the base (from the first stack) and an overlay per stack. Pure."""
+           registry: str | None = None, whole: Stack | None = None) -> dict[str, list[dict[str, Any]]]:
+    """{relative path: [manifest, ...]} for the base and an overlay per stack. Pure. The base is the first stack, or
+    `whole` (the first contour with every declared node) when a contour's profiles leave nodes out: each overlay then
+    deletes what its contour does not run, so an overlay runs exactly what `up` and `render compose` run there."""
     for stack in sorted(stacks_by_contour.values(), key=lambda s: s.contour == "dev"):  # refusals before warnings
         check_tags(stack, tag, warn)
-    base_stack = next(iter(stacks_by_contour.values()))
+    base_stack = whole or next(iter(stacks_by_contour.values()))
     envs = {contour: node_envs(stack) for contour, stack in stacks_by_contour.items()}
-    secret_nodes = sorted({name for by_node in envs.values() for name, (_, secret) in by_node.items() if secret})
-    files = base(base_stack, envs[base_stack.contour], secret_nodes, tag)
+    base_envs = node_envs(base_stack) if whole else envs[base_stack.contour]
+    secret_nodes = sorted({name for by_node in [*envs.values(), base_envs] for name, (_, secret) in by_node.items() if secret})
+    files = base(base_stack, base_envs, secret_nodes, tag)
     for contour, stack in stacks_by_contour.items():
-        files.update(overlay(stack, base_stack, envs[contour], secret_nodes, tag, registry))
+        files.update(overlay(stack, base_stack, envs[contour], [n for n in secret_nodes if n in stack.nodes], tag, registry,
+                             _left_out_objects(stack, base_stack, files, tag, secret_nodes)))
     return files
+
+
+def _left_out_objects(stack: Stack, base_stack: Stack, files: dict[str, list[dict[str, Any]]], tag: str,
+             secret_nodes: list[str]) -> list[dict[str, Any]]:
+    """The base's objects this contour does not run: those of the nodes its profiles leave out, and their one-shots."""
+    paths = [f"base/{objects.k8s_name(name)}.yaml" for name in base_stack.nodes if name not in stack.nodes]
+    if paths:
+        mine = set(k8s_jobs.base_files(stack, tag, secret_nodes))
+        paths += [path for path in k8s_jobs.base_files(base_stack, tag, secret_nodes) if path not in mine]
+    return [doc for path in paths for doc in files[path]]
 
 
 def node_envs(stack: Stack) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
@@ -140,7 +155,7 @@ def base(stack: Stack, envs: dict, secret_nodes: list[str], tag: str) -> dict[st
 
 
 def overlay(stack: Stack, base_stack: Stack, envs: dict, secret_nodes: list[str], tag: str,
-            registry: str | None = None) -> dict[str, list[dict[str, Any]]]:
+            registry: str | None = None, deleted: list[dict[str, Any]] | None = None) -> dict[str, list[dict[str, Any]]]:
     folder, namespace = f"overlays/{stack.contour}", objects.k8s_name(f"{stack.name}-{stack.contour}")
     body: dict[str, Any] = {**KUSTOMIZATION, "namespace": namespace, "resources": ["../../base", "namespace.yaml"],
                             "labels": [{"pairs": {"stapel.dev/contour": stack.contour}}]}
@@ -154,6 +169,7 @@ def overlay(stack: Stack, base_stack: Stack, envs: dict, secret_nodes: list[str]
     patches = [p for name, node in stack.nodes.items() if (p := _patch(stack, base_stack, node, tag, name in secret_nodes))]
     patches += monitoring.patches(stack, base_stack)
     patches += k8s_jobs.patches(stack, base_stack, tag, secret_nodes)
+    patches += [_delete(doc) for doc in deleted or []]
     if patches:
         body["patches"] = patches
     namespace_doc = {"apiVersion": "v1", "kind": "Namespace",
@@ -184,6 +200,15 @@ def _patch(stack: Stack, base_stack: Stack, node: Any, tag: str, has_secret: boo
     return {"target": {"kind": kind, "name": objects.k8s_name(node.name)}, "patch": yaml.safe_dump(ops, sort_keys=False)}
 
 
+def _delete(doc: dict[str, Any]) -> dict[str, Any]:
+    """A strategic-merge patch removing one base object from the overlay."""
+    import yaml
+
+    kind, name = doc["kind"], doc["metadata"]["name"]
+    body = {"$patch": "delete", "apiVersion": doc["apiVersion"], "kind": kind, "metadata": {"name": name}}
+    return {"target": {"kind": kind, "name": name}, "patch": yaml.safe_dump(body, sort_keys=False)}
+
+
 def secret_env_files(stacks_by_contour: dict[str, Stack]) -> dict[str, str]:
     """{overlays/<contour>/secrets/<node>.env (and <mq>-definitions.json): text} with the real values: written 0600,
     never committed."""
@@ -192,7 +217,7 @@ def secret_env_files(stacks_by_contour: dict[str, Stack]) -> dict[str, str]:
     secret_nodes = {name for envs in envs_by_contour.values() for name, (_, secret) in envs.items() if secret}
     for contour, stack in stacks_by_contour.items():
         envs = envs_by_contour[contour]
-        for name in sorted(secret_nodes):
+        for name in sorted(n for n in secret_nodes if n in envs):
             secret = envs[name][1]
             for key, value in secret.items():
                 if "\n" in value or "\r" in value:

@@ -3,7 +3,7 @@
 It applies what provision/postgres.py applies natively (same plan(), same least privilege): the declared
 databases (`SELECT 'CREATE DATABASE ...' WHERE NOT EXISTS ... \\gexec`), login roles (created when missing,
 their password set on every run, so a password changed in .env is synced), CONNECT on a role's own database
-only (PUBLIC loses it), the role's search_path, and per database the extensions, schemas with their owners,
+only (PUBLIC loses it on `postgres`, `template1` and every database stapel knows), the role's search_path, and per database the extensions, schemas with their owners,
 and PUBLIC losing CREATE on schema public. Every statement is a no-op when its object is already as
 declared; the only thing a second run rewrites is each role's SCRAM verifier (same password, new salt).
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stapel.provision.postgres import plan
+from stapel.provision.postgres import closed_databases, plan
 
 
 def ident(name: str) -> str:
@@ -38,12 +38,12 @@ def script(config: Any) -> str:
     for db in wanted:
         lines.append(f"SELECT {literal('CREATE DATABASE ' + ident(db))} WHERE NOT EXISTS "
                      f"(SELECT FROM pg_database WHERE datname = {literal(db)}) \\gexec")
+    lines += [f"REVOKE CONNECT ON DATABASE {ident(db)} FROM PUBLIC;" for db in closed_databases(config)]
     for role_name, role in config.roles.items():
         var = variables[role_name]
         lines += [f"SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', {literal(role_name)}, :'{var}') WHERE NOT EXISTS "
                   f"(SELECT FROM pg_roles WHERE rolname = {literal(role_name)}) \\gexec",
                   f"SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', {literal(role_name)}, :'{var}') \\gexec",
-                  f"REVOKE CONNECT ON DATABASE {ident(role.database)} FROM PUBLIC;",
                   f"GRANT CONNECT ON DATABASE {ident(role.database)} TO {ident(role_name)};"]
         if role.schemas:
             lines.append(f"ALTER ROLE {ident(role_name)} SET search_path = {', '.join(ident(s) for s in role.schemas)};")

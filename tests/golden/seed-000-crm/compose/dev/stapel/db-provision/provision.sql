@@ -3,29 +3,27 @@
 \connect postgres
 
 SELECT 'CREATE DATABASE "crm"' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'crm') \gexec
+REVOKE CONNECT ON DATABASE "postgres" FROM PUBLIC;
+REVOKE CONNECT ON DATABASE "template1" FROM PUBLIC;
+REVOKE CONNECT ON DATABASE "crm" FROM PUBLIC;
 SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', 'auth', :'password_1') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'auth') \gexec
 SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', 'auth', :'password_1') \gexec
-REVOKE CONNECT ON DATABASE "crm" FROM PUBLIC;
 GRANT CONNECT ON DATABASE "crm" TO "auth";
 ALTER ROLE "auth" SET search_path = "auth";
 SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', 'crm', :'password_2') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'crm') \gexec
 SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', 'crm', :'password_2') \gexec
-REVOKE CONNECT ON DATABASE "crm" FROM PUBLIC;
 GRANT CONNECT ON DATABASE "crm" TO "crm";
 ALTER ROLE "crm" SET search_path = "crm", "documents", "tasks", "notifications";
 SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', 'audit', :'password_3') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'audit') \gexec
 SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', 'audit', :'password_3') \gexec
-REVOKE CONNECT ON DATABASE "crm" FROM PUBLIC;
 GRANT CONNECT ON DATABASE "crm" TO "audit";
 ALTER ROLE "audit" SET search_path = "audit";
 SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', 'reports', :'password_4') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'reports') \gexec
 SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', 'reports', :'password_4') \gexec
-REVOKE CONNECT ON DATABASE "crm" FROM PUBLIC;
 GRANT CONNECT ON DATABASE "crm" TO "reports";
 ALTER ROLE "reports" SET search_path = "reports";
 SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', 'bot', :'password_5') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bot') \gexec
 SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', 'bot', :'password_5') \gexec
-REVOKE CONNECT ON DATABASE "crm" FROM PUBLIC;
 GRANT CONNECT ON DATABASE "crm" TO "bot";
 ALTER ROLE "bot" SET search_path = "bot";
 

@@ -3,14 +3,15 @@
 \connect postgres
 
 SELECT 'CREATE DATABASE "platform"' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'platform') \gexec
+REVOKE CONNECT ON DATABASE "postgres" FROM PUBLIC;
+REVOKE CONNECT ON DATABASE "template1" FROM PUBLIC;
+REVOKE CONNECT ON DATABASE "platform" FROM PUBLIC;
 SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', 'users', :'password_1') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'users') \gexec
 SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', 'users', :'password_1') \gexec
-REVOKE CONNECT ON DATABASE "platform" FROM PUBLIC;
 GRANT CONNECT ON DATABASE "platform" TO "users";
 ALTER ROLE "users" SET search_path = "users";
 SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', 'orders', :'password_2') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'orders') \gexec
 SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', 'orders', :'password_2') \gexec
-REVOKE CONNECT ON DATABASE "platform" FROM PUBLIC;
 GRANT CONNECT ON DATABASE "platform" TO "orders";
 ALTER ROLE "orders" SET search_path = "orders";
 
