@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, grouped, postgres_urls
 from stapel.errors import StartError
+from stapel.private import write_private
 from stapel.probes import ProbeSpec
 
 if TYPE_CHECKING:
@@ -52,8 +53,8 @@ def secrets(config) -> list[str]:
 
 def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
     bins = ctx.binaries(node, PROGRAMS)
-    data = ctx.paths.data(node.name)
     user = ctx.run_as(node.config.run_as)
+    data = ctx.server_dir(ctx.paths.data(node.name), user)  # a stand-in when the project is out of the user's reach
     ctx.check_reachable(data, user)
     argv = [bins["postgres"], "-D", str(data), "-p", str(node.port), "-h", "127.0.0.1", "-k", "", *node.config.args]
     return LaunchSpec(
@@ -72,22 +73,20 @@ def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
 
 def prepare(node: Node, ctx) -> None:  # noqa: ANN001
     """initdb on first start, as the unprivileged user PostgreSQL insists on when stapel runs as root."""
-    data = ctx.paths.data(node.name)
     user = ctx.run_as(node.config.run_as)
+    data = ctx.server_dir(ctx.paths.data(node.name), user, create=True)
     ctx.make_private_dir(data, user)
     if (data / "PG_VERSION").exists():
         return
     bins = ctx.binaries(node, PROGRAMS)
-    conf = ctx.paths.conf(node.name)
-    ctx.make_private_dir(conf, user)
-    pwfile = conf / "initdb.pw"
-    pwfile.write_text(node.config.password + "\n")
-    os.chmod(pwfile, 0o600)
+    pwfile = data.parent / f".{data.name}.initdb.pw"  # beside the data folder: a place the user reaches, initdb's -D must be empty
+    write_private(pwfile, node.config.password + "\n")
     ctx.chown(pwfile, user)
+    as_user = ctx.user_kwargs(user)
     argv = [bins["initdb"], "-D", str(data), "-U", node.config.user, f"--pwfile={pwfile}", "-E", "UTF8",
             "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"]
     try:
-        done = subprocess.run(_niced(argv), user=user, capture_output=True, text=True, timeout=120, check=False, cwd=str(data))
+        done = subprocess.run(_niced(argv), capture_output=True, text=True, timeout=120, check=False, cwd=str(data), **as_user)
     finally:
         pwfile.unlink(missing_ok=True)
     with open(ctx.paths.log(node.name), "a") as log:
@@ -100,7 +99,7 @@ def prepare(node: Node, ctx) -> None:  # noqa: ANN001
         # one database besides the default; roles, schemas and extensions are the provisioner's job
         single = [bins["postgres"], "--single", "-D", str(data), "postgres"]
         sql = f'CREATE DATABASE "{node.config.database}";\n'
-        subprocess.run(_niced(single), user=user, input=sql, capture_output=True, text=True, timeout=60, check=True, cwd=str(data))
+        subprocess.run(_niced(single), input=sql, capture_output=True, text=True, timeout=60, check=True, cwd=str(data), **as_user)
 
 
 def _niced(argv: list[str]) -> list[str]:

@@ -15,7 +15,7 @@ from stapel.components.base import LaunchSpec, Node
 from stapel.errors import PreflightError
 from stapel.probes import ProbeSpec
 from stapel.probes import run as run_probe
-from stapel.runtimes.native import binaries
+from stapel.runtimes.native import binaries, standin
 from stapel.runtimes.native.client import SupervisorClient
 
 
@@ -51,6 +51,30 @@ class NativeContext:
             except KeyError:
                 continue
         raise PreflightError(f"run_as: user '{wanted}' does not exist", hint="create it or pick an existing unprivileged user")
+
+    @staticmethod
+    def user_kwargs(user: str | None) -> dict[str, Any]:
+        """subprocess arguments that run a program as `user` with that user's own groups, not root's (a server
+        left in group root could not enter a root-owned folder that lets others in, e.g. 0701)."""
+        if not user or os.geteuid() != 0:
+            return {}
+        entry = pwd.getpwnam(user)
+        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": os.getgrouplist(user, entry.pw_gid)}
+
+    def server_dir(self, path: Path, user: str | None, create: bool = False) -> Path:
+        """Where a server running as `user` keeps `path`: `path` itself when the user can reach it, else a stand-in
+        under stapel's shared folder that `path` links to (see standin.py); `create` makes both."""
+        if not user or (standin.linked(path) is None and unreachable_parent(path, user) is None):
+            return path
+        target = standin.standin_for(path)
+        if create:
+            entry = pwd.getpwnam(user)
+            try:
+                return standin.make(path, entry.pw_uid, entry.pw_gid)
+            except OSError as exc:
+                raise PreflightError(f"{path}: cannot keep the data of user '{user}' in {target}: {exc.strerror}",
+                                     hint="set STAPEL_SHARED_DIR to a folder that user can reach") from None
+        return target
 
     @staticmethod
     def chown(path: Path, user: str | None) -> None:
