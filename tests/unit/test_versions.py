@@ -168,3 +168,15 @@ def test_a_corrupt_cache_is_ignored(tmp_path: Path) -> None:
     stub = stub_postgres(tmp_path / "bin", "16.3")
     cache = versions.ProbeCache(tmp_path / "binaries.json")
     assert versions.choose(node(tmp_path, "postgres", "16", stub), postgres.PROGRAMS, cache).version.version == "16.3"
+
+
+def test_version_may_be_a_whole_number_not_a_float(tmp_path: Path) -> None:
+    from stapel.errors import ConfigError
+
+    (tmp_path / "stapel.yaml").write_text("components:\n  db:\n    kind: postgres\n    version: 16\n")
+    assert open_stack(tmp_path / "stapel.yaml", env={}).nodes["db"].config.version == "16"
+    (tmp_path / "stapel.yaml").write_text("components:\n  db:\n    kind: postgres\n    version: 15.10\n")
+    with pytest.raises(ConfigError) as info:
+        open_stack(tmp_path / "stapel.yaml", env={})
+    assert info.value.lines()[0] == ("stapel.yaml:4: components.db.version: got the number 15.1: quote the version, "
+                                     "e.g. '16.10' (YAML reads 16.10 unquoted as 16.1)")

@@ -67,12 +67,13 @@ class NativeContext:
 
     @staticmethod
     def user_kwargs(user: str | None) -> dict[str, Any]:
-        """subprocess arguments that run a program as `user` with that user's own groups, not root's (a server
-        left in group root could not enter a root-owned folder that lets others in, e.g. 0701)."""
+        """subprocess arguments that run a program as `user` in its own primary group only, like the supervisor's
+        spawn (process.py), not in root's (a program left in group root could not enter a root-owned folder that
+        lets others in, e.g. 0701: the group's bits apply to it, not the others')."""
         if not user or os.geteuid() != 0:
             return {}
         entry = pwd.getpwnam(user)
-        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": os.getgrouplist(user, entry.pw_gid)}
+        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
     def server_dir(self, path: Path, user: str | None, create: bool = False) -> Path:
         """Where a server running as `user` keeps `path`: `path` itself when the user can reach it, else a stand-in
@@ -134,7 +135,7 @@ def check_writable_dir(path: Path, config_path: str) -> None:
 
 def unreachable_parent(path: Path, user: str) -> Path | None:
     entry = pwd.getpwnam(user)
-    groups = {entry.pw_gid} | {g.gr_gid for g in __import__("grp").getgrall() if user in g.gr_mem}
+    groups = {entry.pw_gid}  # servers run in their user's primary group only (process.spawn, user_kwargs)
     for folder in reversed(path.parents):
         if not folder.exists():
             break
