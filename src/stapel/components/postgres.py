@@ -8,9 +8,9 @@ import signal
 import subprocess
 from typing import TYPE_CHECKING
 
-from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, numbers, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, grouped, postgres_urls
-from stapel.errors import StartError
+from stapel.errors import PreflightError, StartError
 from stapel.private import write_private
 from stapel.probes import ProbeSpec
 
@@ -70,6 +70,7 @@ def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
     user = ctx.run_as(node.config.run_as)
     data = ctx.server_dir(ctx.paths.data(node.name), user)  # a stand-in when the project is out of the user's reach
     ctx.check_reachable(data, user)
+    _check_data_major(node, data, ctx.binary_version(node, PROGRAMS))
     argv = [bins["postgres"], "-D", str(data), "-p", str(node.port), "-h", "127.0.0.1", "-k", "", *node.config.args]
     return LaunchSpec(
         name=node.name,
@@ -83,6 +84,19 @@ def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
         stop_timeout=30.0,
         restart=restart_of(node.config),
     )
+
+
+def _check_data_major(node: Node, data, found: BinaryVersion | None) -> None:  # noqa: ANN001
+    """A data folder made by another major cannot be opened (PostgreSQL would fail at boot, after the wait)."""
+    try:
+        made = (data / "PG_VERSION").read_text().strip()
+    except OSError:
+        return
+    if found is None or not made.isdigit() or numbers(found.version)[:1] == (int(made),):
+        return
+    raise PreflightError(f"components.{node.name}: {data} holds PostgreSQL {made} data, the binaries chosen are {found}",
+                         hint=f"set components.{node.name}.version: '{made}', or move the data to {numbers(found.version)[0]} "
+                              "with pg_upgrade, or start afresh with stapel down --volumes")
 
 
 def prepare(node: Node, ctx) -> None:  # noqa: ANN001

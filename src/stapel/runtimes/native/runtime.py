@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from stapel.components import kind_module, service
-from stapel.components.base import LaunchSpec, Node
+from stapel.components.base import BinaryVersion, LaunchSpec, Node
 from stapel.errors import PreflightError
 from stapel.probes import ProbeSpec
 from stapel.probes import run as run_probe
@@ -39,12 +39,14 @@ class NativeContext:
             self._bins[key] = versions.choose(node, programs, self.probes)
         return self._bins[key]
 
+    def binary_version(self, node: Node, programs: list[str]) -> BinaryVersion | None:
+        """What the binaries chosen for a component are (None when its kind cannot tell)."""
+        return self._choice(node, programs).version
+
     def version_of(self, node: Node) -> str | None:
-        """What runs for a component, e.g. 'PostgreSQL 18.6' (None when its kind cannot tell)."""
+        """What runs for a component, e.g. 'PostgreSQL 18.6', for status."""
         programs = getattr(kind_module(node.kind), "PROGRAMS", None)
-        if node.is_service or programs is None:
-            return None
-        found = self._choice(node, programs).version
+        found = None if node.is_service or programs is None else self.binary_version(node, programs)
         return str(found) if found else None
 
     @staticmethod
