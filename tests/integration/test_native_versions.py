@@ -48,7 +48,9 @@ def test_the_wanted_major_runs_and_status_shows_it(project: Path) -> None:
 
 
 def test_an_absent_major_fails_in_preflight_and_starts_nothing(project: Path) -> None:
-    found = {major(Path(p).parent) for p in glob.glob("/usr/lib/postgresql/*/bin/postgres")} | {major(embedded_bin())}
+    from stapel.runtimes.native import binaries
+
+    found = {major(Path(paths["postgres"]).parent) for paths in binaries.find_all("postgres", ["postgres", "initdb"], None)}
     absent = next(m for m in (16, 17, 14, 13, 12) if m not in found)
     (project / "stapel.yaml").write_text(
         f"components:\n  db:\n    kind: postgres\n    version: '{absent}'\n  cache:\n    kind: redis\n"
