@@ -553,6 +553,22 @@ def test_chosen_service_starts_nothing_it_does_not_need(write_yaml):
     assert both.summary["nodes"]["metrics"]["state"] == "not running"
 
 
+def test_a_partial_up_keeps_what_an_earlier_up_started_in_the_record(write_yaml):
+    """`check` and `status` read the record: after `up --service api` Prometheus still runs and is still checked."""
+    from stapel.engine import expected
+
+    path = write_yaml("components:\n  db: {kind: postgres}\n  metrics: {kind: prometheus}\n"
+                      "services:\n  api: {command: ./api, port: 8000, depends_on: [db]}\n")
+    first = Run(path)
+    ok(first)
+    again = Run(path, runtime=first.runtime, options=UpOptions(services=["api"]))
+    ok(again)
+    assert sorted(expected.load(again.stack.paths)["nodes"]) == ["api", "db", "metrics"]
+    expected.forget(again.stack.paths, ["metrics"])  # what `stop --service metrics` does
+    ok(Run(path, runtime=first.runtime, options=UpOptions(services=["api"])))
+    assert sorted(expected.load(again.stack.paths)["nodes"]) == ["api", "db"]
+
+
 def test_chosen_component_starts_only_it(stack_file):
     run = Run(stack_file, options=UpOptions(services=["mq"]))
     ok(run)
