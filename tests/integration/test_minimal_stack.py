@@ -148,6 +148,27 @@ def test_stop_and_start_one_service(stack: Path) -> None:
     assert status(stack)["api"]["state"] == "running"
 
 
+def test_stop_backend_stops_every_service_and_keeps_the_infrastructure(stack: Path) -> None:
+    """seed 000's stop-backend.sh: `stop --backend`; the components stay healthy; `up` brings the services back."""
+    before = status(stack)
+    done = stapel(stack, "stop", "--backend")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["api:", "stopped"]
+    after = status(stack)
+    assert after.get("api", {}).get("state", "not running") != "running"
+    components = ("db", "cache", "mq", "metrics")
+    assert {n: (after[n]["state"], after[n]["pid"]) for n in components} == \
+        {n: ("running", before[n]["pid"]) for n in components}  # untouched, not restarted
+    assert stapel(stack, "check", "--json").returncode == 0  # the infrastructure is healthy (api no longer checked)
+    again = stapel(stack, "stop", "--backend")
+    assert again.returncode == 0 and "no service runs" in again.stdout + again.stderr
+    up = stapel(stack, "up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    back = status(stack)
+    assert back["api"]["state"] == "running"
+    assert {n: back[n]["pid"] for n in components} == {n: before[n]["pid"] for n in components}
+
+
 def test_down_keeps_data_and_stops_everything_including_epmd(stack: Path) -> None:
     host, port = endpoint(stack, "db")
     url = f"postgresql://postgres:dev-only-db-password@{host}:{port}/app"

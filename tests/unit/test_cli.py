@@ -86,6 +86,34 @@ def test_unknown_command_is_a_usage_error(capsys):
     assert "invalid choice: 'upp'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("argv", "says"), [
+    (["stop"], "one of the arguments --service --backend is required"),
+    (["stop", "--backend", "--service", "api"], "not allowed with argument"),
+    (["restart"], "one of the arguments --service --backend is required"),
+])
+def test_stop_needs_names_or_backend_not_both(capsys, argv, says):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert says in capsys.readouterr().err
+
+
+def test_stop_backend_with_nothing_running_says_so(project, capsys):
+    (project / "stapel.yaml").write_text(GOOD)
+    assert main(["stop", "--backend"]) == 0
+    assert "no service runs in contour 'dev'" in capsys.readouterr().out
+
+
+def test_stop_backend_under_compose_is_one_line(project, capsys):
+    (project / "stapel.yaml").write_text(GOOD)
+    folder = project / ".local/compose/dev"
+    folder.mkdir(parents=True)
+    (folder / "compose.yaml").write_text("services: {api: {image: x}}\n")
+    code = main(["--runtime", "compose", "stop", "--backend"])
+    err = capsys.readouterr().err
+    assert code == 1 and "native only" in err and len(err.strip().splitlines()) <= 2
+
+
 # --- a bad stapel.yaml: one line, exit 1, no traceback --------------------------------------
 
 BAD_TYPE = """

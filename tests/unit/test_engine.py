@@ -532,8 +532,47 @@ def test_chosen_services_start_with_their_dependencies(stack_file):
 def test_chosen_service_without_dependencies(stack_file):
     run = Run(stack_file, options=UpOptions(services=["other"]))
     ok(run)
-    services = [n for n in run.started if n in ("api", "worker", "other")]
-    assert services == ["other"]
+    assert run.started == ["other"]  # no component: it needs none
+    assert {n for n, v in run.summary["nodes"].items() if v["state"] == "running"} == {"other"}
+
+
+def test_chosen_service_starts_nothing_it_does_not_need(write_yaml):
+    """`up --service api` in a stack with Prometheus (issue 10: it started Prometheus too)."""
+    path = write_yaml("components:\n  db: {kind: postgres}\n  cache: {kind: redis}\n  metrics: {kind: prometheus}\n"
+                      "  spare: {kind: redis}\n"
+                      "services:\n  api: {command: ./api, port: 8000, depends_on: [db], uses: [cache]}\n"
+                      "  other: {command: ./other, depends_on: [spare]}\n")
+    run = Run(path, options=UpOptions(services=["api"]))
+    ok(run)
+    assert sorted(run.started) == ["api", "cache", "db"]  # uses: is needed too (its details are in api's env)
+    assert run.summary["nodes"]["metrics"]["state"] == "not running"
+    assert run.summary["nodes"]["spare"]["state"] == "not running"
+    both = Run(path, runtime=run.runtime, options=UpOptions(services=["api", "other"]))
+    ok(both)
+    assert sorted(both.started) == ["other", "spare"]
+    assert both.summary["nodes"]["metrics"]["state"] == "not running"
+
+
+def test_a_partial_up_keeps_what_an_earlier_up_started_in_the_record(write_yaml):
+    """`check` and `status` read the record: after `up --service api` Prometheus still runs and is still checked."""
+    from stapel.engine import expected
+
+    path = write_yaml("components:\n  db: {kind: postgres}\n  metrics: {kind: prometheus}\n"
+                      "services:\n  api: {command: ./api, port: 8000, depends_on: [db]}\n")
+    first = Run(path)
+    ok(first)
+    again = Run(path, runtime=first.runtime, options=UpOptions(services=["api"]))
+    ok(again)
+    assert sorted(expected.load(again.stack.paths)["nodes"]) == ["api", "db", "metrics"]
+    expected.forget(again.stack.paths, ["metrics"])  # what `stop --service metrics` does
+    ok(Run(path, runtime=first.runtime, options=UpOptions(services=["api"])))
+    assert sorted(expected.load(again.stack.paths)["nodes"]) == ["api", "db"]
+
+
+def test_chosen_component_starts_only_it(stack_file):
+    run = Run(stack_file, options=UpOptions(services=["mq"]))
+    ok(run)
+    assert sorted(run.started) == ["db", "mq"]
 
 
 def test_unknown_service_suggests_the_close_one(stack_file):

@@ -132,7 +132,8 @@ def test_up_profile_with_service_and_skip_backend(tmp_path: Path) -> None:
     stack = stack_in(tmp_path, tmp_path)
     assert up(stack, UpOptions(profiles=["monitoring"], skip_backend=True)) == ["dash", "db", "metrics"]
     stack = stack_in(tmp_path, tmp_path)
-    assert up(stack, UpOptions(profiles=["tools"], services=["probe_ui"])) == ["db", "metrics", "probe_ui", "tool"]
+    # --service: that service and what it needs, plus the nodes of a named --profile; not db (unprofiled, unneeded)
+    assert up(stack, UpOptions(profiles=["tools"], services=["probe_ui"])) == ["metrics", "probe_ui", "tool"]
 
 
 def test_an_unknown_profile_is_refused_before_anything_starts(tmp_path: Path) -> None:

@@ -107,6 +107,8 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def _named(args: argparse.Namespace) -> Any:
     paths = quick_paths(args)
+    if getattr(args, "backend", False):
+        raise StapelError(f"stapel {args.command} --backend: native only for now", hint="name the services: --service a,b")
     project, doc = _project(paths)
     if project is None:
         raise StapelError(_nothing(paths), hint="stapel --runtime compose up")

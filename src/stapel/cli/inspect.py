@@ -52,6 +52,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         rows.append({
             "name": name, "kind": proc.get("kind") or meta.get("kind", "?"), "state": proc.get("state", "not running"),
             "pid": proc.get("pid"), "endpoint": proc.get("endpoint") or meta.get("endpoint", "-"),
+            "version": proc.get("version"),  # of a component, as started (its binary's own answer)
             "restarts": proc.get("restarts", 0), "exit_code": proc.get("exit_code"), "started_at": proc.get("started_at"),
             "log": str(paths.log(name)),
         })
@@ -63,10 +64,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         say(f"nothing runs natively for contour '{paths.contour}'; the last up used --runtime compose "
             "(stapel --runtime compose status)" if compose else f"nothing runs for contour '{paths.contour}' (stapel up starts it)")
         return 0
-    lines = [["NAME", "KIND", "STATE", "PID", "ENDPOINT", "RESTARTS", "UP"]]
+    lines = [["NAME", "KIND", "VERSION", "STATE", "PID", "ENDPOINT", "RESTARTS", "UP"]]
     for r in rows:
         state = r["state"] + (f" ({r['exit_code']})" if r["exit_code"] not in (None, 0) else "")
-        lines.append([r["name"], r["kind"], state, str(r["pid"] or "-"), r["endpoint"], str(r["restarts"]),
+        lines.append([r["name"], r["kind"], r["version"] or "-", state, str(r["pid"] or "-"), r["endpoint"], str(r["restarts"]),
                       _since(r["started_at"]) if r["state"] == "running" else "-"])
     say(table(lines))
     if _stale(args, record):

@@ -93,7 +93,10 @@ def cmd_down(args: argparse.Namespace) -> int:
         for name, outcome in stopped.items():
             say(f"  {name}: {outcome}")
         if args.volumes:
+            from stapel.runtimes.native.standin import remove_linked
+
             for folder in (paths.local / "data" / paths.contour, paths.run / "conf"):
+                remove_linked(folder)  # data kept outside the project for a server user who cannot reach it
                 shutil.rmtree(folder, ignore_errors=True)
             say(f"✓ deleted the data of contour '{paths.contour}'")
     say(f"✓ stack ({paths.contour}) is down" + ("" if stopped else ": nothing was running"))
@@ -118,10 +121,15 @@ def cmd_stop(args: argparse.Namespace) -> int:
     with stack_lock(paths, "stop"):
         client = SupervisorClient(paths)
         status = client.status()
-        running = set(status["procs"]) if status else set()
-        unknown = [n for n in args.service if n not in running]
+        procs = status["procs"] if status else {}
+        if args.backend:  # seed 000's stop-backend.sh: every service, the infrastructure keeps running
+            args.service = sorted(n for n, p in procs.items() if p.get("role") == "service" and p.get("state") not in ("stopped", "completed"))
+            if not args.service:
+                say(f"no service runs in contour '{paths.contour}'; the components keep running")
+                return 0
+        unknown = [n for n in args.service if n not in procs]
         if unknown:
-            raise StapelError(f"--service: '{unknown[0]}' is not running", hint=f"running: {', '.join(sorted(running)) or 'nothing'}")
+            raise StapelError(f"--service: '{unknown[0]}' is not running", hint=f"running: {', '.join(sorted(procs)) or 'nothing'}")
         stopped = client.request({"op": "stop", "names": args.service}, timeout=300)["stopped"]
         expected.forget(paths, args.service)
     for name, outcome in stopped.items():
@@ -130,5 +138,5 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
-    cmd_stop(args)
-    return _up(args, UpOptions(services=list(args.service)))
+    cmd_stop(args)  # with --backend, it sets args.service to the services it stopped
+    return _up(args, UpOptions(services=list(args.service))) if args.service else 0

@@ -20,7 +20,7 @@ COMMANDS = {
     "check": ("stapel.cli.inspect", "cmd_check", "probe every part; exit 0 only when all are healthy"),
     "logs": ("stapel.cli.inspect", "cmd_logs", "show a component's or service's log"),
     "start": ("stapel.cli.lifecycle", "cmd_start", "start some services (and what they depend on)"),
-    "stop": ("stapel.cli.lifecycle", "cmd_stop", "stop some services or components"),
+    "stop": ("stapel.cli.lifecycle", "cmd_stop", "stop some services or components (--backend: every service, the infrastructure keeps running)"),
     "restart": ("stapel.cli.lifecycle", "cmd_restart", "restart some services or components"),
     "config": ("stapel.cli.config", "cmd_config", "print the resolved stack, secrets masked"),
     "schema": ("stapel.cli.config", "cmd_schema", "print the JSON Schema of stapel.yaml"),
@@ -110,8 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
                          ("drop", "drop each postgres component's databases (database: and databases:) and roles")):
         db.add_parser(action, help=text).add_argument("--yes", "-y", action="store_true", help="do not ask")
 
-    for name in ("start", "stop", "restart"):
-        parsers[name].add_argument("--service", type=_names, metavar="A,B", required=True, help="names, comma-separated")
+    parsers["start"].add_argument("--service", type=_names, metavar="A,B", required=True, help="names, comma-separated")
+    for name in ("stop", "restart"):
+        which = parsers[name].add_mutually_exclusive_group(required=True)
+        which.add_argument("--service", type=_names, metavar="A,B", help="names, comma-separated")
+        which.add_argument("--backend", action="store_true",
+                           help="every service that runs (the project's own processes); the components keep running")
 
     parsers["config"].add_argument("--json", action="store_true", help="JSON instead of YAML")
 

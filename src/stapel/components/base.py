@@ -9,6 +9,9 @@ A kind module (postgres.py, redis.py, ...) exposes the same names:
   secrets(config) -> [values]               what the masker must hide
   native(node, ctx) -> LaunchSpec           how it runs as a plain process (no side effects)
   prepare(node, ctx)                        what must exist on disk before it starts (initdb, configs)
+and, where `version:` is honoured natively:
+  binary_version(bins, run) -> BinaryVersion | None   what the found binaries are; run(argv) -> output (cached)
+  version_sources(wanted) -> {apt|brew|pip|note: ...}  where that version comes from (for the preflight error)
 """
 
 from __future__ import annotations
@@ -20,6 +23,33 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from stapel.probes import ProbeSpec
+
+
+@dataclass(frozen=True)
+class BinaryVersion:
+    """A server binary's product and version; `compatible` is what `version:` is matched against when that differs
+    (Valkey, under kind redis, is "Redis 7.2")."""
+
+    product: str
+    version: str
+    compatible: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.product} {self.version}" + (f" (= {self.compatible})" if self.compatible else "")
+
+    def matches(self, wanted: str) -> bool:
+        """`16` matches 16.4, `16.4` matches 16.4.2, `7` does not match 17.0."""
+        want, have = numbers(wanted), numbers(self.compatible or self.version)
+        return bool(want) and have[:len(want)] == want
+
+
+def numbers(version: str) -> tuple[int, ...]:
+    """The first dotted number of a version or image tag: '16.4-bookworm' -> (16, 4); 'Redis 7.2' -> (7, 2);
+    'latest' -> ()."""
+    import re
+
+    found = re.search(r"(\d+(?:\.\d+)*)", version)
+    return tuple(int(n) for n in found.group(1).split(".")) if found else ()
 
 
 @dataclass

@@ -13,9 +13,10 @@ Ready when /v1/status/leader names a leader (probe type "consul"): the HTTP API 
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING
 
-from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, grouped, http_url
 from stapel.probes import ProbeSpec
 from stapel.private import write_private
@@ -26,6 +27,16 @@ if TYPE_CHECKING:
 DEFAULT_PORTS = {"main": 8500, "serf_lan": 8301, "server": 8300}
 INTERNAL_PORTS = ("serf_lan", "server")
 PROGRAMS = ["consul"]
+
+
+def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:  # noqa: ANN001
+    """`Consul v1.19.2` (the `version` subcommand: no agent starts) -> Consul 1.19.2."""
+    found = re.search(r"[Vv]ersion v?(\d+(?:\.\d+)+)|^\S+ v?(\d+(?:\.\d+)+)", run([bins["consul"], "version"]), re.MULTILINE)
+    return BinaryVersion("Consul", found.group(1) or found.group(2)) if found else None
+
+
+def version_sources(wanted: tuple[int, ...]) -> dict[str, str]:
+    return {"brew": "hashicorp/tap/consul", "note": "HashiCorp's apt repository and https://releases.hashicorp.com/consul/ have every version"}
 
 
 def configured_ports(config) -> dict[str, int]:

@@ -11,10 +11,11 @@ Grafana is not in Debian and not on PyPI: without a binary, the error names its 
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, http_url
 from stapel.errors import PreflightError
 from stapel.probes import ProbeSpec
@@ -26,6 +27,16 @@ if TYPE_CHECKING:
 DEFAULT_PORTS = {"main": 3000}
 INTERNAL_PORTS: tuple[str, ...] = ()
 PROGRAMS = ["grafana|grafana-server"]
+
+
+def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:  # noqa: ANN001
+    """`grafana version 11.2.0` (grafana) or `Version 11.2.0 (commit: ...)` (grafana-server) -> Grafana 11.2.0."""
+    found = re.search(r"[Vv]ersion v?(\d+(?:\.\d+)+)|^\S+ v?(\d+(?:\.\d+)+)", run([bins["grafana"], "-v"]), re.MULTILINE)
+    return BinaryVersion("Grafana", found.group(1) or found.group(2)) if found else None
+
+
+def version_sources(wanted: tuple[int, ...]) -> dict[str, str]:
+    return {"brew": "grafana", "note": "Grafana's apt repository has every version (https://apt.grafana.com)"}
 INSTALL = ("install Grafana from its apt repository (https://apt.grafana.com, then: apt-get install grafana) or with "
            "`brew install grafana`, or set bin_dir to its bin folder, or run the stack with --runtime compose")
 _QUIET_PROVISIONING = ("plugins", "alerting")  # folders Grafana reads at start: empty, so it does not log errors

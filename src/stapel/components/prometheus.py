@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, http_url
 from stapel.probes import ProbeSpec
 from stapel.private import write_private
@@ -22,6 +23,16 @@ if TYPE_CHECKING:
 DEFAULT_PORTS = {"main": 9090}
 INTERNAL_PORTS: tuple[str, ...] = ()
 PROGRAMS = ["prometheus"]
+
+
+def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:  # noqa: ANN001
+    """`prometheus, version 2.42.0+ds (branch: ...)` -> Prometheus 2.42.0."""
+    found = re.search(r"version (\d+(?:\.\d+)*)", run([bins["prometheus"], "--version"]))
+    return BinaryVersion("Prometheus", found.group(1)) if found else None
+
+
+def version_sources(wanted: tuple[int, ...]) -> dict[str, str]:
+    return {"apt": "prometheus", "brew": "prometheus", "note": "release archives: https://prometheus.io/download/"}
 
 
 def configured_ports(config) -> dict[str, int]:

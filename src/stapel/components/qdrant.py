@@ -5,9 +5,10 @@ from its environment (settings from env override the file). Ready when /readyz a
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import TYPE_CHECKING
 
-from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, grouped, http_url
 from stapel.probes import ProbeSpec
 from stapel.private import write_private
@@ -18,6 +19,16 @@ if TYPE_CHECKING:
 DEFAULT_PORTS = {"main": 6333, "grpc": 6334}
 INTERNAL_PORTS: tuple[str, ...] = ()
 PROGRAMS = ["qdrant"]
+
+
+def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:  # noqa: ANN001
+    """`qdrant 1.11.3` -> Qdrant 1.11.3."""
+    found = re.search(r"[Vv]ersion v?(\d+(?:\.\d+)+)|^\S+ v?(\d+(?:\.\d+)+)", run([bins["qdrant"], "--version"]), re.MULTILINE)
+    return BinaryVersion("Qdrant", found.group(1) or found.group(2)) if found else None
+
+
+def version_sources(wanted: tuple[int, ...]) -> dict[str, str]:
+    return {"note": "every release is at https://github.com/qdrant/qdrant/releases"}
 API_KEY_VAR = "QDRANT__SERVICE__API_KEY"
 
 

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import secrets as random
 import shutil
 import signal
@@ -17,7 +18,7 @@ import string
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, amqp_url, grouped, http_url
 from stapel.probes import ProbeSpec
 from stapel.private import write_private
@@ -28,6 +29,18 @@ if TYPE_CHECKING:
 DEFAULT_PORTS = {"main": 5672, "management": 15672, "dist": 25672, "epmd": 4369, "prometheus": 15692}
 INTERNAL_PORTS = ("dist", "epmd", "prometheus")  # prometheus: rabbitmq_prometheus's /metrics (the stack's Prometheus scrapes it)
 PROGRAMS = ["rabbitmq-server"]
+
+
+def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:  # noqa: ANN001
+    """From where the real script lives, without booting Erlang: Debian's .../lib/rabbitmq_server-3.10.8/sbin/,
+    the generic-unix archive's rabbitmq_server-3.13.7/sbin/, Homebrew's Cellar/rabbitmq/3.13.7/."""
+    found = re.search(r"rabbitmq(?:_server-|/)(\d+\.\d+(?:\.\d+)*)", os.path.realpath(bins["rabbitmq-server"]))
+    return BinaryVersion("RabbitMQ", found.group(1)) if found else None
+
+
+def version_sources(wanted: tuple[int, ...]) -> dict[str, str]:
+    return {"apt": "rabbitmq-server", "brew": "rabbitmq",
+            "note": "Team RabbitMQ's apt repositories carry every supported version (https://www.rabbitmq.com/docs/install-debian)"}
 
 
 def configured_ports(config) -> dict[str, int]:

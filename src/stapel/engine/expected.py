@@ -59,7 +59,10 @@ def fingerprint(file: Path, extra_files: list[str], options: dict[str, Any]) -> 
 
 
 def save(stack: Any, names: list[str], spec_hashes: dict[str, str], extra_files: list[str], options: dict[str, Any]) -> None:
-    nodes = {}
+    """What this up brought up, plus what an earlier up did that this one left alone (`up --service api` after a
+    full up: Prometheus still runs, and `check` still checks it); `stop` and `down` forget nodes."""
+    earlier = (load(stack.paths) or {}).get("nodes", {})
+    nodes = {name: node for name, node in earlier.items() if name in stack.nodes and name not in names}
     for name in names:
         node = stack.nodes[name]
         probe = stack.probe(node)

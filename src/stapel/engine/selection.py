@@ -1,5 +1,7 @@
-"""What one `up` runs: the services asked for (--service, --skip-backend) and the components they need, narrowed by
---profile like Compose's: nodes without a profile, those of the named profiles, and what they depend on."""
+"""What one `up` runs. Without --service: every component, narrowed by --profile like Compose's (nodes without a
+profile, those of the named profiles, and what they depend on), and the services unless --skip-backend.
+With --service a,b: those services and what they need (depends_on and uses:, transitively), nothing else; plus the
+nodes of an explicitly named --profile, like `docker compose --profile p up a`."""
 
 from __future__ import annotations
 
@@ -25,10 +27,27 @@ def in_profiles(stack: Stack, options: UpOptions) -> set[str] | None:
     return graph.closure(stack.edges(), chosen)
 
 
+def needs(stack: Stack) -> dict[str, list[str]]:
+    """What each node needs running: its depends_on and, for a service, the nodes it `uses:` (their details are in
+    its environment) without waiting for them."""
+    return {name: [*node.depends_on, *getattr(node.config, "uses", {})] for name, node in stack.nodes.items()}
+
+
 def components(stack: Stack, options: UpOptions, services: list[str]) -> list[str]:
-    chosen = in_profiles(stack, options)
-    needed = graph.closure(stack.edges(), services)
+    if options.services is not None:  # the names may be components too
+        needed, named = graph.closure(needs(stack), options.services), _named_profiles(stack, options)
+        return [n.name for n in stack.components() if n.name in needed or n.name in named]
+    chosen, needed = in_profiles(stack, options), graph.closure(needs(stack), services)
     return [n.name for n in stack.components() if chosen is None or n.name in chosen or n.name in needed]
+
+
+def _named_profiles(stack: Stack, options: UpOptions) -> set[str]:
+    """The nodes carrying one of the --profile names (checked like in_profiles), and what they need."""
+    if options.profiles is None:
+        return set()
+    in_profiles(stack, options)  # an unknown profile is an error here too
+    wanted = set(options.profiles)
+    return graph.closure(needs(stack), [n.name for n in stack.components() if set(n.config.profiles) & wanted])
 
 
 def services(stack: Stack, options: UpOptions) -> list[str]:
@@ -43,4 +62,4 @@ def services(stack: Stack, options: UpOptions) -> list[str]:
         from stapel.model.schema import did_you_mean
 
         raise PreflightError(f"--service: unknown name '{unknown[0]}'{did_you_mean(unknown[0], sorted(stack.nodes))}")
-    return sorted(n for n in graph.closure(stack.edges(), options.services) if stack.nodes[n].is_service)
+    return sorted(n for n in graph.closure(needs(stack), options.services) if stack.nodes[n].is_service)

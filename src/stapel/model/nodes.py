@@ -88,10 +88,24 @@ class Node(Strict):
 
 
 class ComponentBase(Node):
-    version: str | None = Field(None, description="Wanted major version (informational natively; the image tag elsewhere).")
+    version: str | None = Field(None, description="Wanted version, e.g. '16' or '16.4': natively the first binaries found of that version run "
+                                                  "(none: preflight fails); the image tag in Compose and Kubernetes.")
     port: Port | None = Field(None, description="Main port on 127.0.0.1; default: the kind's standard port.")
     bin_dir: str | None = Field(None, description="Directory with the server binaries; default: searched.")
     args: list[str] = Field(default_factory=list, description="Extra server arguments.")
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        """`version: 16` means '16'; a YAML float is refused (15.10 would silently be 15.1)."""
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, float):
+            raise PydanticCustomError("version", "got the number {value}: quote the version, e.g. '16.10' (YAML reads "
+                                      "16.10 unquoted as 16.1)", {"value": value})
+        return value
 
     @model_validator(mode="after")
     def _default_profiles(self) -> ComponentBase:

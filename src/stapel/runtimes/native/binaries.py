@@ -63,6 +63,15 @@ def candidate_dirs(kind: str, bin_dir: str | None = None) -> list[Path]:
 
 def find(kind: str, programs: list[str], bin_dir: str | None, config_path: str) -> dict[str, str]:
     """The first directory that has all `programs` (each may be 'a|b' for alternatives)."""
+    for found in find_all(kind, programs, bin_dir):
+        return found
+    raise missing(kind, programs, bin_dir, config_path)
+
+
+def find_all(kind: str, programs: list[str], bin_dir: str | None) -> list[dict[str, str]]:
+    """Every directory that has all `programs`, in search order; one entry per set of real files (a PATH folder of
+    symlinks into /usr/lib/postgresql/15/bin and that folder itself are the same binaries)."""
+    out, seen = [], set()
     for folder in candidate_dirs(kind, bin_dir):
         found = {}
         for program in programs:
@@ -72,10 +81,17 @@ def find(kind: str, programs: list[str], bin_dir: str | None, config_path: str) 
                     found[program.split("|")[0]] = str(exe)
                     break
         if len(found) == len(programs):
-            return found
+            real = tuple(sorted(os.path.realpath(p) for p in found.values()))
+            if real not in seen:
+                seen.add(real)
+                out.append(found)
+    return out
+
+
+def missing(kind: str, programs: list[str], bin_dir: str | None, config_path: str) -> PreflightError:
     wanted = ", ".join(p.replace("|", " or ") for p in programs)
     where = f"in {bin_dir}" if bin_dir else "on PATH or in the usual places"
-    raise PreflightError(f"{config_path}: {kind} needs {wanted}, not found {where}", hint=install_hint(kind))
+    return PreflightError(f"{config_path}: {kind} needs {wanted}, not found {where}", hint=install_hint(kind))
 
 
 def _executable(path: Path) -> bool:

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from stapel.components import kind_module, service
-from stapel.components.base import LaunchSpec, Node
+from stapel.components.base import BinaryVersion, LaunchSpec, Node
 from stapel.errors import PreflightError
 from stapel.probes import ProbeSpec
 from stapel.probes import run as run_probe
-from stapel.runtimes.native import binaries
+from stapel.runtimes.native import standin, versions
 from stapel.runtimes.native.client import SupervisorClient
 
 
@@ -26,13 +26,28 @@ class NativeContext:
         self.stack = stack  # with its ports resolved: Prometheus and Grafana configs are built from the whole stack
         self.stack_name = stack.name
         self.paths = stack.paths
-        self._bins: dict[tuple, dict[str, str]] = {}
+        self._bins: dict[tuple, versions.Choice] = {}
+        self.probes = versions.ProbeCache(stack.paths.local / "state" / "binaries.json")
 
     def binaries(self, node: Node, programs: list[str]) -> dict[str, str]:
-        key = (node.kind, node.config.bin_dir, tuple(programs))
+        """The programs' paths: the first found, or with `version:` the first of that version (versions.py)."""
+        return self._choice(node, programs).paths
+
+    def _choice(self, node: Node, programs: list[str]) -> versions.Choice:
+        key = (node.name, node.kind, node.config.bin_dir, getattr(node.config, "version", None), tuple(programs))
         if key not in self._bins:
-            self._bins[key] = binaries.find(node.kind, programs, node.config.bin_dir, f"components.{node.name}")
+            self._bins[key] = versions.choose(node, programs, self.probes)
         return self._bins[key]
+
+    def binary_version(self, node: Node, programs: list[str]) -> BinaryVersion | None:
+        """What the binaries chosen for a component are (None when its kind cannot tell)."""
+        return self._choice(node, programs).version
+
+    def version_of(self, node: Node) -> str | None:
+        """What runs for a component, e.g. 'PostgreSQL 18.6', for status."""
+        programs = getattr(kind_module(node.kind), "PROGRAMS", None)
+        found = None if node.is_service or programs is None else self.binary_version(node, programs)
+        return str(found) if found else None
 
     @staticmethod
     def which(program: str, near: str) -> str | None:
@@ -51,6 +66,31 @@ class NativeContext:
             except KeyError:
                 continue
         raise PreflightError(f"run_as: user '{wanted}' does not exist", hint="create it or pick an existing unprivileged user")
+
+    @staticmethod
+    def user_kwargs(user: str | None) -> dict[str, Any]:
+        """subprocess arguments that run a program as `user` in its own primary group only, like the supervisor's
+        spawn (process.py), not in root's (a program left in group root could not enter a root-owned folder that
+        lets others in, e.g. 0701: the group's bits apply to it, not the others')."""
+        if not user or os.geteuid() != 0:
+            return {}
+        entry = pwd.getpwnam(user)
+        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+    def server_dir(self, path: Path, user: str | None, create: bool = False) -> Path:
+        """Where a server running as `user` keeps `path`: `path` itself when the user can reach it, else a stand-in
+        under stapel's shared folder that `path` links to (see standin.py); `create` makes both."""
+        if not user or (standin.linked(path) is None and unreachable_parent(path, user) is None):
+            return path
+        target = standin.standin_for(path)
+        if create:
+            entry = pwd.getpwnam(user)
+            try:
+                return standin.make(path, entry.pw_uid, entry.pw_gid)
+            except OSError as exc:
+                raise PreflightError(f"{path}: cannot keep the data of user '{user}' in {target}: {exc.strerror}",
+                                     hint="set STAPEL_SHARED_DIR to a folder that user can reach") from None
+        return target
 
     @staticmethod
     def chown(path: Path, user: str | None) -> None:
@@ -97,7 +137,7 @@ def check_writable_dir(path: Path, config_path: str) -> None:
 
 def unreachable_parent(path: Path, user: str) -> Path | None:
     entry = pwd.getpwnam(user)
-    groups = {entry.pw_gid} | {g.gr_gid for g in __import__("grp").getgrall() if user in g.gr_mem}
+    groups = {entry.pw_gid}  # servers run in their user's primary group only (process.spawn, user_kwargs)
     for folder in reversed(path.parents):
         if not folder.exists():
             break
@@ -150,6 +190,7 @@ class NativeRuntime:
     def start(self, node: Node, spec: LaunchSpec, meta: dict[str, Any]) -> dict[str, Any]:
         if not node.is_service:
             kind_module(node.kind).prepare(node, self.ctx)
+            meta = {**meta, "version": self.ctx.version_of(node)}  # what status shows
         self.client.ensure()
         return self.client.request({"op": "run", "spec": spec.to_json(), "meta": meta})
 
