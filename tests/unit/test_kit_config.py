@@ -131,7 +131,7 @@ def test_safe_dump_masks_secrets_and_url_passwords(environ) -> None:  # noqa: AN
     assert PASSWORD not in text and "tok-123456789" not in text
     assert dumped["postgres"]["url"] == "postgresql://users:******@127.0.0.1:5433/shop?options=-csearch_path%3Dusers"
     assert dumped["postgres"]["password"] == "******" and dumped["api_token"] == "******"
-    assert dumped["listen"] == {"host": "127.0.0.1", "port": 8001}
+    assert dumped["listen"] == {"host": "127.0.0.1", "port": 8001} and dumped["postgres"]["schema"] == "users"
     assert PASSWORD in config.secret_values() and "tok-123456789" in config.secret_values()
 
 

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
@@ -66,7 +66,7 @@ class Postgres(Block):
     user: str
     password: SecretStr
     db: str
-    schema_: str | None = None
+    schema_: str | None = Field(default=None, alias="schema")  # `schema` itself is taken by BaseModel
 
     model_config = {"extra": "ignore", "frozen": True, "populate_by_name": True}
 
@@ -247,7 +247,7 @@ def _dump(value: Any) -> Any:
         text = value.get_secret_value()
         return mask_url(text) if "://" in text else "******"
     if isinstance(value, BaseModel):
-        return {name: _dump(getattr(value, name)) for name in type(value).model_fields}
+        return {info.alias or name: _dump(getattr(value, name)) for name, info in type(value).model_fields.items()}
     if isinstance(value, dict):
         return {k: _dump(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
