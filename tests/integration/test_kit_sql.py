@@ -109,6 +109,7 @@ def test_one_many_exec_and_row_mapping(dsn: str, queries: Queries) -> None:
                 id=created["id"] + 1, email="bob@example.org")
             listed = await db.many(queries.users__list, 10, row=User)
             assert [u.email for u in listed] == ["ann@example.org", "bob@example.org"]
+            assert await db.one(queries.users__get, created["id"], row=tuple) == (created["id"], "ann@example.org", "Ann")
             assert [u["name"] for u in await db.many(queries.users__search, name=None, domain="example.org")] == ["Ann", None]
             assert [u["name"] for u in await db.many(queries.users__search, name="Ann", domain="example.org")] == ["Ann"]
             assert await db.many(queries.users__search, name="Ann", domain="nowhere") == []

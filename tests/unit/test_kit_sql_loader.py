@@ -167,3 +167,20 @@ def test_an_unknown_query_name_says_which_exist(queries: Queries) -> None:
         queries["users__gte"]
     with pytest.raises(AttributeError, match="no query named 'nope'"):
         queries.nope
+
+
+def test_the_latency_histogram_is_a_standard_prometheus_histogram() -> None:
+    from prometheus_client import REGISTRY, generate_latest
+
+    from stapel.kit.sql import metrics
+
+    timer = metrics.timer("unit__histogram")
+    for seconds in (0.0005, 0.0007, 0.3, 60):
+        timer.observe(seconds)
+    text = generate_latest(REGISTRY).decode()
+    assert 'stapel_kit_sql_query_duration_seconds_bucket{le="0.0005",query="unit__histogram"} 1.0' in text
+    assert 'stapel_kit_sql_query_duration_seconds_bucket{le="0.001",query="unit__histogram"} 2.0' in text
+    assert 'stapel_kit_sql_query_duration_seconds_bucket{le="0.5",query="unit__histogram"} 3.0' in text
+    assert 'stapel_kit_sql_query_duration_seconds_bucket{le="+Inf",query="unit__histogram"} 4.0' in text
+    assert 'stapel_kit_sql_query_duration_seconds_count{query="unit__histogram"} 4.0' in text
+    assert 'stapel_kit_sql_query_duration_seconds_sum{query="unit__histogram"} 60.3012' in text

@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 import psycopg.errors
-from psycopg.rows import class_row, dict_row
+from psycopg.rows import no_result, tuple_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout, TooManyRequests
 
 from stapel.kit.errors import Conflict, NotFound, Unavailable
@@ -57,56 +57,115 @@ def domain_error(exc: BaseException, name: str) -> Exception | None:
     return None
 
 
+class _Rows:
+    """A row factory remembering the column names of its query: psycopg's dict_row and class_row decode them on
+    every execution, a named query's columns do not change (a changed count is read again)."""
+
+    __slots__ = ("make", "names")
+
+    def __init__(self, make: type | None) -> None:
+        self.make = make
+        self.names: list[str] | None = None
+
+    def __call__(self, cursor: Any) -> Any:
+        result = cursor.pgresult
+        names = self.names
+        if result is None:
+            return no_result
+        if names is None or len(names) != result.nfields:
+            names = self.names = [result.fname(i).decode() for i in range(result.nfields)]
+        make = self.make
+        if make is None:
+            return lambda values: dict(zip(names, values))
+        return lambda values: make(**dict(zip(names, values)))
+
+
+class _Plan:
+    """What one (query, row type) needs on every call, looked up once: its row factory and its histogram."""
+
+    __slots__ = ("rows", "timer")
+
+    def __init__(self, query: Query, row: type | None) -> None:
+        self.rows = tuple_row if query.kind.startswith("exec") or row is tuple else _Rows(row)
+        self.timer = metrics.timer(query.name)
+
+
+def _plan(query: Query, row: type | None) -> _Plan:
+    plan = query.plans.get(row)
+    if plan is None:
+        plan = query.plans[row] = _Plan(query, row)
+    return plan
+
+
 class _Runner:
     """one/many/exec over a connection source; Database takes one from the pool per call, Transaction holds one."""
 
     def _connection(self) -> Any:
+        """An async context manager giving the connection to run on."""
         raise NotImplementedError
 
     async def one(self, query: Query, *args: Any, row: type | None = None, **kwargs: Any) -> Any:
-        """The first row of a :one query (a dict, or `row` built from it); NotFound when there is none."""
-        return await self._run(query, "one", args, kwargs, row)
-
-    async def many(self, query: Query, *args: Any, row: type | None = None, **kwargs: Any) -> list[Any]:
-        return await self._run(query, "many", args, kwargs, row)
-
-    async def exec(self, query: Query, *args: Any, **kwargs: Any) -> int:
-        """Runs an :exec / :execrows / :execresult query; returns the number of affected rows."""
-        return await self._run(query, "exec", args, kwargs, None)
-
-    async def _run(self, query: Query, method: str, args: tuple, kwargs: dict, row: type | None) -> Any:
-        if not isinstance(query, Query):
-            raise TypeError(f"db.{method}() takes a named Query from stapel.kit.sql.load(), not {type(query).__name__}")
-        if query.kind != method and not (method == "exec" and query.kind.startswith("exec")):
-            raise TypeError(f"{query.name} is a :{query.kind} query: call db.{_METHOD[query.kind]}(), not db.{method}()")
-        params = query.params(args, kwargs)
-        timer = metrics.timer(query.name)
+        """The first row of a :one query: a dict, or `row(**columns)` (a dataclass, a pydantic model), or a plain
+        tuple with `row=tuple`; NotFound when there is none."""
+        params, plan = _prepare(query, "one", args, kwargs, row)
         started = time.perf_counter()
         try:
             async with self._connection() as conn:
-                cursor = conn.cursor(row_factory=class_row(row) if row is not None else dict_row)
+                cursor = conn.cursor(row_factory=plan.rows)
                 await cursor.execute(query.text, params)
-                if method == "exec":
-                    result: Any = cursor.rowcount
-                elif method == "one":
-                    result = await cursor.fetchone()
-                else:
-                    result = await cursor.fetchall()
+                result = await cursor.fetchone()
         except Exception as exc:
-            mapped = domain_error(exc, query.name)
-            metrics.failed(query.name, type(mapped or exc).__name__)
-            if mapped is None:
-                raise
-            raise mapped from exc
+            raise _failed(exc, query.name) from exc
         finally:
-            timer.observe(time.perf_counter() - started)
-        if method == "one" and result is None:
+            plan.timer.observe(time.perf_counter() - started)
+        if result is None:
             metrics.failed(query.name, "NotFound")
             raise NotFound(query.name, "no row")
         return result
 
+    async def many(self, query: Query, *args: Any, row: type | None = None, **kwargs: Any) -> list[Any]:
+        """Every row of a :many query (dicts, `row` objects, or tuples with `row=tuple`)."""
+        params, plan = _prepare(query, "many", args, kwargs, row)
+        started = time.perf_counter()
+        try:
+            async with self._connection() as conn:
+                cursor = conn.cursor(row_factory=plan.rows)
+                await cursor.execute(query.text, params)
+                return await cursor.fetchall()
+        except Exception as exc:
+            raise _failed(exc, query.name) from exc
+        finally:
+            plan.timer.observe(time.perf_counter() - started)
 
-_METHOD = {"one": "one", "many": "many", "exec": "exec", "execrows": "exec", "execresult": "exec"}
+    async def exec(self, query: Query, *args: Any, **kwargs: Any) -> int:
+        """Runs an :exec / :execrows / :execresult query; returns the number of affected rows."""
+        params, plan = _prepare(query, "exec", args, kwargs, None)
+        started = time.perf_counter()
+        try:
+            async with self._connection() as conn:
+                cursor = conn.cursor(row_factory=plan.rows)
+                await cursor.execute(query.text, params)
+                return cursor.rowcount
+        except Exception as exc:
+            raise _failed(exc, query.name) from exc
+        finally:
+            plan.timer.observe(time.perf_counter() - started)
+
+
+def _prepare(query: Query, method: str, args: tuple, kwargs: dict, row: type | None) -> tuple[Any, _Plan]:
+    """The placeholders' values and the plan of a call, or the TypeError of a wrong one (nothing sent)."""
+    if not isinstance(query, Query):
+        raise TypeError(f"db.{method}() takes a named Query from stapel.kit.sql.load(), not {type(query).__name__}")
+    if query.method != method:
+        raise TypeError(f"{query.name} is a :{query.kind} query: call db.{query.method}(), not db.{method}()")
+    return query.params(args, kwargs), _plan(query, row)
+
+
+def _failed(exc: Exception, name: str) -> Exception:
+    """What to raise for a failed query (its domain meaning, or the exception itself), counted by class."""
+    mapped = domain_error(exc, name)
+    metrics.failed(name, type(mapped or exc).__name__)
+    return mapped or exc
 
 
 class Transaction(_Runner):
@@ -114,10 +173,23 @@ class Transaction(_Runner):
 
     def __init__(self, conn: psycopg.AsyncConnection) -> None:
         self.connection = conn
+        self._held = _Held(conn)
 
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
-        yield self.connection
+    def _connection(self) -> _Held:
+        return self._held
+
+
+class _Held:
+    """The transaction's connection as an async context manager that neither acquires nor returns it."""
+
+    def __init__(self, conn: psycopg.AsyncConnection) -> None:
+        self.conn = conn
+
+    async def __aenter__(self) -> psycopg.AsyncConnection:
+        return self.conn
+
+    async def __aexit__(self, *_exc: Any) -> None:
+        return None
 
 
 class Database(_Runner):
@@ -164,10 +236,8 @@ class Database(_Runner):
             db._health = registry
         return db
 
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
-        async with self.pool.connection() as conn:
-            yield conn
+    def _connection(self) -> Any:
+        return self.pool.connection()
 
     @asynccontextmanager
     async def transaction(self, *, statement_timeout: float | None = None) -> AsyncIterator[Transaction]:

@@ -48,6 +48,13 @@ class Query:
     source: str = ""
     line: int = 0
     slots: tuple[int | str, ...] = field(default=(), repr=False)
+    direct: bool = field(default=False, repr=False)  # $1..$N each once, in order: the arguments as they are
+    plans: dict = field(default_factory=dict, repr=False, compare=False)  # row type -> what a call needs (sql.db)
+
+    @property
+    def method(self) -> str:
+        """The Database method that runs it: one, many or exec."""
+        return "exec" if self.kind.startswith("exec") else self.kind
 
     def params(self, args: tuple, kwargs: dict) -> tuple:
         """The values for the placeholders, in order; a wrong call is one QueryArgumentError naming the query."""
@@ -64,6 +71,8 @@ class Query:
                 raise QueryArgumentError(f"{self.name}: missing named parameter {missing[0]!r} "
                                          f"(expects {', '.join(self.named)})")
             return tuple(kwargs[s] for s in self.slots)
+        if self.direct and not kwargs and len(args) == self.positional:
+            return args
         if kwargs:
             raise QueryArgumentError(f"{self.name}: unknown named parameter {next(iter(kwargs))!r} "
                                      f"(the query takes {self.positional} positional: $1..${self.positional})"
@@ -194,8 +203,9 @@ def _query(name: str, kind: str, body: str, source: str, number: int) -> Query:
         raise SqlFileError(f"{where} uses ${positional} but never ${gaps[0]}")
     text = "".join(out).strip()
     text = text[:-1].rstrip() if text.endswith(";") else text
-    return Query(name, kind, text, positional, tuple(names), source, number,
-                 tuple(s - 1 if isinstance(s, int) else s for s in slots))
+    indexes = tuple(s - 1 if isinstance(s, int) else s for s in slots)
+    return Query(name, kind, text, positional, tuple(names), source, number, indexes,
+                 direct=not names and indexes == tuple(range(positional)))
 
 
 def _placeholders(chunk: str, where: str, slots: list, positions: set[int], names: dict[str, None]) -> str:
