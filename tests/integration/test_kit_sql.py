@@ -113,6 +113,10 @@ def test_one_many_exec_and_row_mapping(dsn: str, queries: Queries) -> None:
             assert [u["name"] for u in await db.many(queries.users__search, name=None, domain="example.org")] == ["Ann", None]
             assert [u["name"] for u in await db.many(queries.users__search, name="Ann", domain="example.org")] == ["Ann"]
             assert await db.many(queries.users__search, name="Ann", domain="nowhere") == []
+            by_email = queries.users__page.choose(column="email", direction="DESC")
+            assert [u["email"] for u in await db.many(by_email, 10)] == ["bob@example.org", "ann@example.org"]
+            by_id = queries.users__page.choose(column="id", direction="ASC")
+            assert [u["email"] for u in await db.many(by_id, 1)] == ["ann@example.org"]
             assert await db.exec(queries.users__rename, id=created["id"], name="Anna") == 1
             assert await db.exec(queries.users__rename, id=-1, name="nobody") == 0
             assert (await db.one(queries.users__count))["n"] == 2

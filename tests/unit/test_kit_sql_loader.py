@@ -184,3 +184,54 @@ def test_the_latency_histogram_is_a_standard_prometheus_histogram() -> None:
     assert 'stapel_kit_sql_query_duration_seconds_bucket{le="+Inf",query="unit__histogram"} 4.0' in text
     assert 'stapel_kit_sql_query_duration_seconds_count{query="unit__histogram"} 4.0' in text
     assert 'stapel_kit_sql_query_duration_seconds_sum{query="unit__histogram"} 60.3012' in text
+
+
+PAGE = """
+-- name: users__page :many
+-- {column}: id | email | u.created_at
+-- {direction}: ASC | DESC
+SELECT id, email FROM users u WHERE note LIKE '%{column}' ORDER BY {column} {direction} LIMIT $1;
+"""
+
+
+def test_a_template_slot_is_filled_only_from_the_values_the_file_allows(tmp_path: Path) -> None:
+    query = load(write(tmp_path, "page.sql", PAGE))["users__page"]
+    assert query.choices == {"column": ("id", "email", "u.created_at"), "direction": ("ASC", "DESC")}
+    assert "ORDER BY {column} {direction} LIMIT %s" in query.text
+    chosen = query.choose(column="u.created_at", direction="desc")
+    assert chosen.text.endswith("""WHERE note LIKE '%%{column}' ORDER BY "u"."created_at" DESC LIMIT %s""")
+    assert chosen.choices == {} and chosen.positional == 1 and chosen.name == "users__page"
+    assert query.choose(direction="DESC", column="u.created_at") is chosen  # cached per choice
+    cases = [
+        ({"column": "name", "direction": "ASC"}, "users__page: {column} must be one of id | email | u.created_at, got 'name'"),
+        ({"column": "id; DROP TABLE users", "direction": "ASC"}, "users__page: {column} must be one of"),
+        ({"column": "id"}, "users__page: choose {direction} too (one of ASC | DESC)"),
+        ({"column": "id", "direction": "ASC", "limit": "5"}, "users__page: no {limit} to choose (it has {column}, {direction})"),
+    ]
+    for values, message in cases:
+        with pytest.raises(QueryArgumentError) as raised:
+            query.choose(**values)
+        assert str(raised.value).startswith(message)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("-- name: q__x :many\nSELECT * FROM t ORDER BY {column}\n", "{column} has no allowed values (add a line '-- {column}: a | b' above it)"),
+    ("-- name: q__x :many\n-- {column}: id\nSELECT * FROM t\n", "allowed values for {column}, which the query never uses"),
+    ("-- name: q__x :many\n-- {column}: id | 1=1\nSELECT * FROM t ORDER BY {column}\n", "{column} allows '1=1', which is neither"),
+    ("-- name: q__x :many\n-- {column}:\nSELECT * FROM t ORDER BY {column}\n", "{column} lists no values"),
+])
+def test_a_malformed_template_is_one_error_naming_file_and_line(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, "t.sql", text)
+    error = one_error(path)
+    assert error.startswith(f"{path}:1: query 'q__x'") and message in error, error
+
+
+def test_the_database_refuses_a_template_not_yet_chosen(tmp_path: Path) -> None:
+    import asyncio
+
+    from stapel.kit.sql.db import Database
+
+    query = load(write(tmp_path, "page.sql", PAGE))["users__page"]
+    with pytest.raises(QueryArgumentError, match=r"users__page has slots to fill first: db.many\(queries.users__page"
+                                                 r".choose\(column=..., direction=...\), ...\)"):
+        asyncio.run(Database.many(object.__new__(Database), query, 10))

@@ -34,3 +34,8 @@ SELECT pg_sleep($1) IS NOT NULL AS slept;
 
 -- name: backend__pid :one
 SELECT pg_backend_pid() AS pid;
+
+-- name: users__page :many
+-- {column}: id | email | name
+-- {direction}: ASC | DESC
+SELECT id, email, name FROM users ORDER BY {column} {direction}, id LIMIT $1;

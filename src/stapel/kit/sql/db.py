@@ -23,7 +23,7 @@ import psycopg.errors
 from psycopg.rows import no_result, tuple_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout, TooManyRequests
 
-from stapel.kit.errors import Conflict, NotFound, Unavailable
+from stapel.kit.errors import Conflict, NotFound, QueryArgumentError, Unavailable
 from stapel.kit.sql import metrics
 from stapel.kit.sql.loader import Query
 
@@ -158,6 +158,9 @@ def _prepare(query: Query, method: str, args: tuple, kwargs: dict, row: type | N
         raise TypeError(f"db.{method}() takes a named Query from stapel.kit.sql.load(), not {type(query).__name__}")
     if query.method != method:
         raise TypeError(f"{query.name} is a :{query.kind} query: call db.{query.method}(), not db.{method}()")
+    if query.choices:
+        slots = ", ".join(f"{s}=..." for s in query.choices)
+        raise QueryArgumentError(f"{query.name} has slots to fill first: db.{method}(queries.{query.name}.choose({slots}), ...)")
     return query.params(args, kwargs), _plan(query, row)
 
 

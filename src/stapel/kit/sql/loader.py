@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stapel.kit.errors import QueryArgumentError, SqlFileError
+from stapel.kit.sql import template
 
 KINDS = ("one", "many", "exec", "execrows", "execresult")
 UNSUPPORTED = ("batchexec", "batchmany", "batchone", "copyfrom")
@@ -50,6 +51,15 @@ class Query:
     slots: tuple[int | str, ...] = field(default=(), repr=False)
     direct: bool = field(default=False, repr=False)  # $1..$N each once, in order: the arguments as they are
     plans: dict = field(default_factory=dict, repr=False, compare=False)  # row type -> what a call needs (sql.db)
+    choices: dict = field(default_factory=dict, repr=False, compare=False)  # {slot} -> allowed values (template)
+    chosen: dict = field(default_factory=dict, repr=False, compare=False)  # choices made -> the ready Query
+    marked: str = field(default="", repr=False, compare=False)  # the text with its slots marked (template)
+
+    def choose(self, **values: str) -> Query:
+        """The query with its {slots} filled, each from the values its .sql file allows (see sql.template)."""
+        from stapel.kit.sql.template import choose
+
+        return choose(self, values)
 
     @property
     def method(self) -> str:
@@ -190,22 +200,27 @@ def _query(name: str, kind: str, body: str, source: str, number: int) -> Query:
     slots: list[int | str] = []
     positions: set[int] = set()
     names: dict[str, None] = {}
+    used: list[str] = []
     for is_code, chunk in pieces:
         if not is_code:
             out.append(chunk.replace("%", "%%"))
             continue
-        out.append(_placeholders(chunk, where, slots, positions, names))
+        used += [m[1] for m in template.SLOT.finditer(chunk)]
+        out.append(template.mark(_placeholders(chunk, where, slots, positions, names)))
+    choices = template.allowed(body, where)
+    template.check(used, choices, where)
     if positions and names:
         raise SqlFileError(f"{where} mixes positional ($1) and named (@name, sqlc.arg) parameters; use one style")
     positional = max(positions, default=0)
     gaps = sorted(set(range(1, positional + 1)) - positions)
     if gaps:
         raise SqlFileError(f"{where} uses ${positional} but never ${gaps[0]}")
-    text = "".join(out).strip()
-    text = text[:-1].rstrip() if text.endswith(";") else text
+    marked = "".join(out).strip()
+    marked = marked[:-1].rstrip() if marked.endswith(";") else marked
     indexes = tuple(s - 1 if isinstance(s, int) else s for s in slots)
-    return Query(name, kind, text, positional, tuple(names), source, number, indexes,
-                 direct=not names and indexes == tuple(range(positional)))
+    return Query(name, kind, template.unmark(marked), positional, tuple(names), source, number, indexes,
+                 direct=not names and indexes == tuple(range(positional)), choices=choices,
+                 marked=marked if choices else "")
 
 
 def _placeholders(chunk: str, where: str, slots: list, positions: set[int], names: dict[str, None]) -> str:
