@@ -171,3 +171,31 @@ def test_module_level_default_registry(path: str) -> None:
 
     status, _, _ = asyncio.run(call(health.asgi(), path))
     assert status == 200
+
+
+def test_a_failing_app_is_a_500_and_the_server_keeps_serving(caplog) -> None:  # noqa: ANN001
+    async def broken(scope, receive, send) -> None:  # noqa: ANN001
+        raise RuntimeError("bug in the handler")
+
+    async def scenario() -> None:
+        server = await Health().start("127.0.0.1", 0, broken)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            for request in (b"GET /boom HTTP/1.1\r\n\r\n", b"POST /x HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
+                            b"POST /x HTTP/1.1\r\nContent-Length: 10\r\n\r\nshort"):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(request)
+                if request.endswith(b"short"):
+                    writer.write_eof()
+                answer = await reader.read()
+                assert answer == b"" or answer.startswith((b"HTTP/1.1 500", b"HTTP/1.1 400")), answer
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /livez HTTP/1.1\r\n\r\n")
+            assert (await reader.read()).startswith(b"HTTP/1.1 200 OK")
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    with caplog.at_level("ERROR"):
+        asyncio.run(scenario())
+    assert "request failed: GET /boom" in caplog.text and "bug in the handler" in caplog.text

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
@@ -136,11 +137,20 @@ async def _handle(app: Any, reader: asyncio.StreamReader, writer: asyncio.Stream
             return
         headers = [(k.strip().lower().encode("latin-1"), v.strip().encode("latin-1"))
                    for k, _, v in (line.partition(":") for line in lines[1:] if line)]
-        length = int(dict(headers).get(b"content-length", b"0") or 0)
+        try:
+            length = int(dict(headers).get(b"content-length", b"0") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            await _raw(writer, 400, b"bad content-length")
+            return
         if length > MAX_BODY:
             await _raw(writer, 413, b"request body too large")
             return
-        body = await reader.readexactly(length) if length else b""
+        try:
+            body = await asyncio.wait_for(reader.readexactly(length), 10) if length else b""
+        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
+            return
         path, _, query = target.partition("?")
         peer = writer.get_extra_info("peername") or ("", 0)
         local = writer.get_extra_info("sockname") or ("", 0)
@@ -175,9 +185,10 @@ async def _call(app: Any, scope: dict, body: bytes, writer: asyncio.StreamWriter
 
     try:
         await app(scope, receive, send)
-    except Exception:
+    except Exception:  # the app's failure is a 500 and a log line, never the server's end
+        logging.getLogger("stapel.kit.health").exception("request failed: %s %s", scope["method"], scope["path"])
         await _raw(writer, 500, b"internal server error")
-        raise
+        return
     data = b"".join(response["body"])
     headers = [(k, v) for k, v in response["headers"] if k.lower() not in (b"content-length", b"connection")]
     await _raw(writer, response["status"], data, headers, head=scope["method"] == "HEAD")
