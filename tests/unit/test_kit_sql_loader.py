@@ -59,6 +59,7 @@ def test_a_folder_of_files_with_several_queries_each(tmp_path: Path) -> None:
     assert cancel.kind == "execrows" and cancel.named == ("id", "note")
     assert "'cancelled'" in cancel.text and "sqlc" not in cancel.text
     assert queries["orders__purge"].kind == "exec" and queries["orders__archive"].kind == "execresult"
+    assert get.kind == ":one" and get.kind != ":many" and str(get.kind) == "one"  # sqlc's spelling compares equal
     assert load(tmp_path / "users/sql/users.sql").keys() == {"users__get", "users__list"}
 
 

@@ -15,6 +15,10 @@ class KitError(Exception):
         self.reason = reason
         super().__init__(f"{query}: {reason}" if reason else query)
 
+    @property
+    def query_name(self) -> str:
+        return self.query
+
 
 class NotFound(KitError):
     """A `:one` query found no row."""
@@ -31,6 +35,9 @@ class Conflict(KitError):
 class Unavailable(KitError):
     """Temporary: the connection failed or was terminated, no pooled connection came in time, a serialization
     failure or a deadlock, a statement timeout. Retrying later may succeed."""
+
+
+Temporary = Unavailable  # DESIGN.md's word for the same meaning
 
 
 class SqlFileError(ValueError):

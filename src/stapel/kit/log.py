@@ -32,7 +32,8 @@ from structlog.contextvars import bind_contextvars, bound_contextvars, clear_con
 
 from stapel.kit._mask import MASK, mask_url
 
-__all__ = ["access_log", "bind", "clear", "context", "get", "job", "new_id", "setup", "step", "unbind"]
+__all__ = ["access_log", "add_secrets", "bind", "clear", "configure", "context", "get", "job", "new_id", "setup", "step",
+           "unbind"]
 
 LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARN": logging.WARNING, "WARNING": logging.WARNING,
           "ERROR": logging.ERROR}
@@ -171,6 +172,9 @@ def setup(level: str | None = None, *, config: Any = None, secrets: Iterable[str
         logger_factory=factory,
         cache_logger_on_first_use=True,
     )
+
+
+configure = setup
 
 
 def add_secrets(values: Iterable[str]) -> None:

@@ -35,6 +35,22 @@ _MACRO = re.compile(r"sqlc\.(?P<func>[A-Za-z_]+)\s*\(\s*(?P<arg>'[^']*'|\"[^\"]*
 _OPERATOR_CHARS = set("+-*/<>=~!@#%^&|`?")
 
 
+class Kind(str):
+    """A query's kind without its colon ("one"); compares equal to sqlc's spelling too (":one")."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str) and other.startswith(":"):
+            other = other[1:]
+        return str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = str.__hash__
+
+
 @dataclass(frozen=True)
 class Query:
     """One named query: `text` is what psycopg runs (%s placeholders); `positional` how many $N; `named` the
@@ -188,7 +204,7 @@ def _annotation(rest: str, source: str, number: int) -> tuple[str, str]:
     if bare not in KINDS:
         raise SqlFileError(f"{where}: query {name!r}: unknown kind {kind!r} (expected :one, :many, :exec, :execrows "
                            "or :execresult)")
-    return name, bare
+    return name, Kind(bare)
 
 
 def _query(name: str, kind: str, body: str, source: str, number: int) -> Query:
