@@ -77,10 +77,10 @@ class Query:
 
         return choose(self, values)
 
-    @property
-    def method(self) -> str:
-        """The Database method that runs it: one, many or exec."""
-        return "exec" if self.kind.startswith("exec") else self.kind
+    method: str = field(default="", repr=False, compare=False)  # the Database method that runs it: one, many, exec
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "method", "exec" if self.kind.startswith("exec") else str(self.kind))
 
     def params(self, args: tuple, kwargs: dict) -> tuple:
         """The values for the placeholders, in order; a wrong call is one QueryArgumentError naming the query."""
