@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -46,6 +47,40 @@ def test_the_service_uses_postgres_redis_and_rabbitmq(stack: Path) -> None:
         body = json.load(response)
     assert response.status == 200
     assert body == {"ok": True, "checks": {"postgres": "ok", "redis": "ok", "rabbitmq": "ok"}}
+
+
+def get_json(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def test_the_kit_service_answers_readyz_from_its_real_postgres_check_and_logs_json(stack: Path) -> None:
+    """examples/minimal's api is written with stapel.kit: /readyz runs the pool's SELECT 1 on the stack's own
+    PostgreSQL (503 while it is stopped, 200 again once it is back), /livez answers, every log line is JSON."""
+    base = "http://{}:{}".format(*endpoint(stack, "api"))
+    assert get_json(f"{base}/readyz") == (200, {"ok": True, "checks": {"postgres": "ok"}})
+    assert get_json(f"{base}/livez") == (200, {"ok": True})
+    assert stapel(stack, "stop", "--service", "db").returncode == 0
+    try:
+        status_code, body = wait_until(lambda: (lambda r: r[0] == 503 and r)(get_json(f"{base}/readyz")), timeout=15)
+        assert body["ok"] is False and body["checks"]["postgres"].startswith("Unavailable: postgres ping"), body
+        assert get_json(f"{base}/livez")[0] == 200
+    finally:
+        assert stapel(stack, "start", "--service", "db", timeout=120).returncode == 0
+    assert wait_until(lambda: get_json(f"{base}/readyz")[0] == 200, timeout=30)
+    assert stapel(stack, "up").returncode == 0  # `start --service db` recorded only db as what runs: the whole stack again
+    with urllib.request.urlopen(f"{base}/health", timeout=10) as response:
+        assert json.load(response)["ok"] is True
+    lines = [line for line in (stack / ".local/logs/dev/api.log").read_text().splitlines()
+             if line.strip() and not line.startswith("--- stapel:")]
+    events = [json.loads(line) for line in lines]
+    started = next(e for e in events if e["event"] == "listening")
+    assert started["config"]["postgres"]["password"] == "******" and started["level"] == "INFO"
+    assert any(e["event"] == "request" and e["path"] == "/health" and e["status"] == 200 for e in events)
+    assert "dev-only-db-password" not in "\n".join(lines) and "dev-only-mq-password" not in "\n".join(lines)
 
 
 def test_check_passes_and_says_so_per_part(stack: Path) -> None:

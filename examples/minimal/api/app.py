@@ -1,37 +1,54 @@
-"""A tiny service for examples/minimal. GET /health writes and reads a row in PostgreSQL, sets and gets a
-key in Redis, and publishes and gets a message through RabbitMQ; 200 only when all three worked.
+"""examples/minimal's api, written with stapel.kit: settings from what stapel exports, JSON logs, named SQL.
 
-It reads only what stapel exports to it: DATABASE_URL, REDIS_URL, RABBITMQ_URL and PORT. GET /metrics
-counts the health checks in Prometheus' text format (the stack's generated prometheus.yml scrapes it).
+  GET /health   writes and reads a row in PostgreSQL (named queries in sql/), a key in Redis and a message through
+                RabbitMQ; 200 only when all three worked (stapel's http probe waits for it)
+  GET /readyz   the kit's readiness: every registered check (PostgreSQL's SELECT 1, registered by Database.connect)
+  GET /livez    the process answers
+  GET /metrics  Prometheus: these health checks, and the kit's per-query latency and pool gauges
+
+It is a plain ASGI app: the kit's tiny server runs it here (no dependency), `uvicorn app:app` would too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-import os
+import logging
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pika
-import psycopg
 import redis
+from prometheus_client import Counter
+
+from stapel.kit import config, health, log
+from stapel.kit.sql import Database, load
 
 QUEUE = "minimal.health"
-CHECKS = {"ok": 0, "failed": 0}  # health checks by result, for /metrics
+QUERIES = load(Path(__file__).parent / "sql")
+CHECKS = Counter("minimal_api_health_checks", "Health checks answered, by result.", ["result"])
+roundtrip = health.Health(timeout=5)  # what GET /health runs
 
 
-def check_postgres(token: str) -> bool:
-    with psycopg.connect(os.environ["DATABASE_URL"], connect_timeout=3) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS health_checks (token text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())")
-        conn.execute("INSERT INTO health_checks (token) VALUES (%s)", (token,))
-        row = conn.execute("SELECT token FROM health_checks WHERE token = %s", (token,)).fetchone()
-        conn.execute("DELETE FROM health_checks WHERE at < now() - interval '1 hour'")
-        return row is not None and row[0] == token
+class ApiConfig(config.Config):  # no env_prefix for this service in stapel.yaml: DATABASE_URL, REDIS_URL, ...
+    postgres: config.Postgres
+    redis: config.Redis
+    rabbitmq: config.RabbitMQ
+    listen: config.Listen
 
 
-def check_redis(token: str) -> bool:
-    client = redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2)
+async def check_postgres(db: Database) -> bool:
+    token = uuid.uuid4().hex
+    await db.exec(QUERIES.health_checks__add, token=token)
+    row = await db.one(QUERIES.health_checks__get, token=token)
+    await db.exec(QUERIES.health_checks__prune)
+    return row["token"] == token
+
+
+def check_redis(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    token = uuid.uuid4().hex
     try:
         client.set("minimal:health:last", token, ex=60)
         return client.get("minimal:health:last") == token.encode()
@@ -39,71 +56,56 @@ def check_redis(token: str) -> bool:
         client.close()
 
 
-def check_rabbitmq(token: str) -> bool:
-    params = pika.URLParameters(os.environ["RABBITMQ_URL"])
+def check_rabbitmq(url: str) -> bool:
+    params = pika.URLParameters(url)
     params.socket_timeout = 3
-    connection = pika.BlockingConnection(params)
-    try:
+    token = uuid.uuid4().hex.encode()
+    with pika.BlockingConnection(params) as connection:
         channel = connection.channel()
         channel.confirm_delivery()
         channel.queue_declare(QUEUE, durable=True)
-        channel.basic_publish("", QUEUE, token.encode(), pika.BasicProperties(message_id=token, delivery_mode=2))
+        channel.basic_publish("", QUEUE, token, pika.BasicProperties(message_id=token.decode(), delivery_mode=2))
         deadline = time.monotonic() + 2
         while time.monotonic() < deadline:
             method, _props, body = channel.basic_get(QUEUE, auto_ack=True)
-            if method is not None and body == token.encode():
+            if method is not None and body == token:
                 return True
             if method is None:
                 time.sleep(0.02)
         return False
+
+
+async def app(scope: dict, receive, send) -> None:  # noqa: ANN001
+    if scope["type"] != "http" or scope["path"] != "/health":
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    ok, checks = await roundtrip.ready()
+    CHECKS.labels("ok" if ok else "failed").inc()
+    body = json.dumps({"ok": ok, "checks": checks}).encode()
+    await send({"type": "http.response.start", "status": 200 if ok else 503,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def main() -> None:
+    settings = config.load(ApiConfig)  # a missing or invalid variable: one line each, exit 1
+    log.setup(config=settings)         # JSON lines at $LOG_LEVEL, every secret of the settings redacted
+    logging.getLogger("pika").setLevel(logging.WARNING)  # pika logs every connection at INFO
+    db = await Database.connect(settings.postgres.dsn, max_size=4, statement_timeout=5)
+    await db.exec(QUERIES.health_checks__create_table)
+    redis_url, amqp_url = settings.redis.url.get_secret_value(), settings.rabbitmq.url.get_secret_value()
+    roundtrip.add("postgres", lambda: check_postgres(db))
+    roundtrip.add("redis", lambda: asyncio.to_thread(check_redis, redis_url))
+    roundtrip.add("rabbitmq", lambda: asyncio.to_thread(check_rabbitmq, amqp_url))
+    for result in ("ok", "failed"):
+        CHECKS.labels(result)
+    log.get("api").info("listening", host=settings.listen.host, port=settings.listen.port, config=settings.safe_dump())
+    try:
+        await health.serve(settings.listen.host, settings.listen.port, log.access_log(app))
     finally:
-        connection.close()
-
-
-def health() -> tuple[int, dict]:
-    token = uuid.uuid4().hex
-    checks = {}
-    for name, check in (("postgres", check_postgres), ("redis", check_redis), ("rabbitmq", check_rabbitmq)):
-        try:
-            checks[name] = "ok" if check(token) else "wrong answer"
-        except Exception as exc:  # report every dependency, do not stop at the first
-            checks[name] = f"{type(exc).__name__}: {exc}"
-    ok = all(v == "ok" for v in checks.values())
-    CHECKS["ok" if ok else "failed"] += 1
-    return (200 if ok else 503), {"ok": ok, "checks": checks}
-
-
-def metrics() -> str:
-    lines = ["# HELP minimal_api_health_checks_total Health checks answered, by result.",
-             "# TYPE minimal_api_health_checks_total counter"]
-    lines += [f'minimal_api_health_checks_total{{result="{result}"}} {n}' for result, n in CHECKS.items()]
-    return "\n".join(lines) + "\n"
-
-
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
-        if self.path == "/metrics":
-            self.reply(200, "text/plain; version=0.0.4", metrics().encode())
-            return
-        if self.path != "/health":
-            self.send_error(404)
-            return
-        status, body = health()
-        self.reply(status, "application/json", json.dumps(body).encode())
-
-    def reply(self, status: int, content_type: str, data: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, fmt: str, *args) -> None:  # noqa: ANN002
-        print(f"{self.address_string()} {fmt % args}", flush=True)
+        await db.close()
 
 
 if __name__ == "__main__":
-    port = int(os.environ["PORT"])
-    host = os.environ.get("HOST", "127.0.0.1")  # stapel: 127.0.0.1 natively, 0.0.0.0 in a container
-    print(f"minimal api listening on {host}:{port}", flush=True)
-    ThreadingHTTPServer((host, port), Handler).serve_forever()
+    asyncio.run(main())
