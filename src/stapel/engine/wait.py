@@ -34,7 +34,7 @@ def wait_for(runtime: Any, node: Node, probe: ProbeSpec | None, condition: str, 
     detail = ""
     while not cancel.is_set():
         if condition == "completed":
-            state = runtime.states().get(node.name, {})
+            state = runtime.state(node.name)
             if state.get("state") == "completed":
                 return "completed (exit 0)"
             _alive_or_fail(runtime, node, allow_completed=False, state=state)
@@ -58,7 +58,7 @@ def wait_for(runtime: Any, node: Node, probe: ProbeSpec | None, condition: str, 
 
 
 def _alive_or_fail(runtime: Any, node: Node, allow_completed: bool, state: dict | None = None) -> None:
-    state = state if state is not None else runtime.states().get(node.name, {})
+    state = state if state is not None else runtime.state(node.name)
     current = state.get("state")
     if current in ("running", "starting", "backoff") or (allow_completed and current == "completed"):
         return

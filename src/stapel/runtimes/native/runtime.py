@@ -147,11 +147,20 @@ class NativeRuntime:
         status = self.client.status()
         return status["procs"] if status else {}
 
-    def start(self, node: Node, spec: LaunchSpec, meta: dict[str, Any]) -> dict[str, Any]:
+    def state(self, name: str) -> dict[str, Any]:
+        """One node's state: what a waiter polls (the whole stack's, 200 waiters at a time, is too much)."""
+        status = self.client.status(names=[name])
+        return (status["procs"] if status else {}).get(name, {})
+
+    def prepare(self, node: Node) -> None:
         if not node.is_service:
             kind_module(node.kind).prepare(node, self.ctx)
+
+    def start_many(self, items: list[tuple[Node, LaunchSpec, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """One request for a whole level: 200 starts are one round trip, not 200 connections at once."""
         self.client.ensure()
-        return self.client.request({"op": "run", "spec": spec.to_json(), "meta": meta})
+        payload = [{"spec": spec.to_json(), "meta": meta} for _node, spec, meta in items]
+        return self.client.request({"op": "run_many", "items": payload}, timeout=600)["results"]
 
     def stop(self, names: list[str]) -> dict[str, str]:
         if not self.client.reachable() and not self.client.has_processes():

@@ -27,6 +27,7 @@ from stapel.paths import Paths
 from stapel.runtimes.native import process
 
 POLL_SECONDS = 0.25
+STOP_WORKERS = 32
 log = logging.getLogger("stapel.supervisor")
 
 
@@ -111,18 +112,39 @@ class Supervisor:
         log.info("started %s (pid %s)", proc.spec.name, proc.pid)
 
     def run(self, spec: LaunchSpec, meta: dict[str, Any]) -> dict[str, Any]:
+        return self.run_many([(spec, meta)])[0]
+
+    def run_many(self, items: list[tuple[LaunchSpec, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Start (or keep, when unchanged) a whole level in one request: what runs from another spec is
+        stopped first (in parallel), then the new processes are spawned one after the other."""
+        replies: dict[str, dict[str, Any]] = {}
+        outdated: list[Proc] = []
         with self.lock:
-            current = self.procs.get(spec.name)
-            if current and current.state == "running" and current.spec.spec_hash == spec.spec_hash:
-                current.spec = spec  # an adopted process gets back the secrets its pid file lacks
-                return {"changed": False, **current.view()}
-        if current:
-            self._stop(current)
-        proc = Proc(spec, meta)
-        with self.lock:
-            self.procs[spec.name] = proc
-            self._spawn(proc)
-            return {"changed": True, **proc.view()}
+            for spec, _meta in items:
+                current = self.procs.get(spec.name)
+                if current and current.state == "running" and current.spec.spec_hash == spec.spec_hash:
+                    current.spec = spec  # an adopted process gets back the secrets its pid file lacks
+                    replies[spec.name] = {"changed": False, **current.view()}
+                elif current:
+                    outdated.append(current)
+        self._in_parallel(self._stop, outdated)
+        for spec, meta in items:
+            if spec.name in replies:
+                continue
+            proc = Proc(spec, meta)
+            with self.lock:
+                self.procs[spec.name] = proc
+                self._spawn(proc)
+                replies[spec.name] = {"changed": True, **proc.view()}
+        return [replies[spec.name] for spec, _meta in items]
+
+    @staticmethod
+    def _in_parallel(job, procs: list[Proc]) -> list[Any]:  # noqa: ANN001
+        """Stops mostly wait: a bounded pool, so 200 of them do not mean 200 threads."""
+        if len(procs) <= 1:
+            return [job(p) for p in procs]
+        with ThreadPoolExecutor(max_workers=min(len(procs), STOP_WORKERS)) as pool:
+            return list(pool.map(job, procs))
 
     def _stop(self, proc: Proc) -> str:
         with self.lock:
@@ -145,8 +167,7 @@ class Supervisor:
     def stop(self, names: list[str]) -> dict[str, str]:
         with self.lock:
             procs = [self.procs[n] for n in names if n in self.procs]
-        with ThreadPoolExecutor(max_workers=max(1, len(procs))) as pool:
-            outcomes = dict(zip([p.spec.name for p in procs], pool.map(self._stop, procs)))
+        outcomes = dict(zip([p.spec.name for p in procs], self._in_parallel(self._stop, procs)))
         with self.lock:
             for name in outcomes:
                 self.procs.pop(name, None)
@@ -198,9 +219,10 @@ class Supervisor:
         elif wants:
             proc.history.append(f"gave up after {proc.restarts} restarts")
 
-    def status(self) -> dict[str, Any]:
+    def status(self, names: list[str] | None = None) -> dict[str, Any]:
         with self.lock:
-            return {"pid": os.getpid(), "procs": {n: p.view() for n, p in self.procs.items()}}
+            wanted = self.procs if names is None else [n for n in names if n in self.procs]
+            return {"pid": os.getpid(), "procs": {n: self.procs[n].view() for n in wanted}}
 
     def watch(self) -> None:
         while not self.done.is_set():
@@ -216,9 +238,12 @@ class Supervisor:
         if op == "ping":
             return {"ok": True, "pid": os.getpid()}
         if op == "status":
-            return {"ok": True, **self.status()}
+            return {"ok": True, **self.status(request.get("names"))}
         if op == "run":
             return {"ok": True, **self.run(LaunchSpec.from_json(request["spec"]), request.get("meta", {}))}
+        if op == "run_many":
+            items = [(LaunchSpec.from_json(item["spec"]), item.get("meta", {})) for item in request["items"]]
+            return {"ok": True, "results": self.run_many(items)}
         if op == "stop":
             return {"ok": True, "stopped": self.stop(list(request["names"]))}
         if op == "shutdown":
@@ -239,6 +264,7 @@ class _Handler(socketserver.StreamRequestHandler):
 
 class _Server(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
+    request_queue_size = 1024  # listen() backlog (socketserver's default is 5): a burst of clients must queue, not fail
 
 
 def serve(paths: Paths) -> int:
