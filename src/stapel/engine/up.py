@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stapel.components.base import LaunchSpec, Node
-from stapel.engine import expected, graph, ports, selection
+from stapel.engine import expected, graph, ports, respec, selection
 from stapel.engine.lock import stack_lock
 from stapel.engine.options import UpOptions
 from stapel.engine.runlog import RunLog, StepRecord
@@ -140,6 +140,7 @@ class Up:
             raise PreflightError(problems[0], problems=problems[1:])
         for name in names:
             step.log(f"{name}: {' '.join(self.specs[name].argv)}")
+        respec.remember_source(self.stack)  # a supervisor that re-adopts a process rebuilds its spec from there
 
     def provision(self, step: StepRecord, names: list[str]) -> None:
         """Databases, schemas, roles (and their passwords) inside the healthy components; each change listed."""
