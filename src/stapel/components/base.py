@@ -65,6 +65,7 @@ class LaunchSpec:
     stop_repeat_seconds: float = 0.0  # > 0: send the stop signal again this often (a signal can be lost early in boot)
     before_stop: list[list[str]] = field(default_factory=list)  # best effort, a few seconds at most
     after_stop: list[list[str]] = field(default_factory=list)
+    leftovers_in: str | None = None  # a folder: once the main process died, what still works in it is killed too
     restart: dict[str, Any] = field(default_factory=lambda: {"policy": "no", "backoff_seconds": 1.0, "max_restarts": None})
     hash_basis: dict[str, Any] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)  # values never written to disk (see on_disk)

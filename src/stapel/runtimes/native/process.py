@@ -82,19 +82,40 @@ def leader_alive(pid: int, popen: subprocess.Popen | None) -> bool:
         return False
 
 
-def kill_leftovers(pgid: int) -> bool:
-    """SIGKILL what is left of a process group whose leader died (a PostgreSQL postmaster killed -9 leaves
-    backends holding its shared memory, and a new postmaster refuses to start while they live). True if any."""
-    if not group_alive(pgid):
+def leftovers(pgid: int | None, folder: str | None = None) -> list[int]:
+    """Live processes of the group, and (with `folder`) processes working in that folder: PostgreSQL's backends
+    each start their own session, so a killed postmaster's backends are in no group of ours, but in its data dir."""
+    found, folder = [], os.path.realpath(folder) if folder is not None else None
+    for pid in psutil.pids():
+        try:
+            ours = (pgid is not None and os.getpgid(pid) == pgid) or (folder is not None and psutil.Process(pid).cwd() == folder)
+            if ours and pid != os.getpid() and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                found.append(pid)
+        except (OSError, psutil.Error):
+            continue
+    return found
+
+
+def kill_leftovers(pgid: int | None, folder: str | None = None) -> bool:
+    """SIGKILL what is left of a process whose main process died (a PostgreSQL postmaster killed -9 leaves
+    backends holding its shared memory, and a new postmaster refuses to start while they live). True if any.
+    pgid None: the folder only (a pid from an old pid file may since name someone else's group)."""
+    pids = leftovers(pgid, folder) if folder is not None or (pgid is not None and group_alive(pgid)) else []
+    if not pids:
         return False
-    signal_group(pgid, signal.SIGKILL)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
     deadline = time.monotonic() + 5
-    while group_alive(pgid) and time.monotonic() < deadline:
+    while leftovers(pgid, folder) and time.monotonic() < deadline:
         time.sleep(0.01)
     return True
 
 
-def stop(pid: int, sig: int, timeout: float, popen: subprocess.Popen | None = None, repeat: float = 0.0) -> str:
+def stop(pid: int, sig: int, timeout: float, popen: subprocess.Popen | None = None, repeat: float = 0.0,
+         folder: str | None = None) -> str:
     """Signal the group (again every `repeat` seconds if > 0), wait for all of it, then SIGKILL what is left.
     The group is scanned only once its leader is gone: while the leader runs, nothing to look for."""
     signal_group(pid, sig)
@@ -113,6 +134,7 @@ def stop(pid: int, sig: int, timeout: float, popen: subprocess.Popen | None = No
             popen.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
+    kill_leftovers(pid, folder)
     return "killed"
 
 

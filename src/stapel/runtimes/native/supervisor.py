@@ -122,6 +122,8 @@ class Supervisor:
             else:
                 log.info("%s (pid %s) is gone; forgetting its pid file", spec.name, data["pid"])
                 pidfile.unlink(missing_ok=True)
+                if spec.leftovers_in and process.kill_leftovers(None, spec.leftovers_in):
+                    log.warning("%s: killed what was left of it", spec.name)
                 for argv in spec.after_stop:
                     process.run_quietly(argv, env=spec.env)
 
@@ -184,7 +186,8 @@ class Supervisor:
         if was_running and proc.pid:
             for argv in proc.spec.before_stop:
                 process.run_quietly(argv, env=proc.spec.env, timeout=3)
-            outcome = process.stop(proc.pid, proc.spec.stop_signal, proc.spec.stop_timeout, proc.popen, proc.spec.stop_repeat_seconds)
+            outcome = process.stop(proc.pid, proc.spec.stop_signal, proc.spec.stop_timeout, proc.popen, proc.spec.stop_repeat_seconds,
+                                   proc.spec.leftovers_in)
             for argv in proc.spec.after_stop:
                 process.run_quietly(argv, env=proc.spec.env)
         with self.lock:
@@ -235,7 +238,7 @@ class Supervisor:
         proc.state = "completed" if code == 0 and proc.spec.role == "service" else "exited"
         self._pidfile(proc.spec.name).unlink(missing_ok=True)
         log.warning("%s exited (code %s)", proc.spec.name, "unknown" if code is None else code)
-        if proc.pid and process.kill_leftovers(proc.pid):
+        if proc.pid and process.kill_leftovers(proc.pid, proc.spec.leftovers_in):
             log.warning("%s: killed what was left of its process group", proc.spec.name)
         for argv in proc.spec.after_stop:
             process.run_quietly(argv, env=proc.spec.env)
@@ -243,7 +246,10 @@ class Supervisor:
 
     def _plan_restart(self, proc: Proc, code: int | None, now: float) -> None:
         policy = proc.spec.restart
-        if policy["policy"] == "always" or (policy["policy"] == "on-failure" and code != 0):
+        # A server is meant to run until stapel stops it: any exit of a component is a failure (RabbitMQ's start
+        # script even exits 0 when its Erlang VM was killed -9). Only a service can complete.
+        failed = code != 0 or proc.spec.role == "component"
+        if policy["policy"] == "always" or (policy["policy"] == "on-failure" and failed):
             if now - (proc.started_at or now) >= STABLE_SECONDS:
                 proc.failures = 0
             limit = policy.get("max_restarts")
