@@ -29,6 +29,7 @@ from stapel.runtimes.native import process
 
 POLL_SECONDS = 0.25
 RESPEC_TIMEOUT = 60.0
+_RESPECS = threading.Semaphore(2)  # each rebuild loads stapel.yaml in a new Python: 200 at once would swamp 2 cores
 STABLE_SECONDS = 60.0  # a run this long ends a series of failures: the next one waits backoff_seconds again
 STOP_WORKERS = 32
 log = logging.getLogger("stapel.supervisor")
@@ -69,8 +70,9 @@ def rebuild_spec(paths: Paths, name: str) -> LaunchSpec:
     a pipe to us (nothing with a secret touches the disk). ValueError when it cannot."""
     argv = [sys.executable, "-m", "stapel.engine.respec", str(paths.root), paths.contour, name]
     try:
-        done = subprocess.run(argv, cwd=str(paths.root), stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=RESPEC_TIMEOUT, check=False)
+        with _RESPECS:
+            done = subprocess.run(argv, cwd=str(paths.root), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=RESPEC_TIMEOUT, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ValueError(f"could not rebuild its launch spec: {exc}") from None
     if done.returncode != 0:
