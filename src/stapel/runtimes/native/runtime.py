@@ -149,7 +149,10 @@ class NativeRuntime:
 
     def state(self, name: str) -> dict[str, Any]:
         """One node's state: what a waiter polls (the whole stack's, 200 waiters at a time, is too much)."""
-        status = self.client.status(names=[name])
+        try:  # straight to the supervisor: no ping first, waiters ask often
+            status = self.client.request({"op": "status", "names": [name]}, timeout=10.0)
+        except (OSError, ValueError):
+            status = self.client.status(names=[name])  # gone: a new supervisor re-adopts, as for states()
         return (status["procs"] if status else {}).get(name, {})
 
     def prepare(self, node: Node) -> None:
