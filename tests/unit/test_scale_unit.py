@@ -98,3 +98,29 @@ def test_a_failing_parallel_job_cancels_the_queued_ones() -> None:
     with pytest.raises(ValueError):
         Up._parallel(fake, [boom] + [slow] * 50, 2)
     assert len(ran) < 10 and fake.cancel.is_set()
+
+
+def test_a_supervisor_from_before_run_many_gets_one_request_per_node() -> None:
+    from stapel.components.base import LaunchSpec
+    from stapel.errors import StapelError
+    from stapel.runtimes.native.runtime import NativeRuntime
+
+    class OldSupervisor:
+        def __init__(self) -> None:
+            self.ops: list[str] = []
+
+        def ensure(self) -> None:
+            pass
+
+        def request(self, payload: dict, timeout: float = 0) -> dict:
+            self.ops.append(payload["op"])
+            if payload["op"] != "run":
+                raise StapelError(f"supervisor: unknown op {payload['op']!r}")
+            return {"ok": True, "changed": True, "name": payload["spec"]["name"]}
+
+    runtime = NativeRuntime.__new__(NativeRuntime)
+    runtime.client = OldSupervisor()
+    specs = [LaunchSpec(name=n, role="service", argv=["true"], env={}, cwd="/", log="/x.log") for n in ("a", "b")]
+    states = runtime.start_many([(None, spec, {}) for spec in specs])
+    assert [s["name"] for s in states] == ["a", "b"]
+    assert runtime.client.ops == ["run_many", "run", "run"]

@@ -12,7 +12,7 @@ from typing import Any
 
 from stapel.components import kind_module, service
 from stapel.components.base import LaunchSpec, Node
-from stapel.errors import PreflightError
+from stapel.errors import PreflightError, StapelError
 from stapel.probes import ProbeSpec
 from stapel.probes import run as run_probe
 from stapel.runtimes.native import binaries
@@ -163,7 +163,13 @@ class NativeRuntime:
         """One request for a whole level: 200 starts are one round trip, not 200 connections at once."""
         self.client.ensure()
         payload = [{"spec": spec.to_json(), "meta": meta} for _node, spec, meta in items]
-        return self.client.request({"op": "run_many", "items": payload}, timeout=600)["results"]
+        try:
+            return self.client.request({"op": "run_many", "items": payload}, timeout=600)["results"]
+        except StapelError as exc:
+            if "unknown op 'run_many'" not in exc.message:
+                raise
+        # a supervisor from before run_many (stapel upgraded while the stack ran): one request per node
+        return [self.client.request({"op": "run", **item}, timeout=600) for item in payload]
 
     def stop(self, names: list[str]) -> dict[str, str]:
         if not self.client.reachable() and not self.client.has_processes():
