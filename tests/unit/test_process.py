@@ -146,3 +146,27 @@ def test_a_service_that_completes_is_not_restarted_on_failure(tmp_path: Path) ->
     proc = supervisor.procs["job"]
     _tick_until(supervisor, lambda: proc.state == "completed", 5)
     assert proc.state == "completed" and proc.restarts == 0
+
+
+def test_a_spec_rebuild_without_a_record_of_the_last_up_is_one_line(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    from stapel.engine import respec
+
+    assert respec.main([str(tmp_path), "dev", "api"]) == 1
+    err = capsys.readouterr()
+    assert err.out == "" and err.err.startswith("no record of how contour 'dev' was brought up")
+
+
+def test_a_spec_rebuild_writes_the_node_spec_with_its_secrets_to_stdout_only(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    import json
+
+    from stapel.engine import respec
+    from stapel.engine.stack import open_stack
+
+    (tmp_path / "stapel.yaml").write_text("services:\n  api:\n    command: [sh, -c, 'sleep 1']\n"
+                                          "    env: {API_TOKEN: tok-77aa88bb99}\n")
+    stack = open_stack(tmp_path / "stapel.yaml")
+    respec.remember_source(stack)
+    assert respec.main([str(tmp_path), "dev", "api"]) == 0
+    spec = json.loads(capsys.readouterr().out)
+    assert spec["env"]["API_TOKEN"] == "tok-77aa88bb99" and spec["name"] == "api"
+    assert b"tok-77aa88bb99" not in (tmp_path / ".local" / "state" / "dev" / "source.json").read_bytes()
