@@ -224,7 +224,8 @@ def test_config_shows_the_resolved_stack_with_secrets_masked(project, capsys):
     assert (data["contour"], data["ports"]) == ("dev", "auto")
     db = data["components"]["db"]
     assert (db["kind"], db["password"], db["user"], db["database"], db["ports"]) == ("postgres", "******", "postgres", "postgres", {"main": 5432})
-    assert db["restart"] == {"policy": "no", "backoff_seconds": 1.0}  # None values are left out
+    # components restart by default, with a doubling backoff and a limit
+    assert db["restart"] == {"policy": "on-failure", "backoff_seconds": 0.5, "max_backoff_seconds": 30.0, "max_restarts": 10}
     assert data["components"]["cache"]["ports"] == {"main": 6379} and "password" not in data["components"]["cache"]
     api = data["services"]["api"]
     assert api["command"] == ["python3", "app.py", "--verbose"]

@@ -497,7 +497,8 @@ def test_restart_shorthand(load_text, written, policy):
             restart: {written}
         """
     ).model
-    assert model.services["api"].restart.model_dump() == {"policy": policy, "backoff_seconds": 1.0, "max_restarts": None}
+    assert model.services["api"].restart.model_dump() == {"policy": policy, "backoff_seconds": 1.0, "max_backoff_seconds": 30.0,
+                                                                 "max_restarts": None}
 
 
 def test_restart_bad_policy(config_error):
@@ -521,7 +522,8 @@ def test_restart_full_form_keeps_its_fields(load_text):
             restart: {policy: on-failure, backoff_seconds: 2, max_restarts: 5}
         """
     ).model
-    assert model.services["api"].restart.model_dump() == {"policy": "on-failure", "backoff_seconds": 2.0, "max_restarts": 5}
+    assert model.services["api"].restart.model_dump() == {"policy": "on-failure", "backoff_seconds": 2.0, "max_backoff_seconds": 30.0,
+                                                                 "max_restarts": 5}
 
 
 def test_command_string_is_split_like_a_shell(load_text):
@@ -721,5 +723,5 @@ def test_defaults_of_a_minimal_stack(load_text):
     )
     db = loaded.model.components["db"]
     assert (db.kind, db.user, db.password, db.database, db.port, db.restart.policy) == (
-        "postgres", "postgres", "postgres", "postgres", None, "no")
+        "postgres", "postgres", "postgres", "postgres", None, "on-failure")
     assert loaded.model.contour == "dev" and loaded.env == {}

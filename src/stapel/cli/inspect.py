@@ -96,7 +96,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     nodes = (record or {}).get("nodes", {}) or {n: {} for n in procs}
     if not nodes:
         raise StapelError(f"nothing to check: contour '{paths.contour}' is not up", hint="run stapel up")
-    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(nodes), 32)) as pool:  # 200 nodes are not 200 threads
         results = list(pool.map(lambda n: _probe(n, procs.get(n, {}), nodes[n]), nodes))
     healthy = all(r["healthy"] for r in results)
     if args.json:

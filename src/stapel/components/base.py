@@ -95,6 +95,7 @@ class LaunchSpec:
     stop_repeat_seconds: float = 0.0  # > 0: send the stop signal again this often (a signal can be lost early in boot)
     before_stop: list[list[str]] = field(default_factory=list)  # best effort, a few seconds at most
     after_stop: list[list[str]] = field(default_factory=list)
+    leftovers_in: str | None = None  # a folder: once the main process died, what still works in it is killed too
     restart: dict[str, Any] = field(default_factory=lambda: {"policy": "no", "backoff_seconds": 1.0, "max_restarts": None})
     hash_basis: dict[str, Any] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)  # values never written to disk (see on_disk)
@@ -124,6 +125,31 @@ class LaunchSpec:
         data["redacted"] = clean != {"argv": data["argv"], "env": data["env"]}
         data.update(clean, hash_basis={}, secrets=[])
         return data
+
+    def restored(self, rebuilt: LaunchSpec) -> LaunchSpec:
+        """This spec read back from a pid file (secrets masked), with its secrets taken from `rebuilt` (the same
+        node's spec built again from stapel.yaml and the env files). Only from the very spec it ran with: the
+        hash must match, and each masked value must be what masking the rebuilt one gives; everything not
+        masked stays as it was (the environment `up` ran in, not the caller's). ValueError says why not."""
+        from stapel.env.masking import MASK, Masker
+
+        if rebuilt.spec_hash != self.spec_hash:
+            raise ValueError("stapel.yaml or an env file changed since it started (its launch spec differs)")
+        mask = Masker(rebuilt.secrets)
+
+        def restore(where: str, stored: str, fresh: str | None) -> str:
+            if fresh is not None and mask(fresh) == stored:
+                return fresh
+            if MASK in stored:
+                raise ValueError(f"{where}: its masked value is not what the rebuilt spec has")
+            return stored
+
+        if len(rebuilt.argv) != len(self.argv):
+            raise ValueError("its command line differs from the rebuilt one")
+        argv = [restore(f"argument {i}", old, new) for i, (old, new) in enumerate(zip(self.argv, rebuilt.argv))]
+        env = {key: restore(f"env {key}", old, rebuilt.env.get(key)) for key, old in self.env.items()}
+        data = {**asdict(self), "argv": argv, "env": env, "secrets": list(rebuilt.secrets), "redacted": False}
+        return LaunchSpec(**data)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LaunchSpec:

@@ -82,6 +82,7 @@ def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
         user=user,
         stop_signal=int(signal.SIGINT),  # "fast" shutdown: roll back open transactions, then exit cleanly
         stop_timeout=30.0,
+        leftovers_in=str(data),  # backends start their own sessions: a postmaster killed -9 leaves them outside its group
         restart=restart_of(node.config),
     )
 

@@ -17,6 +17,8 @@ from stapel.engine.runlog import RunLog
 from stapel.paths import Paths
 from stapel.probes import ProbeSpec, run
 
+PROBE_WORKERS = 32  # probes wait on sockets; 200 nodes are not 200 threads
+
 
 def _probe(node: dict[str, Any]) -> tuple[bool, str]:
     return run(ProbeSpec(**node["probe"])) if node.get("probe") else (True, "running")
@@ -40,7 +42,7 @@ def try_noop(file: Path, contour: str, options: dict[str, Any], started: float |
             proc = procs.get(name, {})
             if proc.get("state") not in ("running", "completed") or proc.get("spec_hash") != node.get("spec_hash"):
                 return None
-        with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, min(len(nodes), PROBE_WORKERS))) as pool:
             health = dict(zip(nodes, pool.map(lambda n: (True, "completed") if procs[n]["state"] == "completed" else _probe(nodes[n]), nodes)))
         if not all(ok for ok, _ in health.values()):
             return None

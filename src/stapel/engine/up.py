@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from stapel.components.base import LaunchSpec, Node
-from stapel.engine import expected, graph, ports, selection
+from stapel.engine import expected, graph, ports, respec, selection
 from stapel.engine.lock import stack_lock
 from stapel.engine.options import UpOptions
 from stapel.engine.runlog import RunLog, StepRecord
@@ -20,6 +20,12 @@ from stapel.engine.stack import Stack
 from stapel.engine.wait import wait_for
 from stapel import probes
 from stapel.errors import PreflightError, StapelError
+
+
+# Two cores: starting is CPU work (initdb, a server's boot), a few at a time; waiting is mostly sleeping
+# between probes, so more, but never one thread per node (200 services are not 200 threads).
+START_WORKERS = max(4, 2 * (os.cpu_count() or 1))
+WAIT_WORKERS = 32
 
 
 @dataclass
@@ -150,6 +156,7 @@ class Up:
             raise PreflightError(problems[0], problems=problems[1:])
         for name in names:
             step.log(f"{name}: {' '.join(self.specs[name].argv)}")
+        respec.remember_source(self.stack)  # a supervisor that re-adopts a process rebuilds its spec from there
 
     def provision(self, step: StepRecord, names: list[str]) -> None:
         """Databases, schemas, roles (and their passwords) inside the healthy components; each change listed."""
@@ -187,21 +194,47 @@ class Up:
     def start_levels(self, step: StepRecord, names: list[str]) -> None:
         edges = self.stack.edges()
         for level in graph.levels(edges, only=names):
-            self._parallel([lambda n=n: self._start_one(step, n) for n in level])
+            self._start_level(step, level)
             # later levels start only once what they depend on meets its condition
             needs = {(dep, cond) for n in names for dep, cond in self.stack.nodes[n].depends_on.items() if dep in level}
-            self._parallel([lambda d=d, c=c: self._wait_one(step, d, c) for d, c in sorted(needs)])
+            self._parallel([lambda d=d, c=c: self._wait_one(step, d, c) for d, c in sorted(needs)], WAIT_WORKERS)
 
-    def _start_one(self, step: StepRecord, name: str) -> None:
-        node = self.stack.nodes[name]
-        meta = {"kind": node.kind, "endpoint": self.stack.endpoint(node), "probe": probes.record(self.stack.probe(node))}
-        state = self.runtime.start(node, self.specs[name], meta)
-        if state.get("changed"):
-            self.started.append(name)
-            step.changed(f"started {name}")
-            self.say(f"  started {name} ({node.kind}) on {self.stack.endpoint(node)}")
-        else:
-            step.log(f"{name}: already running, unchanged (pid {state.get('pid')})")
+    def _start_level(self, step: StepRecord, level: list[str]) -> None:
+        """Each component as soon as it is prepared (initdb must not hold back RabbitMQ's long boot), a few at
+        a time; the level's services, which need no preparing, all in one request."""
+        nodes = [self.stack.nodes[name] for name in level]
+        services = [n for n in nodes if n.is_service]
+        jobs = [lambda n=n: self._start_batch(step, [n]) for n in nodes if not n.is_service]
+        if services:
+            jobs.append(lambda: self._start_batch(step, services))
+        self._parallel(jobs, START_WORKERS)
+
+    def _start_batch(self, step: StepRecord, nodes: list[Node]) -> None:
+        for node in nodes:
+            self.runtime.prepare(node)
+        items = [(node, self.specs[node.name], {"kind": node.kind, "endpoint": self.stack.endpoint(node),
+                                                "probe": probes.record(self.stack.probe(node))}) for node in nodes]
+        began = time.time()
+        try:
+            states = self.runtime.start_many(items)
+        except BaseException:
+            self._started_anyway([n.name for n in nodes], began)
+            raise
+        for node, state in zip(nodes, states):
+            if state.get("changed"):
+                self.started.append(node.name)
+                step.changed(f"started {node.name}")
+                self.say(f"  started {node.name} ({node.kind}) on {self.stack.endpoint(node)}")
+            else:
+                step.log(f"{node.name}: already running, unchanged (pid {state.get('pid')})")
+
+    def _started_anyway(self, level: list[str], since: float) -> None:
+        """A start request that failed may have started part of its level: those are rolled back, too."""
+        try:
+            states = self.runtime.states()
+        except (StapelError, OSError, ValueError):
+            return
+        self.started += [n for n in level if n not in self.started and (states.get(n, {}).get("started_at") or 0) >= since]
 
     def _wait_one(self, step: StepRecord, name: str, condition: str) -> None:
         node = self.stack.nodes[name]
@@ -213,7 +246,7 @@ class Up:
             self.say(f"  {name} is {condition} ({took:.1f}s)")
 
     def wait_all(self, step: StepRecord, names: list[str]) -> None:
-        self._parallel([lambda n=n: self._wait_one(step, n, self._final_condition(n)) for n in names])
+        self._parallel([lambda n=n: self._wait_one(step, n, self._final_condition(n)) for n in names], WAIT_WORKERS)
 
     def _final_condition(self, name: str) -> str:
         wanted = {c for n in self.stack.nodes.values() for d, c in n.depends_on.items() if d == name}
@@ -233,7 +266,7 @@ class Up:
             ok, detail = self.runtime.probe(node, probe) if probe else (state == "running", state or "not running")
             return name, ok, detail
 
-        with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, min(len(names), WAIT_WORKERS))) as pool:
             results = list(pool.map(one, names))
         bad = []
         for name, ok, detail in results:
@@ -246,19 +279,25 @@ class Up:
 
             raise StartError(f"verify: not healthy: {bad[0]}", problems=bad[1:])
 
-    def _parallel(self, jobs: list[Callable[[], None]]) -> None:
+    def _parallel(self, jobs: list[Callable[[], None]], workers: int) -> None:
+        """Run jobs on at most `workers` threads; the first failure cancels the rest and is raised."""
         if not jobs:
             return
         if len(jobs) == 1:
             jobs[0]()
             return
-        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        pool = ThreadPoolExecutor(max_workers=min(len(jobs), workers))
+        try:
             futures = [pool.submit(job) for job in jobs]
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             for future in done:
                 if future.exception():
-                    self.cancel.set()
                     raise future.exception()
+        except BaseException:
+            self.cancel.set()  # waits still running give up at once; queued jobs never start
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         self.cancel.clear()
 
     def _rollback(self) -> None:

@@ -34,7 +34,7 @@ def wait_for(runtime: Any, node: Node, probe: ProbeSpec | None, condition: str, 
     detail = ""
     while not cancel.is_set():
         if condition == "completed":
-            state = runtime.states().get(node.name, {})
+            state = runtime.state(node.name)
             if state.get("state") == "completed":
                 return "completed (exit 0)"
             _alive_or_fail(runtime, node, allow_completed=False, state=state)
@@ -58,9 +58,10 @@ def wait_for(runtime: Any, node: Node, probe: ProbeSpec | None, condition: str, 
 
 
 def _alive_or_fail(runtime: Any, node: Node, allow_completed: bool, state: dict | None = None) -> None:
-    state = state if state is not None else runtime.states().get(node.name, {})
+    state = state if state is not None else runtime.state(node.name)
     current = state.get("state")
-    if current in ("running", "starting", "backoff") or (allow_completed and current == "completed"):
+    # "backoff": it died and its policy will restart it; while `up` waits for it, a death fails at once (with its log)
+    if current in ("running", "starting") or (allow_completed and current == "completed"):
         return
     code = state.get("exit_code")
     how = f"exited with code {code}" if code is not None else ("could not start" if current == "failed" else "is not running")

@@ -49,9 +49,14 @@ class Probe(Strict):
 
 
 class Restart(Strict):
+    """What the supervisor does when the process exits. Each failure in a row doubles the wait before the next
+    start (backoff_seconds, 2x, 4x ... at most max_backoff_seconds); a run of a minute resets the count."""
+
     policy: Literal["no", "on-failure", "always"] = "no"
-    backoff_seconds: float = Field(1.0, ge=0)
-    max_restarts: int | None = Field(None, ge=0, description="None: no limit.")
+    backoff_seconds: float = Field(1.0, ge=0, description="Wait before the first restart; doubled after each further failure in a row.")
+    max_backoff_seconds: float = Field(30.0, ge=0, description="The longest wait between restarts.")
+    max_restarts: int | None = Field(None, ge=0, description="Restarts in a row before giving up (a run of a minute resets "
+                                                             "the count); None: no limit.")
 
     @model_validator(mode="before")
     @classmethod
@@ -61,6 +66,15 @@ class Restart(Strict):
         if isinstance(value, str):
             return {"policy": value}
         return value
+
+
+class ComponentRestart(Restart):
+    """Infrastructure restarts unless told otherwise: a PostgreSQL the OOM killer took comes back by itself."""
+
+    policy: Literal["no", "on-failure", "always"] = "on-failure"
+    backoff_seconds: float = Field(0.5, ge=0, description="Wait before the first restart; doubled after each further failure in a row.")
+    max_restarts: int | None = Field(10, ge=0, description="Restarts in a row before giving up (a run of a minute resets "
+                                                           "the count); None: no limit.")
 
 
 class Dependency(Strict):
@@ -93,6 +107,7 @@ class ComponentBase(Node):
     port: Port | None = Field(None, description="Main port on 127.0.0.1; default: the kind's standard port.")
     bin_dir: str | None = Field(None, description="Directory with the server binaries; default: searched.")
     args: list[str] = Field(default_factory=list, description="Extra server arguments.")
+    restart: ComponentRestart = Field(default_factory=ComponentRestart)
 
     @field_validator("version", mode="before")
     @classmethod

@@ -23,8 +23,15 @@ class Runtime(Protocol):
     def states(self) -> dict[str, dict[str, Any]]:
         """What runs now, by name: state, pid, spec_hash, exit_code, restarts, log, kind, endpoint."""
 
-    def start(self, node: Node, spec: LaunchSpec, meta: dict[str, Any]) -> dict[str, Any]:
-        """Start (or keep, when the spec is unchanged) one node; returns its state with `changed`."""
+    def state(self, name: str) -> dict[str, Any]:
+        """One node's entry of states(), or {} when it does not run."""
+
+    def prepare(self, node: Node) -> None:
+        """What must exist before a component starts (data directory, initdb, config files)."""
+
+    def start_many(self, items: list[tuple[Node, LaunchSpec, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Start (or keep, when the spec is unchanged) these nodes of one level; returns each one's state
+        with `changed`, in the order given."""
 
     def stop(self, names: list[str]) -> dict[str, str]:
         """Stop these nodes (in parallel); returns what happened to each."""

@@ -42,6 +42,15 @@ class FakeRuntime:
     def states(self) -> dict[str, dict[str, Any]]:
         return {name: dict(proc) for name, proc in self.procs.items()}
 
+    def state(self, name: str) -> dict[str, Any]:
+        return dict(self.procs.get(name, {}))
+
+    def prepare(self, node: Node) -> None:
+        """Nothing to prepare for processes that do not exist."""
+
+    def start_many(self, items: list[tuple[Node, LaunchSpec, dict[str, Any]]]) -> list[dict[str, Any]]:
+        return [self.start(node, spec, meta) for node, spec, meta in items]
+
     def start(self, node: Node, spec: LaunchSpec, meta: dict[str, Any]) -> dict[str, Any]:
         current = self.procs.get(node.name)
         if current and current["state"] == "running" and current["spec_hash"] == spec.spec_hash:

@@ -15,6 +15,9 @@ from typing import Any
 from stapel.errors import StapelError
 from stapel.paths import Paths
 
+BUSY_RETRY_SECONDS = 10.0  # EAGAIN: the supervisor lives but its accept backlog is full for now (a burst)
+GONE_RETRY_SECONDS = 0.1  # ECONNREFUSED: nobody listens (a supervisor killed -9 leaves its socket file)
+
 
 class SupervisorBug(RuntimeError):
     """An exception inside the supervisor: a bug in stapel (exit 3 with a crash log), never a user error."""
@@ -28,9 +31,7 @@ class SupervisorClient:
         self._lock = threading.Lock()  # the start step asks from several threads at once: spawn one supervisor
 
     def request(self, payload: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(str(self.paths.socket))
+        with _connect(str(self.paths.socket), timeout) as sock:
             sock.sendall(json.dumps(payload).encode() + b"\n")
             data = b""
             while not data.endswith(b"\n"):
@@ -107,13 +108,13 @@ class SupervisorClient:
             time.sleep(0.02)
         raise StapelError("the stack's supervisor did not start", hint=f"see {self.paths.supervisor_log}")
 
-    def status(self) -> dict[str, Any] | None:
-        """The supervisor's view, or None when nothing of this stack runs."""
+    def status(self, names: list[str] | None = None) -> dict[str, Any] | None:
+        """The supervisor's view (of `names` only, if given), or None when nothing of this stack runs."""
         if not self.reachable():
             if not self.has_processes():
                 return None
             self.ensure()
-        return self.request({"op": "status"}, timeout=10.0)
+        return self.request({"op": "status", **({"names": names} if names is not None else {})}, timeout=10.0)
 
     def shutdown(self) -> dict[str, str]:
         """Stop everything the supervisor owns, then wait for the supervisor itself to be gone."""
@@ -128,6 +129,28 @@ class SupervisorClient:
             return stopped
         _wait_gone(pid, 10)
         return stopped
+
+
+def _connect(path: str, timeout: float) -> socket.socket:
+    """A connected socket, retried briefly: a burst of clients can fill the listen backlog (EAGAIN on a socket
+    with a timeout), and a supervisor that is just starting or just died refuses (ECONNREFUSED)."""
+    began, delay = time.monotonic(), 0.002
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(path)
+            return sock
+        except (BlockingIOError, ConnectionRefusedError) as exc:
+            sock.close()
+            budget = min(timeout, BUSY_RETRY_SECONDS if isinstance(exc, BlockingIOError) else GONE_RETRY_SECONDS)
+            if time.monotonic() - began + delay > budget:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        except BaseException:
+            sock.close()
+            raise
 
 
 def _wait_gone(pid: int, timeout: float) -> None:

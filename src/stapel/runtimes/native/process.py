@@ -59,33 +59,70 @@ def signal_group(pid: int, sig: int) -> None:
 
 
 def group_alive(pgid: int) -> bool:
+    """Some member of the process group still runs (zombies waiting for their reaper do not count)."""
     try:
         os.killpg(pgid, 0)
-        return any(p.info["status"] != psutil.STATUS_ZOMBIE for p in _group_members(pgid))
     except (ProcessLookupError, PermissionError):
+        return False
+    for pid in psutil.pids():  # only pids and their pgid: scanning every process's status costs ~10 ms each time
+        try:
+            if os.getpgid(pid) == pgid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return False
+
+
+def leader_alive(pid: int, popen: subprocess.Popen | None) -> bool:
+    if popen is not None:
+        return popen.poll() is None
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
         return False
 
 
-def _group_members(pgid: int) -> list[psutil.Process]:
-    members = []
-    for proc in psutil.process_iter(["status"]):
+def leftovers(pgid: int | None, folder: str | None = None) -> list[int]:
+    """Live processes of the group, and (with `folder`) processes working in that folder: PostgreSQL's backends
+    each start their own session, so a killed postmaster's backends are in no group of ours, but in its data dir."""
+    found, folder = [], os.path.realpath(folder) if folder is not None else None
+    for pid in psutil.pids():
         try:
-            if os.getpgid(proc.pid) == pgid:
-                members.append(proc)
-        except (ProcessLookupError, psutil.Error):
+            ours = (pgid is not None and os.getpgid(pid) == pgid) or (folder is not None and psutil.Process(pid).cwd() == folder)
+            if ours and pid != os.getpid() and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                found.append(pid)
+        except (OSError, psutil.Error):
             continue
-    return members
+    return found
 
 
-def stop(pid: int, sig: int, timeout: float, popen: subprocess.Popen | None = None, repeat: float = 0.0) -> str:
-    """Signal the group (again every `repeat` seconds if > 0), wait for all of it, then SIGKILL what is left."""
+def kill_leftovers(pgid: int | None, folder: str | None = None) -> bool:
+    """SIGKILL what is left of a process whose main process died (a PostgreSQL postmaster killed -9 leaves
+    backends holding its shared memory, and a new postmaster refuses to start while they live). True if any.
+    pgid None: the folder only (a pid from an old pid file may since name someone else's group)."""
+    pids = leftovers(pgid, folder) if folder is not None or (pgid is not None and group_alive(pgid)) else []
+    if not pids:
+        return False
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    deadline = time.monotonic() + 5
+    while leftovers(pgid, folder) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return True
+
+
+def stop(pid: int, sig: int, timeout: float, popen: subprocess.Popen | None = None, repeat: float = 0.0,
+         folder: str | None = None) -> str:
+    """Signal the group (again every `repeat` seconds if > 0), wait for all of it, then SIGKILL what is left.
+    The group is scanned only once its leader is gone: while the leader runs, nothing to look for."""
     signal_group(pid, sig)
     now = time.monotonic()
     deadline, again = now + timeout, (now + repeat if repeat > 0 else None)
     while (now := time.monotonic()) < deadline:
-        if popen is not None:
-            popen.poll()
-        if not group_alive(pid):
+        if not leader_alive(pid, popen) and not group_alive(pid):
             return "stopped"
         if again is not None and now >= again:
             signal_group(pid, sig)
@@ -97,6 +134,7 @@ def stop(pid: int, sig: int, timeout: float, popen: subprocess.Popen | None = No
             popen.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
+    kill_leftovers(pid, folder)
     return "killed"
 
 

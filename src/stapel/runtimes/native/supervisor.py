@@ -1,4 +1,4 @@
-"""The per-stack supervisor: owns the stack's processes, restarts services by policy, notices deaths
+"""The per-stack supervisor: owns the stack's processes, restarts processes by policy (components by default), notices deaths
 within a poll period, and answers over a Unix socket (one JSON request and one JSON reply per line).
 
 Every process it starts has a pid file (pid, start time, launch spec, probe). A new supervisor
@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socketserver
+import subprocess
 import sys
 import threading
 import time
@@ -27,6 +28,10 @@ from stapel.paths import Paths
 from stapel.runtimes.native import process
 
 POLL_SECONDS = 0.25
+RESPEC_TIMEOUT = 60.0
+_RESPECS = threading.Semaphore(2)  # each rebuild loads stapel.yaml in a new Python: 200 at once would swamp 2 cores
+STABLE_SECONDS = 60.0  # a run this long ends a series of failures: the next one waits backoff_seconds again
+STOP_WORKERS = 32
 log = logging.getLogger("stapel.supervisor")
 
 
@@ -40,6 +45,7 @@ class Proc:
     state: str = "starting"  # running | exited | completed | backoff | stopped | failed
     exit_code: int | None = None
     restarts: int = 0
+    failures: int = 0  # restarts in a row: the backoff doubles with each, a run of STABLE_SECONDS resets them
     started_at: float = 0.0
     ended_at: float | None = None
     restart_at: float | None = None
@@ -51,6 +57,31 @@ class Proc:
             "exit_code": self.exit_code, "restarts": self.restarts, "started_at": self.started_at,
             "ended_at": self.ended_at, "spec_hash": self.spec.spec_hash, "log": self.spec.log, **self.meta,
         }
+
+
+def backoff(policy: dict[str, Any], failures: int) -> float:
+    """backoff_seconds, doubled for each failure in a row before this one, at most max_backoff_seconds."""
+    first = float(policy.get("backoff_seconds", 1.0))
+    return min(first * 2 ** min(failures, 30), float(policy.get("max_backoff_seconds", 30.0)))
+
+
+def rebuild_spec(paths: Paths, name: str) -> LaunchSpec:
+    """The node's spec, secrets included, from stapel.yaml and the env files, by a helper process whose stdout is
+    a pipe to us (nothing with a secret touches the disk). ValueError when it cannot."""
+    argv = [sys.executable, "-m", "stapel.engine.respec", str(paths.root), paths.contour, name]
+    try:
+        with _RESPECS:
+            done = subprocess.run(argv, cwd=str(paths.root), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=RESPEC_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ValueError(f"could not rebuild its launch spec: {exc}") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        raise ValueError(f"could not rebuild its launch spec: {last}")
+    try:
+        return LaunchSpec.from_json(json.loads(done.stdout))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"could not read the rebuilt launch spec: {type(exc).__name__}") from None
 
 
 class Supervisor:
@@ -67,7 +98,7 @@ class Supervisor:
     def _write_pidfile(self, proc: Proc) -> None:
         self.paths.pids.mkdir(parents=True, exist_ok=True)
         data = {"pid": proc.pid, "created": proc.created, "started_at": proc.started_at, "restarts": proc.restarts,
-                "spec": proc.spec.on_disk(), "meta": proc.meta}
+                "failures": proc.failures, "spec": proc.spec.on_disk(), "meta": proc.meta}
         tmp = self._pidfile(proc.spec.name).with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
         os.chmod(tmp, 0o600)
@@ -87,11 +118,14 @@ class Supervisor:
                 continue
             if process.is_alive(data["pid"], data.get("created")):
                 self.procs[spec.name] = Proc(spec, data.get("meta", {}), pid=data["pid"], created=data.get("created"),
-                                             state="running", restarts=data.get("restarts", 0), started_at=data.get("started_at", 0))
+                                             state="running", restarts=data.get("restarts", 0), started_at=data.get("started_at", 0),
+                                             failures=data.get("failures", 0))
                 log.info("adopted %s (pid %s)", spec.name, data["pid"])
             else:
                 log.info("%s (pid %s) is gone; forgetting its pid file", spec.name, data["pid"])
                 pidfile.unlink(missing_ok=True)
+                if spec.leftovers_in and process.kill_leftovers(None, spec.leftovers_in):
+                    log.warning("%s: killed what was left of it", spec.name)
                 for argv in spec.after_stop:
                     process.run_quietly(argv, env=spec.env)
 
@@ -111,18 +145,39 @@ class Supervisor:
         log.info("started %s (pid %s)", proc.spec.name, proc.pid)
 
     def run(self, spec: LaunchSpec, meta: dict[str, Any]) -> dict[str, Any]:
+        return self.run_many([(spec, meta)])[0]
+
+    def run_many(self, items: list[tuple[LaunchSpec, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Start (or keep, when unchanged) a whole level in one request: what runs from another spec is
+        stopped first (in parallel), then the new processes are spawned one after the other."""
+        replies: dict[str, dict[str, Any]] = {}
+        outdated: list[Proc] = []
         with self.lock:
-            current = self.procs.get(spec.name)
-            if current and current.state == "running" and current.spec.spec_hash == spec.spec_hash:
-                current.spec = spec  # an adopted process gets back the secrets its pid file lacks
-                return {"changed": False, **current.view()}
-        if current:
-            self._stop(current)
-        proc = Proc(spec, meta)
-        with self.lock:
-            self.procs[spec.name] = proc
-            self._spawn(proc)
-            return {"changed": True, **proc.view()}
+            for spec, _meta in items:
+                current = self.procs.get(spec.name)
+                if current and current.state == "running" and current.spec.spec_hash == spec.spec_hash:
+                    current.spec = spec  # an adopted process gets back the secrets its pid file lacks
+                    replies[spec.name] = {"changed": False, **current.view()}
+                elif current:
+                    outdated.append(current)
+        self._in_parallel(self._stop, outdated)
+        for spec, meta in items:
+            if spec.name in replies:
+                continue
+            proc = Proc(spec, meta)
+            with self.lock:
+                self.procs[spec.name] = proc
+                self._spawn(proc)
+                replies[spec.name] = {"changed": True, **proc.view()}
+        return [replies[spec.name] for spec, _meta in items]
+
+    @staticmethod
+    def _in_parallel(job, procs: list[Proc]) -> list[Any]:  # noqa: ANN001
+        """Stops mostly wait: a bounded pool, so 200 of them do not mean 200 threads."""
+        if len(procs) <= 1:
+            return [job(p) for p in procs]
+        with ThreadPoolExecutor(max_workers=min(len(procs), STOP_WORKERS)) as pool:
+            return list(pool.map(job, procs))
 
     def _stop(self, proc: Proc) -> str:
         with self.lock:
@@ -133,7 +188,8 @@ class Supervisor:
         if was_running and proc.pid:
             for argv in proc.spec.before_stop:
                 process.run_quietly(argv, env=proc.spec.env, timeout=3)
-            outcome = process.stop(proc.pid, proc.spec.stop_signal, proc.spec.stop_timeout, proc.popen, proc.spec.stop_repeat_seconds)
+            outcome = process.stop(proc.pid, proc.spec.stop_signal, proc.spec.stop_timeout, proc.popen, proc.spec.stop_repeat_seconds,
+                                   proc.spec.leftovers_in)
             for argv in proc.spec.after_stop:
                 process.run_quietly(argv, env=proc.spec.env)
         with self.lock:
@@ -145,8 +201,7 @@ class Supervisor:
     def stop(self, names: list[str]) -> dict[str, str]:
         with self.lock:
             procs = [self.procs[n] for n in names if n in self.procs]
-        with ThreadPoolExecutor(max_workers=max(1, len(procs))) as pool:
-            outcomes = dict(zip([p.spec.name for p in procs], pool.map(self._stop, procs)))
+        outcomes = dict(zip([p.spec.name for p in procs], self._in_parallel(self._stop, procs)))
         with self.lock:
             for name in outcomes:
                 self.procs.pop(name, None)
@@ -176,7 +231,7 @@ class Supervisor:
                     ended, code = self._exit_code(proc)
                     if ended:
                         self._on_exit(proc, code, now)
-                elif proc.state == "backoff" and proc.restart_at and now >= proc.restart_at:
+                elif proc.state == "backoff" and proc.restart_at and now >= proc.restart_at and not proc.spec.redacted:
                     proc.restarts += 1
                     self._spawn(proc)
 
@@ -184,23 +239,54 @@ class Supervisor:
         proc.exit_code, proc.ended_at = code, now
         proc.state = "completed" if code == 0 and proc.spec.role == "service" else "exited"
         self._pidfile(proc.spec.name).unlink(missing_ok=True)
+        log.warning("%s exited (code %s)", proc.spec.name, "unknown" if code is None else code)
+        if proc.pid and process.kill_leftovers(proc.pid, proc.spec.leftovers_in):
+            log.warning("%s: killed what was left of its process group", proc.spec.name)
         for argv in proc.spec.after_stop:
             process.run_quietly(argv, env=proc.spec.env)
-        log.warning("%s exited (code %s)", proc.spec.name, "unknown" if code is None else code)
-        policy = proc.spec.restart
-        wants = policy["policy"] == "always" or (policy["policy"] == "on-failure" and code != 0)
-        limit = policy.get("max_restarts")
-        if wants and proc.spec.redacted:
-            proc.history.append("not restarted: adopted from its pid file, which holds no secrets; run stapel up")
-            log.warning("%s: cannot restart an adopted process without its secrets; `stapel up` restarts it", proc.spec.name)
-        elif wants and (limit is None or proc.restarts < limit):
-            proc.state, proc.restart_at = "backoff", now + float(policy.get("backoff_seconds", 1.0))
-        elif wants:
-            proc.history.append(f"gave up after {proc.restarts} restarts")
+        self._plan_restart(proc, code, now)
 
-    def status(self) -> dict[str, Any]:
+    def _plan_restart(self, proc: Proc, code: int | None, now: float) -> None:
+        policy = proc.spec.restart
+        # A server is meant to run until stapel stops it: any exit of a component is a failure (RabbitMQ's start
+        # script even exits 0 when its Erlang VM was killed -9). Only a service can complete.
+        failed = code != 0 or proc.spec.role == "component"
+        if policy["policy"] == "always" or (policy["policy"] == "on-failure" and failed):
+            if now - (proc.started_at or now) >= STABLE_SECONDS:
+                proc.failures = 0
+            limit = policy.get("max_restarts")
+            if limit is not None and proc.failures >= limit:
+                proc.history.append(f"gave up after {proc.failures} restarts in a row")
+                log.warning("%s: gave up after %s restarts in a row; `stapel up` starts it again", proc.spec.name, proc.failures)
+                return
+            delay = backoff(policy, proc.failures)
+            proc.failures += 1
+            proc.state, proc.restart_at = "backoff", now + delay
+            log.info("%s: restarting in %.2fs (restart %s in a row)", proc.spec.name, delay, proc.failures)
+            if proc.spec.redacted:  # adopted from its pid file: get its secrets back while the backoff runs
+                threading.Thread(target=self._respec, args=(proc,), daemon=True).start()
+
+    def _respec(self, proc: Proc) -> None:
+        """Give an adopted process its secrets back from a rebuilt spec (engine/respec.py), or leave it to `up`."""
+        adopted, name = proc.spec, proc.spec.name
+        try:
+            spec = adopted.restored(rebuild_spec(self.paths, name))
+        except ValueError as exc:
+            with self.lock:
+                if proc.spec is adopted and proc.state == "backoff":
+                    proc.state, proc.restart_at = "exited", None
+                    proc.history.append(f"not restarted: {exc}; run stapel up")
+            log.warning("%s: not restarted: %s; `stapel up` starts it again", name, exc)
+            return
         with self.lock:
-            return {"pid": os.getpid(), "procs": {n: p.view() for n, p in self.procs.items()}}
+            if proc.spec is adopted:
+                proc.spec = spec
+        log.info("%s: launch spec rebuilt from stapel.yaml and the env files (same spec hash)", name)
+
+    def status(self, names: list[str] | None = None) -> dict[str, Any]:
+        with self.lock:
+            wanted = self.procs if names is None else [n for n in names if n in self.procs]
+            return {"pid": os.getpid(), "procs": {n: self.procs[n].view() for n in wanted}}
 
     def watch(self) -> None:
         while not self.done.is_set():
@@ -216,9 +302,12 @@ class Supervisor:
         if op == "ping":
             return {"ok": True, "pid": os.getpid()}
         if op == "status":
-            return {"ok": True, **self.status()}
+            return {"ok": True, **self.status(request.get("names"))}
         if op == "run":
             return {"ok": True, **self.run(LaunchSpec.from_json(request["spec"]), request.get("meta", {}))}
+        if op == "run_many":
+            items = [(LaunchSpec.from_json(item["spec"]), item.get("meta", {})) for item in request["items"]]
+            return {"ok": True, "results": self.run_many(items)}
         if op == "stop":
             return {"ok": True, "stopped": self.stop(list(request["names"]))}
         if op == "shutdown":
@@ -239,6 +328,7 @@ class _Handler(socketserver.StreamRequestHandler):
 
 class _Server(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
+    request_queue_size = 1024  # listen() backlog (socketserver's default is 5): a burst of clients must queue, not fail
 
 
 def serve(paths: Paths) -> int:
