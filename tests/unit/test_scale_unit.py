@@ -101,6 +101,8 @@ def test_a_failing_parallel_job_cancels_the_queued_ones() -> None:
 
 
 def test_a_supervisor_from_before_run_many_gets_one_request_per_node() -> None:
+    from types import SimpleNamespace
+
     from stapel.components.base import LaunchSpec
     from stapel.errors import StapelError
     from stapel.runtimes.native.runtime import NativeRuntime
@@ -121,6 +123,7 @@ def test_a_supervisor_from_before_run_many_gets_one_request_per_node() -> None:
     runtime = NativeRuntime.__new__(NativeRuntime)
     runtime.client = OldSupervisor()
     specs = [LaunchSpec(name=n, role="service", argv=["true"], env={}, cwd="/", log="/x.log") for n in ("a", "b")]
-    states = runtime.start_many([(None, spec, {}) for spec in specs])
+    service = SimpleNamespace(is_service=True)  # services carry no binary version
+    states = runtime.start_many([(service, spec, {}) for spec in specs])
     assert [s["name"] for s in states] == ["a", "b"]
     assert runtime.client.ops == ["run_many", "run", "run"]
