@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "compose"
 STAGE_SECRETS = {  # fake, fixed: the golden files must not depend on generated values
     "DB_PASSWORD": "StageDbPassw0rdStageDbPassw0rd12",
-    "CACHE_PASSWORD": "0123456789abcdef0123456789abcdef",
+    "CACHE_PASSWORD": "9f3c1a7e5b2d4f60a8c7e1b3d5f7a9c2",
     "MQ_PASSWORD": "StageMqPassw0rdStageMqPassw0rd12",
 }
 ENV = {"dev": {}, "stage": STAGE_SECRETS}  # what .env.stage gives (env={} keeps the process environment out)

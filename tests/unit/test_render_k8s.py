@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "k8s"
 STAGE_SECRETS = {  # fake, fixed: the golden files must not depend on generated values
     "DB_PASSWORD": "StageDbPassw0rdStageDbPassw0rd12",
-    "CACHE_PASSWORD": "0123456789abcdef0123456789abcdef",
+    "CACHE_PASSWORD": "9f3c1a7e5b2d4f60a8c7e1b3d5f7a9c2",
     "MQ_PASSWORD": "StageMqPassw0rdStageMqPassw0rd12",
 }
 ENV = {"dev": {}, "stage": STAGE_SECRETS}  # what .env.stage gives (env={} keeps the process environment out)
@@ -195,8 +195,8 @@ services:
     depends_on: [users_api]
     probe: {exec: {command: [test, -f, /tmp/ok]}}
 """
-PROD = {"DB_PASSWORD": "ProdDbPassword0123456789", "CACHE_PASSWORD": "ProdCachePassword012345",
-        "MQ_PASSWORD": "ProdMqPassword0123456789", "GF_PASSWORD": "ProdGfPassword0123456789"}
+PROD = {"DB_PASSWORD": "ProdDb-K7vQ2xM9wL4tZ8", "CACHE_PASSWORD": "ProdCache-R3nB8yH6jD1s",
+        "MQ_PASSWORD": "ProdMq-W5cF9gT2kX7p", "GF_PASSWORD": "ProdGf-N4hJ8sV3qL6z"}
 
 
 def test_every_kind_and_a_contour_that_changes_a_container(tmp_path: Path) -> None:

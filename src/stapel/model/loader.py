@@ -77,7 +77,7 @@ def load(file: Path, env: dict[str, str] | None = None, contour: str | None = No
     elif model is not None:
         settings = Contour.model_validate(interpolate_plain(chosen.settings, env))
         problems += cross_check(located, model)
-        problems += contour_check(located, model, chosen.name, settings)
+        problems += contour_check(located, model, chosen.name, settings, env)
     if problems:
         raise ConfigError(problems[0], problems=problems[1:])
     return Loaded(file=file, root=root, located=located, env=env, model=model, contour=chosen.name, settings=settings,
@@ -177,7 +177,7 @@ def _provision_problems(located: Located, model: "StackFile") -> list[str]:  # n
     return found
 
 
-def contour_check(located: Located, model: "StackFile", contour: str, settings: "Contour") -> list[str]:  # noqa: F821
+def contour_check(located: Located, model: "StackFile", contour: str, settings: "Contour", env: dict[str, str] | None = None) -> list[str]:  # noqa: F821
     """What the chosen contour names must exist; ports of contours must not collide; weak secrets outside dev."""
     from stapel.model.ports import collisions, unknown_port_names
     from stapel.model.weak import weak_credentials
@@ -188,5 +188,5 @@ def contour_check(located: Located, model: "StackFile", contour: str, settings: 
             problems.append(f"{located.where(('contours', contour, 'volumes', name))}: contours.{contour}.volumes.{name}: no such component")
     if not problems:
         problems += collisions(located, model)
-    problems += weak_credentials(located, model, contour, settings)
+    problems += weak_credentials(located, model, contour, settings, env)
     return problems

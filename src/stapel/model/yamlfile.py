@@ -25,6 +25,8 @@ class Located:
     file: Path
     data: Any
     lines: dict[ConfigPath, int] = field(default_factory=dict)
+    variables: dict[ConfigPath, list[str]] = field(default_factory=dict)  # after interpolate(): ${VAR} names per path
+    defaulted: dict[ConfigPath, list[str]] = field(default_factory=dict)  # ... and those whose default was taken
 
     def line_of(self, path: ConfigPath) -> int | None:
         """The line of `path`, or of its nearest parent that has one."""
