@@ -62,9 +62,9 @@ def escape(value: str) -> str:
 
 
 def env_value(stack: Any, key: str, value: str, refs: Refs) -> str:
-    from stapel.env.secrets import by_name
+    from stapel.env.masking import secret_by_name
 
-    if value and (by_name(key) or key in stack.model.env.secrets):
+    if value and (secret_by_name(key, value) or key in stack.model.env.secrets):
         return refs.ref(key, value)
     found = _URL_AUTH.match(value)
     secret = unquote(found.group(2)) if found else None
