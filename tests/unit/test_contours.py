@@ -200,3 +200,55 @@ def test_weak_credentials_are_refused_outside_dev_all_at_once(config_error):
 
 def test_weak_credentials_are_fine_in_dev(load_text):
     load_text("components:\n  db: {kind: postgres}\n  mq: {kind: rabbitmq}\n")
+
+
+def test_other_contours_are_checked_while_dev_runs(config_error, tmp_path: Path):
+    """Checked up front means all contours: stage's missing env file and its override of an unknown name fail dev."""
+    lines = config_error("""
+        contours:
+          dev: {}
+          stage:
+            env_file: .env.stag
+            components:
+              dbb: {port: 6000}
+        components:
+          db: {kind: postgres}
+        """)
+    assert lines == [
+        f"stapel.yaml:4: contours.stage.env_file[0]: {tmp_path / '.env.stag'} does not exist (create it, e.g. with stapel env sync, or remove it)",
+        "stapel.yaml:6: contours.stage.components.dbb: no such name in components:; did you mean 'db'?",
+    ]
+
+
+def test_an_inherited_bad_override_is_reported_once(config_error):
+    lines = config_error("""
+        contour: prod
+        contours:
+          stage:
+            components:
+              nope: {port: 6000}
+          prod: {from: stage}
+        components:
+          db: {kind: postgres, password: Kz8-mP2qR7vN4xT9}
+        """)
+    assert lines == ["stapel.yaml:5: contours.stage.components.nope: no such name in components: (allowed: db)"]
+
+
+def test_a_missing_env_file_that_env_sync_makes_is_fine_for_another_contour(load_text, config_error, tmp_path: Path):
+    """A fresh clone runs dev before anyone synced stage; stage itself still needs the file."""
+    text = """
+        env:
+          files: [env.example, {example: env.stage.example, path: .env.stage}]
+        contours:
+          dev: {}
+          stage: {env_file: .env.stage, weak_credentials: allow, ports: 100}
+        components:
+          db: {kind: postgres}
+        """
+    (tmp_path / "env.example").write_text("A=1\n")
+    (tmp_path / "env.stage.example").write_text("A=1\n")
+    assert load_text(text).contour == "dev"
+    assert config_error("contour: stage\n" + __import__("textwrap").dedent(text))[0].startswith(
+        "stapel.yaml:7: contours.stage.env_file[0]: ")
+    (tmp_path / "env.stage.example").unlink()  # nothing makes it now: a typo or a forgotten file
+    assert config_error(text)[0].endswith(".env.stage does not exist (create it, e.g. with stapel env sync, or remove it)")

@@ -56,11 +56,9 @@ def load(file: Path, env: dict[str, str] | None = None, contour: str | None = No
         unknown_contour = exc.lines()[0]
         chosen = contours.Chosen(str(contour or located.data.get("contour") or "dev"), [], {})
     env_files = [(root / str(f)) for f in _as_list(chosen.settings.get("env_file"))]
-    for i, path in enumerate(env_files):
-        if not path.is_file():
-            config_path = ("contours", chosen.chain[-1] if chosen.chain else chosen.name, "env_file")
-            problems.append(f"{located.where(config_path)}: contours.{chosen.name}.env_file[{i}]: {path} does not exist "
-                            f"(create it, e.g. with stapel env sync, or remove it)")
+    problems += _missing_env_files(located, chosen)
+    if not unknown_contour:
+        problems += [p for p in other_contours(located, chosen.name) if p not in problems]
     if problems:
         raise ConfigError(problems[0], problems=problems[1:])
     env = project_env(root, env_files) if env is None else env
@@ -82,6 +80,54 @@ def load(file: Path, env: dict[str, str] | None = None, contour: str | None = No
         raise ConfigError(problems[0], problems=problems[1:])
     return Loaded(file=file, root=root, located=located, env=env, model=model, contour=chosen.name, settings=settings,
                   env_files=env_files)
+
+
+def _missing_env_files(located: Located, chosen, synced: set[str] | None = None) -> list[str]:  # noqa: ANN001
+    """The contour's env files that do not exist. For a contour that does not run now (`synced` given), one that
+    `stapel env sync` makes from an existing example is fine: a fresh clone runs dev before anyone syncs stage."""
+    problems = []
+    for i, name in enumerate(_as_list(chosen.settings.get("env_file"))):
+        path = located.file.parent / str(name)
+        if synced is not None and os.path.normpath(path) in synced:
+            continue
+        if not path.is_file():
+            config_path = ("contours", chosen.chain[-1] if chosen.chain else chosen.name, "env_file")
+            problems.append(f"{located.where(config_path)}: contours.{chosen.name}.env_file[{i}]: {path} does not exist "
+                            f"(create it, e.g. with stapel env sync, or remove it)")
+    return problems
+
+
+def _synced_env_files(located: Located) -> set[str]:
+    """The env files env.files makes from an example that exists (raw data: validated later)."""
+    env = located.data.get("env")
+    entries = env.get("files") if isinstance(env, dict) else None
+    found = set()
+    for entry in entries if isinstance(entries, list) else []:
+        entry = {"example": entry} if isinstance(entry, str) else entry
+        if isinstance(entry, dict) and isinstance(entry.get("example"), str):
+            example = located.file.parent / entry["example"]
+            target = located.file.parent / str(entry["path"]) if entry.get("path") else example.parent / ".env"
+            if example.is_file():
+                found.add(os.path.normpath(target))
+    return found
+
+
+def other_contours(located: Located, current: str) -> list[str]:
+    """Checked up front, all contours: what the others name must exist too (their env files, unless env sync makes
+    them; the components and services they override), while this one runs; each problem once, even when inherited."""
+    import copy
+
+    from stapel.model import contours
+
+    problems: list[str] = []
+    for name in map(str, contours.declared(located.data)):
+        if name == current:
+            continue
+        chosen = contours.choose(located, name)
+        scratch = Located(located.file, copy.deepcopy(located.data), dict(located.lines))
+        found = _missing_env_files(located, chosen, synced=_synced_env_files(located)) + contours.apply_overrides(scratch, chosen)
+        problems += [p for p in found if p not in problems]
+    return problems
 
 
 def _as_list(value) -> list:  # noqa: ANN001
