@@ -46,6 +46,8 @@ def load(file: Path, env: dict[str, str] | None = None, contour: str | None = No
     located = load_yaml(file)
     if not isinstance(located.data, dict):
         raise ConfigError(f"{file.name}:1: the top level must be a mapping (components:, services:, ...)")
+    if not located.data:
+        raise ConfigError(f"{file.name}:1: the file is empty; declare components: or services: (stapel schema prints every key)")
     problems = contours.all_problems(located)
     if problems:
         raise ConfigError(problems[0], problems=problems[1:])
@@ -76,6 +78,10 @@ def load(file: Path, env: dict[str, str] | None = None, contour: str | None = No
         settings = Contour.model_validate(interpolate_plain(chosen.settings, env))
         problems += cross_check(located, model)
         problems += contour_check(located, model, chosen.name, settings, env)
+    if model is not None:
+        problems += broker_url_problems(located, model, [root / ".env", *env_files])
+    if model is not None and not problems and not model.components and not model.services:
+        problems.append(f"{file.name}:1: nothing to run: declare components: or services: (stapel schema prints every key)")
     if problems:
         raise ConfigError(problems[0], problems=problems[1:])
     return Loaded(file=file, root=root, located=located, env=env, model=model, contour=chosen.name, settings=settings,
@@ -127,6 +133,30 @@ def other_contours(located: Located, current: str) -> list[str]:
         scratch = Located(located.file, copy.deepcopy(located.data), dict(located.lines))
         found = _missing_env_files(located, chosen, synced=_synced_env_files(located)) + contours.apply_overrides(scratch, chosen)
         problems += [p for p in found if p not in problems]
+    return problems
+
+
+def broker_url_problems(located: Located, model: "StackFile", env_files: list[Path]) -> list[str]:  # noqa: F821
+    """A `*_RABBITMQ_URL` (a service's env, or an env file) must be an amqp(s) URL with a host and a valid port:
+    stapel derives broker users from them, and a service could not connect with it either."""
+    from stapel.env.envfiles import read_doc
+    from stapel.model.topology import URL_KEY, bad_broker_url
+
+    expected = "expected amqp://user:password@host:port/vhost"
+    problems = []
+    for name, service in model.services.items():
+        for key, value in service.env.items():
+            why = value and URL_KEY.search(key) and bad_broker_url(value)
+            if why:
+                path = ("services", name, "env", key)
+                problems.append(f"{located.where(path)}: services.{name}.env.{key}: {why} ({expected})")
+    for file in env_files:
+        doc = read_doc(file, file.name)[0] if file.is_file() else None
+        for key, index in (doc.last().items() if doc else ()):
+            chunk = doc.chunks[index]
+            why = chunk.value and URL_KEY.search(key) and bad_broker_url(chunk.value)
+            if why:
+                problems.append(f"{file.name}:{chunk.line}: {key}: {why} ({expected})")
     return problems
 
 
