@@ -255,7 +255,7 @@ def _provision_problems(located: Located, model: "StackFile") -> list[str]:  # n
 
 def contour_check(located: Located, model: "StackFile", contour: str, settings: "Contour", env: dict[str, str] | None = None) -> list[str]:  # noqa: F821
     """What the chosen contour names must exist; ports of contours must not collide; weak secrets outside dev."""
-    from stapel.model.ports import collisions, unknown_port_names
+    from stapel.model.ports import collisions, fixed_port_collisions, unknown_port_names
     from stapel.model.weak import weak_credentials
 
     problems = unknown_port_names(located, model, contour, settings)
@@ -263,6 +263,6 @@ def contour_check(located: Located, model: "StackFile", contour: str, settings: 
         if name not in model.components:
             problems.append(f"{located.where(('contours', contour, 'volumes', name))}: contours.{contour}.volumes.{name}: no such component")
     if not problems:
-        problems += collisions(located, model)
+        problems += fixed_port_collisions(located, model, contour, settings) or collisions(located, model)
     problems += weak_credentials(located, model, contour, settings, env)
     return problems
