@@ -21,6 +21,7 @@ import re
 from urllib.parse import quote, unquote
 
 MASK = "******"
+MIN_LENGTH = 3  # shorter values are masked only where their place says so (in a URL, after password=): "b" is in every word
 WELL_KNOWN = frozenset({"postgres", "guest", "admin", "password", "root", "redis", "rabbitmq", "secret", "changeme"})
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<password>[^@\s/]+)(?P<at>@)", re.IGNORECASE)
 _DSN_PASSWORD = re.compile(r"(?P<head>(?<![A-Za-z0-9_])(?:password|passwd|pwd)\s*=\s*)"
@@ -69,7 +70,7 @@ class Masker:
     def __init__(self, secrets: list[str]):
         variants = set()
         for value in secrets:
-            if value and value.lower() not in WELL_KNOWN:
+            if value and len(value) >= MIN_LENGTH and value.lower() not in WELL_KNOWN:
                 variants.update({value, quote(value, safe=""), quote(value)})
         ordered = sorted(variants, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
