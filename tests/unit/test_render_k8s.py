@@ -143,6 +143,19 @@ def test_secret_in_a_configmap_is_refused(project: Path) -> None:
     assert len(info.value.lines()) == 1
 
 
+def test_dsn_and_secret_named_values_go_to_the_secret(project: Path) -> None:
+    """A libpq DSN with password= and a STRIPE_SECRET_KEY are secret by value and by name: never in a ConfigMap."""
+    file = project / "stapel.yaml"
+    file.write_text(file.read_text().replace("      LOG_LEVEL: info", "      LOG_LEVEL: info\n"
+                                             "      LEGACY_DSN: host=db user=app password=Dsn-H6jK1sBv4Xc\n"
+                                             "      STRIPE_SECRET_KEY: sk_test_Z8vN3qW5yU\n      REDIS_KEYSPACE: analytics"))
+    files = k8s.render(stacks(project), tag=TAG)
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for docs in files.values() for d in docs if "metadata" in d}
+    assert {"LEGACY_DSN", "STRIPE_SECRET_KEY"} <= set(by_kind[("Secret", "api-secrets")]["stringData"])
+    assert by_kind[("ConfigMap", "api-env")]["data"]["REDIS_KEYSPACE"] == "analytics"
+    assert "Dsn-H6jK1sBv4Xc" not in str(files) and "sk_test_Z8vN3qW5yU" not in str(files)
+
+
 def test_latest_refused_outside_dev_warned_in_dev(project: Path) -> None:
     with pytest.raises(ConfigError, match=r"^--tag: image tag 'latest' is refused for contour 'stage'"):
         k8s.render(stacks(project), tag="latest")
