@@ -93,3 +93,11 @@ def test_dev_and_allow_accept_everything(load_text, tmp_path) -> None:  # noqa: 
     weak = {k: "abc" for k in GOOD}
     assert load_text(STAGE.replace("contour: stage", "contour: dev"), env=weak).contour == "dev"
     assert load_text(STAGE.replace("env_file: .env.stage}", "env_file: .env.stage, weak_credentials: allow}"), env=weak)
+
+
+def test_a_url_user_on_the_contours_shifted_port_is_checked_too(config_error, tmp_path) -> None:  # noqa: ANN001
+    """stage's ports: 100 moves the broker to 5772; a URL pointing there provisions a user just the same."""
+    (tmp_path / ".env.stage").write_text("")
+    text = STAGE.replace("127.0.0.1:5672", "127.0.0.1:5772")
+    lines = config_error(text, env={**GOOD, "API_MQ_PW": "abc"})
+    assert len(lines) == 1 and lines[0].startswith("API_RABBITMQ_URL: the broker user 'apiuser' this URL provisions has"), lines

@@ -111,7 +111,7 @@ def weak_credentials(located: Located, model: Any, contour: str, settings: Any, 
     env_file = settings.env_file[-1] if settings.env_file else ".env (or the environment)"
     problems = []
     for name, config in model.components.items():
-        found = credentials(name, config) + _url_users(name, config, model, env or {})
+        found = credentials(name, config) + _url_users(name, config, model, settings, env or {})
         for path, user, password in found:
             why = _why(located, path, user, password)
             if why:
@@ -140,21 +140,22 @@ def _line(located: Located, path: ConfigPath, why: str, contour: str, env_file: 
             f"{how}set {variable} to a strong secret in {env_file} (`stapel env sync` generates secrets; {allow})")
 
 
-def _url_users(name: str, config: Any, model: Any, env: dict[str, str]) -> list[tuple[ConfigPath, str | None, str | None]]:
+def _url_users(name: str, config: Any, model: Any, settings: Any, env: dict[str, str]) -> list[tuple[ConfigPath, str | None, str | None]]:
     """Broker users derived from `*_RABBITMQ_URL` values (the services' env and the env files) pointing at it;
     users declared under the component win, as in provisioning."""
     if not getattr(config, "users_from_env", False):
         return []
     from urllib.parse import unquote, urlsplit
 
-    from stapel.model.ports import base_ports
+    from stapel.model.ports import base_ports, node_ports
     from stapel.model.topology import local_broker_urls
 
     values = dict(env)
     for service in model.services.values():
         values.update(service.env)
     found, seen = [], {getattr(config, "user", None), *getattr(config, "users", {})}
-    for key, url in sorted(local_broker_urls(values, set(base_ports(config.kind, config).values()), name).items()):
+    ports = {base_ports(config.kind, config).get("main"), node_ports(name, config.kind, config, settings).get("main")} - {None}
+    for key, url in sorted(local_broker_urls(values, ports, name).items()):
         parts = urlsplit(url)
         user = unquote(parts.username or "")
         if user and parts.password is not None and user not in seen:
