@@ -13,16 +13,17 @@ import math
 import string
 from typing import Any
 
+from stapel.model.base import KINDS
 from stapel.model.yamlfile import ConfigPath, Located
 
 MIN_LENGTH = 12
 MIN_BITS = 50  # what an attacker must guess at least; a generated secret (32 alnum) has 190
 # Words and keyboard walks that guessing tools try first (the top of public leaked-password lists, and the
-# names of the servers stapel runs); matched case-insensitively, also in leetspeak (p4ssw0rd), anywhere.
+# names of the servers stapel runs: the kinds); matched case-insensitively, also in leetspeak (p4ssw0rd), anywhere.
 COMMON_WORDS = (
     "password", "passwort", "passwd", "qwerty", "qwertz", "azerty", "asdf", "zxcv", "letmein", "welcome",
     "admin", "administrator", "root", "guest", "user", "login", "master", "secret", "changeme", "change",
-    "default", "test", "dev", "example", "sample", "postgres", "redis", "rabbitmq", "grafana", "iloveyou",
+    "default", "test", "dev", "example", "sample", *KINDS, "iloveyou",
     "monkey", "dragon", "football", "baseball", "sunshine", "princess", "shadow", "trustno", "abc", "qaz",
     "summer", "winter", "spring", "autumn", "local", "only", "insecure", "stapel",
 )
