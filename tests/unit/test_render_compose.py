@@ -123,6 +123,17 @@ def test_a_secret_in_a_service_env_becomes_a_reference(project: Path) -> None:
     assert "API_TOKEN='t0ken-value-with-$-sign'" in compose.env_text(open_stack(path, "dev", env={}), refs)
 
 
+def test_a_dsn_and_a_secret_named_key_become_references(project: Path) -> None:
+    """A libpq DSN's password= and STRIPE_SECRET_KEY (no _SECRET/_TOKEN suffix) go to .env.compose, not compose.yaml."""
+    path = project / "stapel.yaml"
+    path.write_text(path.read_text().replace("LOG_LEVEL: info", "LOG_LEVEL: info\n      LEGACY_DSN: host=db password=Dsn-H6jK1sBv4Xc\n"
+                                                                "      STRIPE_SECRET_KEY: sk_test_Z8vN3qW5yU"))
+    doc, refs = compose.build(open_stack(path, "dev", env={}))
+    env = doc["services"]["api"]["environment"]
+    assert (env["LEGACY_DSN"], env["STRIPE_SECRET_KEY"]) == ("${LEGACY_DSN}", "${STRIPE_SECRET_KEY}")
+    assert refs.values["LEGACY_DSN"] == "host=db password=Dsn-H6jK1sBv4Xc"
+
+
 def test_a_kind_without_an_image_is_refused(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(images.IMAGES, "prometheus")
     with pytest.raises(ConfigError) as info:

@@ -71,6 +71,10 @@ def env_value(stack: Any, key: str, value: str, refs: Refs) -> str:
     var = next((k for k, v in refs.values.items() if v == secret), None)
     if found and var:
         return escape(found.group(1)) + refs.url_ref(var, secret) + "@" + escape(value[found.end():])
+    from stapel.env.masking import secrets_in
+
+    if secrets_in(value):  # a DSN's password=, or a URL whose password no key holds: the whole value is the secret
+        return refs.ref(key, value)
     return escape(value)
 
 
