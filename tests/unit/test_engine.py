@@ -418,9 +418,9 @@ def test_a_moved_dev_port_skips_the_ports_of_fixed_contours(write_yaml, tmp_path
     assert again.stack.nodes["db"].port == 5434
 
 
-def test_two_nodes_wanting_one_port_in_dev(write_yaml):
-    path = write_yaml(
-        """
+def test_two_nodes_fixed_on_one_port_are_an_error_even_in_dev(config_error):
+    """dev used to move the second one silently (to 7001), so it never ran where stapel.yaml said."""
+    text = """
         components:
           db:
             kind: postgres
@@ -429,11 +429,11 @@ def test_two_nodes_wanting_one_port_in_dev(write_yaml):
             kind: redis
             port: 7000
         """
-    )
-    run = Run(path)
-    ok(run)
-    assert sorted([run.stack.nodes["db"].port, run.stack.nodes["cache"].port]) == [7000, 7001]
-    assert "  db: port 7000 is held by another part of this stack; using 7001" in run.said
+    assert config_error(text) == ["stapel.yaml:7: components.cache.port: port 7000 is also components.db.port's; "
+                                  "two parts cannot share a port (change one of them)"]
+    table = "contours:\n  dev: {ports: {set: {api: 7000}}}\ncomponents:\n  db: {kind: postgres, port: 7000}\nservices:\n  api: {command: x, port: 8000}\n"
+    assert config_error(table) == ["stapel.yaml:2: contours.dev.ports.set.api: port 7000 is also components.db.port's; "
+                                   "two parts cannot share a port (change one of them)"]
 
 
 FIXED = """

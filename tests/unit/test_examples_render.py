@@ -45,11 +45,11 @@ def example(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
 
 
 def write_env_files(root: Path, examples: Iterable[Path]) -> None:
-    """What `stapel env sync --non-interactive` would write from these examples: their values, fixed secrets for the empty ones."""
+    """What `stapel env sync --non-interactive` would write from these examples: their values, fixed secrets (strong enough for stage) for the empty ones."""
     for example_file in examples:
         target = root / (".env" if example_file.name == "env.example" else "." + example_file.name.removesuffix(".example"))
         pairs = [line.split("=", 1) for line in example_file.read_text().splitlines() if "=" in line and not line.startswith("#")]
-        target.write_text("".join(f"{key}={value.split('#')[0].strip() or f'Example{n}Secret0123456789abcdef'}\n"
+        target.write_text("".join(f"{key}={value.split('#')[0].strip() or f'Fx{n}q7Rk2mZ9vLw4tP8sJ3h'}\n"
                                   for n, (key, value) in enumerate(pairs)))
 
 
@@ -99,7 +99,7 @@ def render_for_review(name: str, tmp_path: Path) -> dict[str, str]:
     shutil.copytree(REPO / "examples" / name, root, ignore=shutil.ignore_patterns(".env", ".env.*", ".local"))
     write_env_files(root, root.glob("env.?*.example"))  # the other contours' env files (seed 003); dev keeps its defaults
     first = open_stack(root / "stapel.yaml", env={})
-    stacks = {first.contour: first} | {c: open_stack(root / "stapel.yaml", c, env={}) for c in first.model.contours if c != first.contour}
+    stacks = {first.contour: first} | {c: open_stack(root / "stapel.yaml", c, env=contour_env(root, c)) for c in first.model.contours if c != first.contour}
     found: dict[str, str] = {}
     for contour, stack in stacks.items():
         out = root / "deploy" / "compose"
@@ -113,6 +113,14 @@ def render_for_review(name: str, tmp_path: Path) -> dict[str, str]:
     out = root / "deploy" / "k8s"
     k8s.write(out, k8s.render(stacks, tag=TAG), k8s.secret_env_files(stacks))
     return found | {f"k8s/{rel}": body for rel, body in review_files(out).items()}
+
+
+def contour_env(root: Path, contour: str) -> dict[str, str]:
+    """What the contour's own env file holds (outside dev, stapel.yaml's dev-only defaults are refused)."""
+    from stapel.env import dotenv_io
+
+    file = root / f".env.{contour}"
+    return dotenv_io.read(file) if file.is_file() else {}
 
 
 @pytest.mark.parametrize("name", WITH_GOLDEN)

@@ -63,9 +63,12 @@ def test_missing_file_is_a_config_error(tmp_path):
     ]
 
 
-def test_empty_file_is_an_empty_stack(load_text):
-    model = load_text("").model
-    assert (model.components, model.services, model.contour, list(model.contours)) == ({}, {}, "dev", ["dev"])
+def test_an_empty_file_or_a_stack_of_nothing_is_an_error(config_error):
+    """It used to load as an empty stack: `up` reported "up", exit 0, and left a supervisor running."""
+    assert config_error("") == ["stapel.yaml:1: the file is empty; declare components: or services: (stapel schema prints every key)"]
+    assert config_error("# nothing yet\n") == config_error("")
+    assert config_error("name: x\ncontours: {dev: {}}\n") == [
+        "stapel.yaml:1: nothing to run: declare components: or services: (stapel schema prints every key)"]
 
 
 def test_yaml_aliases_are_resolved(load_text):

@@ -73,7 +73,7 @@ def test_native_uses_the_ports_actually_used_and_says_what_it_skips(minimal, tmp
     root = tmp_path / "minimal"
     shutil.copytree(MINIMAL.parent, root, ignore=shutil.ignore_patterns(".env", ".env.*", ".local"))
     (root / ".env.stage").write_text("")
-    stage = open_stack(root / "stapel.yaml", "stage", env={"DB_PASSWORD": "x" * 20, "CACHE_PASSWORD": "y" * 20, "MQ_PASSWORD": "z" * 20})
+    stage = open_stack(root / "stapel.yaml", "stage", env={"DB_PASSWORD": "Db-K7vQ2xM9wL4tZ8", "CACHE_PASSWORD": "Ca-R3nB8yH6jD1s", "MQ_PASSWORD": "Mq-W5cF9gT2kX7p"})
     assert targets(prometheus.config(stage, views.native_view(stage)))["mq"][0] == "127.0.0.1:15792"  # the contour's offset
     assert targets(prometheus.config(stage, views.compose_view(stage)))["mq"][0] == "mq:15692"  # container port
 
@@ -201,7 +201,7 @@ def test_k8s_config_maps_mounts_sidecars_and_a_contour_patch(tmp_path: Path) -> 
     from stapel.render import k8s
 
     (tmp_path / "stapel.yaml").write_text(EXTRA + "contours:\n  dev: {}\n  prod:\n    ports: 100\n    weak_credentials: allow\n    components:\n      metrics: {scrape_interval: 30s}\n")
-    env = {"DB_PASSWORD": "ProdDbPassword0123456789", "GF_PASSWORD": "ProdGfPassword0123456789"}
+    env = {"DB_PASSWORD": "ProdDb-K7vQ2xM9wL4tZ8", "GF_PASSWORD": "ProdGf-N4hJ8sV3qL6z"}
     stacks = {c: open_stack(tmp_path / "stapel.yaml", c, env=env) for c in ("dev", "prod")}
     manifests = k8s.render(stacks, tag="t1")
     by_name = {(d["kind"], d["metadata"]["name"]): d for docs in manifests.values() for d in docs if "metadata" in d}

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "compose"
 STAGE_SECRETS = {  # fake, fixed: the golden files must not depend on generated values
     "DB_PASSWORD": "StageDbPassw0rdStageDbPassw0rd12",
-    "CACHE_PASSWORD": "0123456789abcdef0123456789abcdef",
+    "CACHE_PASSWORD": "9f3c1a7e5b2d4f60a8c7e1b3d5f7a9c2",
     "MQ_PASSWORD": "StageMqPassw0rdStageMqPassw0rd12",
 }
 ENV = {"dev": {}, "stage": STAGE_SECRETS}  # what .env.stage gives (env={} keeps the process environment out)
@@ -121,6 +121,17 @@ def test_a_secret_in_a_service_env_becomes_a_reference(project: Path) -> None:
     assert doc["services"]["api"]["environment"]["API_TOKEN"] == "${API_TOKEN}"
     assert refs.values["API_TOKEN"] == "t0ken-value-with-$-sign"
     assert "API_TOKEN='t0ken-value-with-$-sign'" in compose.env_text(open_stack(path, "dev", env={}), refs)
+
+
+def test_a_dsn_and_a_secret_named_key_become_references(project: Path) -> None:
+    """A libpq DSN's password= and STRIPE_SECRET_KEY (no _SECRET/_TOKEN suffix) go to .env.compose, not compose.yaml."""
+    path = project / "stapel.yaml"
+    path.write_text(path.read_text().replace("LOG_LEVEL: info", "LOG_LEVEL: info\n      LEGACY_DSN: host=db password=Dsn-H6jK1sBv4Xc\n"
+                                                                "      STRIPE_SECRET_KEY: sk_test_Z8vN3qW5yU"))
+    doc, refs = compose.build(open_stack(path, "dev", env={}))
+    env = doc["services"]["api"]["environment"]
+    assert (env["LEGACY_DSN"], env["STRIPE_SECRET_KEY"]) == ("${LEGACY_DSN}", "${STRIPE_SECRET_KEY}")
+    assert refs.values["LEGACY_DSN"] == "host=db password=Dsn-H6jK1sBv4Xc"
 
 
 def test_a_kind_without_an_image_is_refused(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:

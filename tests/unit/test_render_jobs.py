@@ -203,6 +203,7 @@ def test_a_secret_on_a_migration_command_line_is_refused(project: Path) -> None:
 
 
 def test_compose_tag_latest_refused_outside_dev_and_default_is_the_commit(project: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    (project / ".env").write_text("DB_PASSWORD=Db-K7vQ2xM9wL4tZ8\nUSERS_DB_PASSWORD=Us-R3nB8yH6jD1s\n")  # stage refuses the dev defaults
     args = ["-f", str(project / "stapel.yaml"), "--contour", "stage", "render", "compose", "-o", str(tmp_path / "x"), "--tag", "latest"]
     assert main(args) == 1
     assert capsys.readouterr().err.strip() == ("stapel: error: --tag: image tag 'latest' is refused for contour 'stage' (outside dev) "

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "k8s"
 STAGE_SECRETS = {  # fake, fixed: the golden files must not depend on generated values
     "DB_PASSWORD": "StageDbPassw0rdStageDbPassw0rd12",
-    "CACHE_PASSWORD": "0123456789abcdef0123456789abcdef",
+    "CACHE_PASSWORD": "9f3c1a7e5b2d4f60a8c7e1b3d5f7a9c2",
     "MQ_PASSWORD": "StageMqPassw0rdStageMqPassw0rd12",
 }
 ENV = {"dev": {}, "stage": STAGE_SECRETS}  # what .env.stage gives (env={} keeps the process environment out)
@@ -143,6 +143,19 @@ def test_secret_in_a_configmap_is_refused(project: Path) -> None:
     assert len(info.value.lines()) == 1
 
 
+def test_dsn_and_secret_named_values_go_to_the_secret(project: Path) -> None:
+    """A libpq DSN with password= and a STRIPE_SECRET_KEY are secret by value and by name: never in a ConfigMap."""
+    file = project / "stapel.yaml"
+    file.write_text(file.read_text().replace("      LOG_LEVEL: info", "      LOG_LEVEL: info\n"
+                                             "      LEGACY_DSN: host=db user=app password=Dsn-H6jK1sBv4Xc\n"
+                                             "      STRIPE_SECRET_KEY: sk_test_Z8vN3qW5yU\n      REDIS_KEYSPACE: analytics"))
+    files = k8s.render(stacks(project), tag=TAG)
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for docs in files.values() for d in docs if "metadata" in d}
+    assert {"LEGACY_DSN", "STRIPE_SECRET_KEY"} <= set(by_kind[("Secret", "api-secrets")]["stringData"])
+    assert by_kind[("ConfigMap", "api-env")]["data"]["REDIS_KEYSPACE"] == "analytics"
+    assert "Dsn-H6jK1sBv4Xc" not in str(files) and "sk_test_Z8vN3qW5yU" not in str(files)
+
+
 def test_latest_refused_outside_dev_warned_in_dev(project: Path) -> None:
     with pytest.raises(ConfigError, match=r"^--tag: image tag 'latest' is refused for contour 'stage'"):
         k8s.render(stacks(project), tag="latest")
@@ -195,8 +208,8 @@ services:
     depends_on: [users_api]
     probe: {exec: {command: [test, -f, /tmp/ok]}}
 """
-PROD = {"DB_PASSWORD": "ProdDbPassword0123456789", "CACHE_PASSWORD": "ProdCachePassword012345",
-        "MQ_PASSWORD": "ProdMqPassword0123456789", "GF_PASSWORD": "ProdGfPassword0123456789"}
+PROD = {"DB_PASSWORD": "ProdDb-K7vQ2xM9wL4tZ8", "CACHE_PASSWORD": "ProdCache-R3nB8yH6jD1s",
+        "MQ_PASSWORD": "ProdMq-W5cF9gT2kX7p", "GF_PASSWORD": "ProdGf-N4hJ8sV3qL6z"}
 
 
 def test_every_kind_and_a_contour_that_changes_a_container(tmp_path: Path) -> None:

@@ -174,10 +174,31 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 0
+    blank = _blank_options(args)
     args.contour = args.contour or os.environ.get("STAPEL_CONTOUR") or None  # like COMPOSE_PROFILES: one shell, one contour
     from stapel.cli.errors import run_guarded
 
-    return run_guarded(lambda: _dispatch(args), args)
+    return run_guarded(lambda: _refuse_blank(blank) or _dispatch(args), args)
+
+
+NAMED_OPTIONS = ("file", "contour", "service", "component", "database_url", "dir", "output")  # an empty one is a mistake
+
+
+def _blank_options(args: argparse.Namespace) -> list[str]:
+    """`--contour ""`, `--service ""` (or " , "): given but empty, which used to mean "the default" or "everything"."""
+    found = []
+    for name in NAMED_OPTIONS:
+        value = getattr(args, name, None)
+        if value is not None and (not value if isinstance(value, list) else not str(value).strip()):
+            found.append("--" + name.replace("_", "-"))
+    return found
+
+
+def _refuse_blank(blank: list[str]) -> None:
+    if blank:
+        from stapel.errors import StapelError
+
+        raise StapelError(f"{blank[0]}: the value is empty; give a name, or leave the option out for the default")
 
 
 def _dispatch(args: argparse.Namespace) -> int:

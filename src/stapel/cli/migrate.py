@@ -20,6 +20,20 @@ NOTHING = {"up": "nothing to migrate: every migration is applied", "down": "noth
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    """Everything it says and every error goes through a masker that knows the password of the URL given (psycopg
+    quotes a badly percent-encoded password in its error; a DSN's password= is not a URL)."""
+    from stapel.env.masking import Masker, secrets_in
+
+    mask = Masker(secrets_in(" ".join(filter(None, [args.database_url, os.environ.get("DATABASE_URL")]))))
+    try:
+        return _migrate(args, lambda text: say(mask(text)))
+    except StapelError as exc:
+        exc.message, exc.problems = mask(exc.message), [mask(p) for p in exc.problems]
+        exc.hint = mask(exc.hint) if exc.hint else exc.hint
+        raise
+
+
+def _migrate(args: argparse.Namespace, say) -> int:  # noqa: ANN001
     _check(args)
     from stapel.migrate import runner
 

@@ -26,14 +26,23 @@ def _walk(located: Located, value: Any, path: ConfigPath, env: Mapping[str, str]
     if isinstance(value, list):
         return [_walk(located, v, path + (i,), env, problems) for i, v in enumerate(value)]
     if isinstance(value, str) and "$" in value:
+        names: list[str] = []
+        defaulted: list[str] = []
         try:
-            return substitute(value, env)
+            return substitute(value, env, names, defaulted)
         except ValueError as exc:
             problems[path] = f"{located.where(path)}: {dotted(path)}: {exc}"
+        finally:
+            if names:
+                located.variables[path] = names
+            if defaulted:
+                located.defaulted[path] = defaulted
     return value
 
 
-def substitute(text: str, env: Mapping[str, str]) -> str:
+def substitute(text: str, env: Mapping[str, str], names: list[str] | None = None, defaulted: list[str] | None = None) -> str:
+    """`text` with its variables expanded; `names` collects the variables it reads, `defaulted` those whose
+    default (`:-` or `-`) was used because the variable was empty or unset."""
     out, i = [], 0
     while i < len(text):
         char = text[i]
@@ -45,7 +54,7 @@ def substitute(text: str, env: Mapping[str, str]) -> str:
             i += 2
         elif text.startswith("${", i):
             end = _closing_brace(text, i + 2)
-            out.append(_expand(text[i + 2:end], env))
+            out.append(_expand(text[i + 2:end], env, names, defaulted))
             i = end + 1
         else:
             out.append(char)  # a lone $ (as in a regex or a price) stays as it is
@@ -65,12 +74,14 @@ def _closing_brace(text: str, start: int) -> int:
     raise ValueError(f"unclosed '${{' in '{text}' (write ${{NAME}}, ${{NAME:-default}} or $$ for a literal $)")
 
 
-def _expand(body: str, env: Mapping[str, str]) -> str:
+def _expand(body: str, env: Mapping[str, str], names: list[str] | None = None, defaulted: list[str] | None = None) -> str:
     match = _NAME.match(body)
     if not match:
         raise ValueError(f"malformed variable '${{{body}}}' (write ${{NAME}}, ${{NAME:-default}} or $$ for a literal $)")
     name, rest = match.group(), body[match.end():]
     value = env.get(name)
+    if names is not None:
+        names.append(name)
     if not rest:
         if value is None:
             raise ValueError(f"${{{name}}} is not set (set it in the environment or .env, or write ${{{name}:-default}})")
@@ -79,10 +90,13 @@ def _expand(body: str, env: Mapping[str, str]) -> str:
     if operator is None:
         raise ValueError(f"malformed variable '${{{body}}}' (write ${{NAME}}, ${{NAME:-default}} or $$ for a literal $)")
     arg = rest[len(operator):]
-    if operator == ":-":
-        return value if value else substitute(arg, env)
-    if operator == "-":
-        return value if value is not None else substitute(arg, env)
+    if operator in (":-", "-"):
+        given = bool(value) if operator == ":-" else value is not None
+        if given:
+            return value
+        if defaulted is not None:
+            defaulted.append(name)
+        return substitute(arg, env, names, defaulted)
     if value is None or (operator == ":?" and not value):
         raise ValueError(f"${{{name}}} is required: {substitute(arg, env) or 'not set'}")
     return value

@@ -46,6 +46,8 @@ def load(file: Path, env: dict[str, str] | None = None, contour: str | None = No
     located = load_yaml(file)
     if not isinstance(located.data, dict):
         raise ConfigError(f"{file.name}:1: the top level must be a mapping (components:, services:, ...)")
+    if not located.data:
+        raise ConfigError(f"{file.name}:1: the file is empty; declare components: or services: (stapel schema prints every key)")
     problems = contours.all_problems(located)
     if problems:
         raise ConfigError(problems[0], problems=problems[1:])
@@ -56,11 +58,9 @@ def load(file: Path, env: dict[str, str] | None = None, contour: str | None = No
         unknown_contour = exc.lines()[0]
         chosen = contours.Chosen(str(contour or located.data.get("contour") or "dev"), [], {})
     env_files = [(root / str(f)) for f in _as_list(chosen.settings.get("env_file"))]
-    for i, path in enumerate(env_files):
-        if not path.is_file():
-            config_path = ("contours", chosen.chain[-1] if chosen.chain else chosen.name, "env_file")
-            problems.append(f"{located.where(config_path)}: contours.{chosen.name}.env_file[{i}]: {path} does not exist "
-                            f"(create it, e.g. with stapel env sync, or remove it)")
+    problems += _missing_env_files(located, chosen)
+    if not unknown_contour:
+        problems += [p for p in other_contours(located, chosen.name) if p not in problems]
     if problems:
         raise ConfigError(problems[0], problems=problems[1:])
     env = project_env(root, env_files) if env is None else env
@@ -77,11 +77,87 @@ def load(file: Path, env: dict[str, str] | None = None, contour: str | None = No
     elif model is not None:
         settings = Contour.model_validate(interpolate_plain(chosen.settings, env))
         problems += cross_check(located, model)
-        problems += contour_check(located, model, chosen.name, settings)
+        problems += contour_check(located, model, chosen.name, settings, env)
+    if model is not None:
+        problems += broker_url_problems(located, model, [root / ".env", *env_files])
+    if model is not None and not problems and not model.components and not model.services:
+        problems.append(f"{file.name}:1: nothing to run: declare components: or services: (stapel schema prints every key)")
     if problems:
         raise ConfigError(problems[0], problems=problems[1:])
     return Loaded(file=file, root=root, located=located, env=env, model=model, contour=chosen.name, settings=settings,
                   env_files=env_files)
+
+
+def _missing_env_files(located: Located, chosen, synced: set[str] | None = None) -> list[str]:  # noqa: ANN001
+    """The contour's env files that do not exist. For a contour that does not run now (`synced` given), one that
+    `stapel env sync` makes from an existing example is fine: a fresh clone runs dev before anyone syncs stage."""
+    problems = []
+    for i, name in enumerate(_as_list(chosen.settings.get("env_file"))):
+        path = located.file.parent / str(name)
+        if synced is not None and os.path.normpath(path) in synced:
+            continue
+        if not path.is_file():
+            config_path = ("contours", chosen.chain[-1] if chosen.chain else chosen.name, "env_file")
+            problems.append(f"{located.where(config_path)}: contours.{chosen.name}.env_file[{i}]: {path} does not exist "
+                            f"(create it, e.g. with stapel env sync, or remove it)")
+    return problems
+
+
+def _synced_env_files(located: Located) -> set[str]:
+    """The env files env.files makes from an example that exists (raw data: validated later)."""
+    env = located.data.get("env")
+    entries = env.get("files") if isinstance(env, dict) else None
+    found = set()
+    for entry in entries if isinstance(entries, list) else []:
+        entry = {"example": entry} if isinstance(entry, str) else entry
+        if isinstance(entry, dict) and isinstance(entry.get("example"), str):
+            example = located.file.parent / entry["example"]
+            target = located.file.parent / str(entry["path"]) if entry.get("path") else example.parent / ".env"
+            if example.is_file():
+                found.add(os.path.normpath(target))
+    return found
+
+
+def other_contours(located: Located, current: str) -> list[str]:
+    """Checked up front, all contours: what the others name must exist too (their env files, unless env sync makes
+    them; the components and services they override), while this one runs; each problem once, even when inherited."""
+    import copy
+
+    from stapel.model import contours
+
+    problems: list[str] = []
+    for name in map(str, contours.declared(located.data)):
+        if name == current:
+            continue
+        chosen = contours.choose(located, name)
+        scratch = Located(located.file, copy.deepcopy(located.data), dict(located.lines))
+        found = _missing_env_files(located, chosen, synced=_synced_env_files(located)) + contours.apply_overrides(scratch, chosen)
+        problems += [p for p in found if p not in problems]
+    return problems
+
+
+def broker_url_problems(located: Located, model: "StackFile", env_files: list[Path]) -> list[str]:  # noqa: F821
+    """A `*_RABBITMQ_URL` (a service's env, or an env file) must be an amqp(s) URL with a host and a valid port:
+    stapel derives broker users from them, and a service could not connect with it either."""
+    from stapel.env.envfiles import read_doc
+    from stapel.model.topology import URL_KEY, bad_broker_url
+
+    expected = "expected amqp://user:password@host:port/vhost"
+    problems = []
+    for name, service in model.services.items():
+        for key, value in service.env.items():
+            why = value and URL_KEY.search(key) and bad_broker_url(value)
+            if why:
+                path = ("services", name, "env", key)
+                problems.append(f"{located.where(path)}: services.{name}.env.{key}: {why} ({expected})")
+    for file in env_files:
+        doc = read_doc(file, file.name)[0] if file.is_file() else None
+        for key, index in (doc.last().items() if doc else ()):
+            chunk = doc.chunks[index]
+            why = chunk.value and URL_KEY.search(key) and bad_broker_url(chunk.value)
+            if why:
+                problems.append(f"{file.name}:{chunk.line}: {key}: {why} ({expected})")
+    return problems
 
 
 def _as_list(value) -> list:  # noqa: ANN001
@@ -177,10 +253,10 @@ def _provision_problems(located: Located, model: "StackFile") -> list[str]:  # n
     return found
 
 
-def contour_check(located: Located, model: "StackFile", contour: str, settings: "Contour") -> list[str]:  # noqa: F821
+def contour_check(located: Located, model: "StackFile", contour: str, settings: "Contour", env: dict[str, str] | None = None) -> list[str]:  # noqa: F821
     """What the chosen contour names must exist; ports of contours must not collide; weak secrets outside dev."""
     from stapel.model import profiles
-    from stapel.model.ports import collisions, unknown_port_names
+    from stapel.model.ports import collisions, fixed_port_collisions, unknown_port_names
     from stapel.model.weak import weak_credentials
 
     problems = unknown_port_names(located, model, contour, settings)
@@ -188,7 +264,7 @@ def contour_check(located: Located, model: "StackFile", contour: str, settings: 
         if name not in model.components:
             problems.append(f"{located.where(('contours', contour, 'volumes', name))}: contours.{contour}.volumes.{name}: no such component")
     if not problems:
-        problems += collisions(located, model)
-    problems += weak_credentials(located, model, contour, settings)
+        problems += fixed_port_collisions(located, model, contour, settings) or collisions(located, model)
+    problems += weak_credentials(located, model, contour, settings, env)
     problems += profiles.problems(located, model, contour, settings)
     return problems

@@ -104,3 +104,33 @@ def collisions(located: Located, model: Any) -> list[str]:
                     f"{f' and {len(shared) - 1} more' if len(shared) > 1 else ''}; give contours.{second}.ports an offset "
                     f"(ports: 100) or a set: table, so both can run side by side")
     return problems
+
+
+def fixed_port_collisions(located: Located, model: Any, contour: str, settings: Any) -> list[str]:
+    """Two parts of one contour fixed on the same port (written as port:, <name>_port: or in ports.set:) are an
+    error in every contour: dev used to move the second one silently, so it never ran where the file said."""
+    owners: dict[int, tuple[str, tuple]] = {}
+    problems = []
+    for name, kind, config in _nodes(model):
+        section = "services" if kind == "service" else "components"
+        for port_name, port in node_ports(name, kind, config, settings).items():
+            path = _written_at(name, section, port_name, config, contour, settings)
+            if path is None:
+                continue
+            if port in owners and owners[port][0] != name:
+                first = ".".join(map(str, owners[port][1]))
+                problems.append(f"{located.where(path)}: {'.'.join(map(str, path))}: port {port} is also {first}'s; "
+                                f"two parts cannot share a port (change one of them)")
+            owners.setdefault(port, (name, path))
+    return problems
+
+
+def _written_at(name: str, section: str, port_name: str, config: Any, contour: str, settings: Any) -> tuple | None:
+    """The config path that fixes this port, or None when it is the kind's default."""
+    for key in (f"{name}.{port_name}", name if port_name == "main" else None):
+        if key and key in settings.ports.set:
+            return ("contours", contour, "ports", "set", key)
+    field = "port" if port_name == "main" else f"{port_name}_port"
+    if getattr(config, field, None) is not None:
+        return (section, name, field)
+    return None

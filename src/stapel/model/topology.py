@@ -169,6 +169,25 @@ def users_from_urls(urls: dict[str, str]) -> tuple[dict[str, MqUser], list[str]]
     return users, problems
 
 
+def bad_broker_url(url: str) -> str | None:
+    """What makes a `*_RABBITMQ_URL` value unusable (never quoting its password), or None."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        return f"not a URL ({exc})"
+    if parts.scheme not in ("amqp", "amqps"):
+        return f"scheme '{parts.scheme or '-'}' is not amqp or amqps"
+    if not parts.hostname:
+        return "no host"
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        return f"port '{parts.netloc.rpartition('@')[2].rpartition(':')[2]}' is not a number from 1 to 65535"
+    return None
+
+
 def local_broker_urls(env: dict[str, str], ports: set[int], name: str) -> dict[str, str]:
     """The `*_RABBITMQ_URL` values that point at this broker: a local host (or the component's name, as in
     Compose) and, when the URL names a port, one of the broker's ports (configured or chosen)."""

@@ -26,6 +26,8 @@ class Located:
     data: Any
     lines: dict[ConfigPath, int] = field(default_factory=dict)
     origins: dict[ConfigPath, ConfigPath] = field(default_factory=dict)  # merged path -> where it was written (a contour's override)
+    variables: dict[ConfigPath, list[str]] = field(default_factory=dict)  # after interpolate(): ${VAR} names per path
+    defaulted: dict[ConfigPath, list[str]] = field(default_factory=dict)  # ... and those whose default was taken
 
     def written(self, path: ConfigPath) -> ConfigPath:
         """The path as the user wrote it: `contours.stage.components.db.port` for what stage's override merged in."""

@@ -5,7 +5,8 @@ files and `stapel provision` declares what they describe. The mapping, per chann
 
 - the channel's *address* is its key in 2.x, its `address` in 3.x (the channel id when the address is
   null); `{parameter}` placeholders become `*` (a topic wildcard) where it is used as a routing key.
-  Channels may be `$ref`s into the same document (`#/components/channels/...`); operations are ignored.
+  Channels may be `$ref`s into the same document (`#/components/channels/...`); operations declare nothing,
+  but every `$ref` in them (3.x: `channel`, `messages`) must point at something in the document.
 - `bindings.amqp.exchange` (`name`, `type`, `durable`, `autoDelete`, `vhost`) with a `type` declares
   the exchange (type `default` means the default exchange: nothing to declare); without a `type` it
   only names one, which must be declared elsewhere (this or another document, or stapel.yaml):
@@ -99,6 +100,7 @@ def load(path: Path, shown: str) -> Document:
             continue
         for why in loader.channel(str(address), amqp, amqp_path):
             loader.doc.skipped.append(f"{label}: {why}")
+    loader.check_operations(data.get("operations"))
     return loader.doc
 
 
@@ -128,19 +130,42 @@ class _Loader:
             ref = str(value["$ref"])
             if not ref.startswith("#/") or seen > 20:
                 raise ConfigError(f"{self.at(path)}: only local $refs (#/...) are followed, got '{ref}'")
-            path = tuple(part.replace("~1", "/").replace("~0", "~") for part in ref[2:].split("/"))
-            value, seen = self._lookup(path, ref), seen + 1
+            target = tuple(part.replace("~1", "/").replace("~0", "~") for part in ref[2:].split("/"))
+            value, seen = self._lookup(target, ref, path), seen + 1
+            path = target
         if not isinstance(value, dict):
             raise ConfigError(f"{self.at(path)}: expected a mapping")
         return value, path
 
-    def _lookup(self, path: ConfigPath, ref: str) -> Any:
+    def _lookup(self, target: ConfigPath, ref: str, origin: ConfigPath) -> Any:
         value: Any = self.located.data
-        for part in path:
+        for part in target:
             if not isinstance(value, dict) or part not in value:
-                raise ConfigError(f"{self.shown}: $ref '{ref}' points nowhere")
+                raise ConfigError(f"{self.at(origin)}: $ref '{ref}' points nowhere in the document")
             value = value[part]
         return value
+
+    def check_operations(self, operations: Any) -> None:
+        """Operations declare nothing, but a `$ref` in them that points nowhere is a broken contract."""
+        if operations is None:
+            return
+        if not isinstance(operations, dict):
+            raise ConfigError(f"{self.at(('operations',))}: expected a mapping")
+        for name, operation in operations.items():
+            path = ("operations", name)
+            if not isinstance(operation, dict):
+                raise ConfigError(f"{self.at(path)}: expected a mapping")
+            if "channel" in operation:
+                self.deref(operation["channel"], path + ("channel",))
+            for i, message in enumerate(operation.get("messages") or []):
+                if isinstance(message, dict) and "$ref" in message:
+                    self._follow(message, path + ("messages", i))
+
+    def _follow(self, value: dict[str, Any], path: ConfigPath) -> None:
+        ref = str(value["$ref"])
+        if not ref.startswith("#/"):
+            raise ConfigError(f"{self.at(path)}: only local $refs (#/...) are followed, got '{ref}'")
+        self._lookup(tuple(p.replace("~1", "/").replace("~0", "~") for p in ref[2:].split("/")), ref, path)
 
     def channel(self, address: str, amqp: dict[str, Any], path: ConfigPath) -> list[str]:
         """Declare what the channel's AMQP binding describes; returns why parts of it were left to the client."""

@@ -8,7 +8,6 @@ container's port (see `cluster_stack`). Secret keys go to a Secret, the rest to 
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from stapel.components.base import Node
@@ -32,7 +31,6 @@ RESOURCES = {
 STARTUP_FLOOR_SECONDS = 60  # stapel's budgets are for local processes; a pod may first run initdb on network storage
 FS_GROUP = {"prometheus": 65534, "grafana": 472,  # images that run as a non-root user and write their volume
             "rabbitmq": 999}  # and RabbitMQ, whose definitions Secret (0440) its rabbitmq user reads
-URL_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^:/@\s]*:[^@\s/]+@", re.IGNORECASE)
 PART_OF = "app.kubernetes.io/part-of"
 
 
@@ -92,6 +90,7 @@ def node_env(stack: Stack, cluster: InsideStack, node: Node, known: Any) -> tupl
     """(plain, secret) env of a node's container. Refuses a secret value under a key that is not secret:
     what is secret is decided by declaration, never by a value that happens to match today."""
     from stapel.components.service import declared_env
+    from stapel.env.masking import secrets_in
 
     section = "services" if node.is_service else "components"
     if node.is_service:
@@ -101,7 +100,7 @@ def node_env(stack: Stack, cluster: InsideStack, node: Node, known: Any) -> tupl
         env = component_env(node)
     plain, secret = {}, {}
     for key, value in sorted(env.items()):
-        is_secret = key in known or URL_PASSWORD.search(value) or (not node.is_service and key in _KIND_SECRETS)
+        is_secret = key in known or secrets_in(value) or (not node.is_service and key in _KIND_SECRETS)
         (secret if is_secret else plain)[key] = value
     mask = stack.masker()
     for key, value in plain.items():
