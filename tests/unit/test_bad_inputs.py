@@ -34,6 +34,7 @@ class Case:
     code: int = 1
     env: dict[str, str] = field(default_factory=dict)
     local: str = "none"  # none: no .local at all; logs: a preflight run log, no data folder
+    links: dict[str, str] = field(default_factory=dict)  # symlink -> its target (may dangle or loop)
 
 
 CASES = [
@@ -166,6 +167,33 @@ CASES = [
          r"^components\.db: postgres needs postgres, initdb, not found in empty", local="logs"),
     Case("bin-dir-missing", {"stapel.yaml": "components:\n  cache: {kind: redis, bin_dir: /nonexistent/bin}\n"}, ["up"],
          r"^components\.cache: redis needs redis-server or valkey-server, not found in /nonexistent/bin", local="logs"),
+    # ---- input that used to crash (exit 3), and a stapel.yaml that cannot be read (never a reason to look upwards)
+    Case("empty-command", {"stapel.yaml": "services:\n  api: {command: [], port: 8000}\n"}, ["up"],
+         r"^stapel\.yaml:2: services\.api\.command: the command is empty"),
+    Case("slot-past-65535", {"stapel.yaml": "services:\n  api: {command: x, port: 65000}\n"}, ["--slot", "90", "up"],
+         r"^services\.api\.port: 65000 shifted by 900 .* past 65535"),
+    Case("nul-byte", {"stapel.yaml": b"services:\n  api: {command: x\x00, port: 8000}\n"}, ["up"],
+         r"^stapel\.yaml:2: malformed YAML: the character U\+0000 is not allowed"),
+    Case("not-utf8", {"stapel.yaml": b"services:\n  api: {command: \xff\xfe, port: 8000}\n"}, ["config"],
+         r"^stapel\.yaml:2: not UTF-8 text \(byte 0xff\)"),
+    Case("stapel-yaml-symlink-loop", {}, ["down", "--volumes", "--yes"], r"/stapel\.yaml: a symlink loop",
+         links={"stapel.yaml": "loop.yaml", "loop.yaml": "stapel.yaml"}),
+    Case("file-option-symlink-loop", {}, ["-f", "loop.yaml", "up"], r"/loop\.yaml: a symlink loop",
+         links={"loop.yaml": "loop.yaml"}),
+    Case("stapel-yaml-dangling", {}, ["down", "--volumes", "--yes"], r"/stapel\.yaml: .*(dangling|does not exist|no such)",
+         links={"stapel.yaml": "gone.yaml"}),
+    Case("stapel-yaml-directory", {"stapel.yaml": None}, ["up"], r"/stapel\.yaml: a directory, not a file"),
+    # ---- messages at the right place
+    Case("unterminated-quote", {"stapel.yaml": "components:\n  db: {kind: postgres, password: 'abc\n  cache: {kind: redis}\n" + "# x\n" * 20},
+         ["config"], r"^stapel\.yaml:2: malformed YAML: the quoted string that starts here is never closed"),
+    Case("typo-in-override", {"stapel.yaml": "contours:\n  dev: {}\n  stage:\n    ports: 100\n    components:\n      db: {prot: 5}\n" + PG},
+         ["--contour", "stage", "config"], r"^stapel\.yaml:6: contours\.stage\.components\.db\.prot: unknown key 'prot'; did you mean 'port'\?"),
+    # ---- every input file is read before anything starts (a run log, nothing started, no data)
+    Case("up-malformed-asyncapi", {"stapel.yaml": MQ_ASYNC, "api.yaml": ASYNC3 + "channels: [\n"}, ["up"],
+         r"^api\.yaml:\d+: malformed YAML", local="logs"),
+    Case("up-migration-without-annotation", {"stapel.yaml": PG + "services:\n  api:\n    command: x\n    migrations: {dir: migrations}\n",
+                                             "migrations/00001_init.sql": "CREATE TABLE t (id int);\n"}, ["up"],
+         r"^migrations/00001_init\.sql:1: SQL before '-- \+goose Up'", local="logs"),
     # ---- CLI misuse
     Case("contour-empty", {"stapel.yaml": PG}, ["--contour", "", "up"], r"^--contour: the value is empty; give a name"),
     Case("service-empty", {"stapel.yaml": PG + SVC}, ["up", "--service", ""], r"^--service: the value is empty"),
@@ -215,6 +243,8 @@ def test_bad_input(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
             target.write_bytes(body)
         else:
             target.write_text(body)
+    for name, target in case.links.items():
+        (project / name).symlink_to(target)
     monkeypatch.chdir(project)
     for name in ("STAPEL_CONTOUR", "STAPEL_RUNTIME", "STAPEL_PROFILES", "DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)

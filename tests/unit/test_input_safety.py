@@ -149,6 +149,24 @@ def test_a_crash_log_goes_under_the_projects_local_and_two_in_one_second_are_two
     assert not (parent / "child" / ".local").exists()
 
 
+def test_a_crash_log_holds_no_secret(parent, capsys, monkeypatch):
+    """Secrets of the environment, the project's .env and URL passwords on the command line never reach the file."""
+    from stapel.cli import inspect
+
+    (parent / ".env").write_text("STRIPE_SECRET_KEY=sk-from-dotenv-4f8a2c\n")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-from-environ-9b1d7e")
+
+    def boom(_args):  # noqa: ANN001, ANN202
+        raise ValueError("failed with sk-from-dotenv-4f8a2c and aws-from-environ-9b1d7e")
+
+    monkeypatch.setattr(inspect, "cmd_status", boom)
+    monkeypatch.setattr("sys.argv", ["stapel", "status", "--x", "postgresql://bob:argv-pass-3c5e@h/db"])
+    text = _crash(parent, capsys, ["status"]).read_text()
+    assert "ValueError: failed with ******" in text
+    for secret in ("sk-from-dotenv-4f8a2c", "aws-from-environ-9b1d7e", "argv-pass-3c5e"):
+        assert secret not in text
+
+
 def test_a_crash_log_without_a_project_goes_to_the_users_state_folder(tmp_path, monkeypatch, capsys, crashing):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))

@@ -38,9 +38,12 @@ def _crash_log(args: argparse.Namespace) -> Path:
 
     from stapel import __version__
 
-    text = (f"stapel {__version__}, Python {platform.python_version()}, {platform.platform()}\n"
-            f"argv: {sys.argv}\n\n{traceback.format_exc()}")
-    for folder in _crash_folders(args):
+    root = _project_root(args)
+    folders = _crash_folders(root)
+    mask = _crash_masker(root)
+    text = mask(f"stapel {__version__}, Python {platform.python_version()}, {platform.platform()}\n"
+                f"argv: {sys.argv}\n\n{traceback.format_exc()}")
+    for folder in folders:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             return _write_new(folder, f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}", text)
@@ -49,21 +52,44 @@ def _crash_log(args: argparse.Namespace) -> Path:
     return Path("(no crash log: no writable folder)")
 
 
-def _crash_folders(args: argparse.Namespace) -> list[Path]:
-    """The project's .local/logs (the stack found from -f or the nearest stapel.yaml); without a project, the
-    user's state folder ($XDG_STATE_HOME/stapel), then the temp folder. Never a .local in whatever the cwd is."""
-    import tempfile
-
-    folders = []
+def _project_root(args: argparse.Namespace) -> Path | None:
+    """The project's folder (the stack found from -f or the nearest stapel.yaml), or None."""
     try:
         from stapel.paths import find_stack_file
 
-        folders.append(find_stack_file(getattr(args, "file", None)).parent / ".local" / "logs")
-    except Exception:  # noqa: BLE001 - no project (or an unreadable one): fall back
-        pass
+        return find_stack_file(getattr(args, "file", None)).parent
+    except Exception:  # noqa: BLE001 - no project (or an unreadable one)
+        return None
+
+
+def _crash_folders(root: Path | None) -> list[Path]:
+    """The project's .local/logs; without a project, the user's state folder ($XDG_STATE_HOME/stapel), then the
+    temp folder. Never a .local in whatever the cwd is."""
+    import tempfile
+
+    folders = [root / ".local" / "logs"] if root is not None else []
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     folders += [Path(state) / "stapel", Path(tempfile.gettempdir()) / f"stapel-{os.getuid()}"]
     return folders
+
+
+def _crash_masker(root: Path | None):  # noqa: ANN202
+    """A crash log is a file on disk: no secret in it. Without the stack (it may be what crashed), every value
+    whose name says secret in the environment and the project's .env, and URL/DSN passwords on the command line."""
+    from stapel.env.masking import Masker, secret_by_name, secrets_in
+
+    values = dict(os.environ)
+    if root is not None:
+        try:
+            from stapel.env.dotenv_io import read
+
+            values.update(read(root / ".env"))
+        except Exception:  # noqa: BLE001 - a crash log must still be written
+            pass
+    found = [v for k, v in values.items() if v and secret_by_name(k, v)]
+    for arg in sys.argv:
+        found += secrets_in(arg)
+    return Masker(found)
 
 
 def _write_new(folder: Path, stem: str, text: str) -> Path:

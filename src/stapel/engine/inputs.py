@@ -41,9 +41,17 @@ def _migrations(stack: Any, node: Any) -> None:
     from stapel.components.service import cwd
     from stapel.migrate import runner
 
-    for migration in runner.discover(cwd(node, stack.root) / node.config.migrations.dir):
+    for migration in runner.discover(_shown(cwd(node, stack.root) / node.config.migrations.dir)):
         migration.parsed  # noqa: B018 - parsing is the check; it raises ConfigError naming file:line
         _closed(migration.path, migration.path.read_text(encoding="utf-8"))
+
+
+def _shown(folder: Path) -> Path:
+    """A folder as errors name it: relative to where the command runs when it is below it, like its other paths."""
+    try:
+        return folder.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return folder
 
 
 def _seeds(stack: Any, node: Any) -> None:
