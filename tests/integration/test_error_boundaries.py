@@ -242,9 +242,9 @@ def test_a_broken_migration_and_an_unclosed_quote_in_a_seed_are_reported_before_
           "    migrations: {dir: migrations}\n    seeds: [seeds/a.sql]\n")
     done = stapel(project, "up")
     assert done.returncode == 1, done.stdout + done.stderr
-    assert errors(done)[0] == (f"stapel: error: {project}/migrations/00001_init.sql:3: unknown goose annotation 'Upp' "
+    assert errors(done)[0] == ("stapel: error: migrations/00001_init.sql:3: unknown goose annotation 'Upp' "
                                "(known: Up, Down, StatementBegin, StatementEnd, NO TRANSACTION, ENVSUB ON, ENVSUB OFF)")
-    assert done.stderr.splitlines()[1].strip() == (f"{project}/seeds/a.sql:2: the ' opened here is never closed "
+    assert done.stderr.splitlines()[1].strip() == ("seeds/a.sql:2: the ' opened here is never closed "
                                                    "(close it; nothing was started)")
     assert "started" not in done.stdout
     assert_nothing_left(project)

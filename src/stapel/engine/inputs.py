@@ -59,7 +59,7 @@ def _seeds(stack: Any, node: Any) -> None:
     from stapel.migrate import seeds
 
     where = f"services.{node.name}"
-    for seed in seeds.collect(node.config.seeds, cwd(node, stack.root), where):
+    for seed in seeds.collect(node.config.seeds, _shown(cwd(node, stack.root)), where):
         if seed.kind == "sql":
             _closed(seed.source, seeds.sql_text(seed, where))
 
