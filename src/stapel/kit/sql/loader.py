@@ -22,12 +22,12 @@ from pathlib import Path
 
 from stapel.kit.errors import QueryArgumentError, SqlFileError
 from stapel.kit.sql import template
+from stapel.sqltext import literal_at
 
 KINDS = ("one", "many", "exec", "execrows", "execresult")
 UNSUPPORTED = ("batchexec", "batchmany", "batchone", "copyfrom")
 _NAME_LINE = re.compile(r"^\s*--\s*name:\s*(?P<rest>.*)$")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
 _POSITIONAL = re.compile(r"\$(\d+)")
 _AT_NAME = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
 _MACRO = re.compile(r"sqlc\.(?P<func>[A-Za-z_]+)\s*\(\s*(?P<arg>'[^']*'|\"[^\"]*\"|[A-Za-z_][A-Za-z0-9_]*)?\s*\)",
@@ -297,66 +297,18 @@ def _scan(sql: str) -> Iterator[tuple[bool, str]]:
     """(is_code, chunk): plain SQL, or a literal/comment to leave as it is (its % still doubled by the caller)."""
     i, start, n = 0, 0, len(sql)
     while i < n:
-        char = sql[i]
-        end = None
-        if char in "sS" and not _word_before(sql, i):
+        if sql[i] in "sS" and not _word_before(sql, i):
             macro = _MACRO.match(sql, i)  # sqlc.arg('name'): its quoted name stays in the code
             if macro:
                 i = macro.end()
                 continue
-        if char == "'":
-            end = _quoted_end(sql, i, "'", backslashes=i > 0 and sql[i - 1] in "eE" and not _ident_char(sql, i - 2))
-        elif char == '"':
-            end = _quoted_end(sql, i, '"', backslashes=False)
-        elif sql.startswith("--", i):
-            newline = sql.find("\n", i)
-            end = n if newline < 0 else newline
-        elif sql.startswith("/*", i):
-            end = _block_comment_end(sql, i)
-        elif char == "$" and not _word_before(sql, i):
-            tag = _DOLLAR_TAG.match(sql, i)
-            if tag:
-                close = sql.find(tag[0], tag.end())
-                end = n if close < 0 else close + len(tag[0])
-        if end is None:
+        found = literal_at(sql, i)
+        if found is None:
             i += 1
             continue
         if start < i:
             yield True, sql[start:i]
-        yield False, sql[i:end]
-        i = start = end
+        yield False, sql[i:found.end]
+        i = start = found.end
     if start < n:
         yield True, sql[start:]
-
-
-def _ident_char(sql: str, i: int) -> bool:
-    return i >= 0 and (sql[i].isalnum() or sql[i] == "_")
-
-
-def _quoted_end(sql: str, i: int, quote: str, backslashes: bool) -> int:
-    j = i + 1
-    while j < len(sql):
-        if backslashes and sql[j] == "\\":
-            j += 2
-            continue
-        if sql[j] == quote:
-            if sql.startswith(quote * 2, j):
-                j += 2
-                continue
-            return j + 1
-        j += 1
-    return len(sql)
-
-
-def _block_comment_end(sql: str, i: int) -> int:
-    depth, j = 0, i
-    while j < len(sql):
-        if sql.startswith("/*", j):
-            depth, j = depth + 1, j + 2
-        elif sql.startswith("*/", j):
-            depth, j = depth - 1, j + 2
-            if depth == 0:
-                return j
-        else:
-            j += 1
-    return len(sql)
