@@ -91,9 +91,11 @@ class Consumer:
     @staticmethod
     def _models(model: Any, handler: Any) -> dict[tuple[str, int], type[Message]]:
         if model is None:
-            hints = typing.get_type_hints(handler) if callable(handler) else {}
             first = next(iter(inspect.signature(handler).parameters), None)
-            model = hints.get(first) if first else None
+            try:
+                model = typing.get_type_hints(handler).get(first) if first else None
+            except NameError as exc:  # a string annotation naming a class defined inside a function
+                raise TypeError(f"bus: cannot resolve the handler's annotation ({exc}): pass model=...") from None
         models = list(model) if isinstance(model, (list, tuple)) else [model]
         if not models or not all(isinstance(m, type) and issubclass(m, Message) for m in models):
             raise TypeError("bus: a consumer needs its message model(s): model=OrderPlaced (a stapel.kit.bus.Message), "
