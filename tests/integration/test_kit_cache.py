@@ -156,3 +156,45 @@ def test_a_redis_outage_degrades_to_the_loader_and_is_counted(env: Stack) -> Non
             assert await cache.get("x:4") == "back"  # written to Redis again
 
     asyncio.run(scenario())
+
+
+def test_the_redis_inbox_claims_a_message_once_and_releases_it_when_the_handler_fails(env: Stack) -> None:
+    from stapel.kit.bus import RedisInbox
+
+    async def scenario() -> None:
+        inbox = RedisInbox(settings(env), ttl=60)
+        async with inbox.claim("mailer", "m-1") as (fresh, _):
+            assert fresh
+        async with inbox.claim("mailer", "m-1") as (fresh, _):
+            assert not fresh  # a duplicate delivery
+        with pytest.raises(RuntimeError):
+            async with inbox.claim("mailer", "m-2") as (fresh, _):
+                assert fresh
+                raise RuntimeError("the handler failed")
+        async with inbox.claim("mailer", "m-2") as (fresh, _):
+            assert fresh  # released: the retry runs the handler again
+        await inbox.redis.aclose()
+
+    asyncio.run(scenario())
+    assert 0 < raw(env).pttl("inbox:mailer:m-1") <= 60_000
+
+
+def test_a_rate_limit_shared_through_redis_holds_across_two_limiters(env: Stack) -> None:
+    from stapel.kit.http import RedisRateLimit
+
+    async def scenario() -> list[float]:
+        first, second = RedisRateLimit(settings(env), "shared-api", 5), RedisRateLimit(settings(env), "shared-api", 5)
+        stamps: list[float] = []
+
+        async def take(limiter: RedisRateLimit) -> None:
+            await limiter.acquire()
+            stamps.append(time.time())
+
+        await asyncio.gather(*(take(first if n % 2 else second) for n in range(15)))
+        return sorted(stamps)
+
+    stamps = asyncio.run(scenario())
+    windows: dict[int, int] = {}
+    for stamp in stamps:
+        windows[int(stamp)] = windows.get(int(stamp), 0) + 1
+    assert max(windows.values()) <= 5 and len(windows) >= 3
