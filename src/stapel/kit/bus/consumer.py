@@ -71,7 +71,7 @@ class Consumer:
         if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
             raise ValueError(f"bus: prefetch is a positive integer, got {prefetch!r}")
         self.bus, self.channel, self.handler, self.prefetch, self.inbox = bus, channel, handler, prefetch, inbox
-        self.name = name or getattr(handler, "__qualname__", "handler")
+        self.name = name or getattr(handler, "__name__", "handler")
         self.max_attempts = max_attempts or bus.max_attempts
         self.models = self._models(model, handler)
         self.with_delivery = len(inspect.signature(handler).parameters) >= 2
@@ -141,7 +141,10 @@ class Consumer:
             message_id = message.message_id or hashlib.sha256(message.body).hexdigest()[:32]
             delivery = Delivery(message_id, message.correlation_id, headers, _attempt(headers),
                                 bool(message.redelivered), self.channel.queue, raw=message)
-            with log.context(message_id=message_id, correlation_id=message.correlation_id):
+            fields = {"message_id": message_id}
+            if message.correlation_id:
+                fields["correlation_id"] = message.correlation_id
+            with log.context(**fields):
                 await self._handle(message, delivery)
         finally:
             if task is not None:
