@@ -38,6 +38,10 @@ def test_bad_inputs_are_refused(tmp_path: Path) -> None:
 
         with pytest.raises(LookupError, match="no handler named 'unknown' .registered: known."):
             await at.schedule(1, "unknown", {})
+        with pytest.raises(KeyError):  # also a KeyError and a ValueError, whichever a caller expects
+            await at.schedule(1, "unknown", {})
+        with pytest.raises(TypeError, match="not JSON"):
+            await at.schedule(1, "known", object())
         for bad in (-1, float("nan"), float("inf"), "5", None, True, timedelta(seconds=5)):
             with pytest.raises(ValueError, match="delay"):
                 await at.schedule(bad, "known", {})

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from stapel.kit import health
 from stapel.kit.bus import Bus, Contract, ContractError, Delivery, Message, UnknownChannel
@@ -95,7 +96,11 @@ def test_publishing_outside_the_contract_is_refused_before_anything_is_sent() ->
     with pytest.raises(ContractError, match="channel orderPlaced does not carry Refund"):
         asyncio.run(b.publish("orderPlaced", Refund(amount=1)))
     with pytest.raises(TypeError, match="takes a stapel.kit.bus.Message"):
-        asyncio.run(b.publish("orderPlaced", {"order_id": 1}))  # type: ignore[arg-type]
+        asyncio.run(b.publish("orderPlaced", [1]))  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="order_id"):  # a dict is validated against the channel's model
+        asyncio.run(b.publish("orderPlaced", {"order_id": "seven"}))
+    with pytest.raises(TypeError, match="a dict needs exactly one known model"):
+        asyncio.run(b.publish("tasks", {"x": 1}))
     with pytest.raises(ContractError, match="needs params userId"):
         asyncio.run(b.publish("userNote", OrderPlaced(order_id=1)))
 

@@ -23,6 +23,8 @@ def test_a_cache_without_a_default_ttl_cannot_be_made() -> None:
     for bad in (0, -1, None, "60", float("nan"), True, timedelta(0)):
         with pytest.raises(ValueError, match="default_ttl must be a positive number"):
             cache(default_ttl=bad)
+    with pytest.raises(TypeError, match="default_ttl"):  # BadTTL is both
+        cache(default_ttl=None)
 
 
 def test_a_write_without_a_positive_ttl_is_refused() -> None:

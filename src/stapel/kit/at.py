@@ -38,7 +38,7 @@ from typing import Any
 
 from stapel.kit import _metrics, log
 
-__all__ = ["At", "Handler"]
+__all__ = ["At", "Handler", "InvalidTask", "UnknownHandler"]
 
 Handler = Callable[[Any], Awaitable[Any]]
 _SCHEMA = """
@@ -55,14 +55,25 @@ CREATE INDEX IF NOT EXISTS tasks_due ON tasks (due);
 """
 
 
+class InvalidTask(ValueError, TypeError):
+    """A delay, payload or dedup key `schedule` cannot take; nothing was written."""
+
+
+class UnknownHandler(InvalidTask, KeyError):
+    """`schedule` with a name no handler was registered under."""
+
+    def __str__(self) -> str:  # KeyError's own would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 def due_time(when: float | int | datetime, now: float) -> float:
     """A delay in seconds (>= 0) or a datetime (naive ones are local time, as datetime.timestamp() reads them)."""
     if isinstance(when, datetime):
         return when.timestamp()
     if isinstance(when, bool) or not isinstance(when, (int, float)) or math.isnan(when) or math.isinf(when):
-        raise ValueError(f"at: the delay is a number of seconds or a datetime, got {when!r}")
+        raise InvalidTask(f"at: the delay is a number of seconds or a datetime, got {when!r}")
     if when < 0:
-        raise ValueError(f"at: a delay cannot be negative (got {when}); pass a datetime for a moment in the past")
+        raise InvalidTask(f"at: a delay cannot be negative (got {when}); pass a datetime for a moment in the past")
     return now + when
 
 
@@ -131,13 +142,13 @@ class At:
         self._open()
         if name not in self.handlers:
             known = ", ".join(sorted(self.handlers)) or "none"
-            raise LookupError(f"at: no handler named {name!r} (registered: {known}); register it with @at.handler")
+            raise UnknownHandler(f"at: no handler named {name!r} (registered: {known}); register it with @at.handler")
         if dedup_key is not None and (not isinstance(dedup_key, str) or not dedup_key):
-            raise ValueError(f"at: dedup_key is a non-empty string or None, got {dedup_key!r}")
+            raise InvalidTask(f"at: dedup_key is a non-empty string or None, got {dedup_key!r}")
         try:
             data = json.dumps(payload, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"at: the payload of {name!r} is not JSON: {exc}") from None
+            raise InvalidTask(f"at: the payload of {name!r} is not JSON: {exc}") from None
         now = time.time()
         due = due_time(when, now)
         cursor = self.db.execute("INSERT OR IGNORE INTO tasks (due, name, payload, dedup_key, created) "

@@ -31,7 +31,7 @@ from redis.exceptions import RedisError
 
 from stapel.kit import _metrics, health, log
 
-__all__ = ["Cache", "Codec", "JsonCodec", "MsgpackCodec"]
+__all__ = ["BadTTL", "Cache", "Codec", "JsonCodec", "MsgpackCodec"]
 
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
@@ -62,12 +62,16 @@ class MsgpackCodec:
         self.decode = lambda data: msgpack.unpackb(data, raw=False)
 
 
+class BadTTL(ValueError, TypeError):
+    """A TTL that is missing (None), not a number, or not positive."""
+
+
 def seconds(ttl: float | timedelta | None, what: str) -> float:
     """A TTL in seconds, > 0; anything else is a ValueError naming `what`."""
     if isinstance(ttl, timedelta):
         ttl = ttl.total_seconds()
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0 or ttl != ttl:
-        raise ValueError(f"cache: {what} must be a positive number of seconds (or a timedelta), got {ttl!r}")
+        raise BadTTL(f"cache: {what} must be a positive number of seconds (or a timedelta), got {ttl!r}")
     return float(ttl)
 
 

@@ -23,7 +23,7 @@ from pamqp.commands import Basic
 
 from stapel.kit import _metrics, health, log
 from stapel.kit.bus.contract import Channel, Contract, ContractError
-from stapel.kit.bus.message import TYPE, VERSION, Message
+from stapel.kit.bus.message import TYPE, VERSION, Message, model_for
 from stapel.kit.errors import Unavailable
 
 __all__ = ["Bus", "REPUBLISH"]
@@ -74,11 +74,17 @@ class Bus:
         return cls(connection, channel, contract, at=at, name=name, **options)
 
     # --- publishing -------------------------------------------------------------------------------------------
-    async def publish(self, channel: str, message: Message, *, params: dict[str, Any] | None = None,
+    async def publish(self, channel: str, message: Message | dict, *, params: dict[str, Any] | None = None,
                       message_id: str | None = None, correlation_id: str | None = None,
                       headers: dict[str, Any] | None = None) -> str:
         """Publish to a channel of the contract; returns the message_id once the broker confirmed it."""
         target = self.contract.channel(channel)
+        if isinstance(message, dict):  # validated against the channel's one message model (a ValidationError)
+            model = model_for(target.messages)
+            if model is None:
+                raise TypeError(f"bus: channel {target.id} carries {', '.join(sorted(target.messages)) or 'any type'}: "
+                                f"publish a Message model (a dict needs exactly one known model)")
+            message = model.model_validate(message)
         if not isinstance(message, Message):
             raise TypeError(f"bus: publish takes a stapel.kit.bus.Message model, got {type(message).__name__}")
         if target.messages and message.TYPE not in target.messages:

@@ -11,9 +11,10 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-__all__ = ["Message", "describe"]
+__all__ = ["Message", "describe", "model_for"]
 
 TYPE, VERSION = "x-stapel-type", "x-stapel-version"
+_models: dict[str, dict[int, type[Message]]] = {}  # type -> version -> the model (the last one defined)
 
 
 class Message(BaseModel):
@@ -32,6 +33,16 @@ class Message(BaseModel):
             if isinstance(version, bool) or not isinstance(version, int) or version < 1:
                 raise ValueError(f"bus: {cls.__name__}: version is a positive integer, got {version!r}")
             cls.VERSION = version
+        _models.setdefault(cls.TYPE, {})[cls.VERSION] = cls
+
+
+def model_for(types: frozenset[str]) -> type[Message] | None:
+    """The newest model of the one message type a channel carries, if it is defined in this process."""
+    known = [t for t in types if t in _models]
+    if len(known) != 1:
+        return None
+    versions = _models[known[0]]
+    return versions[max(versions)]
 
 
 def describe(error: ValidationError) -> str:
