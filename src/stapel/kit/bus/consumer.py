@@ -220,8 +220,14 @@ class Consumer:
                    "correlation_id": delivery.correlation_id, "type": message.type, "headers": headers}
         from stapel.kit.bus.bus import REPUBLISH
 
-        await at.schedule(delay, REPUBLISH, payload, dedup_key=f"{self.channel.queue}:{delivery.message_id}:"
-                                                               f"{delivery.attempt}")
+        try:
+            await at.schedule(delay, REPUBLISH, payload, dedup_key=f"{self.channel.queue}:{delivery.message_id}:"
+                                                                   f"{delivery.attempt}")
+        except Exception as scheduling:  # the at file failed: keep the message on the broker instead
+            self._count["requeued"].inc()
+            self.logger.error("retry could not be scheduled, requeued", error=type(scheduling).__name__)
+            await _settle(message.nack(requeue=True))
+            return
         self._count["retried"].inc()
         self.logger.warning("handler failed, retried later", error=error, attempt=delivery.attempt,
                             retry_in_s=round(delay, 3))
