@@ -116,3 +116,21 @@ def test_overdue_tasks_fire_at_start_and_a_failing_handler_is_tried_again(tmp_pa
         await at.close()
 
     run(scenario())
+
+
+def test_close_stops_a_running_run_and_run_cannot_serve_twice(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        at = await At.open(tmp_path / "at.sqlite3")
+        at.register("noop", lambda payload: None)
+        runner = asyncio.ensure_future(at.run())
+        await asyncio.sleep(0.05)
+        with pytest.raises(RuntimeError, match="already serving"):
+            await at.run()
+        await at.schedule(3600, "noop", {})
+        await at.close()
+        assert runner.done() and runner.cancelled()
+        again = await At.open(tmp_path / "at.sqlite3")  # the lock was released; the task is still there
+        assert again.pending() == 1
+        await again.close()
+
+    run(scenario())

@@ -89,6 +89,7 @@ class At:
         self._wake = asyncio.Event()
         self._next = math.inf
         self._closed = False
+        self._runner: asyncio.Task | None = None
         self.logger = log.get("stapel.kit.at", at=name)
         self._scheduled = _metrics.counter("stapel_kit_at_scheduled_total", "Tasks scheduled.", ("handler",))
         self._fired = _metrics.counter("stapel_kit_at_fired_total", "Tasks fired, by result.", ("handler", "result"))
@@ -167,8 +168,11 @@ class At:
 
     # --- serving ----------------------------------------------------------------------------------------------
     async def run(self) -> None:
-        """Fire due tasks (up to `concurrency` at once) until cancelled."""
+        """Fire due tasks (up to `concurrency` at once) until cancelled (or closed)."""
         self._open()
+        if self._runner is not None:
+            raise RuntimeError("at: run() is already serving this file")
+        self._runner = asyncio.current_task()
         try:
             while True:
                 self._wake.clear()
@@ -190,11 +194,13 @@ class At:
                 self._next = upcoming if upcoming is not None else math.inf
                 wait = min(self._next - time.time(), 1.0)
                 if wait > 0:
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), wait)
-                    except asyncio.TimeoutError:
+                    try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel racing the event
+                        async with asyncio.timeout(wait):
+                            await self._wake.wait()
+                    except TimeoutError:
                         pass
         finally:
+            self._runner = None
             await self._drain()
 
     async def _fire(self, task_id: int, due: float, name: str, payload: str, attempts: int) -> None:
@@ -234,6 +240,10 @@ class At:
     async def close(self) -> None:
         if self._closed:
             return
+        runner = self._runner
+        if runner is not None and runner is not asyncio.current_task():  # stop serving first
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
         await self._drain()
         self._closed = True
         self.db.close()

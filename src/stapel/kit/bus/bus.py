@@ -107,7 +107,8 @@ class Bus:
                                           message_id=props["message_id"], correlation_id=props.get("correlation_id"),
                                           message_type=props.get("type"))
             try:
-                await asyncio.wait_for(self._publish_once(exchange, routing_key, body, properties), self.confirm_timeout)
+                async with asyncio.timeout(self.confirm_timeout):
+                    await self._publish_once(exchange, routing_key, body, properties)
             except _TRANSIENT as exc:
                 spent = time.monotonic() - started
                 pause = min(2.0, 0.1 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
