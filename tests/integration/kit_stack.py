@@ -23,7 +23,7 @@ COMPONENTS = {
     "db": lambda: f"{{kind: postgres, port: {free_port()}, password: kit2-db-pw-1, database: kit}}",
     "cache": lambda: f"{{kind: redis, port: {free_port()}, password: kit2-cache-pw-1}}",
     "mq": lambda: (f"{{kind: rabbitmq, port: {free_port()}, management_port: {free_port()}, user: admin, "
-                   f"password: kit2-mq-pw-1, asyncapi: [asyncapi.yaml]}}"),
+                   f"password: kit2-mq-pw-1, asyncapi: [asyncapi.yaml], restart: {{policy: always, backoff_seconds: 0.5}}}}"),
 }
 
 

@@ -15,7 +15,7 @@
 See bus.py (publishing), consumer.py (acks, retries through `at`, the DLQ), inbox.py (idempotency).
 Metrics: stapel_kit_bus_published_total{channel,result}, stapel_kit_bus_publish_duration_seconds{channel},
 stapel_kit_bus_consumed_total{queue,handler,result=ok|duplicate|retried|dead_lettered|requeued|failed},
-stapel_kit_bus_handler_duration_seconds{queue,handler}."""
+stapel_kit_bus_handler_duration_seconds{queue,handler}, stapel_kit_bus_reconnects_total{bus}."""
 
 from __future__ import annotations
 

@@ -52,6 +52,10 @@ class Bus:
                                            ("channel", "result"))
         self._publish_timer = _metrics.histogram("stapel_kit_bus_publish_duration_seconds",
                                                  "Time of a confirmed publish, retries included.", ("channel",))
+        reconnects = _metrics.counter("stapel_kit_bus_reconnects_total", "Reconnections after a lost connection.",
+                                      ("bus",)).labels(name)
+        if connection is not None and hasattr(connection, "reconnect_callbacks"):
+            connection.reconnect_callbacks.add(lambda *_args: self._reconnected(reconnects))
         if at is not None:
             at.register(REPUBLISH, self._republish)
         health.add(name, self.check)
@@ -72,6 +76,10 @@ class Bus:
         except (*_TRANSIENT, aio_pika.exceptions.AMQPException) as exc:
             raise Unavailable(f"connect {name}", f"{type(exc).__name__}: cannot reach RabbitMQ") from exc
         return cls(connection, channel, contract, at=at, name=name, **options)
+
+    def _reconnected(self, counter: Any) -> None:
+        counter.inc()
+        self.logger.warning("reconnected to RabbitMQ (channels and consumers restored)")
 
     # --- publishing -------------------------------------------------------------------------------------------
     async def publish(self, channel: str, message: Message | dict, *, params: dict[str, Any] | None = None,
