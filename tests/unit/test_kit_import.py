@@ -17,5 +17,6 @@ def test_stapel_help_imports_nothing_of_the_kit() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert "stapel" in imported
-    for name in ("stapel.kit", "pydantic_settings", "structlog", "psycopg_pool", "prometheus_client"):
+    for name in ("stapel.kit", "pydantic_settings", "structlog", "psycopg_pool", "prometheus_client", "redis", "aio_pika",
+                 "aiormq", "httpx", "stamina", "aiolimiter"):
         assert not {m for m in imported if m == name or m.startswith(name + ".")}, name

@@ -46,3 +46,8 @@ class SqlFileError(ValueError):
 
 class QueryArgumentError(TypeError):
     """A named query called with the wrong arguments (count, unknown or missing names): the message names the query."""
+
+
+class Permanent(KitError):
+    """Retrying cannot help: a bad request, a message that does not validate, a refusal by an external API (4xx
+    but 408/429). A bus handler raising it sends the message to the queue's DLQ at once."""
