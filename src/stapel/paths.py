@@ -48,6 +48,10 @@ class Paths:
     def data(self, name: str) -> Path:
         return self.local / "data" / self.contour / dict(self.volumes).get(name, name)
 
+    def volume(self, service: str, name: str) -> Path:
+        """A service's named volume: `api.data` in .local/data/<contour>/ and in contours.<c>.volumes."""
+        return self.data(f"{service}.{name}")
+
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 

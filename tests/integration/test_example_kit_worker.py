@@ -43,6 +43,6 @@ def test_the_kit_worker_consumes_retries_through_at_and_dead_letters() -> None:
         port = status(root)["worker"]["endpoint"].rsplit(":", 1)[1]
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
         assert 'stapel_kit_bus_consumed_total{handler="handle",queue="shop.orders",result="duplicate"} 1.0' in metrics
-        assert (root / "worker" / ".local" / "at" / "worker.sqlite3").exists()
+        assert (root / ".local" / "data" / "dev" / "worker.at" / "worker.sqlite3").exists()  # its volume (AT_DIR)
     finally:
         assert not stop_and_clean(root, base)

@@ -70,7 +70,7 @@ CASES = [
     Case("uses-role-on-redis", {"stapel.yaml": "components:\n  cache: {kind: redis}\nservices:\n  api: {command: x, uses: {cache: {role: app}}}\n"}, ["config"],
          r"^stapel\.yaml:4: services\.api\.uses\.cache\.role: 'role' applies to postgres components only"),
     Case("name-in-both", {"stapel.yaml": PG + "services:\n  db: {command: x}\n"}, ["config"], r"^stapel\.yaml:4: services\.db: the name is already used by components\.db"),
-    Case("volume-unknown", {"stapel.yaml": "contours:\n  dev: {volumes: {dbb: x}}\n" + PG}, ["config"], r"^stapel\.yaml:2: contours\.dev\.volumes\.dbb: no such component"),
+    Case("volume-unknown", {"stapel.yaml": "contours:\n  dev: {volumes: {dbb: x}}\n" + PG}, ["config"], r"^stapel\.yaml:2: contours\.dev\.volumes\.dbb: no such component or service volume"),
     Case("probe-without-port", {"stapel.yaml": "services:\n  api: {command: x, probe: {tcp: {}}}\n"}, ["config"],
          r"^stapel\.yaml:2: services\.api\.probe\.tcp\.port: needed, because the service has no port"),
     # ---- cycles

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Annotated
 
 from stapel.kit import config, health, log
 from stapel.kit.at import At
@@ -30,7 +31,7 @@ class WorkerConfig(config.Config, prefix="WORKER_"):
     redis: config.Redis
     rabbitmq: config.RabbitMQ
     listen: config.Listen
-    at_file: str = ".local/at/worker.sqlite3"
+    at: Annotated[config.Volume, config.node("at")]  # AT_DIR: the volume stapel.yaml gives the at file
     demo_orders: int = 0
 
 
@@ -48,7 +49,7 @@ async def main() -> None:
     await db.exec(QUERIES.shop__create_tables)
     await db.exec(QUERIES.customers__seed)
     cache = Cache(settings.redis, domain="shop", default_ttl=60)
-    at = await At.open(HERE / settings.at_file)
+    at = await At.open(Path(settings.at.dir) / "worker.sqlite3")
     bus = await Bus.connect(settings.rabbitmq, CONTRACT, at=at, retry_base=1.0)
 
     async def customer_name(customer_id: int, tx) -> str:  # noqa: ANN001

@@ -27,6 +27,11 @@ def exports(node: Node) -> Exports:
     return Exports({}, by_name)
 
 
+def volume_variable(volume: str) -> str:
+    """The variable that tells a service where its named volume is: `at` -> AT_DIR (never prefixed)."""
+    return f"{volume.upper().replace('-', '_')}_DIR"
+
+
 def cwd(node: Node, root: Path) -> Path:
     return (root / node.config.cwd).resolve() if node.config.cwd else root
 

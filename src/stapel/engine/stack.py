@@ -89,7 +89,18 @@ class Stack:
                 kinds_seen.add(other.kind)
                 kind_wide.update(found.kind_wide)
             by_name.update({f"{other.env_name}_{key}": value for key, value in found.by_name.items()})
-        return {f"{node.config.env_prefix}{key}": value for key, value in {**kind_wide, **by_name}.items()}
+        prefixed = {f"{node.config.env_prefix}{key}": value for key, value in {**kind_wide, **by_name}.items()}
+        return {**prefixed, **self.volume_env(node)}
+
+    def volume_env(self, node: Node) -> dict[str, str]:
+        """A service's own volumes (never prefixed, like HOST and PORT): <NAME>_DIR -> where it is, here a folder
+        under .local/data (a contour may rename it: `volumes: {api.data: app_data_stage}`)."""
+        volumes = node.config.volumes if node.is_service else {}
+        return {service.volume_variable(name): self.volume_at(node, name, path) for name, path in volumes.items()}
+
+    def volume_at(self, node: Node, name: str, path: str) -> str:
+        """Where a service's volume `name` is for it (`path`: where it is mounted in a container)."""
+        return str(self.paths.volume(node.name, name))
 
     def secrets(self) -> list[str]:
         """Every secret value the stack knows: component passwords, and the values of secret keys (declared
@@ -157,3 +168,4 @@ def _project_name(root: Path) -> str:
 
     name = re.sub(r"[^a-z0-9_-]+", "-", root.name.lower()).strip("-")
     return name or "stack"
+

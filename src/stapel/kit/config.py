@@ -25,7 +25,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSetti
 
 from stapel.kit._mask import mask_url
 
-__all__ = ["Config", "Consul", "Listen", "Postgres", "Qdrant", "RabbitMQ", "Redis", "load", "node", "required_env",
+__all__ = ["Config", "Consul", "Listen", "Postgres", "Qdrant", "RabbitMQ", "Redis", "Volume", "load", "node", "required_env",
            "safe_dump", "secret_values"]
 
 
@@ -124,6 +124,21 @@ class Listen(Block):
     PREFIXED = False
     host: str = "127.0.0.1"
     port: int
+
+
+class Volume(Block):
+    """A named volume of the service's own (`services.<s>.volumes` in stapel.yaml), never prefixed:
+    `at: Annotated[Volume, node("at")]` reads AT_DIR, its folder (natively under .local/data, in a container
+    where it is mounted)."""
+
+    PREFIXED = False
+    dir: str
+
+    @classmethod
+    def env_names(cls, prefix: str, marker: node | None) -> dict[str, str]:
+        if marker is None:
+            raise TypeError("a Volume block names its volume: Annotated[Volume, node('at')] reads AT_DIR")
+        return {"dir": f"{marker.prefix}DIR"}
 
 
 def _block_fields(cls: type[BaseSettings]) -> Iterator[tuple[str, type[Block], node | None]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from stapel.errors import ConfigError
 from stapel.model.yamlfile import Located, load_yaml
@@ -132,8 +133,21 @@ def other_contours(located: Located, current: str) -> list[str]:
         chosen = contours.choose(located, name)
         scratch = Located(located.file, copy.deepcopy(located.data), dict(located.lines))
         found = _missing_env_files(located, chosen, synced=_synced_env_files(located)) + contours.apply_overrides(scratch, chosen)
+        found += _unknown_volumes(located, name, chosen.settings.get("volumes"))
         problems += [p for p in found if p not in problems]
     return problems
+
+
+def _unknown_volumes(located: Located, contour: str, volumes: Any) -> list[str]:
+    """Another contour's `volumes:` names (raw data): a component, or a service's volume as <service>.<volume>."""
+    data = located.data if isinstance(located.data, dict) else {}
+    known = set(data.get("components") or {}) if isinstance(data.get("components"), dict) else set()
+    for service, body in (data.get("services") or {}).items() if isinstance(data.get("services"), dict) else []:
+        if isinstance(body, dict) and isinstance(body.get("volumes"), dict):
+            known |= {f"{service}.{volume}" for volume in body["volumes"]}
+    return [f"{located.where(('contours', contour, 'volumes', name))}: contours.{contour}.volumes.{name}: "
+            f"no such component or service volume (<service>.<volume>)"
+            for name in (volumes if isinstance(volumes, dict) else {}) if name not in known]
 
 
 def broker_url_problems(located: Located, model: "StackFile", env_files: list[Path]) -> list[str]:  # noqa: F821
@@ -260,9 +274,7 @@ def contour_check(located: Located, model: "StackFile", contour: str, settings: 
     from stapel.model.weak import weak_credentials
 
     problems = unknown_port_names(located, model, contour, settings)
-    for name in settings.volumes:
-        if name not in model.components:
-            problems.append(f"{located.where(('contours', contour, 'volumes', name))}: contours.{contour}.volumes.{name}: no such component")
+    problems += _unknown_volumes(located, contour, settings.volumes)
     if not problems:
         problems += fixed_port_collisions(located, model, contour, settings) or collisions(located, model)
     problems += weak_credentials(located, model, contour, settings, env)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -49,6 +50,9 @@ class Metrics(Strict):
     port: Port | None = Field(None, description="Default: the service's port (no port: not scraped).")
 
 
+VOLUME_NAME = r"[a-z][a-z0-9_-]*"
+
+
 class Service(Node):
     command: list[str] = Field(description="Argument list, or a string split like a shell would (no shell runs).")
     migrations: Migrations | None = None
@@ -64,6 +68,9 @@ class Service(Node):
     stop_timeout_seconds: float = Field(10, gt=0)
     metrics: Metrics | None = Field(default_factory=Metrics,
                                     description="Scraped by the stack's Prometheus: {path, port} (default /metrics on its port), or false.")
+    volumes: dict[str, str] = Field(default_factory=dict, description=(
+        "Named volumes it keeps across restarts (seed 002: the SQLite file of `at`): name -> the absolute path inside a "
+        "container. Natively .local/data/<contour>/<service>.<name>; the service gets its path as <NAME>_DIR."))
 
     _argv = field_validator("command", mode="before")(lambda cls, v: _as_argv(v))
     _env_file = field_validator("env_file", mode="before")(lambda cls, v: _as_list(v))
@@ -71,6 +78,16 @@ class Service(Node):
     _seeds = field_validator("seeds", mode="before")(lambda cls, v: _as_list(v))
     _migrations = field_validator("migrations", mode="before")(lambda cls, v: {"dir": v} if isinstance(v, str) else v)
     _metrics = field_validator("metrics", mode="before")(lambda cls, v: {} if v is True else (None if v is False else v))
+
+    @field_validator("volumes")
+    @classmethod
+    def _volume_paths(cls, volumes: dict[str, str]) -> dict[str, str]:
+        for name, path in volumes.items():
+            if not re.fullmatch(VOLUME_NAME, name):
+                raise ValueError(f"volume name '{name}': use lowercase letters, digits, _ and -, starting with a letter")
+            if not path.startswith("/") or path == "/":
+                raise ValueError(f"volume '{name}': the path inside a container must be absolute and not /, got '{path}'")
+        return volumes
 
     @model_validator(mode="after")
     def _default_profiles(self) -> Service:

@@ -107,6 +107,7 @@ def build(stack: Any, out_dir: Path | None = None, tag: str = "dev", registry: s
     shots = jobs.one_shots(stack)
     for node in stack.services():
         services[node.name] = _service(stack, node, refs, out, tag, registry)
+        volumes.update({name: {"name": name} for name in service_volumes(stack, node)})
         waits = compose_jobs.wait_for(stack, shots, node)
         if waits:
             services[node.name].setdefault("depends_on", {}).update(waits)
@@ -144,11 +145,22 @@ def _put(body: dict[str, Any], key: str, value: Any) -> None:
         body[key] = value
 
 
+def volume_name(stack: Any, key: str, default: str) -> str:
+    """The contour's name for a volume (contours.<c>.volumes.<key>), else <stack>_<default>_<instance>: a named
+    volume is global, so the project is in its name."""
+    named = stack.settings.volumes.get(key) if stack.settings else None
+    return named or f"{stack.name}_{default}_{stack.instance}"
+
+
+def service_volumes(stack: Any, node: Node) -> dict[str, str]:
+    """A service's named volumes: Compose volume name -> where it is mounted."""
+    return {volume_name(stack, f"{node.name}.{name}", f"{node.name}-{name}"): path for name, path in node.config.volumes.items()}
+
+
 def _component(stack: Any, node: Node, refs: Refs) -> tuple[dict[str, Any], str]:
     image = images.image_for(node.name, node.kind, node.config)
     inside = images.container_ports(node.kind)
-    volume = stack.settings.volumes.get(node.name) if stack.settings else None
-    volume = volume or f"{stack.name}_{node.name}_{stack.instance}"  # a named volume is global: the project is in its name
+    volume = volume_name(stack, node.name, node.name)
     body: dict[str, Any] = {"image": image}
     _put(body, "command", _component_command(node, refs))
     _put(body, "environment", {**_image_env(node, refs), **{k: escape(v) for k, v in node.config.env.items()}})
@@ -209,6 +221,7 @@ def _service(stack: Any, node: Node, refs: Refs, out: Path, tag: str, registry: 
     _put(body, "env_file", [relative((stack.root / name).resolve(), out) for name in node.config.env_file])
     _put(body, "environment", _service_env(stack, node, refs))
     _put(body, "ports", [f"{HOST}:{node.port}:{node.port}"] if node.port else None)
+    _put(body, "volumes", [f"{name}:{path}" for name, path in service_volumes(stack, node).items()])
     _put(body, "depends_on", {name: {"condition": _condition(stack, name, cond)} for name, cond in node.depends_on.items()})
     _put(body, "healthcheck", healthcheck(stack.probe(node), node, refs))
     _common(node, body)

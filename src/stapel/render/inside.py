@@ -19,6 +19,10 @@ LISTEN_ALL = "0.0.0.0"  # where a service in a container listens (HOST): 127.0.0
 class InsideStack(Stack):
     host_of: Callable[[str], str] = str  # node name -> its host name in the network
 
+    def volume_at(self, node: Node, name: str, path: str) -> str:
+        """Inside a container a volume is where it is mounted: the path stapel.yaml gives it."""
+        return path
+
     def exports(self, node: Node, use: Any = None) -> Exports:
         found, host = super().exports(node, use), self.host_of(node.name)
         return Exports({k: rehost(v, host) for k, v in found.kind_wide.items()}, {k: rehost(v, host) for k, v in found.by_name.items()})

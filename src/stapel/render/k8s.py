@@ -44,7 +44,7 @@ from stapel.engine.stack import Stack
 from stapel.errors import ConfigError
 from stapel.monitoring import k8s as monitoring
 from stapel.private import write_private
-from stapel.render import images, k8s_jobs, rabbitmq_definitions
+from stapel.render import images, k8s_jobs, k8s_volumes, rabbitmq_definitions
 from stapel.render import k8s_objects as objects
 from stapel.render.images import check_tags, git_tag
 
@@ -145,6 +145,7 @@ def base(stack: Stack, envs: dict, secret_nodes: list[str], tag: str) -> dict[st
         docs += monitoring.config_maps(stack, node)  # prometheus.yml, Grafana provisioning
         docs += monitoring.credential_secrets(stack, node)  # Prometheus: the Qdrant API keys it scrapes with (placeholders)
         docs += rabbitmq_definitions.k8s_objects(stack, node, objects.labels(stack, node))  # its definitions Secret, conf.d entry
+        docs += k8s_volumes.claims(node, objects.labels(stack, node))  # a service's named volumes
         if has_secret:
             docs.append(objects.secret_object(stack, node, list(secret)))
         files[f"base/{objects.k8s_name(name)}.yaml"] = [doc for doc in docs if doc is not None]

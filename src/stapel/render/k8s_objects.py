@@ -15,6 +15,7 @@ from stapel.engine.stack import Stack
 from stapel.errors import ConfigError
 from stapel.render.images import container_ports, data_path, image_for
 from stapel.render.inside import LISTEN_ALL, InsideStack, inside
+from stapel.render import k8s_volumes
 from stapel.render.jobs import role_env
 
 # kind -> (cpu request, memory request, cpu limit, memory limit, storage)
@@ -224,6 +225,8 @@ def container(stack: Stack, node: Node, image: str, has_secret: bool) -> dict[st
 
         body["volumeMounts"] = [{"name": claim_name(stack, node), "mountPath": data_path(node.kind)}, *monitoring.mounts(stack, node),
                                 *rabbitmq_definitions.k8s_mounts(node)]
+    elif node.config.volumes:
+        body["volumeMounts"] = k8s_volumes.mounts(node)
     return body
 
 
@@ -264,7 +267,9 @@ def stateful_set(stack: Stack, node: Node, has_secret: bool) -> dict[str, Any]:
 
 
 def deployment(stack: Stack, node: Node, image: str, has_secret: bool) -> dict[str, Any]:
+    pod: dict[str, Any] = {"containers": [container(stack, node, image, has_secret)]}
+    if node.config.volumes:
+        pod["volumes"] = k8s_volumes.pod_volumes(node)
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": k8s_name(node.name), "labels": labels(stack, node)},
-            "spec": {"replicas": 1, "selector": {"matchLabels": selector(stack, node)},
-                     "template": {"metadata": {"labels": labels(stack, node)},
-                                  "spec": {"containers": [container(stack, node, image, has_secret)]}}}}
+            "spec": {"replicas": 1, **k8s_volumes.strategy(node), "selector": {"matchLabels": selector(stack, node)},
+                     "template": {"metadata": {"labels": labels(stack, node)}, "spec": pod}}}

@@ -176,6 +176,8 @@ class NativeRuntime:
 
     def launch(self, node: Node) -> LaunchSpec:
         if node.is_service:
+            for name, folder in self._volumes(node).items():
+                check_writable_dir(folder, f"services.{node.name}.volumes.{name}")
             spec = service.native(node, self.ctx, self.stack.service_env(node))
         else:
             check_writable_dir(self.stack.paths.data(node.name), f"components.{node.name}")
@@ -198,6 +200,14 @@ class NativeRuntime:
     def prepare(self, node: Node) -> None:
         if not node.is_service:
             kind_module(node.kind).prepare(node, self.ctx)
+        for folder in self._volumes(node).values():
+            folder.mkdir(parents=True, exist_ok=True)  # the service's own user (stapel's) writes it
+
+    def _volumes(self, node: Node) -> dict[str, Path]:
+        """A service's volumes, natively: folders under .local/data/<contour>/ (down --volumes deletes them)."""
+        if not node.is_service:
+            return {}
+        return {name: self.stack.paths.volume(node.name, name) for name in node.config.volumes}
 
     def start_many(self, items: list[tuple[Node, LaunchSpec, dict[str, Any]]]) -> list[dict[str, Any]]:
         """One request for a whole level: 200 starts are one round trip, not 200 connections at once."""
