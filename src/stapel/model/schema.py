@@ -15,7 +15,7 @@ from stapel.model.kinds import (  # noqa: F401
     Component, Consul, Grafana, PgDatabase, PgRole, PgSchema, Postgres, Prometheus, Qdrant, QdrantCollection, RabbitMQ, Redis,
 )
 from stapel.model.nodes import (  # noqa: F401
-    MONITORING_KINDS, ComponentBase, Dependency, ExecCheck, HttpCheck, Node, Probe, Restart, TcpCheck,
+    MONITORING_KINDS, ComponentBase, Dependency, ExecCheck, HttpCheck, LogRotation, Node, Probe, Restart, TcpCheck,
 )
 
 class Use(Strict):
@@ -88,6 +88,8 @@ class StackFile(Strict):
     env: EnvBlock = Field(default_factory=EnvBlock)
     components: dict[str, Component] = Field(default_factory=dict)
     services: dict[str, Service] = Field(default_factory=dict)
+    logs: LogRotation | None = Field(None, description="Rotation of every native process log: {max_size: 10MiB, keep: 5} "
+                                     "(the defaults); a node's own `logs:` overrides it field by field.")
 
     @field_validator("components", "services", "contours", mode="before")
     @classmethod
@@ -106,7 +108,8 @@ class StackFile(Strict):
 def block_model(path: tuple, data: Any) -> type[BaseModel] | None:
     """The schema class of the block at `path` in the raw data (for "did you mean" on unknown keys)."""
     by_kind = {m.model_fields["kind"].annotation.__args__[0]: m for m in (Postgres, Redis, RabbitMQ, Prometheus, Consul, Qdrant, Grafana)}
-    by_key = {"migrations": Migrations, "probe": Probe, "tcp": TcpCheck, "http": HttpCheck, "exec": ExecCheck, "restart": Restart, "env": EnvBlock}
+    by_key = {"migrations": Migrations, "probe": Probe, "tcp": TcpCheck, "http": HttpCheck, "exec": ExecCheck, "restart": Restart, "env": EnvBlock,
+              "logs": LogRotation}
     if not path:
         return StackFile
     if len(path) == 2 and path[0] == "components":
