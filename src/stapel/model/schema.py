@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -49,6 +49,29 @@ class Metrics(Strict):
     port: Port | None = Field(None, description="Default: the service's port (no port: not scraped).")
 
 
+class Watch(Strict):
+    """Live reload: what `stapel up --watch` / `stapel watch` does when files under the service change."""
+
+    paths: list[str] = Field(default_factory=list, description="Folders or files to watch (relative to the project root); default: the service's cwd.")
+    include: list[str] = Field(default_factory=list, description="Only changes matching one of these globs count (e.g. '*.py'); default: all.")
+    ignore: list[str] = Field(default_factory=list, description="Globs to ignore besides the defaults (.git, .local, __pycache__, node_modules, "
+                                                                "virtual envs, editor swap files).")
+    mode: Literal["restart", "sync"] = Field("restart", description="restart: stapel restarts it and waits for its probe; sync: its command "
+                                                                  "reloads itself (uvicorn --reload, vite), stapel only waits for its probe.")
+    restart_dependents: bool = Field(False, description="Also restart the services that depend on it.")
+
+    _paths = field_validator("paths", "include", "ignore", mode="before")(lambda cls, v: _as_list(v))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        if isinstance(value, (str, list)):
+            return {"paths": value}
+        return value
+
+
 class Service(Node):
     command: list[str] = Field(description="Argument list, or a string split like a shell would (no shell runs).")
     migrations: Migrations | None = None
@@ -62,6 +85,8 @@ class Service(Node):
                                  description="Components and services whose endpoints and credentials it sees, besides those in depends_on.")
     port: Port | None = Field(None, description="The port it listens on; exported to it as PORT.")
     stop_timeout_seconds: float = Field(10, gt=0)
+    watch: Watch | None = Field(None, description="Live reload (`stapel up --watch`, `stapel watch`): true, a list of paths, or "
+                                "{paths, include, ignore, mode, restart_dependents}.")
     metrics: Metrics | None = Field(default_factory=Metrics,
                                     description="Scraped by the stack's Prometheus: {path, port} (default /metrics on its port), or false.")
 
@@ -71,6 +96,7 @@ class Service(Node):
     _seeds = field_validator("seeds", mode="before")(lambda cls, v: _as_list(v))
     _migrations = field_validator("migrations", mode="before")(lambda cls, v: {"dir": v} if isinstance(v, str) else v)
     _metrics = field_validator("metrics", mode="before")(lambda cls, v: {} if v is True else (None if v is False else v))
+    _watch = field_validator("watch", mode="before")(lambda cls, v: None if v is False else v)
 
     @model_validator(mode="after")
     def _default_profiles(self) -> Service:
@@ -127,6 +153,8 @@ def block_model(path: tuple, data: Any) -> type[BaseModel] | None:
         return Use
     if len(path) == 3 and path[0] == "services" and path[2] == "metrics":
         return Metrics
+    if len(path) == 3 and path[0] == "services" and path[2] == "watch":
+        return Watch
     if len(path) == 3 and path[:2] == ("env", "files"):
         return EnvFilePair
     if len(path) == 3 and path[:2] == ("env", "secrets"):
