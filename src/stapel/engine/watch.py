@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,9 @@ from stapel.errors import ConfigError, StapelError
 IGNORED_DIRS = {".git", ".hg", ".svn", ".local", "__pycache__", "node_modules", ".venv", "venv", ".tox", ".nox",
                 ".mypy_cache", ".pytest_cache", ".ruff_cache", ".idea", ".vscode", "dist", "build", ".eggs"}
 IGNORED_FILES = ("*.swp", "*.swx", "*.swo", "*~", ".#*", "#*#", "*.pyc", "*.pyo", ".DS_Store", "4913")  # 4913: vim's probe file
-STEP_MS = 50  # a burst of saves: changes closer than this together are one restart (watchfiles' step)
+STEP_MS = 200  # a burst of saves: changes less than this apart are one restart (watchfiles' step: the quiet time)
 DEBOUNCE_MS = 1600  # but a burst never holds the restart back longer than this
+COMMAND_FOLDERS = ("migrations", "alembic", "db/migrations")  # where a migrations.command tool keeps its files
 POLLING_VARIABLE = "STAPEL_WATCH_POLLING"  # 1: poll instead of inotify (network drives, containers without inotify)
 
 
@@ -35,7 +36,7 @@ class Target:
     mode: str
     dependents: list[str]
     migrations: Path | None
-    changes: list[Path] = field(default_factory=list)
+    started: float = 0.0  # when stapel last (re)started it: saves before that are in what it runs already
 
     @property
     def name(self) -> str:
@@ -80,13 +81,22 @@ def targets(stack: Any, names: list[str] | None = None) -> list[Target]:
                 where = ("services", node.name, "watch", "paths", i) if watch.paths else ("services", node.name, "watch")
                 key = f"services.{node.name}.watch" + (f".paths[{i}]" if watch.paths else "")
                 problems.append(f"{located.where(where)}: {key}: {root} does not exist; create it or fix the path")
-        migrations = node.config.migrations
-        folder = (home / migrations.dir).resolve() if migrations and migrations.dir else None
+        folder = _migrations_folder(node, home)
         dependents = [n.name for n in stack.services() if node.name in n.depends_on] if watch.restart_dependents else []
         found.append(Target(node, roots, watch.include, watch.ignore, watch.mode, dependents, folder))
     if problems:
         raise ConfigError(problems[0], problems=problems[1:])
     return found
+
+
+def _migrations_folder(node: Node, home: Path) -> Path | None:
+    """migrations.dir; with migrations.command, the tool's usual folder under the cwd (migrations/, alembic/)."""
+    config = node.config.migrations
+    if config is None:
+        return None
+    if config.dir:
+        return (home / config.dir).resolve()
+    return next(((home / name).resolve() for name in COMMAND_FOLDERS if (home / name).is_dir()), None)
 
 
 class Watcher:
@@ -124,7 +134,7 @@ class Watcher:
         event = _event_time(paths)
         done: set[str] = set()
         for target in self.items:
-            changed = sorted(p for p in paths if target.wants(p))
+            changed = sorted(p for p in paths if target.wants(p) and _since(p, target.started))
             if not changed or target.name in done:
                 continue
             try:
@@ -140,11 +150,14 @@ class Watcher:
 
     def reload(self, target: Target, changed: list[Path], event: float) -> None:
         what = _describe(changed, self.stack.root)
+        target.started = time.time()
         if target.migrations and any(p == target.migrations or target.migrations in p.parents for p in changed):
             from stapel.migrate import steps
 
-            for change in steps.migrate(self.stack, target.node, lambda _line: None) or ["migrations: up to date"]:
-                self.say(f"  {target.name}: {change}")
+            changes = steps.migrate(self.stack, target.node, lambda _line: None)  # a failure: said, and no restart
+            command = target.node.config.migrations.command
+            for change in changes or [f"{target.name}: migrations {'command ran' if command else 'up to date'}"]:
+                self.say(f"  {change}")
         if target.mode == "sync":
             self._wait_healthy(target.node, event, f"reloaded itself after {what}", settle=0.3)
         else:
@@ -168,6 +181,15 @@ class Watcher:
         detail = wait_for(self.runtime, node, self.stack.probe(node), "healthy", self.stop, lambda _t: None)
         took = time.time() - event
         self.say(f"↻ {node.name}: {why}; healthy in {took:.2f}s (file saved -> healthy): {detail}")
+
+
+def _since(path: Path, started: float) -> bool:
+    """Saved after the service last (re)started (a removed file always counts): the rest of a burst that came
+    in while it restarted is in the new process already."""
+    try:
+        return path.stat().st_mtime > started
+    except OSError:
+        return True
 
 
 def _event_time(paths: set[Path]) -> float:
