@@ -55,16 +55,19 @@ class Output:
         return [line for line in self.lines() if line.startswith("↻ api:")]
 
 
-def test_a_burst_of_saves_is_one_restart_and_ignored_paths_do_nothing(project: Path) -> None:
+@pytest.mark.parametrize("polling", [False, True], ids=["inotify", "polling"])
+def test_a_burst_of_saves_is_one_restart_and_ignored_paths_do_nothing(project: Path, polling: bool) -> None:
     _project(project, "{ignore: ['*.tmp']}")
     stapel(project, "up", check=True)
     assert (project / "migrated.txt").read_text() == "ran\n"
     out = Output(project / "watch.out")
+    env = {**stapel_env(), **({"STAPEL_WATCH_POLLING": "1"} if polling else {})}
     with open(out.path, "w") as sink:
-        watcher = subprocess.Popen([sys.executable, "-m", "stapel", "watch"], cwd=project, env=stapel_env(),
+        watcher = subprocess.Popen([sys.executable, "-m", "stapel", "watch"], cwd=project, env=env,
                                    stdout=sink, stderr=subprocess.STDOUT)
     try:
         assert wait_until(lambda: any(line.startswith("watching api") for line in out.lines()), 20), out.lines()
+        assert ("polling" in out.lines()[0]) == polling
         time.sleep(0.3)
         before = status(project)["api"]["pid"]
         for i in range(10):  # a burst: one restart

@@ -116,3 +116,26 @@ def test_bad_logs_settings_are_one_line_each(config_error) -> None:  # noqa: ANN
     assert lines[2:] == [
         "stapel.yaml:1: logs.max_size: 'lots' is not a size: give bytes or e.g. 10MiB, 512KiB, 1GB",
     ]
+
+
+def test_logs_follow_goes_on_through_a_rotation(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    import threading
+
+    from stapel.cli.inspect import follow
+
+    log = tmp_path / "x.log"
+    file = logpipe.LogFile(str(log), 1024, 10)
+    file.write(b"before\n")
+    stop = threading.Event()
+    reader = threading.Thread(target=follow, args=(log, 0.01, stop.is_set))
+    reader.start()
+    time.sleep(0.1)
+    for i in range(300):  # about 3 rotations
+        file.write(b"line %06d\n" % i)
+        if i % 50 == 0:
+            time.sleep(0.03)
+    time.sleep(0.3)
+    stop.set()
+    reader.join(timeout=5)
+    file.close()
+    assert capsys.readouterr().out.splitlines() == [f"line {i:06d}" for i in range(300)]
