@@ -108,7 +108,11 @@ class Watcher:
         self.stop = stop or threading.Event()
         self.specs: dict[str, Any] = {}
 
-    def accept(self, _change: Any, path: str) -> bool:
+    def accept(self, change: Any, path: str) -> bool:
+        import watchfiles
+
+        if change == watchfiles.Change.modified and os.path.isdir(path):
+            return False  # a folder's entries changed (polling reports it): the files' own events say which
         return any(t.wants(Path(path)) for t in self.items)
 
     def run(self) -> None:
