@@ -112,3 +112,37 @@ def test_a_watch_path_that_does_not_exist_is_one_line_and_nothing_starts(project
     assert not list((project / ".local").rglob("*.json")) if (project / ".local").exists() else True
     done = stapel(project, "watch")
     assert done.returncode == 1 and "services.api.watch.paths[1]" in done.stderr
+
+
+SELF_RELOADING = APP.replace("http.server.ThreadingHTTPServer(", """import sys, threading, time
+def reload_on_change():
+    seen = os.stat(__file__).st_mtime
+    while os.stat(__file__).st_mtime == seen:
+        time.sleep(0.05)
+    os.execv(sys.executable, [sys.executable, *sys.argv])  # like uvicorn --reload: the same service, reloaded
+threading.Thread(target=reload_on_change, daemon=True).start()
+http.server.ThreadingHTTPServer(""")
+
+
+def test_sync_mode_leaves_the_reload_to_the_command_and_waits_for_its_health(project: Path) -> None:
+    _project(project, "{mode: sync}")
+    (project / "api" / "app.py").write_text(SELF_RELOADING)
+    stapel(project, "up", check=True)
+    before = status(project)["api"]
+    out = Output(project / "watch.out")
+    with open(out.path, "w") as sink:
+        watcher = subprocess.Popen([sys.executable, "-m", "stapel", "watch"], cwd=project, env=stapel_env(),
+                                   stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        assert wait_until(lambda: any(line.startswith("watching api") for line in out.lines()), 20), out.lines()
+        time.sleep(0.3)
+        with open(project / "api" / "app.py", "a") as f:
+            f.write("# edited\n")
+        assert wait_until(lambda: out.restarts(), 20), out.lines()
+        assert "reloaded itself after api/app.py" in out.restarts()[0]
+        after = status(project)["api"]
+        assert after["pid"] == before["pid"] and after["restarts"] == before["restarts"]  # stapel did not restart it
+        assert stapel(project, "check").returncode == 0
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        assert watcher.wait(timeout=20) == 130
