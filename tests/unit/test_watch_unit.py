@@ -107,3 +107,44 @@ def test_compose_renders_develop_watch_and_both_validators_accept_it(tmp_path: P
 def test_target_wants_nothing_outside_its_roots(tmp_path: Path) -> None:
     target = Target(node=None, roots=[tmp_path / "a"], include=[], ignore=[], mode="restart", dependents=[], migrations=None)
     assert not target.wants(tmp_path / "ab" / "x.py") and target.wants(tmp_path / "a" / "x.py")
+
+
+def _watcher(tmp_path: Path, api_watch: str, behaviour: dict | None = None):  # noqa: ANN202
+    from stapel.engine.watch import Watcher
+    from stapel.runtimes.fake import FakeRuntime
+
+    stack = _stack(tmp_path, "  api:\n    command: python3 app.py\n    cwd: api\n    port: 18001\n"
+                             "    migrations: {command: [sh, -c, 'exit 3']}\n"
+                             f"    watch: {api_watch}\n"
+                             "  worker:\n    command: sleep 1\n    depends_on: {api: {condition: started}}\n")
+    runtime = FakeRuntime(stack, behaviour)
+    for node in stack.services():
+        runtime.start(node, runtime.launch(node), {})
+    runtime.events.clear()
+    said: list[str] = []
+    return Watcher(stack, runtime, targets(stack), said.append), runtime, said
+
+
+def test_a_change_restarts_the_service_and_only_asked_for_dependents(tmp_path: Path) -> None:
+    watcher, runtime, said = _watcher(tmp_path, "true")
+    app = (tmp_path / "api" / "app.py").resolve()
+    app.write_text("x")
+    watcher.on_batch({app})
+    assert runtime.events == ["stop api", "start api"]
+    assert said[-1].startswith("↻ api: restarted after api/app.py; healthy in ")
+    watcher.on_batch({app})  # saved before that restart: already in what runs
+    assert runtime.events == ["stop api", "start api"]
+
+    watcher, runtime, said = _watcher(tmp_path, "{restart_dependents: true}")
+    app.write_text("y")
+    watcher.on_batch({app})
+    assert runtime.events == ["stop api", "start api", "stop worker", "start worker"]
+
+
+def test_a_failing_migration_is_said_and_the_service_is_not_restarted(tmp_path: Path) -> None:
+    watcher, runtime, said = _watcher(tmp_path, "true")
+    new = (tmp_path / "api" / "migrations" / "002.sql").resolve()
+    new.write_text("-- x\n")
+    watcher.on_batch({new})
+    assert runtime.events == []
+    assert said == ["✗ services.api.migrations.command: exited with code 3: no output (see the step log of this run)"]
