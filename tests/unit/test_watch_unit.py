@@ -89,7 +89,9 @@ def test_compose_renders_develop_watch_and_both_validators_accept_it(tmp_path: P
     root = tmp_path / "minimal"
     shutil.copytree(REPO / "examples" / "minimal", root, ignore=shutil.ignore_patterns(".env", ".env.*", ".local"))
     (root / "shared").mkdir()
-    text = (root / "stapel.yaml").read_text().replace("    cwd: api\n", "    cwd: api\n    watch: {paths: [api, shared], ignore: ['*.md']}\n")
+    text = (root / "stapel.yaml").read_text().replace("    cwd: api\n", "    cwd: api\n    watch: {paths: [api, shared], ignore: ['*.md']}\n"
+                                                                           "    logs: {keep: 2}\n")
+    text += "logs: {max_size: 512KiB}\n"
     (root / "stapel.yaml").write_text(text)
     stack = open_stack(root / "stapel.yaml", "dev", env={})
     out = root / "deploy" / "compose"
@@ -101,6 +103,9 @@ def test_compose_renders_develop_watch_and_both_validators_accept_it(tmp_path: P
     assert develop["watch"][0]["action"] == "sync+restart" and develop["watch"][0]["target"] == "/app"
     assert develop["watch"][0]["path"] == "../../api" and "*.md" in develop["watch"][0]["ignore"]
     assert develop["watch"][1] == {"action": "rebuild", "path": "../../shared"}  # outside the build context
+    services = yaml.safe_load((out / "compose.yaml").read_text())["services"]
+    assert services["api"]["logging"] == {"driver": "json-file", "options": {"max-size": "512k", "max-file": "3"}}
+    assert services["db"]["logging"]["options"] == {"max-size": "512k", "max-file": "6"}
     docker_compose_config(out)
 
 

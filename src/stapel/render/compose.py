@@ -157,6 +157,7 @@ def _component(stack: Any, node: Node, refs: Refs) -> tuple[dict[str, Any], str]
     rabbitmq_definitions.compose_parts(stack, node, body)  # a declared topology: loaded at boot from secrets/
     _put(body, "healthcheck", healthcheck(stack.probe(node), node, refs))
     _common(node, body)
+    _put(body, "logging", compose_watch.logging(stack, node))
     _put(body, "profiles", list(node.config.profiles))
     return body, volume
 
@@ -214,6 +215,7 @@ def _service(stack: Any, node: Node, refs: Refs, out: Path, tag: str, registry: 
     _common(node, body)
     body["stop_grace_period"] = duration(node.config.stop_timeout_seconds)
     _put(body, "profiles", list(node.config.profiles))
+    _put(body, "logging", compose_watch.logging(stack, node))
     _put(body, "develop", compose_watch.develop(stack, node, out))
     return body
 

@@ -1,4 +1,5 @@
-"""`watch:` of a service as Compose's `develop.watch` (`docker compose watch`, Compose 2.22 and later).
+"""`logs:` as Compose's `logging` (the json-file driver rotates as the supervisor does natively), and
+`watch:` of a service as Compose's `develop.watch` (`docker compose watch`, Compose 2.22 and later).
 
 A watched folder inside the service's build context is synced into the image's WORKDIR (/app in stapel's
 starter Dockerfile): `sync+restart` for mode restart, `sync` for mode sync (the command reloads itself). A
@@ -36,3 +37,15 @@ def develop(stack: Any, node: Any, out: Path) -> dict[str, Any] | None:
             entry["action"] = "rebuild"
         entries.append({"action": entry.pop("action"), **entry})
     return {"watch": entries}
+
+
+def logging(stack: Any, node: Any) -> dict[str, Any] | None:
+    """Only where stapel.yaml sets `logs:` (stack-wide or on the node): else Docker's own default stays."""
+    from stapel.model.nodes import log_rotation
+
+    if getattr(stack.model, "logs", None) is None and getattr(node.config, "logs", None) is None:
+        return None
+    rotation = log_rotation(stack.model.logs, node.config.logs)
+    size = rotation["max_size"]
+    text = f"{size // 1024 ** 2}m" if size % 1024 ** 2 == 0 else f"{size // 1024}k" if size % 1024 == 0 else str(size)
+    return {"driver": "json-file", "options": {"max-size": text, "max-file": str(rotation["keep"] + 1)}}
