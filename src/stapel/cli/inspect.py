@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -123,12 +124,31 @@ def cmd_logs(args: argparse.Namespace) -> int:
         print(line)
     if not args.follow:
         return 0
-    with open(path, "rb") as f:
-        f.seek(0, 2)
-        while True:
+    follow(path)
+    return 0
+
+
+def follow(path, sleep: float = 0.2, until=lambda: False) -> None:  # noqa: ANN001
+    """Print what is appended to a log, on through its rotations: once the name points to a new file, the rest
+    of the old one is printed, then the new one from its start."""
+    f = open(path, "rb")  # noqa: SIM115 - swapped at each rotation
+    f.seek(0, 2)
+    try:
+        while not until():
             chunk = f.read()
             if chunk:
                 sys.stdout.write(chunk.decode(errors="replace"))
                 sys.stdout.flush()
-            else:
-                time.sleep(0.2)
+                continue
+            try:
+                moved = os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
+            except FileNotFoundError:
+                moved = False  # between the rename and the new file: look again
+            if moved:
+                sys.stdout.write(f.read().decode(errors="replace"))  # written just before the rename
+                f.close()
+                f = open(path, "rb")  # noqa: SIM115
+                continue
+            time.sleep(sleep)
+    finally:
+        f.close()

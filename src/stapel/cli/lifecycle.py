@@ -66,12 +66,33 @@ def profiles(args: argparse.Namespace) -> list[str] | None:
 def cmd_up(args: argparse.Namespace) -> int:
     options = UpOptions(services=args.service, skip_backend=args.skip_backend, skip_migrations=args.skip_migrations,
                         skip_seeds=args.skip_seeds, profiles=profiles(args))
+    if getattr(args, "watch", False):
+        return _up_and_watch(args, options)
     code = _up(args, options, quiet_json=args.json)
     if code == 0 and args.attach:
         from stapel.cli.attach import attach
 
         return attach(args)
     return code
+
+
+def _up_and_watch(args: argparse.Namespace, options: UpOptions) -> int:
+    """`up --watch`: the watched paths checked first (nothing starts when one is wrong), then up, then watching
+    in the foreground until Ctrl-C, which stops the stack (as --attach does)."""
+    from stapel.cli.watch import checked_targets, watch
+    from stapel.errors import EXIT_INTERRUPTED
+
+    stack = open_stack(args)
+    items = checked_targets(stack, args.service)
+    _up(args, options, quiet_json=args.json)
+    try:
+        watch(stack, runtime_for(args, stack), items)
+    except KeyboardInterrupt:
+        say("stopping the stack…")
+        args.volumes, args.yes = False, False
+        cmd_down(args)
+        return EXIT_INTERRUPTED
+    return 0
 
 
 def cmd_down(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ COMMANDS = {
     "start": ("stapel.cli.lifecycle", "cmd_start", "start some services (and what they depend on)"),
     "stop": ("stapel.cli.lifecycle", "cmd_stop", "stop some services or components (--backend: every service, the infrastructure keeps running)"),
     "restart": ("stapel.cli.lifecycle", "cmd_restart", "restart some services or components"),
+    "watch": ("stapel.cli.watch", "cmd_watch", "restart the services with watch: when their files change (the stack is up; Ctrl-C stops watching)"),
     "config": ("stapel.cli.config", "cmd_config", "print the resolved stack, secrets masked"),
     "schema": ("stapel.cli.config", "cmd_schema", "print the JSON Schema of stapel.yaml"),
     "render": ("stapel.cli.render", "cmd_render", "write the stack as Docker Compose or Kubernetes (kustomize base + an overlay per contour)"),
@@ -86,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--skip-migrations", action="store_true", help="do not run the services' migrations")
     up.add_argument("--skip-seeds", action="store_true", help="do not load seed data")
     up.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    up.add_argument("--watch", action="store_true", help="then stay in the foreground restarting the services with watch: "
+                                                         "when their files change; Ctrl-C stops everything")
+    parsers["watch"].add_argument("--service", type=_names, metavar="A,B", help="only these services (default: every one with watch:)")
 
     down = parsers["down"]
     down.add_argument("--volumes", action="store_true", help="also delete the contour's data (asks first)")

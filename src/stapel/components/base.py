@@ -97,6 +97,7 @@ class LaunchSpec:
     after_stop: list[list[str]] = field(default_factory=list)
     leftovers_in: str | None = None  # a folder: once the main process died, what still works in it is killed too
     restart: dict[str, Any] = field(default_factory=lambda: {"policy": "no", "backoff_seconds": 1.0, "max_restarts": None})
+    logs: dict[str, int] = field(default_factory=dict)  # rotation: {max_size: bytes, keep: files}; not in the spec hash
     hash_basis: dict[str, Any] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)  # values never written to disk (see on_disk)
     stored_hash: str | None = None  # read back from disk, where hash_basis is not kept

@@ -77,6 +77,40 @@ class ComponentRestart(Restart):
                                                            "the count); None: no limit.")
 
 
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": 1024**2,
+          "g": 1000**3, "gb": 1000**3, "gib": 1024**3}
+
+
+def parse_size(value: Any) -> Any:
+    """10MiB, 512KiB, 1GB, 1048576 -> bytes."""
+    import re
+
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return value
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
+    if not found or found.group(2).lower() not in _UNITS:
+        raise PydanticCustomError("size", "'{value}' is not a size: give bytes or e.g. 10MiB, 512KiB, 1GB", {"value": value})
+    return int(float(found.group(1)) * _UNITS[found.group(2).lower()])
+
+
+class LogRotation(Strict):
+    """Native process logs, rotated by the supervisor: log -> log.1 -> ... -> log.KEEP, at a line boundary."""
+
+    max_size: int = Field(10 * 1024 * 1024, ge=1024, description="Rotate past this size: bytes, or e.g. 10MiB, 512KiB (default 10MiB).")
+    keep: int = Field(5, ge=0, description="Rotated files kept besides the current one (default 5).")
+
+    _size = field_validator("max_size", mode="before")(lambda cls, v: parse_size(v))
+
+
+def log_rotation(stack_wide: LogRotation | None, own: LogRotation | None) -> dict[str, int]:
+    """A node's rotation: its own `logs:` fields over the stack's over the defaults."""
+    merged: dict[str, int] = LogRotation().model_dump()
+    for block in (stack_wide, own):
+        if block is not None:
+            merged.update({k: getattr(block, k) for k in block.model_fields_set})
+    return merged
+
+
 class Dependency(Strict):
     condition: Literal["started", "healthy", "completed"] = "healthy"
 
@@ -95,6 +129,7 @@ class Node(Strict):
     restart: Restart = Field(default_factory=Restart)
     depends_on: dict[str, Dependency] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict)
+    logs: LogRotation | None = Field(None, description="Its log's rotation (natively): {max_size, keep}; default: the stack's `logs:`.")
 
     _deps = field_validator("depends_on", mode="before")(lambda cls, v: _as_name_map(v))
     _env = field_validator("env", mode="before")(lambda cls, v: _as_env(v))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -16,7 +16,7 @@ from stapel.model.kinds import (  # noqa: F401
     Component, Consul, Grafana, PgDatabase, PgRole, PgSchema, Postgres, Prometheus, Qdrant, QdrantCollection, RabbitMQ, Redis,
 )
 from stapel.model.nodes import (  # noqa: F401
-    MONITORING_KINDS, ComponentBase, Dependency, ExecCheck, HttpCheck, Node, Probe, Restart, TcpCheck,
+    MONITORING_KINDS, ComponentBase, Dependency, ExecCheck, HttpCheck, LogRotation, Node, Probe, Restart, TcpCheck,
 )
 
 class Use(Strict):
@@ -50,6 +50,29 @@ class Metrics(Strict):
     port: Port | None = Field(None, description="Default: the service's port (no port: not scraped).")
 
 
+class Watch(Strict):
+    """Live reload: what `stapel up --watch` / `stapel watch` does when files under the service change."""
+
+    paths: list[str] = Field(default_factory=list, description="Folders or files to watch (relative to the project root); default: the service's cwd.")
+    include: list[str] = Field(default_factory=list, description="Only changes matching one of these globs count (e.g. '*.py'); default: all.")
+    ignore: list[str] = Field(default_factory=list, description="Globs to ignore besides the defaults (.git, .local, __pycache__, node_modules, "
+                                                                "virtual envs, editor swap files).")
+    mode: Literal["restart", "sync"] = Field("restart", description="restart: stapel restarts it and waits for its probe; sync: its command "
+                                                                  "reloads itself (uvicorn --reload, vite), stapel only waits for its probe.")
+    restart_dependents: bool = Field(False, description="Also restart the services that depend on it.")
+
+    _paths = field_validator("paths", "include", "ignore", mode="before")(lambda cls, v: _as_list(v))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        if isinstance(value, (str, list)):
+            return {"paths": value}
+        return value
+
+
 VOLUME_NAME = r"[a-z][a-z0-9_-]*"
 
 
@@ -66,6 +89,8 @@ class Service(Node):
                                  description="Components and services whose endpoints and credentials it sees, besides those in depends_on.")
     port: Port | None = Field(None, description="The port it listens on; exported to it as PORT.")
     stop_timeout_seconds: float = Field(10, gt=0)
+    watch: Watch | None = Field(None, description="Live reload (`stapel up --watch`, `stapel watch`): true, a list of paths, or "
+                                "{paths, include, ignore, mode, restart_dependents}.")
     metrics: Metrics | None = Field(default_factory=Metrics,
                                     description="Scraped by the stack's Prometheus: {path, port} (default /metrics on its port), or false.")
     volumes: dict[str, str] = Field(default_factory=dict, description=(
@@ -78,6 +103,7 @@ class Service(Node):
     _seeds = field_validator("seeds", mode="before")(lambda cls, v: _as_list(v))
     _migrations = field_validator("migrations", mode="before")(lambda cls, v: {"dir": v} if isinstance(v, str) else v)
     _metrics = field_validator("metrics", mode="before")(lambda cls, v: {} if v is True else (None if v is False else v))
+    _watch = field_validator("watch", mode="before")(lambda cls, v: None if v is False else v)
 
     @field_validator("volumes")
     @classmethod
@@ -105,6 +131,8 @@ class StackFile(Strict):
     env: EnvBlock = Field(default_factory=EnvBlock)
     components: dict[str, Component] = Field(default_factory=dict)
     services: dict[str, Service] = Field(default_factory=dict)
+    logs: LogRotation | None = Field(None, description="Rotation of every native process log: {max_size: 10MiB, keep: 5} "
+                                     "(the defaults); a node's own `logs:` overrides it field by field.")
 
     @field_validator("components", "services", "contours", mode="before")
     @classmethod
@@ -123,7 +151,8 @@ class StackFile(Strict):
 def block_model(path: tuple, data: Any) -> type[BaseModel] | None:
     """The schema class of the block at `path` in the raw data (for "did you mean" on unknown keys)."""
     by_kind = {m.model_fields["kind"].annotation.__args__[0]: m for m in (Postgres, Redis, RabbitMQ, Prometheus, Consul, Qdrant, Grafana)}
-    by_key = {"migrations": Migrations, "probe": Probe, "tcp": TcpCheck, "http": HttpCheck, "exec": ExecCheck, "restart": Restart, "env": EnvBlock}
+    by_key = {"migrations": Migrations, "probe": Probe, "tcp": TcpCheck, "http": HttpCheck, "exec": ExecCheck, "restart": Restart, "env": EnvBlock,
+              "logs": LogRotation}
     if not path:
         return StackFile
     if len(path) == 2 and path[0] == "components":
@@ -141,6 +170,8 @@ def block_model(path: tuple, data: Any) -> type[BaseModel] | None:
         return Use
     if len(path) == 3 and path[0] == "services" and path[2] == "metrics":
         return Metrics
+    if len(path) == 3 and path[0] == "services" and path[2] == "watch":
+        return Watch
     if len(path) == 3 and path[:2] == ("env", "files"):
         return EnvFilePair
     if len(path) == 3 and path[:2] == ("env", "secrets"):

@@ -25,7 +25,7 @@ from stapel.errors import ConfigError
 from stapel.monitoring import compose as monitoring_compose
 from stapel.gitignore import keep_out_of_git
 from stapel.private import write_private, write_secrets
-from stapel.render import compose_jobs, images, jobs, rabbitmq_definitions
+from stapel.render import compose_jobs, compose_watch, images, jobs, rabbitmq_definitions
 from stapel.render.compose_health import duration, healthcheck
 from stapel.render.compose_vars import (
     Refs,
@@ -169,6 +169,7 @@ def _component(stack: Any, node: Node, refs: Refs) -> tuple[dict[str, Any], str]
     rabbitmq_definitions.compose_parts(stack, node, body)  # a declared topology: loaded at boot from secrets/
     _put(body, "healthcheck", healthcheck(stack.probe(node), node, refs))
     _common(node, body)
+    _put(body, "logging", compose_watch.logging(stack, node))
     _put(body, "profiles", list(node.config.profiles))
     return body, volume
 
@@ -227,6 +228,8 @@ def _service(stack: Any, node: Node, refs: Refs, out: Path, tag: str, registry: 
     _common(node, body)
     body["stop_grace_period"] = duration(node.config.stop_timeout_seconds)
     _put(body, "profiles", list(node.config.profiles))
+    _put(body, "logging", compose_watch.logging(stack, node))
+    _put(body, "develop", compose_watch.develop(stack, node, out))
     return body
 
 

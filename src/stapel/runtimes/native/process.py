@@ -13,15 +13,26 @@ import psutil
 from stapel.components.base import LaunchSpec
 
 
-def spawn(spec: LaunchSpec) -> subprocess.Popen:
-    """Start `spec` in its own session (so its whole group can be signalled), output appended to its log."""
-    os.makedirs(os.path.dirname(spec.log), exist_ok=True)
-    log = open(spec.log, "ab", buffering=0)  # noqa: SIM115 - handed to the child
-    log.write(f"\n--- stapel: starting {spec.name} at {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode())
+def banner(name: str) -> bytes:
+    return f"\n--- stapel: starting {name} at {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode()
+
+
+def spawn(spec: LaunchSpec, out: int | None = None, hold: int | None = None) -> subprocess.Popen:
+    """Start `spec` in its own session (so its whole group can be signalled). Its output goes to `out` (the write
+    end of its log pipe; the child also keeps `hold`, the read end, see logpipe.py), or without `out` is appended
+    to its log file directly."""
     extra: dict = {}
     if spec.user and os.geteuid() == 0:
         entry = pwd.getpwnam(spec.user)
         extra = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+    if out is not None:
+        return subprocess.Popen(
+            spec.argv, cwd=spec.cwd, env=spec.env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True, pass_fds=(hold,) if hold is not None else (), **extra,
+        )
+    os.makedirs(os.path.dirname(spec.log), exist_ok=True)
+    log = open(spec.log, "ab", buffering=0)  # noqa: SIM115 - handed to the child
+    log.write(banner(spec.name))
     try:
         return subprocess.Popen(
             spec.argv, cwd=spec.cwd, env=spec.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

@@ -13,6 +13,7 @@ from typing import Any
 from stapel.components import kind_module, service
 from stapel.components.base import BinaryVersion, LaunchSpec, Node
 from stapel.errors import PreflightError, StapelError
+from stapel.model.nodes import log_rotation
 from stapel.probes import ProbeSpec
 from stapel.probes import run as run_probe
 from stapel.runtimes.native import standin, versions
@@ -183,6 +184,7 @@ class NativeRuntime:
             check_writable_dir(self.stack.paths.data(node.name), f"components.{node.name}")
             spec = kind_module(node.kind).native(node, self.ctx)
         spec.secrets = self.stack.secrets()
+        spec.logs = log_rotation(getattr(self.stack.model, "logs", None), getattr(node.config, "logs", None))
         return spec
 
     def states(self) -> dict[str, dict[str, Any]]:
@@ -239,12 +241,29 @@ class NativeRuntime:
 
 
 def tail(path: Path, lines: int) -> list[str]:
+    """The last `lines` lines of a log, across its rotated files (log.1, log.2 ... before it)."""
+    from stapel.runtimes.native.logpipe import rotated
+
+    found: list[str] = []
+    for file in reversed(rotated(path)):
+        part = _tail_of(file, lines - len(found))
+        found = part + found
+        if len(found) >= lines:
+            break
+    return found[-lines:] if lines > 0 else []
+
+
+def _tail_of(path: Path, lines: int) -> list[str]:
     try:
         with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - 64 * 1024))
-            return f.read().decode(errors="replace").splitlines()[-lines:]
+            size = f.seek(0, os.SEEK_END)
+            window = 64 * 1024
+            while True:
+                f.seek(max(0, size - window))
+                text = f.read().decode(errors="replace").splitlines()
+                if len(text) > lines or window >= size:
+                    return text[-lines:] if lines > 0 else []
+                window *= 4
     except OSError:
         return []
 

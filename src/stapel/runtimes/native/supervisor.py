@@ -25,7 +25,7 @@ from typing import Any
 
 from stapel.components.base import LaunchSpec
 from stapel.paths import Paths
-from stapel.runtimes.native import process
+from stapel.runtimes.native import logpipe, process
 
 POLL_SECONDS = 0.25
 RESPEC_TIMEOUT = 60.0
@@ -49,6 +49,7 @@ class Proc:
     started_at: float = 0.0
     ended_at: float | None = None
     restart_at: float | None = None
+    pipe: dict[str, int] | None = None  # its log pipe: the read end's fd number in the child, and the pipe's inode
     history: list[str] = field(default_factory=list)
 
     def view(self) -> dict[str, Any]:
@@ -90,6 +91,7 @@ class Supervisor:
         self.procs: dict[str, Proc] = {}
         self.lock = threading.RLock()
         self.done = threading.Event()
+        self.relay = logpipe.Relay()
 
     # --- pid files -------------------------------------------------------------------------
     def _pidfile(self, name: str) -> Path:
@@ -98,7 +100,7 @@ class Supervisor:
     def _write_pidfile(self, proc: Proc) -> None:
         self.paths.pids.mkdir(parents=True, exist_ok=True)
         data = {"pid": proc.pid, "created": proc.created, "started_at": proc.started_at, "restarts": proc.restarts,
-                "failures": proc.failures, "spec": proc.spec.on_disk(), "meta": proc.meta}
+                "failures": proc.failures, "spec": proc.spec.on_disk(), "meta": proc.meta, "pipe": proc.pipe}
         tmp = self._pidfile(proc.spec.name).with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
         os.chmod(tmp, 0o600)
@@ -119,7 +121,8 @@ class Supervisor:
             if process.is_alive(data["pid"], data.get("created")):
                 self.procs[spec.name] = Proc(spec, data.get("meta", {}), pid=data["pid"], created=data.get("created"),
                                              state="running", restarts=data.get("restarts", 0), started_at=data.get("started_at", 0),
-                                             failures=data.get("failures", 0))
+                                             failures=data.get("failures", 0), pipe=data.get("pipe"))
+                self._relay_adopted(self.procs[spec.name])
                 log.info("adopted %s (pid %s)", spec.name, data["pid"])
             else:
                 log.info("%s (pid %s) is gone; forgetting its pid file", spec.name, data["pid"])
@@ -129,15 +132,34 @@ class Supervisor:
                 for argv in spec.after_stop:
                     process.run_quietly(argv, env=spec.env)
 
+    def _relay_adopted(self, proc: Proc) -> None:
+        """Read an adopted process's log pipe again (its output waited in the pipe while no supervisor read it)."""
+        if not proc.pipe:
+            return  # started by a supervisor from before log pipes: it writes to its log file itself
+        fd = logpipe.reopen(proc.pid, proc.pipe["fd"], proc.pipe["ino"])
+        if fd is None:
+            log.warning("%s: cannot open its log pipe again (/proc/%s/fd); its output is lost until it restarts", proc.spec.name, proc.pid)
+            return
+        self.relay.add(fd, proc.spec.log, proc.spec.logs)
+
     # --- lifecycle -------------------------------------------------------------------------
     def _spawn(self, proc: Proc) -> None:
+        read_end = write_end = -1
         try:
-            proc.popen = process.spawn(proc.spec)
+            os.makedirs(os.path.dirname(proc.spec.log), exist_ok=True)
+            read_end, write_end = logpipe.make_pipe()
+            proc.popen = process.spawn(proc.spec, out=write_end, hold=read_end)
         except OSError as exc:
+            for fd in (read_end, write_end):
+                if fd >= 0:
+                    os.close(fd)
             proc.state, proc.exit_code, proc.pid = "failed", None, None
             proc.history.append(f"cannot start: {exc}")
             log.error("%s: cannot start: %s", proc.spec.name, exc)
             return
+        os.close(write_end)  # the child's now: the pipe ends when the child and all it started are gone
+        proc.pipe = {"fd": read_end, "ino": logpipe.pipe_id(read_end)}
+        self.relay.add(read_end, proc.spec.log, proc.spec.logs, process.banner(proc.spec.name))
         proc.pid = proc.popen.pid
         proc.created = process.create_time(proc.pid)
         proc.state, proc.exit_code, proc.started_at, proc.ended_at, proc.restart_at = "running", None, time.time(), None, None
@@ -331,6 +353,19 @@ class _Server(socketserver.ThreadingUnixStreamServer):
     request_queue_size = 1024  # listen() backlog (socketserver's default is 5): a burst of clients must queue, not fail
 
 
+def _more_files() -> None:
+    """Each process costs the supervisor a pipe and a log file: 200 of them pass the usual soft limit of 1024 fds."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            pass
+
+
 def serve(paths: Paths) -> int:
     paths.run.mkdir(parents=True, exist_ok=True)
     paths.logs.mkdir(parents=True, exist_ok=True)
@@ -344,6 +379,7 @@ def serve(paths: Paths) -> int:
     sock = paths.socket
     sock.parent.mkdir(parents=True, exist_ok=True)
     sock.unlink(missing_ok=True)
+    _more_files()
     supervisor = Supervisor(paths)
     supervisor.adopt()
     server = _Server(str(sock), _Handler)
@@ -355,6 +391,7 @@ def serve(paths: Paths) -> int:
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
     log.info("supervisor %s serving %s", os.getpid(), sock)
     supervisor.watch()
+    supervisor.relay.close()
     server.shutdown()
     sock.unlink(missing_ok=True)
     paths.supervisor_pid.unlink(missing_ok=True)
