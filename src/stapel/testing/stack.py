@@ -57,8 +57,8 @@ class StapelStack:
 
     def up(self) -> StapelStack:
         self.check_names()
-        if not self.keep:
-            self.down()  # a session killed earlier may have left this slot running
+        if not self.keep and self._left_behind():
+            self.down()  # a session killed earlier left this slot running, or its data
         began = time.monotonic()
         done = self._cli("up", *(["--service", ",".join(self.services)] if self.services else []), "--json")
         if done.returncode != 0:
@@ -69,6 +69,12 @@ class StapelStack:
         self.summary = json.loads(done.stdout)
         self._stack = None  # the ports of this up
         return self
+
+    def _left_behind(self) -> bool:
+        from stapel.runtimes.native.client import SupervisorClient
+
+        paths = self.model().paths
+        return SupervisorClient(paths).has_processes() or paths.socket.exists() or (paths.local / "data" / paths.contour).exists()
 
     def down(self) -> None:
         """Stop the slot's processes and delete its data (`keep`: leave both for the next session)."""
