@@ -126,9 +126,16 @@ def project():  # noqa: ANN201
     assert not leftovers, f"processes left running: {leftovers}"
 
 
+def plugin_args() -> list[str]:
+    """Nothing once the package is installed with its pytest11 entry point (./dev setup); else load it by name."""
+    from importlib.metadata import entry_points
+
+    return [] if any(ep.name == "stapel" for ep in entry_points(group="pytest11")) else ["-p", "stapel.testing.plugin"]
+
+
 def run_pytest(folder: Path, *args: str, timeout: float = 400, **kwargs) -> subprocess.Popen | subprocess.CompletedProcess:
     env = {**stapel_env(), "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
-    argv = [sys.executable, "-m", "pytest", "-p", "stapel.testing.plugin", "-p", "no:cacheprovider", "-q", *args]
+    argv = [sys.executable, "-m", "pytest", *plugin_args(), "-p", "no:cacheprovider", "-q", *args]
     if kwargs.get("background"):
         return subprocess.Popen(argv, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)

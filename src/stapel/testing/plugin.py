@@ -55,16 +55,16 @@ def _stack_file(config: pytest.Config) -> Path:
             return readable_stack_file(path if path.is_absolute() else Path(config.rootpath) / path).resolve()
         return find_stack_file(None, cwd=Path(config.rootpath))
     except StapelError as exc:
-        raise pytest.UsageError(f"stapel_file: {exc}") from None
+        raise StackError(f"stapel_file: {exc} (set stapel_file = PATH in the pytest ini file, or pass --stapel-file)") from None
 
 
 def make_stack(config: pytest.Config) -> StapelStack:
     slot_text = _setting(config, "stapel_slot")
     if slot_text and not str(slot_text).isdigit():
-        raise pytest.UsageError(f"stapel_slot: expected a number from 0 to 99, got '{slot_text}'")
+        raise StackError(f"stapel_slot: expected a number from 0 to 99, got '{slot_text}'")
     slot = worker_slot(int(slot_text) if slot_text else SLOT_BASE)
     if slot > 99:
-        raise pytest.UsageError(f"stapel_slot: slot {slot} (base + xdist worker) is past 99; use a lower stapel_slot or fewer workers")
+        raise StackError(f"stapel_slot: slot {slot} (base + xdist worker) is past 99; use a lower stapel_slot or fewer workers")
     services = [n.strip() for n in (_setting(config, "stapel_services") or "").split(",") if n.strip()] or None
     return StapelStack(_stack_file(config), slot, _setting(config, "stapel_contour") or None, services,
                        keep=bool(_setting(config, "stapel_keep")))
@@ -73,11 +73,14 @@ def make_stack(config: pytest.Config) -> StapelStack:
 @pytest.fixture(scope="session")
 def stapel_stack(pytestconfig: pytest.Config) -> Iterator[StapelStack]:
     """The project's stack, up in this session's own slot; taken down at the end (also after a failure or Ctrl-C)."""
-    stack = make_stack(pytestconfig)
+    problem = None
     try:
+        stack = make_stack(pytestconfig)
         stack.up()
     except StackError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    if problem:
+        pytest.fail(problem, pytrace=False)
     try:
         yield stack
     finally:
@@ -90,10 +93,13 @@ def stapel_databases(stapel_stack: StapelStack, pytestconfig: pytest.Config):  #
     """The template of stapel_db (session): the stack's database as `up` left it (migrated, seeded)."""
     from stapel.testing.databases import TemplateDatabases
 
+    problem = None
     try:
         _, url = stapel_stack.database_url(_setting(pytestconfig, "stapel_db_node") or None)
     except StackError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    if problem:
+        pytest.fail(problem, pytrace=False)
     databases = TemplateDatabases(url, durable=bool(_setting(pytestconfig, "stapel_db_durable")))
     databases.start()
     try:
