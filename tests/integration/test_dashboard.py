@@ -218,3 +218,35 @@ def test_dashboard_port_in_use_is_one_line() -> None:
         assert not (folder / ".local" / "run").exists() or not any((folder / ".local" / "run").rglob("*.json")), "up started something"
     finally:
         assert not stop_and_clean(folder)
+
+
+def test_up_attach_dashboard_serves_until_ctrl_c() -> None:
+    import signal
+
+    folder = traversable_dir("dashboard-attach")
+    try:
+        write_project(folder)
+        proc = subprocess.Popen([sys.executable, "-m", "stapel", "up", "--attach", "--dashboard"], cwd=folder, env=stapel_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        try:
+            url, began = None, time.monotonic()
+            while url is None and time.monotonic() - began < 120:
+                line = proc.stdout.readline()
+                found = re.search(r"dashboard: (http://127\.0\.0\.1:\d+/\?token=\S+)", line)
+                url = found.group(1) if found else None
+                assert line or proc.poll() is None, "up ended before printing the dashboard's URL"
+            assert url, "no dashboard URL"
+            state = wait_until(lambda: json.loads(urllib.request.urlopen(url.replace("/?", "/api/state?"), timeout=5).read()),
+                               timeout=10)
+            assert {n["name"]: n["state"] for n in state["nodes"]} == {"db": "running", "web": "running"}
+            proc.send_signal(signal.SIGINT)
+            out, _ = proc.communicate(timeout=120)
+            assert proc.returncode == 130, out
+            assert "is down" in out
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+    finally:
+        assert not stop_and_clean(folder)

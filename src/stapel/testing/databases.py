@@ -18,6 +18,7 @@ from collections import deque
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 MAX_IDENTIFIER = 63
+MAINTENANCE = ("postgres", "template1")  # the databases every cluster has, to connect to for CREATE / DROP DATABASE
 IN_USE_RETRIES = 50  # the services' pools reconnect while the template is copied
 PREFETCH = 4  # clones made ahead, while tests run
 WORKERS = 4  # clones made at once, each on its own connection: a CREATE DATABASE mostly waits (for checkpoints, for the
@@ -31,7 +32,7 @@ def with_database(url: str, database: str) -> str:
 
 
 def database_of(url: str) -> str:
-    return unquote(urlsplit(url).path.lstrip("/")) or "postgres"
+    return unquote(urlsplit(url).path.lstrip("/")) or MAINTENANCE[0]
 
 
 class CleanDatabase(str):
@@ -61,7 +62,7 @@ class TemplateDatabases:
         self.strategy = strategy  # WAL_LOG | FILE_COPY (PostgreSQL 15+); None: the server's default
         self.source = database_of(url)
         self.template = f"{self.source[:40]}_stapel_template"
-        self.admin_url = with_database(url, "postgres" if self.source != "postgres" else "template1")
+        self.admin_url = with_database(url, MAINTENANCE[0] if self.source != MAINTENANCE[0] else MAINTENANCE[1])
         self._ready: deque[str] = deque()
         self._used: deque[tuple[str, float]] = deque()  # (name, given back at)
         self._cond = threading.Condition()
