@@ -185,3 +185,24 @@ def test_ctrl_c_takes_the_stack_down(project: Path) -> None:
     assert proc.returncode == 2, out  # pytest's "interrupted"
     assert wait_until(lambda: not processes_under(project / ".local"), timeout=30), "Ctrl-C left processes"
     time.sleep(0.1)
+
+
+def test_xdist_workers_each_get_their_own_slot(project: Path) -> None:
+    pytest.importorskip("xdist")
+    (project / "tests" / "test_workers.py").write_text(textwrap.dedent("""
+        import os, pathlib, pytest
+
+        @pytest.mark.parametrize("i", range(4))
+        def test_slot(stapel_stack, stapel_db, i):
+            worker = os.environ["PYTEST_XDIST_WORKER"]
+            host, port = stapel_stack.endpoint("db")
+            with stapel_db.connect() as conn:
+                assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 2
+            pathlib.Path(f"{worker}-{i}.seen").write_text(f"{stapel_stack.slot} {port}")
+    """))
+    done = run_pytest(project, "-n", "2", "tests/test_workers.py")
+    assert done.returncode == 0, done.stdout + done.stderr
+    seen = {p.name.split("-")[0]: p.read_text() for p in project.glob("gw*.seen")}
+    assert sorted(seen) == ["gw0", "gw1"], seen
+    assert {text.split()[0] for text in seen.values()} == {"80", "81"} and len({t.split()[1] for t in seen.values()}) == 2, seen
+    assert not processes_under(project / ".local"), "the workers left processes"
