@@ -22,9 +22,9 @@ def _render(procs: dict) -> "object":  # noqa: ANN001
     return table
 
 
-def attach(args: argparse.Namespace) -> int:
+def attach(args: argparse.Namespace, dashboard=None) -> int:  # noqa: ANN001
     """Until Ctrl-C, which stops the stack and exits 130. With --json, stdout holds the summary only: the
-    live table and what stopping prints go to stderr."""
+    live table and what stopping prints go to stderr. `dashboard`: a bound stapel.dashboard server to serve meanwhile."""
     import contextlib
     import sys
 
@@ -37,6 +37,9 @@ def attach(args: argparse.Namespace) -> int:
     client = SupervisorClient(quick_paths(args))
     json_mode = bool(getattr(args, "json", False))
     console = Console(stderr=json_mode)
+    if dashboard is not None:
+        dashboard.start_background()
+        console.print(f"dashboard: {dashboard.url}", soft_wrap=True, markup=False, highlight=False)
     try:
         with Live(_render({}), refresh_per_second=2, console=console) as live:
             while True:
@@ -44,6 +47,8 @@ def attach(args: argparse.Namespace) -> int:
                 live.update(_render(status["procs"] if status else {}))
                 time.sleep(1)
     except KeyboardInterrupt:
+        if dashboard is not None:
+            dashboard.shutdown()
         with contextlib.redirect_stdout(sys.stderr) if json_mode else contextlib.nullcontext():
             say("stopping the stack…")
             args.volumes, args.yes = False, False

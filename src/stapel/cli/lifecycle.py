@@ -67,12 +67,20 @@ def cmd_up(args: argparse.Namespace) -> int:
     options = UpOptions(services=args.service, skip_backend=args.skip_backend, skip_migrations=args.skip_migrations,
                         skip_seeds=args.skip_seeds, profiles=profiles(args))
     if getattr(args, "watch", False):
+        if args.dashboard:
+            raise StapelError("up: --watch and --dashboard do not go together yet",
+                              hint="run `stapel dashboard` in another terminal next to `stapel up --watch`")
         return _up_and_watch(args, options)
+    dashboard = None
+    if args.dashboard:  # bound before the up: a port in use is one line, and nothing was started
+        from stapel.cli.dashboard import open_dashboard
+
+        dashboard = open_dashboard(args, args.dashboard_port)
     code = _up(args, options, quiet_json=args.json)
-    if code == 0 and args.attach:
+    if code == 0 and (args.attach or dashboard is not None):
         from stapel.cli.attach import attach
 
-        return attach(args)
+        return attach(args, dashboard)
     return code
 
 

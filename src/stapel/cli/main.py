@@ -30,6 +30,7 @@ COMMANDS = {
     "seed": ("stapel.cli.lifecycle", "cmd_seed", "load the services' seed data (new or changed seeds; --force: all)"),
     "env": ("stapel.cli.env", "cmd_env", "keep .env files in sync with their examples, check them, print a service's env"),
     "migrate": ("stapel.cli.migrate", "cmd_migrate", "goose-compatible SQL migrations: up, down, redo, status, create"),
+    "dashboard": ("stapel.cli.dashboard", "cmd_dashboard", "a local web page of the stack: nodes, health, live logs, runs, env; restart buttons"),
     "provision": ("stapel.cli.provision", "cmd_provision", "declare RabbitMQ topology (vhosts, users, exchanges, queues, DLQs); --check lists drift"),
 }
 
@@ -42,6 +43,12 @@ NATIVE_ONLY = ("seed", "db")  # they run a native up
 def _slot(value: str) -> int:
     if not value.isdigit() or not 0 <= int(value) <= 99:
         raise argparse.ArgumentTypeError(f"expected a number from 0 to 99, got '{value}'")
+    return int(value)
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 0 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got '{value}'")
     return int(value)
 
 
@@ -90,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--watch", action="store_true", help="then stay in the foreground restarting the services with watch: "
                                                          "when their files change; Ctrl-C stops everything")
     parsers["watch"].add_argument("--service", type=_names, metavar="A,B", help="only these services (default: every one with watch:)")
+    up.add_argument("--dashboard", action="store_true", help="with --attach (implied): also serve `stapel dashboard`'s page")
+    up.add_argument("--dashboard-port", type=_port, default=0, metavar="PORT", help="the dashboard's port (default: a free one)")
 
     down = parsers["down"]
     down.add_argument("--volumes", action="store_true", help="also delete the contour's data (asks first)")
@@ -120,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
         which.add_argument("--service", type=_names, metavar="A,B", help="names, comma-separated")
         which.add_argument("--backend", action="store_true",
                            help="every service that runs (the project's own processes); the components keep running")
+
+    dashboard = parsers["dashboard"]
+    dashboard.add_argument("--port", type=_port, default=0, help="port on 127.0.0.1 (default: a free one)")
+    dashboard.add_argument("--open", action="store_true", help="open it in the default browser")
 
     parsers["config"].add_argument("--json", action="store_true", help="JSON instead of YAML")
 

@@ -19,30 +19,37 @@ _DOTENV_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\
 
 def run(args: argparse.Namespace) -> int:
     from stapel.cli.common import open_stack
-    from stapel.components.service import declared_env
     from stapel.engine.ports import apply_remembered
 
     stack = open_stack(args)
     apply_remembered(stack)
-    node = _service(stack, args.service)
-    env = dict(sorted(declared_env(node, stack.root, stack.service_env(node)).items()))
+    env = service_environment(stack, args.service)
     if not args.reveal:
         env = stack.masker().data(env)  # each value before quoting: an escaped secret would slip past a text masker
     sys.stdout.write(RENDER[args.format](env))
     return 0
 
 
-def _service(stack, name: str):  # noqa: ANN001, ANN202
+def service_environment(stack, name: str, what: str = "env print") -> dict[str, str]:  # noqa: ANN001
+    """What `up` gives service `name` on top of the inherited environment, sorted by key, secrets NOT masked
+    (the ports are the stack's: call engine.ports.apply_remembered first for those of the last up)."""
+    from stapel.components.service import declared_env
+
+    node = _service(stack, name, what)
+    return dict(sorted(declared_env(node, stack.root, stack.service_env(node)).items()))
+
+
+def _service(stack, name: str, what: str = "env print"):  # noqa: ANN001, ANN202
     from stapel.model.schema import did_you_mean
 
     node = stack.nodes.get(name)
     if node is not None and not node.is_service:
-        raise ConfigError(f"env print: '{name}' is a component ({node.kind}), not a service",
+        raise ConfigError(f"{what}: '{name}' is a component ({node.kind}), not a service",
                           hint="its connection details are in the env of the services that use it")
     if node is None:
         services = sorted(n.name for n in stack.services())
         known = did_you_mean(name, services) if services else "; the stack has no services"
-        raise ConfigError(f"env print: unknown service '{name}'{known}")
+        raise ConfigError(f"{what}: unknown service '{name}'{known}")
     return node
 
 
