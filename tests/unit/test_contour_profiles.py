@@ -78,7 +78,7 @@ def test_up_in_prod_does_not_start_it(project: Path) -> None:
     assert sorted(e.split()[1] for e in runtime.events if e.startswith("start ")) == ["api", "db"]
 
 
-def test_compose_and_k8s_run_the_same_nodes_in_every_contour(project: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_compose_and_k8s_run_the_same_nodes_in_every_contour(project: Path, tmp_path: Path, capsys) -> None:
     assert main(["-f", str(project / "stapel.yaml"), "render", "k8s", "-o", str(tmp_path / "k8s"), "--tag", "t1"]) == 0
     for contour in ("dev", "prod"):
         compose = render_compose(project, contour, tmp_path / f"compose-{contour}")

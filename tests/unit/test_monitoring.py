@@ -42,17 +42,17 @@ def targets(text: str) -> dict[str, tuple[str, str, dict]]:
 
 
 @pytest.fixture
-def minimal():  # noqa: ANN201
+def minimal():
     return open_stack(MINIMAL, env={})
 
 
 @pytest.fixture
-def extra(tmp_path: Path):  # noqa: ANN201
+def extra(tmp_path: Path):
     (tmp_path / "stapel.yaml").write_text(EXTRA)
     return open_stack(tmp_path / "stapel.yaml", env={})
 
 
-def test_minimal_targets_in_each_view(minimal) -> None:  # noqa: ANN001
+def test_minimal_targets_in_each_view(minimal) -> None:
     per_object = "/metrics/per-object"
     assert targets(prometheus.config(minimal, views.native_view(minimal))) == {
         "mq": ("127.0.0.1:15692", per_object, {}), "metrics": ("127.0.0.1:9090", "/metrics", {}), "api": ("127.0.0.1:8000", "/metrics", {})}
@@ -64,7 +64,7 @@ def test_minimal_targets_in_each_view(minimal) -> None:  # noqa: ANN001
         "mq": ("mq:15692", per_object, {}), "metrics": ("metrics:9090", "/metrics", {}), "api": ("api:8000", "/metrics", {})}
 
 
-def test_native_uses_the_ports_actually_used_and_says_what_it_skips(minimal, tmp_path: Path) -> None:  # noqa: ANN001
+def test_native_uses_the_ports_actually_used_and_says_what_it_skips(minimal, tmp_path: Path) -> None:
     minimal.nodes["api"].ports["main"] = 8123  # as preflight leaves it when 8000 was busy
     minimal.nodes["mq"].ports["prometheus"] = 15999
     text = prometheus.config(minimal, views.native_view(minimal))
@@ -78,7 +78,7 @@ def test_native_uses_the_ports_actually_used_and_says_what_it_skips(minimal, tmp
     assert targets(prometheus.config(stage, views.compose_view(stage)))["mq"][0] == "mq:15692"  # container port
 
 
-def test_every_kind_and_the_services_metrics_field(extra) -> None:  # noqa: ANN001
+def test_every_kind_and_the_services_metrics_field(extra) -> None:
     text = prometheus.config(extra, views.compose_view(extra))
     found = targets(text)
     assert found["kv"] == ("kv:8500", "/v1/agent/metrics", {"format": ["prometheus"]})
@@ -91,7 +91,7 @@ def test_every_kind_and_the_services_metrics_field(extra) -> None:  # noqa: ANN0
     assert labels == {"kind": "postgres", "node": "db"}
 
 
-def test_bad_metrics_field_is_one_error_naming_the_path(write_yaml) -> None:  # noqa: ANN001
+def test_bad_metrics_field_is_one_error_naming_the_path(write_yaml) -> None:
     path = write_yaml("services:\n  api: {command: ./api, port: 8000, metrics: {path: metrics, prot: 1}}\n")
     with pytest.raises(ConfigError) as info:
         open_stack(path, env={})
@@ -100,7 +100,7 @@ def test_bad_metrics_field_is_one_error_naming_the_path(write_yaml) -> None:  # 
 
 
 @pytest.mark.parametrize("view", ["native", "compose", "k8s"])
-def test_promtool_accepts_every_variant(extra, minimal, tmp_path: Path, view: str) -> None:  # noqa: ANN001
+def test_promtool_accepts_every_variant(extra, minimal, tmp_path: Path, view: str) -> None:
     for name, stack in (("minimal", minimal), ("extra", extra)):
         path = tmp_path / f"{name}-{view}.yml"
         path.write_text(prometheus.config(stack, getattr(views, f"{view}_view")(stack)))
@@ -138,7 +138,7 @@ def test_dashboards_are_what_grafana_provisions() -> None:
         assert metric in exprs
 
 
-def test_provisioning_has_what_grafana_requires(extra) -> None:  # noqa: ANN001
+def test_provisioning_has_what_grafana_requires(extra) -> None:
     files = grafana.files(extra, views.compose_view(extra), "/etc/grafana/provisioning")
     assert set(files) == {"datasources/stapel.yaml", "dashboards/stapel.yaml",
                           *(f"dashboards/stapel/{uid}.json" for uid in dashboards.DASHBOARDS)}
@@ -179,7 +179,7 @@ def test_render_compose_writes_and_mounts_the_monitoring_files(tmp_path: Path, m
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_no_exporters_without_a_prometheus(write_yaml, tmp_path: Path) -> None:  # noqa: ANN001
+def test_no_exporters_without_a_prometheus(write_yaml, tmp_path: Path) -> None:
     from stapel.monitoring import compose as monitoring_compose
     from stapel.render import compose
 
@@ -187,7 +187,7 @@ def test_no_exporters_without_a_prometheus(write_yaml, tmp_path: Path) -> None: 
     assert set(compose.render(stack)["services"]) == {"db"} and monitoring_compose.files(stack) == {}
 
 
-def test_an_exporter_name_already_taken_is_refused(write_yaml) -> None:  # noqa: ANN001
+def test_an_exporter_name_already_taken_is_refused(write_yaml) -> None:
     from stapel.render import compose
 
     stack = open_stack(write_yaml("components:\n  db: {kind: postgres}\n  metrics: {kind: prometheus}\n"

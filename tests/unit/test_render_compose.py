@@ -43,7 +43,7 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-def write(stack, out: Path) -> Path:  # noqa: ANN001
+def write(stack, out: Path) -> Path:
     doc, refs = compose.build(stack, out)
     out.mkdir(parents=True)
     (out / "compose.yaml").write_text(compose.document_text(stack, doc))

@@ -66,7 +66,7 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-def stack(root: Path, contour: str = "dev"):  # noqa: ANN201
+def stack(root: Path, contour: str = "dev"):
     return open_stack(root / "stapel.yaml", contour, env=STAGE if contour == "stage" else {})
 
 
@@ -113,7 +113,7 @@ def test_seed_002_worker_waits_for_the_api_migrations_in_compose(tmp_path: Path)
 
 @pytest.mark.parametrize("contour", ["dev", "stage"])
 def test_compose_one_shots_validate_and_hold_no_secret(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                       capsys, contour: str) -> None:  # noqa: ANN001
+                                                       capsys, contour: str) -> None:
     for key, value in STAGE.items():
         monkeypatch.setenv(key, value)
     out = tmp_path / "out"
@@ -202,7 +202,7 @@ def test_a_secret_on_a_migration_command_line_is_refused(project: Path) -> None:
     assert info.value.message.startswith("compose.yaml services.billing-migrate.entrypoint.3: a secret value would land in the file")
 
 
-def test_compose_tag_latest_refused_outside_dev_and_default_is_the_commit(project: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_compose_tag_latest_refused_outside_dev_and_default_is_the_commit(project: Path, tmp_path: Path, capsys) -> None:
     (project / ".env").write_text("DB_PASSWORD=Db-K7vQ2xM9wL4tZ8\nUSERS_DB_PASSWORD=Us-R3nB8yH6jD1s\n")  # stage refuses the dev defaults
     args = ["-f", str(project / "stapel.yaml"), "--contour", "stage", "render", "compose", "-o", str(tmp_path / "x"), "--tag", "latest"]
     assert main(args) == 1
@@ -221,11 +221,11 @@ def test_compose_tag_latest_refused_outside_dev_and_default_is_the_commit(projec
 # ---- stapel render dockerfile
 
 
-def by_value(parser, instruction: str) -> list[str]:  # noqa: ANN001
+def by_value(parser, instruction: str) -> list[str]:
     return [i["value"] for i in parser.structure if i["instruction"] == instruction]
 
 
-def test_starter_dockerfile_for_the_minimal_example_parses(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_starter_dockerfile_for_the_minimal_example_parses(tmp_path: Path, capsys) -> None:
     from dockerfile_parse import DockerfileParser
 
     root = tmp_path / "minimal"
@@ -251,7 +251,7 @@ def test_starter_dockerfile_for_the_minimal_example_parses(tmp_path: Path, capsy
     assert "no Dockerfile" not in capsys.readouterr().err
 
 
-def test_dockerfile_is_not_overwritten_without_force(project: Path, capsys) -> None:  # noqa: ANN001
+def test_dockerfile_is_not_overwritten_without_force(project: Path, capsys) -> None:
     (project / "users" / "requirements.txt").write_text("httpx\n")
     (project / "users" / "Dockerfile").write_text("FROM scratch\n")
     assert main(["-f", str(project / "stapel.yaml"), "render", "dockerfile", "--service", "users"]) == 1
@@ -264,7 +264,7 @@ def test_dockerfile_is_not_overwritten_without_force(project: Path, capsys) -> N
     assert 'CMD ["python3", "-m", "app"]' in text and "HEALTHCHECK" not in text  # its probe is tcp
 
 
-def test_dockerfile_refuses_what_is_not_python_or_not_a_service(project: Path, capsys) -> None:  # noqa: ANN001
+def test_dockerfile_refuses_what_is_not_python_or_not_a_service(project: Path, capsys) -> None:
     (project / "go").mkdir()
     file = project / "stapel.yaml"
     file.write_text(file.read_text() + "  gateway:\n    command: ./gateway\n    cwd: go\n")

@@ -125,7 +125,7 @@ def test_overlay_builds_and_validates(project: Path, tmp_path: Path, contour: st
     assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {f"minimal-{contour}"}
 
 
-def test_cli_writes_every_contour(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001
+def test_cli_writes_every_contour(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     for key in ["STAPEL_CONTOUR", *STAGE_SECRETS]:
         monkeypatch.delenv(key, raising=False)
     out = tmp_path / "cli-out"
@@ -172,7 +172,7 @@ def test_component_version_latest_refused_outside_dev(project: Path) -> None:
         k8s.render(stacks(project), tag=TAG)
 
 
-def test_cli_refusal_is_one_line_exit_1(project: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_cli_refusal_is_one_line_exit_1(project: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STAPEL_CONTOUR", raising=False)
     assert main(["-f", str(project / "stapel.yaml"), "render", "k8s", "-o", str(tmp_path / "x"), "--tag", "latest"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
@@ -228,7 +228,7 @@ def test_every_kind_and_a_contour_that_changes_a_container(tmp_path: Path) -> No
 
 
 def test_registry_names_what_the_cluster_pulls_and_how_to_build_it(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                    capsys) -> None:  # noqa: ANN001
+                                                                    capsys) -> None:
     for key in ["STAPEL_CONTOUR", "STAPEL_REGISTRY", *STAGE_SECRETS]:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(project)  # the build context is printed as typed from the current folder
@@ -244,7 +244,7 @@ def test_registry_names_what_the_cluster_pulls_and_how_to_build_it(project: Path
     assert k8s.build_commands(stacks(project)["dev"], TAG, None) == [f"docker build -t minimal/api:{TAG} api"]
 
 
-def test_a_bad_registry_is_one_line_and_writes_nothing(project: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_a_bad_registry_is_one_line_and_writes_nothing(project: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "out"
     assert main(["-f", str(project / "stapel.yaml"), "render", "k8s", "-o", str(out), "--registry", "Not A/Registry"]) == 1
     assert capsys.readouterr().err.strip() == ("stapel: error: --registry: 'Not A/Registry' is not an image registry prefix "
@@ -253,7 +253,7 @@ def test_a_bad_registry_is_one_line_and_writes_nothing(project: Path, tmp_path: 
 
 
 def test_a_kind_without_an_image_is_one_line_and_writes_nothing(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                capsys) -> None:  # noqa: ANN001
+                                                                capsys) -> None:
     from stapel.render import images
 
     monkeypatch.delitem(images.IMAGES, "prometheus")

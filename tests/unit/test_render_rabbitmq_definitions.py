@@ -98,7 +98,7 @@ def test_compose_without_a_declared_topology_keeps_the_image_as_it_is(tmp_path: 
     assert not (out / "secrets").exists() and not (out / "stapel" / "mq").exists()
 
 
-def test_a_bad_topology_is_refused_before_anything_is_written(crm: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_a_bad_topology_is_refused_before_anything_is_written(crm: Path, tmp_path: Path, capsys) -> None:
     file = crm / "stapel.yaml"
     file.write_text(file.read_text().replace("{exchange: audit.events, queue: audit.store", "{exchange: audit.events, queue: audit.missing"))
     out = tmp_path / "out"

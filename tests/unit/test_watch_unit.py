@@ -18,7 +18,7 @@ from stapel.render import compose
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _stack(root: Path, services: str):  # noqa: ANN202
+def _stack(root: Path, services: str):
     (root / "api" / "migrations").mkdir(parents=True, exist_ok=True)
     (root / "lib").mkdir(exist_ok=True)
     (root / "stapel.yaml").write_text("name: w\nservices:\n" + services)
@@ -54,7 +54,7 @@ def test_paths_include_ignore_mode_and_dependents(tmp_path: Path) -> None:
     assert targets(stack, ["worker"]) == []
 
 
-def test_a_list_is_its_paths_and_false_is_off(load_text) -> None:  # noqa: ANN001
+def test_a_list_is_its_paths_and_false_is_off(load_text) -> None:
     model = load_text("services:\n  a: {command: x, watch: [src]}\n  b: {command: x, watch: false}\n").model
     assert model.services["a"].watch.paths == ["src"] and model.services["b"].watch is None
 
@@ -67,7 +67,7 @@ def test_a_watch_path_that_does_not_exist_is_one_line_naming_it(tmp_path: Path) 
                                   "create it or fix the path"]
 
 
-def test_a_bad_watch_block_is_a_config_error(config_error) -> None:  # noqa: ANN001
+def test_a_bad_watch_block_is_a_config_error(config_error) -> None:
     lines = config_error("services:\n  api:\n    command: x\n    watch: {mode: reload, pathz: [a]}\n")
     assert any("services.api.watch.mode" in line for line in lines)
     assert any("services.api.watch" in line and "pathz" in line for line in lines)
@@ -114,7 +114,7 @@ def test_target_wants_nothing_outside_its_roots(tmp_path: Path) -> None:
     assert not target.wants(tmp_path / "ab" / "x.py") and target.wants(tmp_path / "a" / "x.py")
 
 
-def _watcher(tmp_path: Path, api_watch: str, behaviour: dict | None = None):  # noqa: ANN202
+def _watcher(tmp_path: Path, api_watch: str, behaviour: dict | None = None):
     from stapel.engine.watch import Watcher
     from stapel.runtimes.fake import FakeRuntime
 
