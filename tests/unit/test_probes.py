@@ -33,7 +33,7 @@ class Handler(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def http_port():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)  # shutdown() waits a poll
     thread.start()
     yield server.server_address[1]
     server.shutdown()
