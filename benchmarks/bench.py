@@ -498,7 +498,7 @@ class Bench:
         for baseline in self.baselines:
             try:
                 baseline.stop()
-            except Exception as exc:  # noqa: BLE001 - cleanup goes on
+            except Exception as exc:  # cleanup goes on
                 problems.append(f"baseline stop: {exc}")
         if (self.copy / ".local").exists():
             log("cleanup: stapel down --volumes --yes")
@@ -564,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.reps < 1:
         parser.error("--reps must be >= 1")
 
-    def on_term(signum, frame):  # noqa: ANN001, ARG001 - turn SIGTERM into a normal unwind, so finally runs
+    def on_term(signum, frame):  # turn SIGTERM into a normal unwind, so finally runs
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_term)

@@ -35,7 +35,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale import BenchError, environment, log, processes_under  # noqa: E402
+from scale import BenchError, environment, log, processes_under
 
 REPO = Path(__file__).resolve().parents[1]
 GOAL = 1.0

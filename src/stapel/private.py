@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
 SECRETS_DIR = "secrets"  # beside a rendered compose.yaml, and in each Kubernetes overlay: never committed
 
 

@@ -26,7 +26,7 @@ def stapel_env() -> dict[str, str]:
     return env
 
 
-def stapel(cwd: Path, *args: str, timeout: float = 240, check: bool = False, input: str | None = None) -> subprocess.CompletedProcess:
+def stapel(cwd: Path, *args: str, timeout: float = 240, check: bool = False, input: str | None = None) -> subprocess.CompletedProcess:  # noqa: A002 - subprocess.run's name
     done = subprocess.run([sys.executable, "-m", "stapel", *args], cwd=cwd, env=stapel_env(), capture_output=True,
                           text=True, timeout=timeout, input=input)
     if check and done.returncode != 0:
@@ -49,7 +49,7 @@ def processes_under(folder: Path) -> list[psutil.Process]:
     return found
 
 
-def wait_until(predicate, timeout: float = 10.0, period: float = 0.1):  # noqa: ANN001, ANN201
+def wait_until(predicate, timeout: float = 10.0, period: float = 0.1):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -82,7 +82,7 @@ def stop_and_clean(project: Path, folder: Path | None = None) -> list[str]:
 
 
 @pytest.fixture
-def project():  # noqa: ANN201
+def project():
     """An empty project folder; whatever stapel started in it is stopped afterwards, whatever the test did."""
     folder = traversable_dir("project")
     yield folder

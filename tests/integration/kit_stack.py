@@ -32,7 +32,7 @@ class Stack:
     root: Path
     env: dict[str, str]
 
-    def stapel(self, *args: str, timeout: float = 240):  # noqa: ANN201
+    def stapel(self, *args: str, timeout: float = 240):
         return stapel(self.root, *args, timeout=timeout)
 
 

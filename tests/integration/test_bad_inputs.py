@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from conftest import processes_under, stapel, stop_and_clean, traversable_dir
 
 PG = "components:\n  db: {kind: postgres}\n"
@@ -81,7 +80,7 @@ def test_a_busy_fixed_port_refuses_before_starting_anything(folder: Path) -> Non
 
 
 @pytest.fixture
-def folder():  # noqa: ANN201
+def folder():
     path = traversable_dir("bad")
     yield path
     for crash in (path / ".local" / "logs").glob("crash-*.log"):  # kept for the report: the folder is deleted below

@@ -7,15 +7,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import copy_example, processes_under, stapel, status, traversable_dir
+
 from stapel.env import dotenv_io
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def both():  # noqa: ANN201
+def both():
     base = traversable_dir("contours")
     root = copy_example("minimal", base)
     outputs: list[str] = []

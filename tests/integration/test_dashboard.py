@@ -16,7 +16,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from conftest import stapel, stapel_env, status, stop_and_clean, traversable_dir, wait_until
 
 pytestmark = pytest.mark.integration
@@ -89,7 +88,7 @@ def start_dashboard(folder: Path, *args: str) -> tuple[subprocess.Popen, str]:
     return proc, found.group(1)
 
 
-def browser():  # noqa: ANN201
+def browser():
     playwright = pytest.importorskip("playwright.sync_api")
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium; ./dev setup installs it)")
@@ -97,7 +96,7 @@ def browser():  # noqa: ANN201
 
 
 @pytest.fixture
-def stack_up():  # noqa: ANN201
+def stack_up():
     folder = traversable_dir("dashboard")
     write_project(folder)
     try:

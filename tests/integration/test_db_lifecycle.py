@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-
 from conftest import stapel, status, stop_and_clean, traversable_dir
 
 pytestmark = pytest.mark.integration
@@ -40,7 +39,7 @@ INSERT INTO agents (name) VALUES ('CodeAssistant'), ('DataAnalyst'), ('DocumentW
 """
 
 
-def make(declared: str = ""):  # noqa: ANN201
+def make(declared: str = ""):
     base = traversable_dir("dblife")
     (base / "stapel.yaml").write_text(STACK.replace("ADMIN", ADMIN).replace("DECLARED", declared))
     (base / "core/migrations").mkdir(parents=True)
@@ -51,7 +50,7 @@ def make(declared: str = ""):  # noqa: ANN201
 
 
 @pytest.fixture(scope="module", params=["", "\n    databases: {codelab: {}}"], ids=["database-only", "also-declared"])
-def project(request):  # noqa: ANN001, ANN201
+def project(request):
     base = make(request.param)
     try:
         yield base
@@ -59,12 +58,12 @@ def project(request):  # noqa: ANN001, ANN201
         assert not stop_and_clean(base)
 
 
-def query(base, sql: str, db: str = "codelab") -> list[tuple]:  # noqa: ANN001
+def query(base, sql: str, db: str = "codelab") -> list[tuple]:
     with psycopg.connect(f"postgresql://postgres:{ADMIN}@{status(base)['db']['endpoint']}/{db}", autocommit=True) as conn:
         return conn.execute(sql).fetchall()
 
 
-def databases(base) -> set[str]:  # noqa: ANN001
+def databases(base) -> set[str]:
     return {r[0] for r in query(base, "SELECT datname FROM pg_database", db="postgres")}
 
 

@@ -13,12 +13,11 @@ import time
 from pathlib import Path
 
 import pika
+import psutil
 import psycopg
 import pytest
 import redis
-
-import psutil
-from conftest import status, stop_and_clean, stapel, traversable_dir
+from conftest import stapel, status, stop_and_clean, traversable_dir
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +28,7 @@ ROWS = 1000
 
 
 @pytest.fixture(scope="module")
-def stack():  # noqa: ANN201
+def stack():
     folder = traversable_dir("durability")
     offset = random.randrange(2000, 9000)  # every port, RabbitMQ's internal ones too, away from other stacks' defaults
     (folder / "stapel.yaml").write_text(f"""
@@ -61,7 +60,7 @@ def server_pid(leader: int, program: str | None) -> int:
     return found[0] if found else leader
 
 
-def kill_and_time(folder: Path, name: str, answers, limit: float, program: str | None = None) -> float:  # noqa: ANN001
+def kill_and_time(folder: Path, name: str, answers, limit: float, program: str | None = None) -> float:
     """SIGKILL the node's server process; seconds until `answers()` is true again (within `limit`)."""
     before = status(folder)[name]
     os.kill(server_pid(before["pid"], program), signal.SIGKILL)
@@ -71,7 +70,7 @@ def kill_and_time(folder: Path, name: str, answers, limit: float, program: str |
         try:
             if answers():
                 break
-        except Exception:  # noqa: BLE001 - down or still booting
+        except Exception:  # down or still booting
             pass
         time.sleep(0.05)
     else:

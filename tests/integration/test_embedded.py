@@ -8,7 +8,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from conftest import stapel
 
 pytestmark = pytest.mark.integration

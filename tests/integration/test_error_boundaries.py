@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import processes_under, stapel, stapel_env, wait_until
 
 pytestmark = pytest.mark.integration

@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from pathlib import Path
 
 import pika
 import psycopg
 import pytest
-
 from conftest import copy_example, stapel, status, stop_and_clean, traversable_dir
 
 pytestmark = pytest.mark.integration

@@ -70,8 +70,8 @@ def test_every_task_fires_after_kill_9_and_duplicates_only_of_running_handlers(t
         if first.poll() is None:
             first.kill()
     before = lines(tmp_path)
-    started_before = {int(l.split()[1]) for l in before if l.startswith("start")}
-    done_before = {int(l.split()[1]) for l in before if l.startswith("done")}
+    started_before = {int(line.split()[1]) for line in before if line.startswith("start")}
+    done_before = {int(line.split()[1]) for line in before if line.startswith("done")}
     running_at_kill = started_before - done_before
     assert "scheduled" in before and 0 < len(done_before) < TASKS
 
@@ -79,7 +79,7 @@ def test_every_task_fires_after_kill_9_and_duplicates_only_of_running_handlers(t
     assert second.wait(120) == 0
     after = lines(tmp_path)[len(before):]
     assert after[-1] == "finished"
-    done_after = [int(l.split()[1]) for l in after if l.startswith("done")]
+    done_after = [int(line.split()[1]) for line in after if line.startswith("done")]
     assert done_before | set(done_after) == set(range(TASKS))  # every task fired at least once
     twice = done_before & set(done_after)
     # duplicates: the handlers running at the kill (and, in a window of microseconds, one that had just returned)

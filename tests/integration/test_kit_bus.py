@@ -13,9 +13,8 @@ from pathlib import Path
 import pika
 import psycopg
 import pytest
-from prometheus_client import REGISTRY
-
 from kit_stack import Stack, stack
+from prometheus_client import REGISTRY
 
 from stapel.kit.at import At
 from stapel.kit.bus import ATTEMPT, Bus, Delivery, Message, Permanent, PostgresInbox, Temporary
@@ -60,7 +59,7 @@ class Audited(Message, type="Audited", version=2):
 
 
 @pytest.fixture(scope="module")
-def env():  # noqa: ANN201
+def env():
     with stack("kit-bus", "db", "mq", asyncapi=ASYNCAPI) as running:
         (running.root / "asyncapi.yaml").write_text(ASYNCAPI)
         saved = dict(os.environ)
@@ -108,7 +107,7 @@ def counted(queue: str, result: str) -> float:
     return total
 
 
-async def until(condition, timeout: float = 15.0) -> None:  # noqa: ANN001
+async def until(condition, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
@@ -227,7 +226,6 @@ def kill_9_the_broker(env: Stack) -> None:
     import signal
 
     import psutil
-
     from conftest import status
 
     wrapper = psutil.Process(status(env.root)["mq"]["pid"])
@@ -236,7 +234,7 @@ def kill_9_the_broker(env: Stack) -> None:
 
 
 @pytest.mark.parametrize("disrupt", [restart_with_stapel, kill_9_the_broker], ids=["stapel-restart", "kill-9"])
-def test_a_broker_restart_while_publishing_and_consuming_loses_no_confirmed_message(env: Stack, disrupt) -> None:  # noqa: ANN001
+def test_a_broker_restart_while_publishing_and_consuming_loses_no_confirmed_message(env: Stack, disrupt) -> None:
     total = 300
     seen: set[str] = set()
 
@@ -256,7 +254,7 @@ def test_a_broker_restart_while_publishing_and_consuming_loses_no_confirmed_mess
                     try:
                         confirmed.append(await bus.publish("orderPlaced", OrderPlaced(order_id=n),
                                                            message_id=f"{disrupt.__name__}-{n}"))
-                    except Exception as exc:  # noqa: BLE001 - counted and asserted below
+                    except Exception as exc:  # counted and asserted below
                         failures.append(exc)
                     await asyncio.sleep(0.08)
 

@@ -7,13 +7,11 @@ import asyncio
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 import redis
-
 from kit_stack import Stack, stack
 
 from stapel.kit import health
@@ -29,7 +27,7 @@ class WorkerConfig(Config, prefix="W_"):
 
 
 @pytest.fixture(scope="module")
-def env():  # noqa: ANN201
+def env():
     with stack("kit-cache", "cache") as running:
         yield running
 

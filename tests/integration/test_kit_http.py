@@ -25,7 +25,7 @@ TOKEN = "tok-9f8e7d6c5b4a"
 class Api(BaseHTTPRequestHandler):
     hits: dict[str, list[tuple[float, dict]]] = defaultdict(list)
 
-    def log_message(self, *_args) -> None:  # noqa: ANN002
+    def log_message(self, *_args) -> None:
         pass
 
     def answer(self, status: int, body: bytes = b"{}", headers: dict | None = None) -> None:
@@ -36,10 +36,10 @@ class Api(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.route()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.route()
 
@@ -71,7 +71,7 @@ class Api(BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def server():  # noqa: ANN201
+def server():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Api)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -85,7 +85,7 @@ def fresh_hits() -> None:
     Api.hits.clear()
 
 
-def client(url: str, **options) -> Client:  # noqa: ANN003
+def client(url: str, **options) -> Client:
     return Client(url, **{"name": "ext", "timeout": Timeouts(connect=1, read=0.5, total=5), "wait_initial": 0.05,
                           **options})
 

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from pydantic import BaseModel
-
 from conftest import stapel, stop_and_clean, traversable_dir
+from pydantic import BaseModel
 
 from stapel.kit import health
 from stapel.kit.config import Config, Postgres, load
@@ -51,7 +50,7 @@ class UserModel(BaseModel):
 
 
 @pytest.fixture(scope="module")
-def dsn():  # noqa: ANN201
+def dsn():
     root = traversable_dir("kit-sql")
     (root / "stapel.yaml").write_text(f"""
 components:
@@ -87,11 +86,11 @@ def queries() -> Queries:
     return load_queries(QUERIES)
 
 
-def run(coro):  # noqa: ANN001, ANN201
+def run(coro):
     return asyncio.run(coro)
 
 
-async def fresh(dsn: str, **options) -> Database:  # noqa: ANN003
+async def fresh(dsn: str, **options) -> Database:
     db = await Database.connect(dsn, **options)
     await db.exec(load_queries(QUERIES)["users__delete_all"])
     return db
@@ -241,10 +240,9 @@ def test_a_real_deadlock_is_unavailable(dsn: str, queries: Queries) -> None:
 
 def test_an_exhausted_pool_and_a_refused_connection_are_unavailable(dsn: str, queries: Queries) -> None:
     async def scenario() -> None:
-        async with await fresh(dsn, max_size=1, timeout=0.3) as db:
-            async with db.transaction():
-                with pytest.raises(Unavailable, match="no pooled connection in time"):
-                    await db.one(queries.users__count)
+        async with await fresh(dsn, max_size=1, timeout=0.3) as db, db.transaction():
+            with pytest.raises(Unavailable, match="no pooled connection in time"):
+                await db.one(queries.users__count)
         with pytest.raises(Unavailable, match="connect postgres"):
             await Database.connect(f"postgresql://nobody:x@127.0.0.1:{free_port()}/none", timeout=1)
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from conftest import stapel, status, wait_until
 
 pytestmark = pytest.mark.integration

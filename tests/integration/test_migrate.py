@@ -14,7 +14,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from conftest import stapel, stapel_env, status, stop_and_clean, traversable_dir
 
 from stapel.errors import StapelError
@@ -42,7 +41,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():  # noqa: ANN201
+def server():
     """The admin URL of a PostgreSQL that stapel started for this module."""
     root = traversable_dir("migrate")
     (root / "stapel.yaml").write_text(f"name: migrate\ncomponents:\n  db: {{kind: postgres, port: {free_port()}, password: {PASSWORD}}}\n")

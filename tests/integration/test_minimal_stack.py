@@ -13,14 +13,13 @@ from pathlib import Path
 import pika
 import psycopg
 import pytest
-
 from conftest import copy_example, processes_under, stapel, status, stop_and_clean, traversable_dir, wait_until
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def stack():  # noqa: ANN201
+def stack():
     base = traversable_dir("minimal")
     root = copy_example("minimal", base)
     done = stapel(root, "up", timeout=300)

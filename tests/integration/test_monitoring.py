@@ -8,7 +8,6 @@ import urllib.parse
 import urllib.request
 
 import pytest
-
 from conftest import copy_example, stapel, status, stop_and_clean, traversable_dir, wait_until
 
 from stapel.monitoring.dashboards import all_dashboards

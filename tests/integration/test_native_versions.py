@@ -12,7 +12,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from conftest import processes_under, stapel, status
 
 pytestmark = pytest.mark.integration

@@ -6,19 +6,17 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import tempfile
 from pathlib import Path
 
 import psycopg
 import pytest
-
 from conftest import processes_under, stapel, status
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def private_project():  # noqa: ANN201
+def private_project():
     if os.geteuid() != 0:
         pytest.skip("only root runs PostgreSQL as another user")
     folder = Path(subprocess.run(["mktemp", "-d"], capture_output=True, text=True, check=True).stdout.strip())

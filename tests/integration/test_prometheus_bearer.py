@@ -29,7 +29,7 @@ KEY, NEW_KEY = "QdrantScrapeKey-0123456789abcdef", "QdrantRotatedKey-fedcba98765
 
 
 class Metrics(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:  # http.server's name
         self.server.seen.append(self.headers.get("Authorization"))  # type: ignore[attr-defined]
         good = self.path == "/metrics" and self.headers.get("Authorization") == f"Bearer {self.server.key}"  # type: ignore[attr-defined]
         body = b"stand_in_up 1\n" if good else b"Must provide an API key or an Authorization bearer token\n"

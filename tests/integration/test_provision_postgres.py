@@ -9,7 +9,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from conftest import stapel, status, stop_and_clean, traversable_dir
 
 pytestmark = pytest.mark.integration
@@ -37,7 +36,7 @@ services:
 
 
 @pytest.fixture(scope="module")
-def project():  # noqa: ANN201
+def project():
     base = traversable_dir("provision")
     (base / "stapel.yaml").write_text(STACK)
     (base / ".env").write_text("AUTH_DB_PASSWORD=auth-pw-1111aaaa\nCRM_DB_PASSWORD=crm-pw-2222bbbb\n")

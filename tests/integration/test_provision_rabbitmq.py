@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pika
 import pytest
-
 from conftest import stapel, stop_and_clean, traversable_dir, wait_until
+
 from stapel.provision.rabbitmq_api import ManagementApi, path
 
 pytestmark = pytest.mark.integration
@@ -84,7 +84,7 @@ def dotenv(port: int, crm_password: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def mq():  # noqa: ANN201
+def mq():
     root = traversable_dir("provision-mq")
     port, management = free_port(), free_port()
     (root / "stapel.yaml").write_text(stack_yaml(port, management))
@@ -106,7 +106,7 @@ def connect(port: int, user: str, password: str, vhost: str = "crm") -> pika.Blo
                                                              connection_attempts=1, socket_timeout=5))
 
 
-def get(channel, queue: str, timeout: float = 5.0):  # noqa: ANN001, ANN201
+def get(channel, queue: str, timeout: float = 5.0):
     return wait_until(lambda: (lambda got: got if got[0] else None)(channel.basic_get(queue, auto_ack=False)), timeout=timeout)
 
 

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-
-from conftest import stapel, traversable_dir, wait_until, processes_under
+from conftest import processes_under, stapel, traversable_dir, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +43,7 @@ services:
 
 
 @pytest.fixture
-def project():  # noqa: ANN201
+def project():
     folder = traversable_dir("readopt")
     offset = random.randrange(2000, 9000)
     (folder / "stapel.yaml").write_text(yaml_text(offset))

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 
 import psycopg
 import pytest
-
 from conftest import stapel, status, stop_and_clean, traversable_dir
+
 from stapel.engine.stack import open_stack
 from stapel.render import jobs, psql_script
 
@@ -57,7 +57,7 @@ PER_DB = {
 
 
 @pytest.fixture(scope="module")
-def servers():  # noqa: ANN201
+def servers():
     base = traversable_dir("psqlscript")
     (base / "stapel.yaml").write_text(STACK)
     (base / ".env").write_text(f"AUTH_DB_PASSWORD={PASSWORDS['auth']}\n")

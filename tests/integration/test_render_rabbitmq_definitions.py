@@ -13,8 +13,8 @@ import socket
 import pika
 import pika.exceptions
 import pytest
-
 from conftest import REPO, stapel, stop_and_clean, traversable_dir, wait_until
+
 from stapel.engine.stack import open_stack
 from stapel.provision import rabbitmq
 from stapel.provision.rabbitmq_api import ManagementApi
@@ -58,7 +58,7 @@ def declared_stack(port: int, management: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def broker():  # noqa: ANN201
+def broker():
     root = traversable_dir("render-mq-defs")
     port, management = free_port(), free_port()
     (root / "run").mkdir()
@@ -75,7 +75,7 @@ def broker():  # noqa: ANN201
         assert not stop_and_clean(root / "run", root)
 
 
-def test_the_broker_loads_the_rendered_definitions(broker) -> None:  # noqa: ANN001
+def test_the_broker_loads_the_rendered_definitions(broker) -> None:
     stack, port, api = broker
     node = stack.nodes["mq"]
     rendered = json.loads(rabbitmq_definitions.text(stack, node))
@@ -94,7 +94,7 @@ def test_the_broker_loads_the_rendered_definitions(broker) -> None:  # noqa: ANN
     assert api.get("/api/whoami")["name"] == "crm"  # the admin's hash from the file still lets it in
 
 
-def test_the_declared_user_logs_in_and_a_rejected_message_lands_in_the_dlq(broker) -> None:  # noqa: ANN001
+def test_the_declared_user_logs_in_and_a_rejected_message_lands_in_the_dlq(broker) -> None:
     stack, port, api = broker
     api.post("/api/definitions", rabbitmq_definitions.definitions(stack, stack.nodes["mq"]))  # idempotent: a second load
     params = pika.ConnectionParameters("127.0.0.1", port, "crm", pika.PlainCredentials("worker", WORKER_PASSWORD),

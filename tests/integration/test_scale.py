@@ -28,7 +28,7 @@ def free_ports(count: int) -> list[int]:
 
 
 @pytest.fixture
-def big_stack():  # noqa: ANN201
+def big_stack():
     folder = traversable_dir("scale")
     ports = free_ports(COUNT + 1)
     lines = ["name: scale", "components:", "  db:", "    kind: postgres", f"    port: {ports[0]}",

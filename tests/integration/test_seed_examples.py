@@ -13,7 +13,6 @@ from pathlib import Path
 import pika
 import psycopg
 import pytest
-
 from conftest import copy_example, processes_under, stapel, status, stop_and_clean, traversable_dir, wait_until
 
 pytestmark = pytest.mark.integration
@@ -23,7 +22,7 @@ def http(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the stack's own services
+        with urllib.request.urlopen(request, timeout=10) as response:  # the stack's own services
             return response.status, json.load(response)
     except urllib.error.HTTPError as exc:
         return exc.code, {"error": exc.read().decode(errors="replace")}
@@ -115,7 +114,7 @@ CHECKS = {"seed-002-schema": check_schema, "seed-003-gprod": check_gprod, "seed-
 
 
 @pytest.fixture(params=sorted(CHECKS))
-def example(request: pytest.FixtureRequest):  # noqa: ANN201
+def example(request: pytest.FixtureRequest):
     base = traversable_dir(request.param)
     root = copy_example(request.param, base)
     yield request.param, root

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from conftest import stapel, status, stop_and_clean, traversable_dir
 
 pytestmark = pytest.mark.integration
@@ -60,7 +59,7 @@ def run():
 
 
 @pytest.fixture(scope="module")
-def project():  # noqa: ANN201
+def project():
     base = traversable_dir("seeds")
     (base / "stapel.yaml").write_text(STACK)
     app = base / "app"

@@ -9,7 +9,6 @@ import pika
 import psycopg
 import pytest
 import redis
-
 from conftest import stapel, status, stop_and_clean, traversable_dir
 
 pytestmark = pytest.mark.integration
@@ -42,7 +41,7 @@ services:
 
 
 @pytest.fixture(scope="module")
-def env():  # noqa: ANN201
+def env():
     root = traversable_dir("service-env")
     (root / "stapel.yaml").write_text(stack_yaml())
     try:

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, processes_under, stapel_env, stop_and_clean, traversable_dir, wait_until
 
 pytestmark = pytest.mark.integration
@@ -108,7 +107,7 @@ def test_unknown_service_env_is_one_line(stapel_stack):
 
 
 @pytest.fixture
-def project():  # noqa: ANN201
+def project():
     folder = traversable_dir("plugin")
     (folder / "api" / "migrations").mkdir(parents=True)
     (folder / "api" / "seeds").mkdir()

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import stapel, stapel_env, status, wait_until
 
 pytestmark = pytest.mark.integration

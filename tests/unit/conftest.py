@@ -28,10 +28,10 @@ def write_yaml(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def load_text(write_yaml: Callable[..., Path]):  # noqa: ANN201
+def load_text(write_yaml: Callable[..., Path]):
     """Load a stapel.yaml given as text; env={} unless told (the process environment never leaks in)."""
 
-    def run(text: str, env: dict[str, str] | None = None):  # noqa: ANN202
+    def run(text: str, env: dict[str, str] | None = None):
         return load(write_yaml(text), env={} if env is None else env)
 
     return run

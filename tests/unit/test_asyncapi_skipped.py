@@ -77,7 +77,7 @@ class FakeApi:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
 
-    def request(self, method: str, where: str, body=None):  # noqa: ANN001, ANN201
+    def request(self, method: str, where: str, body=None):
         if method == "GET":
             return {"vhosts": [{"name": "/"}]}
         self.sent.append((method, where))

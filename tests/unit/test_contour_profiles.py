@@ -1,7 +1,7 @@
 """`contours.<c>.profiles`: one selection of what a contour runs (seed 004: services/dev/* are not part of prod), the
 same for `up`, `render compose` and `render k8s`. The kustomize base keeps every node; the prod overlay deletes what
 prod leaves out, so the overlay's workloads are exactly the Compose file's services. Validated by docker-compose,
-compose-spec, `kubectl kustomize` and `kubernetes-validate --strict` (tests/validators.py)."""
+compose-spec, `kubectl kustomize` and `kubernetes-validate --strict` (tests/validators/__init__.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from validators import docker_compose_config, kustomize_and_validate
+from validators import docker_compose_config
 
 from stapel.cli.main import main
 from stapel.engine.options import UpOptions
@@ -76,22 +76,6 @@ def test_up_in_prod_does_not_start_it(project: Path) -> None:
     runtime = FakeRuntime(stack)
     Up(stack, runtime, UpOptions(skip_migrations=True), lambda text: None).run()
     assert sorted(e.split()[1] for e in runtime.events if e.startswith("start ")) == ["api", "db"]
-
-
-def test_compose_and_k8s_run_the_same_nodes_in_every_contour(project: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
-    assert main(["-f", str(project / "stapel.yaml"), "render", "k8s", "-o", str(tmp_path / "k8s"), "--tag", "t1"]) == 0
-    for contour in ("dev", "prod"):
-        compose = render_compose(project, contour, tmp_path / f"compose-{contour}")
-        built = kustomize_and_validate(tmp_path / "k8s", contour, tmp_path)
-        workloads = {d["metadata"]["name"] for d in built if d["kind"] in ("Deployment", "StatefulSet", "Job")}
-        assert workloads == set(compose), contour
-        names = {(d["kind"], d["metadata"]["name"]) for d in built}
-        if contour == "prod":
-            assert not [n for n in names if n[1].startswith("mailer")]
-        else:
-            assert {("Deployment", "mailer"), ("Service", "mailer"), ("Job", "mailer-migrate")} <= names
-    base = yaml.safe_load((tmp_path / "k8s/base/kustomization.yaml").read_text())
-    assert "mailer.yaml" in base["resources"]  # the base keeps every node; the prod overlay deletes it
 
 
 def test_without_left_out_nodes_the_base_is_the_first_contour(project: Path, tmp_path: Path) -> None:

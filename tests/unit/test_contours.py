@@ -44,7 +44,7 @@ services:
 """
 
 
-def ports_of(stack) -> dict[str, int]:  # noqa: ANN001
+def ports_of(stack) -> dict[str, int]:
     return {name: node.port for name, node in stack.nodes.items()}
 
 

@@ -56,7 +56,7 @@ def test_follower_reads_new_lines_and_survives_rotation(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def dashboard(tmp_path: Path):  # noqa: ANN201
+def dashboard(tmp_path: Path):
     (tmp_path / "stapel.yaml").write_text("components:\n  db: {kind: postgres, password: s3cret-value-99}\n"
                                           "services:\n  api: {command: python3 -c pass, port: 18000, depends_on: [db]}\n")
     view = StackView(tmp_path / "stapel.yaml", None, None, Paths(tmp_path, "dev"))

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from stapel.engine.lock import stack_lock
-from stapel.engine.stack import open_stack
 from stapel.engine.options import UpOptions
+from stapel.engine.stack import open_stack
 from stapel.engine.up import Up, UpResult
 from stapel.errors import PreflightError, StapelError, StartError
 from stapel.runtimes.fake import FakeRuntime
@@ -45,7 +44,7 @@ class Run:
     """One `up`: its stack, runtime, what it said, and its result or error."""
 
     def __init__(self, file: Path, *, runtime: FakeRuntime | None = None, options: UpOptions | None = None,
-                 contour: str | None = None, **fake):  # noqa: ANN003
+                 contour: str | None = None, **fake):
         self.stack = open_stack(file, contour, env={})
         self.runtime = runtime or FakeRuntime(self.stack, **fake)
         self.said: list[str] = []

@@ -42,12 +42,12 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-def sync(root: Path, capsys) -> list[str]:  # noqa: ANN001
+def sync(root: Path, capsys) -> list[str]:
     assert main(["-f", str(root / "stapel.yaml"), "env", "sync", "--non-interactive"]) == 0
     return capsys.readouterr().out.splitlines()
 
 
-def test_env_sync_ignores_the_dotenv_and_local_it_would_leave_tracked(repo: Path, capsys) -> None:  # noqa: ANN001
+def test_env_sync_ignores_the_dotenv_and_local_it_would_leave_tracked(repo: Path, capsys) -> None:
     out = sync(repo, capsys)
     assert out[-1] == "added /api/.env, /.local/ to .gitignore (secrets and local state stay out of git)"
     assert (repo / ".gitignore").read_text() == f"{HEADER}\n/api/.env\n/.local/\n"
@@ -58,14 +58,14 @@ def test_env_sync_ignores_the_dotenv_and_local_it_would_leave_tracked(repo: Path
     assert (repo / ".gitignore").read_text().count("/api/.env") == 1
 
 
-def test_an_existing_gitignore_is_appended_to_and_what_it_ignores_is_left_alone(repo: Path, capsys) -> None:  # noqa: ANN001
+def test_an_existing_gitignore_is_appended_to_and_what_it_ignores_is_left_alone(repo: Path, capsys) -> None:
     (repo / ".gitignore").write_text("node_modules/\n.local")  # no final newline; .local already ignored
     out = sync(repo, capsys)
     assert out[-1] == "added /api/.env to .gitignore (secrets and local state stay out of git)"
     assert (repo / ".gitignore").read_text() == f"node_modules/\n.local\n{HEADER}\n/api/.env\n"
 
 
-def test_a_dotenv_git_already_tracks_is_a_warning_naming_the_fix(repo: Path, capsys) -> None:  # noqa: ANN001
+def test_a_dotenv_git_already_tracks_is_a_warning_naming_the_fix(repo: Path, capsys) -> None:
     (repo / "api/.env").write_text("API_TOKEN=committed-token-value\nLOG_LEVEL=info\n")
     git(repo, "add", "api/.env")
     out = sync(repo, capsys)
@@ -74,14 +74,14 @@ def test_a_dotenv_git_already_tracks_is_a_warning_naming_the_fix(repo: Path, cap
     assert "committed-token-value" not in "\n".join(out)
 
 
-def test_a_symlinked_dotenv_is_ignored_as_the_link_git_would_track(repo: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_a_symlinked_dotenv_is_ignored_as_the_link_git_would_track(repo: Path, tmp_path: Path, capsys) -> None:
     (tmp_path / "shared.env").write_text("API_TOKEN=x\nLOG_LEVEL=info\n")
     (repo / "api/.env").symlink_to(tmp_path / "shared.env")
     assert sync(repo, capsys)[-1] == "added /api/.env, /.local/ to .gitignore (secrets and local state stay out of git)"
     assert ignored(repo, "api/.env")
 
 
-def test_a_project_in_a_subfolder_of_the_repository_gets_its_own_gitignore(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_a_project_in_a_subfolder_of_the_repository_gets_its_own_gitignore(tmp_path: Path, capsys) -> None:
     top = tmp_path / "mono"
     project = top / "services/shop"
     project.mkdir(parents=True)
@@ -94,7 +94,7 @@ def test_a_project_in_a_subfolder_of_the_repository_gets_its_own_gitignore(tmp_p
     assert ignored(top, "services/shop/.env") and ignored(top, "services/shop/.local/x")
 
 
-def test_outside_a_work_tree_or_without_git_nothing_is_written(tmp_path: Path, capsys, monkeypatch) -> None:  # noqa: ANN001
+def test_outside_a_work_tree_or_without_git_nothing_is_written(tmp_path: Path, capsys, monkeypatch) -> None:
     (tmp_path / "stapel.yaml").write_text(STACK)
     (tmp_path / "env.example").write_text("LOG_LEVEL=info\n")
     assert sync(tmp_path, capsys) == ["created .env (1 key)"]
@@ -107,14 +107,14 @@ def test_outside_a_work_tree_or_without_git_nothing_is_written(tmp_path: Path, c
     assert not (repo / ".gitignore").exists()
 
 
-def test_render_compose_ignores_its_env_compose_inside_the_repository(repo: Path, capsys) -> None:  # noqa: ANN001
+def test_render_compose_ignores_its_env_compose_inside_the_repository(repo: Path, capsys) -> None:
     out = repo / "deploy"
     assert main(["-f", str(repo / "stapel.yaml"), "render", "compose", "-o", str(out), "--tag", "t1"]) == 0
     assert "added /deploy/.env.compose to .gitignore" in capsys.readouterr().err
     assert ignored(repo, "deploy/.env.compose") and not ignored(repo, "deploy/compose.yaml")
 
 
-def test_render_compose_outside_the_project_uses_the_folder_of_the_file(repo: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_render_compose_outside_the_project_uses_the_folder_of_the_file(repo: Path, tmp_path: Path, capsys) -> None:
     other = tmp_path / "ops"
     other.mkdir()
     git(other, "init", "-q")

@@ -133,7 +133,7 @@ def crashing(monkeypatch):
     """`stapel status` raises an unexpected error."""
     from stapel.cli import inspect
 
-    def boom(_args):  # noqa: ANN001, ANN202
+    def boom(_args):
         raise ValueError("an unexpected error")
 
     monkeypatch.setattr(inspect, "cmd_status", boom)
@@ -156,7 +156,7 @@ def test_a_crash_log_holds_no_secret(parent, capsys, monkeypatch):
     (parent / ".env").write_text("STRIPE_SECRET_KEY=sk-from-dotenv-4f8a2c\n")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-from-environ-9b1d7e")
 
-    def boom(_args):  # noqa: ANN001, ANN202
+    def boom(_args):
         raise ValueError("failed with sk-from-dotenv-4f8a2c and aws-from-environ-9b1d7e")
 
     monkeypatch.setattr(inspect, "cmd_status", boom)
@@ -202,7 +202,7 @@ def test_a_probe_bug_during_wait_fails_the_wait_at_once(tmp_path):
 class _ServicesRaise(FakeRuntime):
     """A runtime whose start of a service raises something that is no StapelError (a bug)."""
 
-    def start(self, node, spec, meta):  # noqa: ANN001, ANN201
+    def start(self, node, spec, meta):
         if node.is_service:
             raise ValueError("unexpected in the services step")
         return super().start(node, spec, meta)
@@ -227,7 +227,7 @@ def test_a_supervisor_bug_is_exit_3(tmp_path, monkeypatch, capsys):
     from stapel.cli import inspect
     from stapel.runtimes.native.client import SupervisorBug
 
-    def boom(_args):  # noqa: ANN001, ANN202
+    def boom(_args):
         raise SupervisorBug("the supervisor failed on 'run': TypeError: x")
 
     monkeypatch.chdir(tmp_path)

@@ -43,7 +43,7 @@ services:
 """
 
 
-def stack_in(tmp_path: Path, bin_dir: Path | None = None, contour: str | None = None):  # noqa: ANN201
+def stack_in(tmp_path: Path, bin_dir: Path | None = None, contour: str | None = None):
     (tmp_path / "stapel.yaml").write_text(STACK.format(bin=f"bin_dir: {bin_dir}" if bin_dir else ""))
     return open_stack(tmp_path / "stapel.yaml", contour, env={})
 
@@ -102,7 +102,7 @@ def test_a_new_api_key_changes_the_spec(tmp_path: Path, stub_bins: Path) -> None
     ("kv", consul, "HashiCorp's apt repository (https://developer.hashicorp.com/consul/install#linux), then "),
     ("vec", qdrant, "qdrant-x86_64-unknown-linux-gnu.tar.gz from https://github.com/qdrant/qdrant/releases (its qdrant on PATH)"),
 ])
-def test_a_missing_binary_names_what_to_install_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name, module, expected) -> None:  # noqa: ANN001
+def test_a_missing_binary_names_what_to_install_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name, module, expected) -> None:
     if platform.system() != "Linux" or platform.machine() != "x86_64" or not Path("/usr/bin/apt-get").exists():
         pytest.skip("the expected hint is the one for Debian/Ubuntu on x86_64")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
@@ -149,18 +149,18 @@ class Answer:
         answer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 self.send_response(answer.status)
                 self.send_header("Content-Length", str(len(answer.body)))
                 self.end_headers()
                 self.wfile.write(answer.body)
 
-            def log_message(self, *args) -> None:  # noqa: ANN002
+            def log_message(self, *args) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True).start()  # shutdown() waits a poll
 
 
 @pytest.fixture

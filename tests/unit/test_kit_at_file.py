@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,11 +13,11 @@ import pytest
 from stapel.kit.at import At
 
 
-def run(coro):  # noqa: ANN001, ANN201
+def run(coro):
     return asyncio.run(coro)
 
 
-async def serve_until(at: At, condition, timeout: float = 5.0) -> None:  # noqa: ANN001
+async def serve_until(at: At, condition, timeout: float = 5.0) -> None:
     runner = asyncio.ensure_future(at.run())
     deadline = time.monotonic() + timeout
     try:
@@ -82,7 +82,7 @@ def test_tasks_fire_in_order_after_their_delay_and_dedup_keys_collapse(tmp_path:
 
             start = time.time()
             assert await at.schedule(0.3, "note", {"text": "later"}) is not None
-            assert await at.schedule(datetime.now(timezone.utc) + timedelta(seconds=0.1), "note", {"text": "soon"},
+            assert await at.schedule(datetime.now(UTC) + timedelta(seconds=0.1), "note", {"text": "soon"},
                                      dedup_key="soon") is not None
             assert await at.schedule(0.1, "note", {"text": "dup"}, dedup_key="soon") is None
             await serve_until(at, lambda: len(fired) == 2)
@@ -100,7 +100,7 @@ def test_overdue_tasks_fire_at_start_and_a_failing_handler_is_tried_again(tmp_pa
         at = await At.open(tmp_path / "at.sqlite3")
         at.register("flaky", lambda payload: None)
         await at.schedule(0, "flaky", {"n": 1})
-        await at.schedule(datetime.now(timezone.utc) - timedelta(hours=1), "flaky", {"n": 2})
+        await at.schedule(datetime.now(UTC) - timedelta(hours=1), "flaky", {"n": 2})
         await at.close()  # never served: both are overdue when the file is opened again
 
         at = await At.open(tmp_path / "at.sqlite3", retry_base=0.05)

@@ -108,7 +108,7 @@ def test_publishing_outside_the_contract_is_refused_before_anything_is_sent() ->
 def test_messages_are_versioned_models() -> None:
     assert (OrderPlaced.TYPE, OrderPlaced.VERSION, Refund.TYPE, Refund.VERSION) == ("OrderPlaced", 1, "Refund", 3)
     with pytest.raises(ValueError, match="version is a positive integer"):
-        class Bad(Message, version=0):  # noqa: F841
+        class Bad(Message, version=0):
             x: int
     with pytest.raises(Exception, match="order_id"):
         OrderPlaced(order_id="seven")
@@ -119,7 +119,7 @@ def test_bad_consumers_are_refused() -> None:
 
     async def handle(order: OrderPlaced, delivery: Delivery) -> None: ...
 
-    async def untyped(order, delivery) -> None: ...  # noqa: ANN001
+    async def untyped(order, delivery) -> None: ...
 
     with pytest.raises(UnknownChannel):
         b.consumer("nowhere")(handle)

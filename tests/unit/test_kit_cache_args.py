@@ -13,7 +13,7 @@ from stapel.kit.cache import Cache, JsonCodec
 URL = "redis://127.0.0.1:1/0"
 
 
-def cache(**options) -> Cache:  # noqa: ANN003
+def cache(**options) -> Cache:
     return Cache(URL, **{"domain": "users", "default_ttl": 60, "readiness": False, **options})
 
 

@@ -49,13 +49,13 @@ def write_stack(project: Path, env: str) -> Path:
     return file
 
 
-def test_every_required_variable_given(project: Path, capsys) -> None:  # noqa: ANN001
+def test_every_required_variable_given(project: Path, capsys) -> None:
     file = write_stack(project, "USERS_OWN_TABLE: users")
     assert main(["users_settings:UsersConfig", "--service", "users", "-f", str(file)]) == 0
     assert capsys.readouterr().out == "ok: service 'users' gets every variable users_settings:UsersConfig requires\n"
 
 
-def test_a_missing_variable_is_one_line_and_exit_1(project: Path, capsys) -> None:  # noqa: ANN001
+def test_a_missing_variable_is_one_line_and_exit_1(project: Path, capsys) -> None:
     file = write_stack(project, "OTHER: x")
     assert main(["users_settings:UsersConfig", "--service", "users", "-f", str(file)]) == 1
     assert capsys.readouterr().err == (
@@ -63,7 +63,7 @@ def test_a_missing_variable_is_one_line_and_exit_1(project: Path, capsys) -> Non
         "(add it under services.users.env, or the node it comes from to depends_on/uses)\n")
 
 
-def test_a_service_without_the_database_misses_each_of_its_variables(project: Path, capsys) -> None:  # noqa: ANN001
+def test_a_service_without_the_database_misses_each_of_its_variables(project: Path, capsys) -> None:
     file = write_stack(project, "USERS_OWN_TABLE: users")
     file.write_text(file.read_text().replace("depends_on: [db]", "depends_on: []"))
     assert main(["users_settings:UsersConfig", "--service", "users", "-f", str(file)]) == 1
@@ -78,14 +78,14 @@ def test_a_service_without_the_database_misses_each_of_its_variables(project: Pa
     (["nosuch:UsersConfig", "--service", "users"], "nosuch:UsersConfig: cannot import nosuch"),
     (["users_settings:Nope", "--service", "users"], "users_settings:Nope: Nope is not a stapel.kit.config.Config subclass"),
 ])
-def test_bad_arguments_are_one_line(project: Path, capsys, args: list[str], message: str) -> None:  # noqa: ANN001
+def test_bad_arguments_are_one_line(project: Path, capsys, args: list[str], message: str) -> None:
     file = write_stack(project, "USERS_OWN_TABLE: users")
     assert main([*args, "-f", str(file)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1, err
 
 
-def test_the_minimal_example_gets_what_its_api_requires(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001
+def test_the_minimal_example_gets_what_its_api_requires(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.delitem(sys.modules, "app", raising=False)
     assert main(["app:ApiConfig", "--service", "api", "-f", str(REPO / "examples/minimal/stapel.yaml")]) == 0

@@ -36,7 +36,7 @@ def exported(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def environ(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def environ(monkeypatch: pytest.MonkeyPatch):
     def apply(values: dict[str, str]) -> None:
         for key in list(__import__("os").environ):
             if key.startswith(("USERS_", "ORDERS_")) or key in ("HOST", "PORT"):
@@ -47,7 +47,7 @@ def environ(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
     return apply
 
 
-def test_reads_the_prefixed_names_stapel_exports(environ) -> None:  # noqa: ANN001
+def test_reads_the_prefixed_names_stapel_exports(environ) -> None:
     environ(exported())
     config = load(UsersConfig)
     assert config.postgres.dsn == URL
@@ -56,7 +56,7 @@ def test_reads_the_prefixed_names_stapel_exports(environ) -> None:  # noqa: ANN0
     assert (config.redis.db, config.listen.host, config.listen.port, config.own_table) == (2, "127.0.0.1", 8001, "users")
 
 
-def test_the_prefix_is_a_class_keyword_and_does_not_leak_to_the_base(environ) -> None:  # noqa: ANN001
+def test_the_prefix_is_a_class_keyword_and_does_not_leak_to_the_base(environ) -> None:
     class OrdersConfig(Config, prefix="ORDERS_"):
         own_table: str
 
@@ -66,7 +66,7 @@ def test_the_prefix_is_a_class_keyword_and_does_not_leak_to_the_base(environ) ->
     assert UsersConfig.model_config["env_prefix"] == "USERS_"
 
 
-def test_a_node_block_reads_the_nodes_own_names(environ) -> None:  # noqa: ANN001
+def test_a_node_block_reads_the_nodes_own_names(environ) -> None:
     class Two(Config, prefix="USERS_"):
         mq: Annotated[RabbitMQ, node("events")]
 
@@ -76,7 +76,7 @@ def test_a_node_block_reads_the_nodes_own_names(environ) -> None:  # noqa: ANN00
     assert load(Two).mq.port == 5673
 
 
-def test_every_problem_is_one_line_naming_the_variable_and_never_a_value(environ, capsys) -> None:  # noqa: ANN001
+def test_every_problem_is_one_line_naming_the_variable_and_never_a_value(environ, capsys) -> None:
     env = exported(USERS_POSTGRES_PORT=f"not-a-port-{PASSWORD}", USERS_REDIS_DB="two")
     del env["USERS_POSTGRES_PASSWORD"], env["PORT"], env["USERS_API_TOKEN"]
     environ(env)
@@ -93,7 +93,7 @@ def test_every_problem_is_one_line_naming_the_variable_and_never_a_value(environ
     assert PASSWORD not in err and "not-a-port" not in err and "tok-123456789" not in err and "two" not in err
 
 
-def test_a_custom_validator_that_echoes_its_input_is_masked(environ, capsys) -> None:  # noqa: ANN001
+def test_a_custom_validator_that_echoes_its_input_is_masked(environ, capsys) -> None:
     from pydantic import field_validator
 
     class Checked(Config, prefix="USERS_"):
@@ -112,7 +112,7 @@ def test_a_custom_validator_that_echoes_its_input_is_masked(environ, capsys) -> 
     assert err.strip() == "config: USERS_REGION: Value error, unknown region ***"
 
 
-def test_a_list_that_is_not_json_is_one_line(environ, capsys) -> None:  # noqa: ANN001
+def test_a_list_that_is_not_json_is_one_line(environ, capsys) -> None:
     class Lists(Config, prefix="USERS_"):
         hosts: list[str]
 
@@ -122,7 +122,7 @@ def test_a_list_that_is_not_json_is_one_line(environ, capsys) -> None:  # noqa: 
     assert capsys.readouterr().err == "config: USERS_HOSTS: not valid JSON\n"
 
 
-def test_safe_dump_masks_secrets_and_url_passwords(environ) -> None:  # noqa: ANN001
+def test_safe_dump_masks_secrets_and_url_passwords(environ) -> None:
     environ(exported())
     config = load(UsersConfig)
     dumped = safe_dump(config)
@@ -159,7 +159,7 @@ services:
 """
 
 
-def test_every_block_reads_exactly_what_stapel_exports_to_the_service(tmp_path, environ) -> None:  # noqa: ANN001
+def test_every_block_reads_exactly_what_stapel_exports_to_the_service(tmp_path, environ) -> None:
     """The contract between the two halves: stapel's own service_env + declared_env, loaded by the kit's blocks."""
     from stapel.components.service import declared_env
     from stapel.engine.stack import open_stack

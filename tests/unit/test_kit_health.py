@@ -14,7 +14,7 @@ from stapel.kit.health import Health
 from stapel.probes.checks import http as stapel_http_probe
 
 
-async def call(app, path: str, method: str = "GET") -> tuple[int, dict[bytes, bytes], bytes]:  # noqa: ANN001
+async def call(app, path: str, method: str = "GET") -> tuple[int, dict[bytes, bytes], bytes]:
     sent: list[dict] = []
 
     async def receive() -> dict:
@@ -76,7 +76,7 @@ def test_remove_only_the_check_that_was_registered() -> None:
 
 
 def test_other_paths_go_to_the_app_and_metrics_are_served() -> None:
-    async def app(scope, receive, send) -> None:  # noqa: ANN001
+    async def app(scope, receive, send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"app:" + scope["path"].encode()})
 
@@ -122,7 +122,7 @@ def test_the_tiny_server_answers_urllib_and_stapels_http_probe() -> None:
 
 
 def test_the_tiny_server_serves_a_small_asgi_app_with_a_body_and_survives_garbage() -> None:
-    async def echo(scope, receive, send) -> None:  # noqa: ANN001
+    async def echo(scope, receive, send) -> None:
         message = await receive()
         await send({"type": "http.response.start", "status": 201, "headers": [(b"x-seen", scope["method"].encode())]})
         await send({"type": "http.response.body", "body": message["body"][::-1]})
@@ -173,8 +173,8 @@ def test_module_level_default_registry(path: str) -> None:
     assert status == 200
 
 
-def test_a_failing_app_is_a_500_and_the_server_keeps_serving(caplog) -> None:  # noqa: ANN001
-    async def broken(scope, receive, send) -> None:  # noqa: ANN001
+def test_a_failing_app_is_a_500_and_the_server_keeps_serving(caplog) -> None:
+    async def broken(scope, receive, send) -> None:
         raise RuntimeError("bug in the handler")
 
     async def scenario() -> None:

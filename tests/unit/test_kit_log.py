@@ -19,12 +19,12 @@ SECRET = "hunter2-very-secret"
 
 
 @pytest.fixture
-def lines(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def lines(monkeypatch: pytest.MonkeyPatch):
     """setup() writing into a buffer; returns a function that parses what was written so far."""
     monkeypatch.delenv("LOG_LEVEL", raising=False)
     buffer = io.StringIO()
 
-    def configure(level: str | None = None, **kwargs) -> io.StringIO:  # noqa: ANN003
+    def configure(level: str | None = None, **kwargs) -> io.StringIO:
         log.setup(level, stream=buffer, **kwargs)
         return buffer
 
@@ -38,7 +38,7 @@ def lines(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
     log.clear()
 
 
-def test_one_json_object_per_line_with_utc_timestamp_and_level(lines) -> None:  # noqa: ANN001
+def test_one_json_object_per_line_with_utc_timestamp_and_level(lines) -> None:
     lines.configure()
     log.get("users").info("user created", user_id=7)
     log.get().warning("slow")
@@ -49,7 +49,7 @@ def test_one_json_object_per_line_with_utc_timestamp_and_level(lines) -> None:  
     assert first["timestamp"].endswith("Z") and stamp.utcoffset().total_seconds() == 0
 
 
-def test_level_comes_from_log_level_and_filters(lines, monkeypatch) -> None:  # noqa: ANN001
+def test_level_comes_from_log_level_and_filters(lines, monkeypatch) -> None:
     monkeypatch.setenv("LOG_LEVEL", "warn")
     lines.configure()
     log.get().info("hidden")
@@ -60,7 +60,7 @@ def test_level_comes_from_log_level_and_filters(lines, monkeypatch) -> None:  # 
     assert [(e["level"], e["event"]) for e in lines()] == [("ERROR", "shown"), ("ERROR", "stdlib shown")]
 
 
-def test_an_unknown_level_stops_with_one_line(lines, monkeypatch, capsys) -> None:  # noqa: ANN001
+def test_an_unknown_level_stops_with_one_line(lines, monkeypatch, capsys) -> None:
     monkeypatch.setenv("LOG_LEVEL", "verbose")
     with pytest.raises(SystemExit) as exited:
         lines.configure()
@@ -68,7 +68,7 @@ def test_an_unknown_level_stops_with_one_line(lines, monkeypatch, capsys) -> Non
     assert capsys.readouterr().err == "log: LOG_LEVEL: expected one of DEBUG, INFO, WARN, ERROR, got 'VERBOSE'\n"
 
 
-def test_the_standard_library_is_bridged_into_the_same_json(lines) -> None:  # noqa: ANN001
+def test_the_standard_library_is_bridged_into_the_same_json(lines) -> None:
     lines.configure("debug")
     logging.getLogger("uvicorn.error").debug("started %s", "server", extra={"port": 8000})
     (event,) = lines()
@@ -76,7 +76,7 @@ def test_the_standard_library_is_bridged_into_the_same_json(lines) -> None:  # n
     assert event["port"] == 8000 and "timestamp" in event
 
 
-def test_secrets_are_redacted_everywhere(lines) -> None:  # noqa: ANN001
+def test_secrets_are_redacted_everywhere(lines) -> None:
     from pydantic import SecretStr
 
     from stapel.kit.config import Config
@@ -97,10 +97,10 @@ def test_secrets_are_redacted_everywhere(lines) -> None:  # noqa: ANN001
     assert first["event"] == "connecting with ******" and first["nested"]["dsn"] == "postgresql://app:******@h/db"
 
 
-def test_stack_traces_are_a_field(lines) -> None:  # noqa: ANN001
+def test_stack_traces_are_a_field(lines) -> None:
     lines.configure()
     try:
-        1 / 0
+        1 / 0  # noqa: B018 - the division is what raises
     except ZeroDivisionError:
         log.get().exception("division failed")
     (event,) = lines()
@@ -108,7 +108,7 @@ def test_stack_traces_are_a_field(lines) -> None:  # noqa: ANN001
     assert event["exception"].startswith("Traceback (most recent call last):")
 
 
-def test_context_variables_reach_every_line_of_their_task_only(lines) -> None:  # noqa: ANN001
+def test_context_variables_reach_every_line_of_their_task_only(lines) -> None:
     lines.configure()
 
     async def handle(request_id: str) -> None:
@@ -131,7 +131,7 @@ def test_context_variables_reach_every_line_of_their_task_only(lines) -> None:  
     assert events[4]["message_id"] == "m-9" and "message_id" not in events[5] and "request_id" not in events[5]
 
 
-def test_job_and_step_log_start_end_duration_and_failure(lines) -> None:  # noqa: ANN001
+def test_job_and_step_log_start_end_duration_and_failure(lines) -> None:
     lines.configure()
     with log.job("schema-run", schema_id="s1"):
         with log.step("fetch"):
@@ -148,7 +148,7 @@ def test_job_and_step_log_start_end_duration_and_failure(lines) -> None:  # noqa
     assert events[4]["error"] == "ValueError"
 
 
-def test_job_as_a_decorator_of_a_coroutine(lines) -> None:  # noqa: ANN001
+def test_job_as_a_decorator_of_a_coroutine(lines) -> None:
     lines.configure()
 
     @log.job("nightly")
@@ -161,10 +161,10 @@ def test_job_as_a_decorator_of_a_coroutine(lines) -> None:  # noqa: ANN001
                                                           ("job finished", "nightly")]
 
 
-def test_access_log_middleware_logs_requests_without_bodies(lines) -> None:  # noqa: ANN001
+def test_access_log_middleware_logs_requests_without_bodies(lines) -> None:
     lines.configure()
 
-    async def app(scope, receive, send) -> None:  # noqa: ANN001
+    async def app(scope, receive, send) -> None:
         log.get().info("inside")
         await send({"type": "http.response.start", "status": 201, "headers": []})
         await send({"type": "http.response.body", "body": b"secret body"})

@@ -167,7 +167,7 @@ def test_an_unknown_query_name_says_which_exist(queries: Queries) -> None:
     with pytest.raises(KeyError, match="no query named 'users__gte' \\(known: users__get, users__page"):
         queries["users__gte"]
     with pytest.raises(AttributeError, match="no query named 'nope'"):
-        queries.nope
+        queries.nope  # noqa: B018 - the lookup is what raises
 
 
 def test_the_latency_histogram_is_a_standard_prometheus_histogram() -> None:

@@ -99,7 +99,7 @@ def test_logs_settings_node_over_stack_over_defaults() -> None:
     assert LogRotation.model_validate({"max_size": "1.5 MB"}).max_size == 1_500_000
 
 
-def test_bad_logs_settings_are_one_line_each(config_error) -> None:  # noqa: ANN001
+def test_bad_logs_settings_are_one_line_each(config_error) -> None:
     lines = config_error(
         """
         logs: {max_size: lots}
@@ -118,7 +118,7 @@ def test_bad_logs_settings_are_one_line_each(config_error) -> None:  # noqa: ANN
     ]
 
 
-def test_logs_follow_goes_on_through_a_rotation(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_logs_follow_goes_on_through_a_rotation(tmp_path: Path, capsys) -> None:
     import threading
 
     from stapel.cli.inspect import follow

@@ -33,7 +33,7 @@ services:
 """
 
 
-def stack_in(tmp_path: Path, bin_dir: Path):  # noqa: ANN201
+def stack_in(tmp_path: Path, bin_dir: Path):
     (tmp_path / "stapel.yaml").write_text(STACK.replace("BIN", str(bin_dir)))
     return open_stack(tmp_path / "stapel.yaml", env={})
 
@@ -105,14 +105,14 @@ def test_profile_defaults_and_compose_uses_them(tmp_path: Path) -> None:
     assert services["probe_ui"]["profiles"] == ["monitoring"] and services["api"]["profiles"] == ["backend"]
 
 
-def test_a_bad_profile_name_is_a_config_error(write_yaml) -> None:  # noqa: ANN001
+def test_a_bad_profile_name_is_a_config_error(write_yaml) -> None:
     from stapel.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"components.db.profiles.0"):
         open_stack(write_yaml("components:\n  db: {kind: postgres, profiles: ['-x']}\n"), env={})
 
 
-def up(stack, options: UpOptions):  # noqa: ANN001, ANN201
+def up(stack, options: UpOptions):
     runtime = FakeRuntime(stack)
     Up(stack, runtime, options, lambda text: None).run()
     return sorted(e.split()[1] for e in runtime.events if e.startswith("start "))
@@ -124,7 +124,7 @@ def up(stack, options: UpOptions):  # noqa: ANN001, ANN201
     (["backend"], ["api", "db"]),
     (["tools", "backend"], ["api", "db", "tool"]),
 ])
-def test_up_profile_runs_unprofiled_nodes_plus_the_named_ones(tmp_path: Path, wanted, started) -> None:  # noqa: ANN001
+def test_up_profile_runs_unprofiled_nodes_plus_the_named_ones(tmp_path: Path, wanted, started) -> None:
     assert up(stack_in(tmp_path, tmp_path), UpOptions(profiles=wanted)) == started
 
 

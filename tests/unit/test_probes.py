@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from stapel.probes import ProbeSpec, run
-from stapel.paths import find_stack_file
 from stapel.cli.common import default_contour
 from stapel.errors import ConfigError
+from stapel.paths import find_stack_file
+from stapel.probes import ProbeSpec, run
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path == "/private" and self.headers.get("Authorization") != "Basic dTpw":  # u:p
             self.send_response(401)
         elif self.path == "/moved":
@@ -26,21 +26,21 @@ class Handler(BaseHTTPRequestHandler):
             self.send_response(200 if self.path in ("/", "/private") else 503)
         self.end_headers()
 
-    def log_message(self, *args) -> None:  # noqa: ANN002
+    def log_message(self, *args) -> None:
         pass
 
 
 @pytest.fixture(scope="module")
-def http_port():  # noqa: ANN201
+def http_port():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)  # shutdown() waits a poll
     thread.start()
     yield server.server_address[1]
     server.shutdown()
 
 
 @pytest.fixture
-def silent_port():  # noqa: ANN201
+def silent_port():
     """Accepts, reads, answers with something that is not HTTP."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -57,7 +57,7 @@ def silent_port():  # noqa: ANN201
     listener.close()
 
 
-def probe(kind: str, **params) -> tuple[bool, str]:  # noqa: ANN003
+def probe(kind: str, **params) -> tuple[bool, str]:
     return run(ProbeSpec(kind, params, timeout_seconds=2))
 
 

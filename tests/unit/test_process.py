@@ -51,7 +51,7 @@ def test_a_pid_file_spec_holds_no_secret_and_cannot_be_restarted_from() -> None:
     assert LaunchSpec.from_json(spec.to_json()).redacted is False
 
 
-def _adopted(secret: str = "tok-3f9a8b7c6d"):  # noqa: ANN202
+def _adopted(secret: str = "tok-3f9a8b7c6d"):
     from stapel.components.base import LaunchSpec
 
     spec = LaunchSpec(name="api", role="service", argv=["app", f"--token={secret}"], cwd="/", log="/x.log",
@@ -106,14 +106,14 @@ def test_leftovers_outside_the_group_are_found_by_their_folder(tmp_path: Path) -
         stray.kill()
 
 
-def _supervisor(tmp_path: Path):  # noqa: ANN202
+def _supervisor(tmp_path: Path):
     from stapel.paths import Paths
     from stapel.runtimes.native.supervisor import Supervisor
 
     return Supervisor(Paths(tmp_path, "dev"))
 
 
-def _tick_until(supervisor, predicate, timeout: float = 10.0) -> None:  # noqa: ANN001
+def _tick_until(supervisor, predicate, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate() and time.monotonic() < deadline:
         supervisor.tick()
@@ -148,7 +148,7 @@ def test_a_service_that_completes_is_not_restarted_on_failure(tmp_path: Path) ->
     assert proc.state == "completed" and proc.restarts == 0
 
 
-def test_a_spec_rebuild_without_a_record_of_the_last_up_is_one_line(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_a_spec_rebuild_without_a_record_of_the_last_up_is_one_line(tmp_path: Path, capsys) -> None:
     from stapel.engine import respec
 
     assert respec.main([str(tmp_path), "dev", "api"]) == 1
@@ -156,7 +156,7 @@ def test_a_spec_rebuild_without_a_record_of_the_last_up_is_one_line(tmp_path: Pa
     assert err.out == "" and err.err.startswith("no record of how contour 'dev' was brought up")
 
 
-def test_a_spec_rebuild_writes_the_node_spec_with_its_secrets_to_stdout_only(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_a_spec_rebuild_writes_the_node_spec_with_its_secrets_to_stdout_only(tmp_path: Path, capsys) -> None:
     import json
 
     from stapel.engine import respec

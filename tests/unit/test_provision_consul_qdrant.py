@@ -39,18 +39,18 @@ class Fake:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 fake.handle(self, "GET")
 
-            def do_PUT(self) -> None:  # noqa: N802
+            def do_PUT(self) -> None:
                 fake.handle(self, "PUT")
 
-            def log_message(self, *args) -> None:  # noqa: ANN002
+            def log_message(self, *args) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True).start()  # shutdown() waits a poll
 
     def writes(self) -> list[str]:
         return [r for r in self.seen if not r.startswith("GET ")]
@@ -135,7 +135,7 @@ def fake():
         server.close()
 
 
-def stack_with(tmp_path: Path, text: str):  # noqa: ANN201
+def stack_with(tmp_path: Path, text: str):
     (tmp_path / "stapel.yaml").write_text(text)
     return open_stack(tmp_path / "stapel.yaml", env={})
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from validators import docker_compose_config, kustomize_and_validate
 
 from stapel.cli.main import main
 from stapel.engine.stack import open_stack
@@ -66,7 +65,7 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-def stack(root: Path, contour: str = "dev"):  # noqa: ANN201
+def stack(root: Path, contour: str = "dev"):
     return open_stack(root / "stapel.yaml", contour, env=STAGE if contour == "stage" else {})
 
 
@@ -111,72 +110,6 @@ def test_seed_002_worker_waits_for_the_api_migrations_in_compose(tmp_path: Path)
     assert worker["depends_on"]["api-migrate"] == {"condition": "service_completed_successfully"}
 
 
-@pytest.mark.parametrize("contour", ["dev", "stage"])
-def test_compose_one_shots_validate_and_hold_no_secret(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                       capsys, contour: str) -> None:  # noqa: ANN001
-    for key, value in STAGE.items():
-        monkeypatch.setenv(key, value)
-    out = tmp_path / "out"
-    assert main(["-f", str(project / "stapel.yaml"), "--contour", contour, "render", "compose", "-o", str(out), "--tag", "abc1234"]) == 0
-    err = capsys.readouterr().err
-    assert "services.users: no Dockerfile in" in err and "stapel render dockerfile --service users" in err
-    docker_compose_config(out)
-    text = (out / "compose.yaml").read_text()
-    files = "".join(p.read_text() for p in (out / "stapel").rglob("*") if p.is_file())
-    for secret in stack(project, contour).secrets():
-        assert secret not in text and secret not in files
-    doc = yaml.safe_load(text)["services"]
-    assert doc["users"]["image"] == "shop/users:abc1234" and doc["users"]["build"] == {"context": "../shop/users"}
-    assert doc["users"]["depends_on"]["users-seed-2"] == {"condition": "service_completed_successfully"}
-    assert doc["billing"]["depends_on"]["billing-migrate"] == {"condition": "service_completed_successfully"}
-    assert doc["users-migrate"]["depends_on"] == {"db": {"condition": "service_healthy"},
-                                                  "db-provision": {"condition": "service_completed_successfully"}}
-    assert doc["users-migrate"]["volumes"] == ["../shop/users/migrations:/migrations:ro"]
-    assert doc["users-seed-1"]["volumes"] == ["./stapel/users-seed-1:/stapel:ro", "../shop/users:/seeds:ro"]
-    assert doc["users-seed-2"]["image"] == "shop/users:abc1234" and doc["users-seed-2"]["build"] == {"context": "../shop/users"}
-    assert doc["db-provision"]["environment"]["USERS_ROLE_PASSWORD"] == "${DB_USERS_PASSWORD}"
-    assert "profiles" not in doc["db-provision"] and doc["users-migrate"]["profiles"] == ["backend"]
-    assert all(doc[name]["restart"] == "no" for name in ("db-provision", "users-migrate", "users-seed-1", "users-seed-2"))
-    assert (out / "stapel/db-provision/provision.sql").read_text() == jobs.one_shots(stack(project, contour))[0].files["provision.sql"]
-    assert "&id" not in text
-
-
-def test_k8s_jobs_build_and_validate(project: Path, tmp_path: Path) -> None:
-    loaded = {"dev": stack(project), "stage": stack(project, "stage")}
-    out = tmp_path / "k8s"
-    k8s.write(out, k8s.render(loaded, tag="abc1234"), k8s.secret_env_files(loaded))
-    for contour in ("dev", "stage"):
-        docs = kustomize_and_validate(out, contour, tmp_path)
-        by = {(d["kind"], d["metadata"]["name"]): d for d in docs}
-        job_names = sorted(name for kind, name in by if kind == "Job")
-        assert job_names == ["billing-migrate", "db-provision", "users-migrate", "users-seed-1", "users-seed-2"]
-        seed = by[("Job", "users-seed-2")]["spec"]["template"]["spec"]
-        assert seed["containers"][0]["image"] == "shop/users:abc1234" and seed["restartPolicy"] == "OnFailure"
-        assert seed["containers"][0]["envFrom"] == [{"configMapRef": {"name": "users-env"}}, {"secretRef": {"name": "users-secrets"}}]
-        assert seed["initContainers"][0]["command"][-1].startswith("until pg_isready -q -h db -p 5432")
-        selector = by[("Deployment", "users")]["spec"]["selector"]["matchLabels"]
-        for kind, name in by:
-            if kind == "Job":
-                pod_labels = by[(kind, name)]["spec"]["template"]["metadata"]["labels"]
-                assert not selector.items() <= pod_labels.items(), f"{name}'s pods would match the users Deployment"
-        files = by[("ConfigMap", "users-migrate-files")]["data"]
-        assert files["read-1-00001_init.sql"].startswith("-- +goose Up")
-        assert "USERS_ROLE_PASSWORD" in by[("Secret", "db-secrets")]["data"]
-    rendered = "".join(p.read_text() for p in out.rglob("*") if p.is_file() and "secrets" not in p.parts)
-    assert not any(secret in rendered for secret in [*STAGE.values(), "dev-only-users-password", "dev-only-db-password"])
-
-
-def test_a_contour_with_other_roles_patches_the_provision_files(project: Path, tmp_path: Path) -> None:
-    file = project / "stapel.yaml"
-    file.write_text(file.read_text().replace("    ports: 100\n", "    ports: 100\n    components:\n      db: {databases: {shop: {schemas: [billing, ledger]}}}\n"))
-    loaded = {"dev": stack(project), "stage": stack(project, "stage")}
-    out = tmp_path / "k8s"
-    k8s.write(out, k8s.render(loaded, tag="abc1234"), k8s.secret_env_files(loaded))
-    scripts = {c: next(d for d in kustomize_and_validate(out, c, tmp_path) if d["metadata"]["name"] == "db-provision-files")["data"]["provision.sql"]
-               for c in ("dev", "stage")}
-    assert '"ledger"' in scripts["stage"] and '"ledger"' not in scripts["dev"]
-
-
 def test_seeds_without_a_database_are_refused(project: Path) -> None:
     file = project / "stapel.yaml"
     file.write_text(file.read_text().replace("    uses: {db: {role: users}}\n    depends_on: [db]\n", ""))
@@ -202,7 +135,7 @@ def test_a_secret_on_a_migration_command_line_is_refused(project: Path) -> None:
     assert info.value.message.startswith("compose.yaml services.billing-migrate.entrypoint.3: a secret value would land in the file")
 
 
-def test_compose_tag_latest_refused_outside_dev_and_default_is_the_commit(project: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_compose_tag_latest_refused_outside_dev_and_default_is_the_commit(project: Path, tmp_path: Path, capsys) -> None:
     (project / ".env").write_text("DB_PASSWORD=Db-K7vQ2xM9wL4tZ8\nUSERS_DB_PASSWORD=Us-R3nB8yH6jD1s\n")  # stage refuses the dev defaults
     args = ["-f", str(project / "stapel.yaml"), "--contour", "stage", "render", "compose", "-o", str(tmp_path / "x"), "--tag", "latest"]
     assert main(args) == 1
@@ -221,11 +154,11 @@ def test_compose_tag_latest_refused_outside_dev_and_default_is_the_commit(projec
 # ---- stapel render dockerfile
 
 
-def by_value(parser, instruction: str) -> list[str]:  # noqa: ANN001
+def by_value(parser, instruction: str) -> list[str]:
     return [i["value"] for i in parser.structure if i["instruction"] == instruction]
 
 
-def test_starter_dockerfile_for_the_minimal_example_parses(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_starter_dockerfile_for_the_minimal_example_parses(tmp_path: Path, capsys) -> None:
     from dockerfile_parse import DockerfileParser
 
     root = tmp_path / "minimal"
@@ -251,7 +184,7 @@ def test_starter_dockerfile_for_the_minimal_example_parses(tmp_path: Path, capsy
     assert "no Dockerfile" not in capsys.readouterr().err
 
 
-def test_dockerfile_is_not_overwritten_without_force(project: Path, capsys) -> None:  # noqa: ANN001
+def test_dockerfile_is_not_overwritten_without_force(project: Path, capsys) -> None:
     (project / "users" / "requirements.txt").write_text("httpx\n")
     (project / "users" / "Dockerfile").write_text("FROM scratch\n")
     assert main(["-f", str(project / "stapel.yaml"), "render", "dockerfile", "--service", "users"]) == 1
@@ -264,7 +197,7 @@ def test_dockerfile_is_not_overwritten_without_force(project: Path, capsys) -> N
     assert 'CMD ["python3", "-m", "app"]' in text and "HEALTHCHECK" not in text  # its probe is tcp
 
 
-def test_dockerfile_refuses_what_is_not_python_or_not_a_service(project: Path, capsys) -> None:  # noqa: ANN001
+def test_dockerfile_refuses_what_is_not_python_or_not_a_service(project: Path, capsys) -> None:
     (project / "go").mkdir()
     file = project / "stapel.yaml"
     file.write_text(file.read_text() + "  gateway:\n    command: ./gateway\n    cwd: go\n")

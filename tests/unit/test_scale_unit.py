@@ -15,7 +15,7 @@ from stapel.runtimes.native import client as client_module
 
 
 @pytest.fixture
-def unix_path():  # noqa: ANN201
+def unix_path():
     folder = Path(tempfile.mkdtemp(prefix="stapel-sock-"))  # short: sun_path is 108 bytes
     yield str(folder / "s.sock")
     for name in os.listdir(folder):

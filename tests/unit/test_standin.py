@@ -27,7 +27,7 @@ class _Ctx(NativeContext):
 
 
 @pytest.fixture
-def tmp_path():  # noqa: ANN201
+def tmp_path():
     """A folder everyone may enter (pytest's own are under a 0700 /tmp/pytest-of-root)."""
     folder = Path(tempfile.mkdtemp(prefix="stapel-standin-", dir="/tmp"))
     folder.chmod(0o755)
@@ -36,7 +36,7 @@ def tmp_path():  # noqa: ANN201
 
 
 @pytest.fixture
-def shared(tmp_path: Path, monkeypatch) -> Path:  # noqa: ANN001
+def shared(tmp_path: Path, monkeypatch) -> Path:
     root = tmp_path / "shared"
     monkeypatch.setenv("STAPEL_SHARED_DIR", str(root))
     return root

@@ -83,7 +83,7 @@ def write(root: Path, name: str, text: str) -> Path:
     return path
 
 
-def stack_of(root: Path, mq: str, env: dict[str, str] | None = None):  # noqa: ANN201
+def stack_of(root: Path, mq: str, env: dict[str, str] | None = None):
     write(root, "stapel.yaml", "components:\n  mq:\n    kind: rabbitmq\n    user: admin\n    password: admin-pw-1\n"
           + textwrap.indent(textwrap.dedent(mq).lstrip("\n"), "    "))
     return open_stack(root / "stapel.yaml", env=env or {})
@@ -244,14 +244,14 @@ class FakeApi:
         self.definitions = definitions
         self.sent: list[tuple[str, str]] = []
 
-    def request(self, method: str, where: str, body=None):  # noqa: ANN001, ANN201
+    def request(self, method: str, where: str, body=None):
         if method == "GET":
             return self.definitions
         self.sent.append((method, where))
         return None
 
 
-def topology(tmp_path: Path):  # noqa: ANN201
+def topology(tmp_path: Path):
     stack = stack_of(tmp_path, """
         vhosts:
           crm:

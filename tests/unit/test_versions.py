@@ -32,7 +32,7 @@ def pg_version(bin_dir: str | Path) -> BinaryVersion:
     return postgres.binary_version({"postgres": str(Path(bin_dir) / "postgres")}, versions.ProbeCache(Path("/nonexistent/x")).run)
 
 
-def node(tmp_path: Path, kind: str, version: str | None, bin_dir: str | Path | None = None):  # noqa: ANN201
+def node(tmp_path: Path, kind: str, version: str | None, bin_dir: str | Path | None = None):
     lines = [f"components:\n  c:\n    kind: {kind}\n"]
     if version is not None:
         lines.append(f"    version: '{version}'\n")

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
-from validators import docker_compose_config
 
 from stapel.engine.stack import open_stack
 from stapel.engine.watch import Target, targets
 from stapel.errors import ConfigError, StapelError
-from stapel.private import write_private
-from stapel.render import compose
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _stack(root: Path, services: str):  # noqa: ANN202
+def _stack(root: Path, services: str):
     (root / "api" / "migrations").mkdir(parents=True, exist_ok=True)
     (root / "lib").mkdir(exist_ok=True)
     (root / "stapel.yaml").write_text("name: w\nservices:\n" + services)
@@ -54,7 +49,7 @@ def test_paths_include_ignore_mode_and_dependents(tmp_path: Path) -> None:
     assert targets(stack, ["worker"]) == []
 
 
-def test_a_list_is_its_paths_and_false_is_off(load_text) -> None:  # noqa: ANN001
+def test_a_list_is_its_paths_and_false_is_off(load_text) -> None:
     model = load_text("services:\n  a: {command: x, watch: [src]}\n  b: {command: x, watch: false}\n").model
     assert model.services["a"].watch.paths == ["src"] and model.services["b"].watch is None
 
@@ -67,7 +62,7 @@ def test_a_watch_path_that_does_not_exist_is_one_line_naming_it(tmp_path: Path) 
                                   "create it or fix the path"]
 
 
-def test_a_bad_watch_block_is_a_config_error(config_error) -> None:  # noqa: ANN001
+def test_a_bad_watch_block_is_a_config_error(config_error) -> None:
     lines = config_error("services:\n  api:\n    command: x\n    watch: {mode: reload, pathz: [a]}\n")
     assert any("services.api.watch.mode" in line for line in lines)
     assert any("services.api.watch" in line and "pathz" in line for line in lines)
@@ -85,36 +80,12 @@ def test_watch_without_any_watched_service_is_one_line(tmp_path: Path) -> None:
     assert info.value.lines()[0].startswith("--service: 'nope' is not a service in stapel.yaml")
 
 
-def test_compose_renders_develop_watch_and_both_validators_accept_it(tmp_path: Path) -> None:
-    root = tmp_path / "minimal"
-    shutil.copytree(REPO / "examples" / "minimal", root, ignore=shutil.ignore_patterns(".env", ".env.*", ".local"))
-    (root / "shared").mkdir()
-    text = (root / "stapel.yaml").read_text().replace("    cwd: api\n", "    cwd: api\n    watch: {paths: [api, shared], ignore: ['*.md']}\n"
-                                                                           "    logs: {keep: 2}\n")
-    text += "logs: {max_size: 512KiB}\n"
-    (root / "stapel.yaml").write_text(text)
-    stack = open_stack(root / "stapel.yaml", "dev", env={})
-    out = root / "deploy" / "compose"
-    doc, refs = compose.build(stack, out)
-    out.mkdir(parents=True)
-    (out / "compose.yaml").write_text(compose.document_text(stack, doc))
-    write_private(out / ".env.compose", compose.env_text(stack, refs))
-    develop = yaml.safe_load((out / "compose.yaml").read_text())["services"]["api"]["develop"]
-    assert develop["watch"][0]["action"] == "sync+restart" and develop["watch"][0]["target"] == "/app"
-    assert develop["watch"][0]["path"] == "../../api" and "*.md" in develop["watch"][0]["ignore"]
-    assert develop["watch"][1] == {"action": "rebuild", "path": "../../shared"}  # outside the build context
-    services = yaml.safe_load((out / "compose.yaml").read_text())["services"]
-    assert services["api"]["logging"] == {"driver": "json-file", "options": {"max-size": "512k", "max-file": "3"}}
-    assert services["db"]["logging"]["options"] == {"max-size": "512k", "max-file": "6"}
-    docker_compose_config(out)
-
-
 def test_target_wants_nothing_outside_its_roots(tmp_path: Path) -> None:
     target = Target(node=None, roots=[tmp_path / "a"], include=[], ignore=[], mode="restart", dependents=[], migrations=None)
     assert not target.wants(tmp_path / "ab" / "x.py") and target.wants(tmp_path / "a" / "x.py")
 
 
-def _watcher(tmp_path: Path, api_watch: str, behaviour: dict | None = None):  # noqa: ANN202
+def _watcher(tmp_path: Path, api_watch: str, behaviour: dict | None = None):
     from stapel.engine.watch import Watcher
     from stapel.runtimes.fake import FakeRuntime
 

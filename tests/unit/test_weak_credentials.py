@@ -41,7 +41,7 @@ GOOD = {"DB_PASSWORD": STRONG, "USERS_PW": STRONG + "a", "BILLING_PW": STRONG + 
 
 @pytest.mark.parametrize("password", ["users", "abc123", "guest", "abc", "password1234", "aaaaaaaaaaaa", "123456789012",
                                       "P4ssw0rd!2024", "qwertyuiop12", "0123456789abcdef0123", "", None])
-def test_weak_passwords(password) -> None:  # noqa: ANN001
+def test_weak_passwords(password) -> None:
     assert weakness("users", password) is not None
 
 
@@ -51,7 +51,7 @@ def test_strong_passwords(password: str) -> None:
     assert strength(password) >= 50
 
 
-def test_all_strong_loads(load_text, tmp_path) -> None:  # noqa: ANN001
+def test_all_strong_loads(load_text, tmp_path) -> None:
     (tmp_path / ".env.stage").write_text("")
     assert load_text(STAGE, env=GOOD).contour == "stage"
 
@@ -70,7 +70,7 @@ def test_all_strong_loads(load_text, tmp_path) -> None:  # noqa: ANN001
     ("API_MQ_PW", "abc", r"^API_RABBITMQ_URL: the broker user 'apiuser' this URL provisions has the well-known password 'abc', "
                          r"refused in contour 'stage'; put a strong password in the URL in \.env\.stage"),
 ])
-def test_each_weak_credential_is_one_line(config_error, tmp_path, key: str, value: str, expected: str) -> None:  # noqa: ANN001
+def test_each_weak_credential_is_one_line(config_error, tmp_path, key: str, value: str, expected: str) -> None:
     (tmp_path / ".env.stage").write_text("")
     lines = config_error(STAGE, env={**GOOD, key: value})
     assert len(lines) == 1, lines
@@ -79,7 +79,7 @@ def test_each_weak_credential_is_one_line(config_error, tmp_path, key: str, valu
         assert value not in lines[0]
 
 
-def test_a_literal_password_names_a_variable_to_introduce(config_error) -> None:  # noqa: ANN001
+def test_a_literal_password_names_a_variable_to_introduce(config_error) -> None:
     lines = config_error("contour: prod\ncontours: {prod: {}}\ncomponents:\n  db:\n    kind: postgres\n"
                          "    databases: {x: {}}\n    roles: {app-ro: {password: aaaaaaaaaaaaaaaa, database: x}}\n    password: " + STRONG + "\n")
     assert lines == ["stapel.yaml:7: components.db.roles.app-ro.password: a guessable password (common words, repeats or "
@@ -88,14 +88,14 @@ def test_a_literal_password_names_a_variable_to_introduce(config_error) -> None:
                      "secrets; or set contours.prod.weak_credentials: allow)"]
 
 
-def test_dev_and_allow_accept_everything(load_text, tmp_path) -> None:  # noqa: ANN001
+def test_dev_and_allow_accept_everything(load_text, tmp_path) -> None:
     (tmp_path / ".env.stage").write_text("")
     weak = {k: "abc" for k in GOOD}
     assert load_text(STAGE.replace("contour: stage", "contour: dev"), env=weak).contour == "dev"
     assert load_text(STAGE.replace("env_file: .env.stage}", "env_file: .env.stage, weak_credentials: allow}"), env=weak)
 
 
-def test_a_url_user_on_the_contours_shifted_port_is_checked_too(config_error, tmp_path) -> None:  # noqa: ANN001
+def test_a_url_user_on_the_contours_shifted_port_is_checked_too(config_error, tmp_path) -> None:
     """stage's ports: 100 moves the broker to 5772; a URL pointing there provisions a user just the same."""
     (tmp_path / ".env.stage").write_text("")
     text = STAGE.replace("127.0.0.1:5672", "127.0.0.1:5772")

@@ -52,7 +52,7 @@ async def main() -> None:
     at = await At.open(Path(settings.at.dir) / "worker.sqlite3")
     bus = await Bus.connect(settings.rabbitmq, CONTRACT, at=at, retry_base=1.0)
 
-    async def customer_name(customer_id: int, tx) -> str:  # noqa: ANN001
+    async def customer_name(customer_id: int, tx) -> str:
         # loaded on the handler's own connection: another pooled one per handler could exhaust the pool
         row = await cache.get_or_load(("customer", customer_id), lambda: tx.one(QUERIES.customers__get, customer_id))
         return row["name"]

@@ -75,7 +75,7 @@ def check_rabbitmq(url: str) -> bool:
         return False
 
 
-async def app(scope: dict, receive, send) -> None:  # noqa: ANN001
+async def app(scope: dict, receive, send) -> None:
     if scope["type"] != "http" or scope["path"] != "/health":
         await send({"type": "http.response.start", "status": 404, "headers": []})
         await send({"type": "http.response.body", "body": b""})

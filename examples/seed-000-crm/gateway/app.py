@@ -22,7 +22,7 @@ REQUESTS = {"health": 0}
 def consul(method: str, path: str, body: dict | None = None) -> bytes:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(CONSUL + path, data=data, method=method)
-    with urllib.request.urlopen(request, timeout=3) as response:  # noqa: S310 - stapel's own Consul
+    with urllib.request.urlopen(request, timeout=3) as response:  # stapel's own Consul
         return response.read()
 
 
@@ -56,7 +56,7 @@ def health() -> tuple[int, dict]:
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path == "/health":
             REQUESTS["health"] += 1
             status, body = health()
@@ -74,7 +74,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, fmt: str, *args) -> None:  # noqa: ANN002
+    def log_message(self, fmt: str, *args) -> None:
         print(f"{self.address_string()} {fmt % args}", flush=True)
 
 

@@ -24,7 +24,7 @@ REQUESTS = {"health": 0}
 def collection_status(name: str) -> str:
     request = urllib.request.Request(f"{QDRANT}/collections/{name}", headers={"api-key": os.environ.get("QDRANT_API_KEY", "")})
     try:
-        with urllib.request.urlopen(request, timeout=3) as response:  # noqa: S310 - stapel's own Qdrant
+        with urllib.request.urlopen(request, timeout=3) as response:  # stapel's own Qdrant
             return json.loads(response.read())["result"]["status"]
     except urllib.error.HTTPError as exc:
         return f"HTTP {exc.code}"
@@ -54,7 +54,7 @@ def health() -> tuple[int, dict]:
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path == "/health":
             REQUESTS["health"] += 1
             status, body = health()
@@ -72,7 +72,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, fmt: str, *args) -> None:  # noqa: ANN002
+    def log_message(self, fmt: str, *args) -> None:
         print(f"{self.address_string()} {fmt % args}", flush=True)
 
 

@@ -16,9 +16,8 @@ import uuid
 
 import pika
 import psycopg
-from psycopg.types.json import Jsonb
-
 from common import Route, log, serve
+from psycopg.types.json import Jsonb
 
 EXCHANGE, ROUTING_KEY = os.environ["SCHEMA_EXCHANGE"], os.environ["SCHEMA_ROUTING_KEY"]
 

@@ -6,8 +6,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARN": 30, "ERROR": 40}
 THRESHOLD = LEVELS.get(os.environ.get("LOG_LEVEL", "info").upper(), 20)
@@ -38,13 +38,13 @@ def serve(name: str, routes: Callable[[str, str], Route | None]) -> None:
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.handle_one("GET")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.handle_one("POST")
 
-        def log_message(self, fmt: str, *args) -> None:  # noqa: ANN002 - seed 002 logs API requests
+        def log_message(self, fmt: str, *args) -> None:  # seed 002 logs API requests
             log("DEBUG", "request", line=fmt % args, client=self.address_string())
 
     host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ["PORT"])

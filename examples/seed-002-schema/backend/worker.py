@@ -18,9 +18,8 @@ import time
 
 import pika
 import psycopg
-from psycopg.types.json import Jsonb
-
 from common import Route, log, serve
+from psycopg.types.json import Jsonb
 
 QUEUE, PREFETCH = os.environ["SCHEMA_QUEUE"], int(os.environ.get("WORKER_PREFETCH", "10"))
 STATS = {"consuming": False, "completed": 0, "dead_lettered": 0}
@@ -39,7 +38,7 @@ def run(execution_id: str) -> bool:
     return True
 
 
-def on_message(channel, method, properties, body: bytes) -> None:  # noqa: ANN001 - pika's callback signature
+def on_message(channel, method, properties, body: bytes) -> None:  # pika's callback signature
     try:
         execution_id = str(json.loads(body)["execution_id"])
         usable = run(execution_id)

@@ -41,7 +41,7 @@ def health() -> tuple[int, dict]:
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path == "/health":
             REQUESTS["health"] += 1
             status, body = health()
@@ -59,7 +59,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, fmt: str, *args) -> None:  # noqa: ANN002
+    def log_message(self, fmt: str, *args) -> None:
         if os.environ.get("LOG_LEVEL", "info") == "debug":
             print(f"{self.address_string()} {fmt % args}", flush=True)
 

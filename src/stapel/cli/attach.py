@@ -9,7 +9,7 @@ from stapel.cli.common import quick_paths, say
 from stapel.runtimes.native.client import SupervisorClient
 
 
-def _render(procs: dict) -> "object":  # noqa: ANN001
+def _render(procs: dict) -> object:
     from rich.table import Table
 
     table = Table(title="stapel (Ctrl-C stops everything)")
@@ -22,7 +22,7 @@ def _render(procs: dict) -> "object":  # noqa: ANN001
     return table
 
 
-def attach(args: argparse.Namespace, dashboard=None) -> int:  # noqa: ANN001
+def attach(args: argparse.Namespace, dashboard=None) -> int:
     """Until Ctrl-C, which stops the stack and exits 130. With --json, stdout holds the summary only: the
     live table and what stopping prints go to stderr. `dashboard`: a bound stapel.dashboard server to serve meanwhile."""
     import contextlib

@@ -46,13 +46,13 @@ def quick_paths(args: argparse.Namespace) -> Paths:
     return Paths(file.parent, instance(args.contour or default_contour(file), getattr(args, "slot", None)))
 
 
-def open_stack(args: argparse.Namespace):  # noqa: ANN201
+def open_stack(args: argparse.Namespace):
     from stapel.engine.stack import open_stack as _open
 
     return _open(stack_file(args), args.contour, slot=getattr(args, "slot", None))
 
 
-def runtime_for(args: argparse.Namespace, stack, client=None) -> Any:  # noqa: ANN001
+def runtime_for(args: argparse.Namespace, stack, client=None) -> Any:
     from stapel.runtimes.native.runtime import NativeRuntime
 
     return NativeRuntime(stack, client)

@@ -20,7 +20,8 @@ from stapel.errors import StapelError
 from stapel.paths import Paths
 from stapel.runtimes.compose import RECORD, folder_of
 
-def _project(paths: Paths):  # noqa: ANN202
+
+def _project(paths: Paths):
     """The rendered project of this contour and its document, or (None, {}) when no --runtime compose up wrote one."""
     import yaml
 
@@ -56,8 +57,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     for flag in ("attach", "skip_migrations", "skip_seeds"):
         if getattr(args, flag, False):
             raise StapelError(f"--{flag.replace('_', '-')}: native only", hint="drop it, or drop --runtime compose")
-    from stapel.engine.compose_up import ComposeUp
     from stapel.cli.lifecycle import profiles
+    from stapel.engine.compose_up import ComposeUp
 
     quiet = getattr(args, "json", False)
     speak = (lambda text: print(text, file=sys.stderr, flush=True)) if quiet else say

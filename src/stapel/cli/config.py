@@ -8,7 +8,7 @@ import json
 from stapel.cli.common import open_stack, print_json
 
 
-def resolved(stack) -> dict:  # noqa: ANN001
+def resolved(stack) -> dict:
     from stapel.engine import ports
 
     ports.apply_remembered(stack)

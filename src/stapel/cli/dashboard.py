@@ -7,7 +7,7 @@ import argparse
 from stapel.cli.common import quick_paths, say, stack_file
 
 
-def open_dashboard(args: argparse.Namespace, port: int | None):  # noqa: ANN201
+def open_dashboard(args: argparse.Namespace, port: int | None):
     """The server for this stack, bound (a port in use is one line, exit 1), not serving yet."""
     from stapel.dashboard.data import StackView
     from stapel.dashboard.server import Dashboard

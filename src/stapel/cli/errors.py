@@ -58,7 +58,7 @@ def _project_root(args: argparse.Namespace) -> Path | None:
         from stapel.paths import find_stack_file
 
         return find_stack_file(getattr(args, "file", None)).parent
-    except Exception:  # noqa: BLE001 - no project (or an unreadable one)
+    except Exception:  # no project (or an unreadable one)
         return None
 
 
@@ -73,7 +73,7 @@ def _crash_folders(root: Path | None) -> list[Path]:
     return folders
 
 
-def _crash_masker(root: Path | None):  # noqa: ANN202
+def _crash_masker(root: Path | None):
     """A crash log is a file on disk: no secret in it. Without the stack (it may be what crashed), every value
     whose name says secret in the environment and the project's .env, and URL/DSN passwords on the command line."""
     from stapel.env.masking import Masker, secret_by_name, secrets_in
@@ -84,7 +84,7 @@ def _crash_masker(root: Path | None):  # noqa: ANN202
             from stapel.env.dotenv_io import read
 
             values.update(read(root / ".env"))
-        except Exception:  # noqa: BLE001 - a crash log must still be written
+        except Exception:  # a crash log must still be written
             pass
     found = [v for k, v in values.items() if v and secret_by_name(k, v)]
     for arg in sys.argv:

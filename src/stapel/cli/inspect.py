@@ -128,7 +128,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
-def follow(path, sleep: float = 0.2, until=lambda: False) -> None:  # noqa: ANN001
+def follow(path, sleep: float = 0.2, until=lambda: False) -> None:
     """Print what is appended to a log, on through its rotations: once the name points to a new file, the rest
     of the old one is printed, then the new one from its start."""
     f = open(path, "rb")  # noqa: SIM115 - swapped at each rotation

@@ -10,7 +10,7 @@ import time
 
 STARTED = time.monotonic()  # run summaries count the command's own start-up
 
-from stapel import __version__
+from stapel import __version__  # noqa: E402 - the clock starts before stapel itself is imported
 
 COMMANDS = {
     # name: (module, function, help)

@@ -33,7 +33,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         raise
 
 
-def _migrate(args: argparse.Namespace, say) -> int:  # noqa: ANN001
+def _migrate(args: argparse.Namespace, say) -> int:
     _check(args)
     from stapel.migrate import runner
 

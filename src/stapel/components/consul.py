@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, grouped, http_url
-from stapel.probes import ProbeSpec
 from stapel.private import write_private
+from stapel.probes import ProbeSpec
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
@@ -29,7 +29,7 @@ INTERNAL_PORTS = ("serf_lan", "server")
 PROGRAMS = ["consul"]
 
 
-def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:  # noqa: ANN001
+def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:
     """`Consul v1.19.2` (the `version` subcommand: no agent starts) -> Consul 1.19.2."""
     found = re.search(r"[Vv]ersion v?(\d+(?:\.\d+)+)|^\S+ v?(\d+(?:\.\d+)+)", run([bins["consul"], "version"]), re.MULTILINE)
     return BinaryVersion("Consul", found.group(1) or found.group(2)) if found else None
@@ -66,7 +66,7 @@ TELEMETRY = {"prometheus_retention_time": "60s", "disable_hostname": True}  # /v
 CONTAINER_ARGS = ["agent", "-server", "-bootstrap-expect=1", "-ui", "-client=0.0.0.0", "-bind=127.0.0.1"]
 
 
-def container_env(ports: dict[str, int], config) -> dict[str, str]:  # noqa: ANN001
+def container_env(ports: dict[str, int], config) -> dict[str, str]:
     return {"CONSUL_LOCAL_CONFIG": json.dumps({"disable_update_check": True, "performance": {"raft_multiplier": 1},
                                               "telemetry": TELEMETRY})}
 
@@ -76,11 +76,11 @@ def container_check(port: int) -> str:
     return f"curl -fsS http://127.0.0.1:{port}/v1/status/leader | grep -q :"
 
 
-def node_name(node: Node, ctx) -> str:  # noqa: ANN001
+def node_name(node: Node, ctx) -> str:
     return f"stapel-{ctx.stack_name}-{ctx.paths.contour}-{node.name}".replace("_", "-")
 
 
-def _render(node: Node, ctx) -> str:  # noqa: ANN001
+def _render(node: Node, ctx) -> str:
     config = {
         "node_name": node_name(node, ctx),
         "datacenter": "dc1",
@@ -101,11 +101,11 @@ def _render(node: Node, ctx) -> str:  # noqa: ANN001
     return json.dumps(config, indent=2) + "\n"
 
 
-def _conf_file(node: Node, ctx) -> str:  # noqa: ANN001
+def _conf_file(node: Node, ctx) -> str:
     return str(ctx.paths.conf(node.name) / "consul.json")  # the extension tells consul the format
 
 
-def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
+def native(node: Node, ctx) -> LaunchSpec:
     bins = ctx.binaries(node, PROGRAMS)
     return LaunchSpec(
         name=node.name,
@@ -120,7 +120,7 @@ def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
     )
 
 
-def prepare(node: Node, ctx) -> None:  # noqa: ANN001
+def prepare(node: Node, ctx) -> None:
     ctx.make_private_dir(ctx.paths.data(node.name), None)
     ctx.make_private_dir(ctx.paths.conf(node.name), None)
     write_private(_conf_file(node, ctx), _render(node, ctx))

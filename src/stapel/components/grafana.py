@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, http_url
 from stapel.errors import PreflightError
-from stapel.probes import ProbeSpec
 from stapel.private import write_private
+from stapel.probes import ProbeSpec
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
@@ -29,7 +29,7 @@ INTERNAL_PORTS: tuple[str, ...] = ()
 PROGRAMS = ["grafana|grafana-server"]
 
 
-def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:  # noqa: ANN001
+def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:
     """`grafana version 11.2.0` (grafana) or `Version 11.2.0 (commit: ...)` (grafana-server) -> Grafana 11.2.0."""
     found = re.search(r"[Vv]ersion v?(\d+(?:\.\d+)+)|^\S+ v?(\d+(?:\.\d+)+)", run([bins["grafana"], "-v"]), re.MULTILINE)
     return BinaryVersion("Grafana", found.group(1) or found.group(2)) if found else None
@@ -70,7 +70,7 @@ def homepath(exe: str) -> str | None:
     return None
 
 
-def _binary(node: Node, ctx) -> tuple[str, str]:  # noqa: ANN001
+def _binary(node: Node, ctx) -> tuple[str, str]:
     where = f"components.{node.name}"
     try:
         exe = ctx.binaries(node, PROGRAMS)["grafana"]
@@ -84,13 +84,13 @@ def _binary(node: Node, ctx) -> tuple[str, str]:  # noqa: ANN001
     return exe, home
 
 
-def _provisioning(node: Node, ctx) -> dict[str, str]:  # noqa: ANN001
+def _provisioning(node: Node, ctx) -> dict[str, str]:
     from stapel.monitoring import grafana, views
 
     return grafana.files(ctx.stack, views.native_view(ctx.stack), str(ctx.paths.conf(node.name) / "provisioning"))
 
 
-def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
+def native(node: Node, ctx) -> LaunchSpec:
     exe, home = _binary(node, ctx)
     c, conf, data = node.config, ctx.paths.conf(node.name), ctx.paths.data(node.name)
     env = component_env(node, {
@@ -114,7 +114,7 @@ def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
     )
 
 
-def prepare(node: Node, ctx) -> None:  # noqa: ANN001
+def prepare(node: Node, ctx) -> None:
     conf, data = ctx.paths.conf(node.name), ctx.paths.data(node.name)
     ctx.make_private_dir(data, None)
     root = conf / "provisioning"

@@ -51,7 +51,7 @@ def secrets(config) -> list[str]:
     return [config.password, *(role.password for role in config.roles.values())]
 
 
-def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:  # noqa: ANN001
+def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:
     """`postgres (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)` -> PostgreSQL 15.20."""
     found = re.search(r"\(PostgreSQL\)\s+(\d+(?:\.\d+)*)", run([bins["postgres"], "--version"]))
     return BinaryVersion("PostgreSQL", found.group(1)) if found else None
@@ -65,7 +65,7 @@ def version_sources(wanted: tuple[int, ...]) -> dict[str, str]:
             "note": "apt.postgresql.org has every supported major for Debian and Ubuntu"}
 
 
-def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
+def native(node: Node, ctx) -> LaunchSpec:
     bins = ctx.binaries(node, PROGRAMS)
     user = ctx.run_as(node.config.run_as)
     data = ctx.server_dir(ctx.paths.data(node.name), user)  # a stand-in when the project is out of the user's reach
@@ -87,7 +87,7 @@ def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
     )
 
 
-def _check_data_major(node: Node, data, found: BinaryVersion | None) -> None:  # noqa: ANN001
+def _check_data_major(node: Node, data, found: BinaryVersion | None) -> None:
     """A data folder made by another major cannot be opened (PostgreSQL would fail at boot, after the wait)."""
     try:
         made = (data / "PG_VERSION").read_text().strip()
@@ -100,7 +100,7 @@ def _check_data_major(node: Node, data, found: BinaryVersion | None) -> None:  #
                               "with pg_upgrade, or start afresh with stapel down --volumes")
 
 
-def prepare(node: Node, ctx) -> None:  # noqa: ANN001
+def prepare(node: Node, ctx) -> None:
     """initdb on first start, as the unprivileged user PostgreSQL insists on when stapel runs as root."""
     user = ctx.run_as(node.config.run_as)
     data = ctx.server_dir(ctx.paths.data(node.name), user, create=True)

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, http_url
-from stapel.probes import ProbeSpec
 from stapel.private import write_private
+from stapel.probes import ProbeSpec
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
@@ -25,7 +25,7 @@ INTERNAL_PORTS: tuple[str, ...] = ()
 PROGRAMS = ["prometheus"]
 
 
-def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:  # noqa: ANN001
+def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:
     """`prometheus, version 2.42.0+ds (branch: ...)` -> Prometheus 2.42.0."""
     found = re.search(r"version (\d+(?:\.\d+)*)", run([bins["prometheus"], "--version"]))
     return BinaryVersion("Prometheus", found.group(1)) if found else None
@@ -54,24 +54,24 @@ def secrets(config) -> list[str]:
     return []
 
 
-def _conf(node: Node, ctx) -> Path:  # noqa: ANN001
+def _conf(node: Node, ctx) -> Path:
     return Path(os.path.abspath(ctx.paths.conf(node.name)))
 
 
-def _render(node: Node, ctx) -> str:  # noqa: ANN001
+def _render(node: Node, ctx) -> str:
     """prometheus.yml; the scrapes' credential files (a Qdrant API key) lie beside it, named by absolute path."""
     from stapel.monitoring import prometheus, views
 
     return prometheus.config(ctx.stack, views.native_view(ctx.stack), str(_conf(node, ctx)))
 
 
-def _keys(ctx) -> dict[str, str]:  # noqa: ANN001
+def _keys(ctx) -> dict[str, str]:
     from stapel.monitoring.prometheus import credential_files
 
     return credential_files(ctx.stack)  # {<qdrant>-api.key: its key}
 
 
-def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
+def native(node: Node, ctx) -> LaunchSpec:
     bins = ctx.binaries(node, PROGRAMS)
     conf = _conf(node, ctx) / "prometheus.yml"
     data = ctx.paths.data(node.name)
@@ -90,7 +90,7 @@ def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
     )
 
 
-def prepare(node: Node, ctx) -> None:  # noqa: ANN001
+def prepare(node: Node, ctx) -> None:
     from stapel.monitoring.prometheus import KEY_SUFFIX
 
     ctx.make_private_dir(ctx.paths.data(node.name), None)

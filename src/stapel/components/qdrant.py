@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, grouped, http_url
-from stapel.probes import ProbeSpec
 from stapel.private import write_private
+from stapel.probes import ProbeSpec
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
@@ -21,7 +21,7 @@ INTERNAL_PORTS: tuple[str, ...] = ()
 PROGRAMS = ["qdrant"]
 
 
-def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:  # noqa: ANN001
+def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:
     """`qdrant 1.11.3` -> Qdrant 1.11.3."""
     found = re.search(r"[Vv]ersion v?(\d+(?:\.\d+)+)|^\S+ v?(\d+(?:\.\d+)+)", run([bins["qdrant"], "--version"]), re.MULTILINE)
     return BinaryVersion("Qdrant", found.group(1) or found.group(2)) if found else None
@@ -52,7 +52,7 @@ def secrets(config) -> list[str]:
     return [config.api_key] if config.api_key else []
 
 
-def container_env(ports: dict[str, int], config) -> dict[str, str]:  # noqa: ANN001
+def container_env(ports: dict[str, int], config) -> dict[str, str]:
     """What qdrant/qdrant reads (render compose and k8s): settings as QDRANT__SECTION__KEY, the key a secret."""
     env = {"QDRANT__SERVICE__HTTP_PORT": str(ports["main"]), "QDRANT__SERVICE__GRPC_PORT": str(ports["grpc"]),
            "QDRANT__TELEMETRY_DISABLED": "true"}
@@ -66,7 +66,7 @@ def container_check(port: int, path: str) -> str:
             "&& [[ $status == *' 200 '* ]]")
 
 
-def _render(node: Node, ctx) -> str:  # noqa: ANN001
+def _render(node: Node, ctx) -> str:
     data = ctx.paths.data(node.name)
     return "\n".join([
         "log_level: INFO",
@@ -82,11 +82,11 @@ def _render(node: Node, ctx) -> str:  # noqa: ANN001
     ])
 
 
-def _conf_file(node: Node, ctx) -> str:  # noqa: ANN001
+def _conf_file(node: Node, ctx) -> str:
     return str(ctx.paths.conf(node.name) / "qdrant.yaml")
 
 
-def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
+def native(node: Node, ctx) -> LaunchSpec:
     bins = ctx.binaries(node, PROGRAMS)
     key = node.config.api_key
     return LaunchSpec(
@@ -103,7 +103,7 @@ def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
     )
 
 
-def prepare(node: Node, ctx) -> None:  # noqa: ANN001
+def prepare(node: Node, ctx) -> None:
     ctx.make_private_dir(ctx.paths.data(node.name), None)
     ctx.make_private_dir(ctx.paths.conf(node.name), None)
     write_private(_conf_file(node, ctx), _render(node, ctx))

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, amqp_url, grouped, http_url
-from stapel.probes import ProbeSpec
 from stapel.private import write_private
+from stapel.probes import ProbeSpec
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
@@ -31,7 +31,7 @@ INTERNAL_PORTS = ("dist", "epmd", "prometheus")  # prometheus: rabbitmq_promethe
 PROGRAMS = ["rabbitmq-server"]
 
 
-def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:  # noqa: ANN001
+def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:
     """From where the real script lives, without booting Erlang: Debian's .../lib/rabbitmq_server-3.10.8/sbin/,
     the generic-unix archive's rabbitmq_server-3.13.7/sbin/, Homebrew's Cellar/rabbitmq/3.13.7/."""
     found = re.search(r"rabbitmq(?:_server-|/)(\d+\.\d+(?:\.\d+)*)", os.path.realpath(bins["rabbitmq-server"]))
@@ -73,11 +73,11 @@ def secrets(config) -> list[str]:
     return [config.password, *(user.password for user in config.users.values())]
 
 
-def node_name(node: Node, ctx) -> str:  # noqa: ANN001
+def node_name(node: Node, ctx) -> str:
     return f"stapel-{ctx.stack_name}-{ctx.paths.contour}-{node.name}@localhost"
 
 
-def _render(node: Node, conf) -> str:  # noqa: ANN001
+def _render(node: Node, conf) -> str:
     return "\n".join([
         f"listeners.tcp.default = 127.0.0.1:{node.port}",
         "management.tcp.ip = 127.0.0.1",
@@ -115,7 +115,7 @@ def _definitions(node: Node) -> str:
     }, indent=2) + "\n"
 
 
-def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
+def native(node: Node, ctx) -> LaunchSpec:
     bins = ctx.binaries(node, PROGRAMS)
     conf, data = ctx.paths.conf(node.name), ctx.paths.data(node.name)
     env = component_env(node, {
@@ -163,7 +163,7 @@ def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
 _UNHOOK_STATS = ["-a", "gen_event delete_handler [rabbit_event, rabbit_mgmt_db_handler, []]"]
 
 
-def _erl_call(ctx, server: str) -> str | None:  # noqa: ANN001
+def _erl_call(ctx, server: str) -> str | None:
     """erl_call ships with Erlang, beside `erl` (Debian: /usr/lib/erlang/bin, not on PATH)."""
     found = ctx.which("erl_call", near=server)
     erl = shutil.which("erl")
@@ -172,7 +172,7 @@ def _erl_call(ctx, server: str) -> str | None:  # noqa: ANN001
     return found or next((str(c) for c in candidates if c.is_file() and os.access(c, os.X_OK)), None)
 
 
-def prepare(node: Node, ctx) -> None:  # noqa: ANN001
+def prepare(node: Node, ctx) -> None:
     conf, data = ctx.paths.conf(node.name), ctx.paths.data(node.name)
     ctx.make_private_dir(conf, None)
     ctx.make_private_dir(data, None)
@@ -185,7 +185,7 @@ def prepare(node: Node, ctx) -> None:  # noqa: ANN001
         _write(cookie, "".join(random.choice(string.ascii_uppercase) for _ in range(32)), 0o400)
 
 
-def _write(path, text: str, mode: int) -> None:  # noqa: ANN001
+def _write(path, text: str, mode: int) -> None:
     if path.exists() and mode == 0o400:
         return
     write_private(path, text, mode)

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, grouped, redis_url
-from stapel.probes import ProbeSpec
 from stapel.private import write_private
+from stapel.probes import ProbeSpec
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
@@ -47,7 +47,7 @@ def secrets(config) -> list[str]:
 VALKEY_AS_REDIS = "Redis 7.2"
 
 
-def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:  # noqa: ANN001
+def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:
     """`Redis server v=7.0.15 ...` -> Redis 7.0.15; `Valkey server v=8.1.8 ...` -> Valkey 8.1.8 (= Redis 7.2)."""
     found = re.search(r"^(Redis|Valkey) server v=(\d+(?:\.\d+)*)", run([bins["redis-server"], "--version"]))
     if not found:
@@ -63,11 +63,11 @@ def version_sources(wanted: tuple[int, ...]) -> dict[str, str]:
             **({"note": note} if note else {})}
 
 
-def _conf_file(node: Node, ctx) -> str:  # noqa: ANN001
+def _conf_file(node: Node, ctx) -> str:
     return str(ctx.paths.conf(node.name) / "redis.conf")
 
 
-def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
+def native(node: Node, ctx) -> LaunchSpec:
     bins = ctx.binaries(node, PROGRAMS)
     return LaunchSpec(
         name=node.name,
@@ -82,7 +82,7 @@ def native(node: Node, ctx) -> LaunchSpec:  # noqa: ANN001
     )
 
 
-def _aof(node: Node, ctx) -> bool:  # noqa: ANN001
+def _aof(node: Node, ctx) -> bool:
     """The append-only file, fsynced once a second, for every new data directory. Redis write()s it before it
     answers, so a kill -9 or the OOM killer loses no acknowledged write (it is in the page cache) unless a slow
     disk made Redis postpone that write (up to 2 s of writes); a power cut or kernel crash loses up to 1-2 s.
@@ -93,7 +93,7 @@ def _aof(node: Node, ctx) -> bool:  # noqa: ANN001
     return (data / "appendonlydir").exists() or not (data / "dump.rdb").exists()
 
 
-def _render(node: Node, ctx) -> str:  # noqa: ANN001
+def _render(node: Node, ctx) -> str:
     lines = [
         "bind 127.0.0.1",
         f"port {node.port}",
@@ -110,7 +110,7 @@ def _render(node: Node, ctx) -> str:  # noqa: ANN001
     return "\n".join(lines) + "\n"
 
 
-def prepare(node: Node, ctx) -> None:  # noqa: ANN001
+def prepare(node: Node, ctx) -> None:
     ctx.make_private_dir(ctx.paths.data(node.name), None)
     ctx.make_private_dir(ctx.paths.conf(node.name), None)
     path = _conf_file(node, ctx)

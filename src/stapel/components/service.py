@@ -72,7 +72,7 @@ def resolve_command(node: Node, root: Path, env: dict[str, str]) -> list[str]:
     return argv
 
 
-def native(node: Node, ctx, stack_env: dict[str, str]) -> LaunchSpec:  # noqa: ANN001
+def native(node: Node, ctx, stack_env: dict[str, str]) -> LaunchSpec:
     root = ctx.paths.root
     declared = declared_env(node, root, stack_env)
     env = {**os.environ, **declared}

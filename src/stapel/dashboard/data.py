@@ -106,7 +106,7 @@ class StackView:
             return {}
         try:
             found = stack.exports(node)
-        except Exception:  # noqa: BLE001 - a node that cannot say its URLs still shows its process
+        except Exception:  # a node that cannot say its URLs still shows its process
             return {}
         urls = {**found.kind_wide, **found.by_name}
         return {key.lower(): url for key, url in sorted(urls.items()) if url.startswith(("http://", "https://"))}
@@ -176,6 +176,6 @@ def probe(proc: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
         return {"healthy": True, "detail": "running (no probe)"}
     try:
         ok, detail = run(ProbeSpec(**spec))
-    except Exception as exc:  # noqa: BLE001 - a probe that cannot run is an unhealthy answer, not a dead page
+    except Exception as exc:  # a probe that cannot run is an unhealthy answer, not a dead page
         ok, detail = False, f"probe failed: {exc}"
     return {"healthy": ok, "detail": detail, "at": time.time()}

@@ -61,7 +61,7 @@ class Follower:
 
     def _open(self, from_end: bool) -> bool:
         try:
-            self.handle = open(self.path, "rb")
+            self.handle = open(self.path, "rb")  # noqa: SIM115 - held open between reads, closed by close()
         except OSError:
             return False
         self.inode = os.fstat(self.handle.fileno()).st_ino

@@ -119,7 +119,7 @@ def _handler(dashboard: Dashboard) -> type[BaseHTTPRequestHandler]:
         def _forbidden(self) -> None:
             self._json({"error": "forbidden: open the URL stapel dashboard printed (it carries the token)"}, 403)
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:  # http.server's name
             url = urlsplit(self.path)
             token = parse_qs(url.query).get("token", [None])[0]
             if not self._host_ok() or not dashboard.valid(token):
@@ -139,7 +139,7 @@ def _handler(dashboard: Dashboard) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 return None
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             url = urlsplit(self.path)
             if not self._host_ok() or not dashboard.valid(self.headers.get("X-Stapel-Token")):
                 return self._forbidden()

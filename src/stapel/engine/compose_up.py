@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from stapel.errors import PreflightError, StapelError, StartError
+from stapel.private import write_private
 from stapel.render import compose, images
 from stapel.runtimes.compose import RECORD, folder_of
-from stapel.private import write_private
 
 
 def selection(doc: dict[str, Any], services: list[str] | None, skip_backend: bool,
@@ -95,14 +95,14 @@ class ComposeUp:
             summary = self.log.finish(outcome, error, self._report())
         return {**summary, "run_dir": str(self.log.dir)}
 
-    def _step(self, name: str):  # noqa: ANN202
+    def _step(self, name: str):
         from stapel.engine.up import _StepContext
 
         return _StepContext(self.log.step(name), self.say)
 
     def _steps(self) -> None:
-        from stapel.runtimes.compose import Project, all_profiles, budget, detect, not_ready
         from stapel.engine.up import keep_local_out_of_git, warn_unsynced
+        from stapel.runtimes.compose import Project, all_profiles, budget, detect, not_ready
         from stapel.runtimes.native.client import SupervisorClient
 
         with self._step("preflight") as step:

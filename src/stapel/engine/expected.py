@@ -14,8 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from stapel import __version__
-from stapel import probes
+from stapel import __version__, probes
 from stapel.paths import Paths
 from stapel.private import write_private
 

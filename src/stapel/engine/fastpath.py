@@ -57,7 +57,7 @@ def try_noop(file: Path, contour: str, options: dict[str, Any], started: float |
                 record_step.skip("no services brought up")
             else:
                 record_step.message = message
-                for name, (ok, detail) in health.items():
+                for name, (_ok, detail) in health.items():
                     record_step.log(f"{name}: {detail}")
         report = {name: {"role": n["role"], "kind": n["kind"], "endpoint": n["endpoint"], "state": procs[name]["state"],
                          "health": "completed" if procs[name]["state"] == "completed" else "healthy",

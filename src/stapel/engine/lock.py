@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from stapel.errors import PreflightError
 from stapel.paths import Paths
-from pathlib import Path
-
 
 _HELD: set[str] = set()  # locks this process holds: taking one again (the CLI, then the engine) is a no-op
 

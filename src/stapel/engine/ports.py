@@ -12,7 +12,7 @@ from stapel.errors import PreflightError
 SEARCH_SPAN = 200
 
 
-def _state_file(stack: Stack):  # noqa: ANN202
+def _state_file(stack: Stack):
     return stack.paths.state / "ports.json"
 
 
@@ -65,7 +65,7 @@ def resolve(stack: Stack, runtime: Any, running: dict[str, dict[str, Any]]) -> l
     return notes
 
 
-def _choose(stack: Stack, runtime: Any, name: str, port_name: str, wanted: int, memory: dict | None, claimed: set[int]):  # noqa: ANN202
+def _choose(stack: Stack, runtime: Any, name: str, port_name: str, wanted: int, memory: dict | None, claimed: set[int]):
     movable = stack.auto_ports or _internal(stack, name, port_name)
     if memory and memory.get("configured") == wanted and movable:
         chosen = memory["chosen"]

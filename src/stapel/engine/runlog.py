@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ class RunLog:
                  started: float | None = None):
         """`started`: time.monotonic() when the command began, so the summary counts its start-up too."""
         self.mask = mask
-        self.started_wall = datetime.now(timezone.utc)
+        self.started_wall = datetime.now(UTC)
         self.started = started or time.monotonic()
         base = paths.bootstrap_logs / f"run-{self.started_wall.strftime('%Y%m%d-%H%M%S')}"
         self.dir, n = base, 1

@@ -117,7 +117,7 @@ class Stack:
             self._secrets = sorted({v for v in values if v and len(v) >= 3}, key=len, reverse=True)
         return self._secrets
 
-    def masker(self):  # noqa: ANN201
+    def masker(self):
         from stapel.env.masking import Masker
 
         return Masker(self.secrets())

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stapel import probes
 from stapel.components.base import LaunchSpec, Node
 from stapel.engine import expected, graph, ports, respec, selection
 from stapel.engine.lock import stack_lock
@@ -18,9 +19,7 @@ from stapel.engine.options import UpOptions
 from stapel.engine.runlog import RunLog, StepRecord
 from stapel.engine.stack import Stack
 from stapel.engine.wait import wait_for
-from stapel import probes
 from stapel.errors import PreflightError, StapelError
-
 
 # Two cores: starting is CPU work (initdb, a server's boot), a few at a time; waiting is mostly sleeping
 # between probes, so more, but never one thread per node (200 services are not 200 threads).
@@ -124,7 +123,7 @@ class Up:
             return f"--profile {','.join(self.options.profiles)} selects no service"
         return "no services in stapel.yaml"
 
-    def _step(self, name: str):  # noqa: ANN202
+    def _step(self, name: str):
         return _StepContext(self.log.step(name), self.say)
 
     def check_inputs(self, step: StepRecord, components: list[str], services: list[str]) -> None:
@@ -309,7 +308,7 @@ class Up:
         for level in reversed(graph.levels(self.stack.edges(), only=self.started)):
             try:
                 self.runtime.stop(level)
-            except Exception:  # noqa: BLE001 - stop what else can be stopped; the first failure is what surfaces
+            except Exception:  # stop what else can be stopped; the first failure is what surfaces
                 pass
         self._shutdown_if_empty()
 
@@ -317,20 +316,20 @@ class Up:
         try:
             if not any(s.get("state") == "running" for s in self.runtime.states().values()):
                 self.runtime.shutdown()
-        except Exception:  # noqa: BLE001 - as above
+        except Exception:  # as above
             pass
 
     def _probe_now(self, node: Node) -> tuple[bool, str]:
         probe = self.stack.probe(node)
         try:
             return self.runtime.probe(node, probe) if probe else (True, "running")
-        except Exception as exc:  # noqa: BLE001 - a probe bug while reporting another failure: report both
+        except Exception as exc:  # a probe bug while reporting another failure: report both
             return False, f"{type(exc).__name__}: {exc}"
 
     def node_report(self) -> dict[str, dict[str, Any]]:
         try:
             states = self.runtime.states()
-        except Exception:  # noqa: BLE001 - the report of a failed run must not hide why it failed
+        except Exception:  # the report of a failed run must not hide why it failed
             states = {}
         report = {}
         for name, node in self.stack.nodes.items():
@@ -404,7 +403,7 @@ class _StepContext:
             raise fault
         return self.record
 
-    def __exit__(self, exc_type, exc, tb) -> bool:  # noqa: ANN001
+    def __exit__(self, exc_type, exc, tb) -> bool:
         self.record.duration = time.monotonic() - self.record.started
         if exc is not None:
             self.record.status = "failed"

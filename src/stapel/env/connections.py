@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import NamedTuple
 from urllib.parse import quote
 
-
 HOST = "127.0.0.1"
 
 

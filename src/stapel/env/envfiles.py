@@ -239,7 +239,7 @@ def read_doc(path: Path, shown: str) -> tuple[Doc | None, list[str]]:
     return Doc(path, shown, text, chunks), problems
 
 
-def _chunk(binding) -> Chunk:  # noqa: ANN001 - dotenv.parser.Binding
+def _chunk(binding) -> Chunk:  # dotenv.parser.Binding
     text = binding.original.string
     head = _BLANK_LINES.match(text).group()
     line = binding.original.line + len(_NEWLINE.findall(head))

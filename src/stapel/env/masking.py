@@ -80,7 +80,7 @@ class Masker:
         text = _DSN_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
         return self._pattern.sub(MASK, text) if self._pattern else text
 
-    def data(self, value):  # noqa: ANN001, ANN201
+    def data(self, value):
         """Mask every string inside JSON-like data."""
         if isinstance(value, str):
             return self(value)

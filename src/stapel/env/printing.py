@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def service_environment(stack, name: str, what: str = "env print") -> dict[str, str]:  # noqa: ANN001
+def service_environment(stack, name: str, what: str = "env print") -> dict[str, str]:
     """What `up` gives service `name` on top of the inherited environment, sorted by key, secrets NOT masked
     (the ports are the stack's: call engine.ports.apply_remembered first for those of the last up)."""
     from stapel.components.service import declared_env
@@ -39,7 +39,7 @@ def service_environment(stack, name: str, what: str = "env print") -> dict[str, 
     return dict(sorted(declared_env(node, stack.root, stack.service_env(node)).items()))
 
 
-def _service(stack, name: str, what: str = "env print"):  # noqa: ANN001, ANN202
+def _service(stack, name: str, what: str = "env print"):
     from stapel.model.schema import did_you_mean
 
     node = stack.nodes.get(name)

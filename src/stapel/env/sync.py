@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stapel.env import envfiles
-from stapel.gitignore import keep_out_of_git
 from stapel.env.envfiles import Chunk, EnvPair, Loaded
 from stapel.env.secrets import generate, strip_marker
 from stapel.errors import ConfigError
+from stapel.gitignore import keep_out_of_git
 
 NOT_A_TERMINAL = "env sync: stdin is not a terminal; run stapel env sync --non-interactive"
 INPUT_ENDED = "env sync: input ended before every value was entered; nothing was written"

@@ -38,7 +38,7 @@ class Histogram:
             found = self.timers[values] = Timer()
         return found
 
-    def collect(self):  # noqa: ANN201
+    def collect(self):
         from prometheus_client.core import HistogramMetricFamily
 
         family = HistogramMetricFamily(self.name, self.documentation, labels=list(self.labels))

@@ -115,7 +115,7 @@ class Cache:
             health.add(name, self.check)
 
     # --- keys -------------------------------------------------------------------------------------------------
-    def key(self, entity: str, id: Any) -> str:
+    def key(self, entity: str, id: Any) -> str:  # noqa: A002 - the public keyword of Cache.key
         """`<domain>:<entity>:<id>`."""
         if not entity or ":" in str(entity):
             raise ValueError(f"cache: entity must be a non-empty name without ':', got {entity!r}")

@@ -42,7 +42,7 @@ class Health:
     async def _run(self, check: Check) -> str:
         try:
             result = await asyncio.wait_for(check(), self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return f"timed out after {self.timeout:g}s"
         except Exception as exc:  # a failing check is an answer, not a crash
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -125,7 +125,7 @@ async def _handle(app: Any, reader: asyncio.StreamReader, writer: asyncio.Stream
     try:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ConnectionError):
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
             return
         if len(head) > MAX_HEAD:
             return
@@ -149,7 +149,7 @@ async def _handle(app: Any, reader: asyncio.StreamReader, writer: asyncio.Stream
             return
         try:
             body = await asyncio.wait_for(reader.readexactly(length), 10) if length else b""
-        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
             return
         path, _, query = target.partition("?")
         peer = writer.get_extra_info("peername") or ("", 0)

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -193,7 +193,7 @@ def up(conn: psycopg.Connection, migrations: list[Migration], log: Log, to: int 
                           f"{', '.join(missing)}", hint=f"goose refuses them too: give them versions above {current}")
     todo = [m for m in pending if to is None or m.version <= to]
     for migration in todo:  # every file parses before the first one runs
-        migration.parsed
+        migration.parsed  # noqa: B018 - the cached property parses (a ConfigError names file:line)
     for migration in todo:
         _run(conn, migration, "up", log)
     return todo
@@ -228,7 +228,7 @@ def _run(conn: psycopg.Connection, migration: Migration, direction: str, log: Lo
     started, line = time.monotonic(), None
     try:
         with conn.transaction() if parsed.in_transaction else nullcontext():
-            for statement, line in zip(statements, starts):
+            for statement, line in zip(statements, starts):  # noqa: B007 - read by the except below: the failing statement's line
                 conn.execute(statement, prepare=False)
             line = None
             conn.execute(*record)
@@ -277,7 +277,7 @@ def create(folder: Path, name: str, now: datetime | None = None) -> Path:
     slug = re.sub(r"[^0-9A-Za-z]+", "_", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)).strip("_").lower()
     if not slug:
         raise ConfigError(f"migration name '{name}': it needs letters or digits")
-    version = (now or datetime.now(timezone.utc)).strftime("%Y%m%d%H%M%S")
+    version = (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S")
     taken = {m.version: m.name for m in discover(folder)} if folder.is_dir() else {}
     if int(version) in taken:
         raise ConfigError(f"{folder}: version {version} exists already ({taken[int(version)]})", hint="try again in a second")

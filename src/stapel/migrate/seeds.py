@@ -114,7 +114,7 @@ def _error_line(exc: Exception, text: str) -> int | None:
     return text.count("\n", 0, int(position) - 1) + 1
 
 
-def _apply(conn, seed: Seed, cwd: Path, env: dict[str, str], where: str) -> None:  # noqa: ANN001
+def _apply(conn, seed: Seed, cwd: Path, env: dict[str, str], where: str) -> None:
     import psycopg
 
     record = ("INSERT INTO stapel_seed_history (name, checksum) VALUES (%s, %s) "

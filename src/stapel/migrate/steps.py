@@ -74,7 +74,7 @@ def _component_at(stack: Any, url: str) -> Any:
 
     try:
         port = int(conninfo_to_dict(plain_url(url)).get("port") or 0)
-    except Exception:  # noqa: BLE001 - an unparsable URL names no component
+    except Exception:  # an unparsable URL names no component
         return None
     return next((n for n in stack.components() if n.port == port), None)
 

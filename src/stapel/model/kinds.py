@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from stapel.model.base import Port, Strict, _as_list, _as_name_map, _no_bool  # noqa: F401
+from stapel.model.base import Port, Strict, _as_list, _as_name_map, _no_bool
 from stapel.model.nodes import ComponentBase
 from stapel.model.topology import MqUser, VHost
 
@@ -123,5 +123,5 @@ class Grafana(ComponentBase):
 
 
 Component = Annotated[
-    Union[Postgres, Redis, RabbitMQ, Prometheus, Consul, Qdrant, Grafana], Field(discriminator="kind")
+    Postgres | Redis | RabbitMQ | Prometheus | Consul | Qdrant | Grafana, Field(discriminator="kind")
 ]

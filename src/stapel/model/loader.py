@@ -10,15 +10,16 @@ from typing import Any
 from stapel.errors import ConfigError
 from stapel.model.yamlfile import Located, load_yaml
 
+
 @dataclass
 class Loaded:
     file: Path
     root: Path
     located: Located
     env: dict[str, str]
-    model: "StackFile"  # noqa: F821 - imported lazily (pydantic costs start-up time)
+    model: StackFile  # noqa: F821 - imported lazily (pydantic costs start-up time)
     contour: str = "dev"
-    settings: "Contour | None" = None  # noqa: F821 - the chosen contour, its from: chain merged
+    settings: Contour | None = None  # noqa: F821 - the chosen contour, its from: chain merged
     env_files: list[Path] | None = None  # read for ${VAR}, in order
 
 
@@ -89,7 +90,7 @@ def load(file: Path, env: dict[str, str] | None = None, contour: str | None = No
                   env_files=env_files)
 
 
-def _missing_env_files(located: Located, chosen, synced: set[str] | None = None) -> list[str]:  # noqa: ANN001
+def _missing_env_files(located: Located, chosen, synced: set[str] | None = None) -> list[str]:
     """The contour's env files that do not exist. For a contour that does not run now (`synced` given), one that
     `stapel env sync` makes from an existing example is fine: a fresh clone runs dev before anyone syncs stage."""
     problems = []
@@ -150,7 +151,7 @@ def _unknown_volumes(located: Located, contour: str, volumes: Any) -> list[str]:
             for name in (volumes if isinstance(volumes, dict) else {}) if name not in known]
 
 
-def broker_url_problems(located: Located, model: "StackFile", env_files: list[Path]) -> list[str]:  # noqa: F821
+def broker_url_problems(located: Located, model: StackFile, env_files: list[Path]) -> list[str]:  # noqa: F821
     """A `*_RABBITMQ_URL` (a service's env, or an env file) must be an amqp(s) URL with a host and a valid port:
     stapel derives broker users from them, and a service could not connect with it either."""
     from stapel.env.envfiles import read_doc
@@ -174,11 +175,11 @@ def broker_url_problems(located: Located, model: "StackFile", env_files: list[Pa
     return problems
 
 
-def _as_list(value) -> list:  # noqa: ANN001
+def _as_list(value) -> list:
     return [] if value is None else [value] if isinstance(value, str) else list(value)
 
 
-def interpolate_plain(data, env):  # noqa: ANN001, ANN201
+def interpolate_plain(data, env):
     """The chosen contour's merged settings, interpolated (they were validated in place already)."""
     from stapel.model.interpolate import substitute
 
@@ -194,7 +195,7 @@ def interpolate_plain(data, env):  # noqa: ANN001, ANN201
     return data
 
 
-def cross_check(located: Located, model: "StackFile") -> list[str]:  # noqa: F821
+def cross_check(located: Located, model: StackFile) -> list[str]:  # noqa: F821
     from stapel.engine.graph import find_cycle
     from stapel.model.schema import did_you_mean
 
@@ -231,7 +232,7 @@ def cross_check(located: Located, model: "StackFile") -> list[str]:  # noqa: F82
 NARROWS = {"schema_": ("schema", "postgres"), "db": ("db", "redis"), "role": ("role", "postgres")}  # Use field -> (YAML key, the only kind it fits)
 
 
-def _uses_problems(located: Located, model: "StackFile", nodes: dict) -> list[str]:  # noqa: F821
+def _uses_problems(located: Located, model: StackFile, nodes: dict) -> list[str]:  # noqa: F821
     """services.<name>.uses: names that exist, not the service itself, narrowing only where the kind has it."""
     from stapel.model.schema import did_you_mean
 
@@ -255,7 +256,7 @@ def _uses_problems(located: Located, model: "StackFile", nodes: dict) -> list[st
     return problems
 
 
-def _provision_problems(located: Located, model: "StackFile") -> list[str]:  # noqa: F821
+def _provision_problems(located: Located, model: StackFile) -> list[str]:  # noqa: F821
     from stapel.provision import postgres
 
     found = []
@@ -267,7 +268,7 @@ def _provision_problems(located: Located, model: "StackFile") -> list[str]:  # n
     return found
 
 
-def contour_check(located: Located, model: "StackFile", contour: str, settings: "Contour", env: dict[str, str] | None = None) -> list[str]:  # noqa: F821
+def contour_check(located: Located, model: StackFile, contour: str, settings: Contour, env: dict[str, str] | None = None) -> list[str]:  # noqa: F821
     """What the chosen contour names must exist; ports of contours must not collide; weak secrets outside dev."""
     from stapel.model import profiles
     from stapel.model.ports import collisions, fixed_port_collisions, unknown_port_names

@@ -65,7 +65,7 @@ def _by_contour(located: Located, model: Any) -> dict[str, tuple[str, dict[int, 
     for name in model.contours:
         try:
             settings = Contour.model_validate(contours.choose(located, name).settings)
-        except Exception:  # noqa: BLE001 - that contour's own problems are reported on its own
+        except Exception:  # that contour's own problems are reported on its own
             continue
         policy = settings.ports.policy or ("auto" if name == "dev" else "fixed")
         taken = {}

@@ -9,15 +9,47 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from stapel.model.base import (  # noqa: F401 - the model's public names live here
-    IDENTIFIER_PATTERN, KINDS, NAME_PATTERN, PREFIX_PATTERN, Port, Strict, _as_argv, _as_env, _as_list, _as_name_map, _no_bool, did_you_mean,
+    IDENTIFIER_PATTERN,
+    KINDS,
+    NAME_PATTERN,
+    PREFIX_PATTERN,
+    Port,
+    Strict,
+    _as_argv,
+    _as_env,
+    _as_list,
+    _as_name_map,
+    _no_bool,
+    did_you_mean,
 )
-from stapel.model.contour_schema import Agreement, Contour, EnvBlock, EnvFilePair, Ports, Secret  # noqa: F401
+from stapel.model.contour_schema import Agreement, Contour, EnvBlock, EnvFilePair, Ports, Secret
 from stapel.model.kinds import (  # noqa: F401
-    Component, Consul, Grafana, PgDatabase, PgRole, PgSchema, Postgres, Prometheus, Qdrant, QdrantCollection, RabbitMQ, Redis,
+    Component,
+    Consul,
+    Grafana,
+    PgDatabase,
+    PgRole,
+    PgSchema,
+    Postgres,
+    Prometheus,
+    Qdrant,
+    QdrantCollection,
+    RabbitMQ,
+    Redis,
 )
 from stapel.model.nodes import (  # noqa: F401
-    MONITORING_KINDS, ComponentBase, Dependency, ExecCheck, HttpCheck, LogRotation, Node, Probe, Restart, TcpCheck,
+    MONITORING_KINDS,
+    ComponentBase,
+    Dependency,
+    ExecCheck,
+    HttpCheck,
+    LogRotation,
+    Node,
+    Probe,
+    Restart,
+    TcpCheck,
 )
+
 
 class Use(Strict):
     """What a service sees of one component: its endpoint and credentials, narrowed where the kind allows."""

@@ -46,7 +46,7 @@ def provision(stack: Any, check: bool = False, say: Callable[[str], None] = prin
         top = declared(stack, node)
         mask = masker(stack, top)
         try:
-            lines += run(node.name, top, api_for(node), check, lambda text: say(mask(text)), own=(node.config.user, node.config.vhost))
+            lines += run(node.name, top, api_for(node), check, lambda text: say(mask(text)), own=(node.config.user, node.config.vhost))  # noqa: B023 - called during this iteration's run()
         except StapelError as exc:
             exc.message, exc.problems = mask(exc.message), [mask(p) for p in exc.problems]
             raise

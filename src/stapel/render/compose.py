@@ -22,8 +22,8 @@ from typing import Any
 from stapel.components.base import Node
 from stapel.env.connections import HOST
 from stapel.errors import ConfigError
-from stapel.monitoring import compose as monitoring_compose
 from stapel.gitignore import keep_out_of_git
+from stapel.monitoring import compose as monitoring_compose
 from stapel.private import write_private, write_secrets
 from stapel.render import compose_jobs, compose_watch, images, jobs, rabbitmq_definitions
 from stapel.render.compose_health import duration, healthcheck

@@ -40,7 +40,7 @@ from stapel.render.psql_script import password_vars, script
 
 GOOSE_IMAGE = "ghcr.io/kukymbr/goose-docker:3.23.0"  # goose v3.23.0
 STAPEL_DIR = "/stapel"  # where a one-shot's generated files are mounted
-SEED_PSQL = f"""\\set ON_ERROR_STOP on
+SEED_PSQL = """\\set ON_ERROR_STOP on
 CREATE TABLE IF NOT EXISTS stapel_seed_history (name text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
 SELECT NOT EXISTS (SELECT FROM stapel_seed_history WHERE name = :'name' AND checksum = :'checksum') AS todo \\gset
 \\if :todo

@@ -13,9 +13,9 @@ from typing import Any
 from stapel.components.base import Node
 from stapel.engine.stack import Stack
 from stapel.errors import ConfigError
+from stapel.render import k8s_volumes
 from stapel.render.images import container_ports, data_path, image_for
 from stapel.render.inside import LISTEN_ALL, InsideStack, inside
-from stapel.render import k8s_volumes
 from stapel.render.jobs import role_env
 
 # kind -> (cpu request, memory request, cpu limit, memory limit, storage)
@@ -63,7 +63,7 @@ def cluster_stack(stack: Stack) -> InsideStack:
     return inside(stack, k8s_name, cluster_ports)
 
 
-def secret_keys(stack: Stack):  # noqa: ANN201 - stapel.env.secrets.Secrets
+def secret_keys(stack: Stack):  # stapel.env.secrets.Secrets
     """The project's secret keys: declared under env.secrets, marked in an example, or named like one."""
     from stapel.env import envfiles
     from stapel.env.secrets import collect
@@ -122,7 +122,7 @@ _KIND_SECRETS = {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "REDISCLI_AUTH", "RABBIT
                  "QDRANT__SERVICE__API_KEY"}
 
 
-def _kind(node: Node):  # noqa: ANN202 - the kind's module (consul and qdrant say how they look in a container)
+def _kind(node: Node):  # the kind's module (consul and qdrant say how they look in a container)
     from stapel.components import kind_module
 
     return kind_module(node.kind)

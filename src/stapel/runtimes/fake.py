@@ -17,7 +17,7 @@ from stapel.probes import ProbeSpec
 class FakeRuntime:
     name = "fake"
 
-    def __init__(self, stack, behaviour: dict[str, str] | None = None, busy_ports: dict[int, str] | None = None):  # noqa: ANN001
+    def __init__(self, stack, behaviour: dict[str, str] | None = None, busy_ports: dict[int, str] | None = None):
         self.stack = stack
         self.behaviour = behaviour or {}
         self.busy_ports = busy_ports or {}

@@ -49,7 +49,7 @@ class CleanDatabase(str):
     def dsn(self) -> str:
         return str(self)
 
-    def connect(self, **kwargs):  # noqa: ANN003, ANN201
+    def connect(self, **kwargs):
         import psycopg
 
         return psycopg.connect(str(self), **kwargs)
@@ -73,7 +73,7 @@ class TemplateDatabases:
         self._admin = None
         self._making = 0  # clones being made right now
 
-    def _sql(self, statement: str, *params) -> list:  # noqa: ANN002
+    def _sql(self, statement: str, *params) -> list:
         cursor = self._admin.execute(statement, params or None)
         return cursor.fetchall() if cursor.description else []
 
@@ -107,7 +107,7 @@ class TemplateDatabases:
             thread.start()
             self._threads.append(thread)
 
-    def _create(self, name: str, template: str, connection=None) -> None:  # noqa: ANN001
+    def _create(self, name: str, template: str, connection=None) -> None:
         from psycopg import sql
 
         query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
@@ -115,7 +115,7 @@ class TemplateDatabases:
             query += sql.SQL(" STRATEGY {}").format(sql.SQL(self.strategy))
         (connection or self._admin).execute(query)
 
-    def _drop(self, name: str, connection=None) -> None:  # noqa: ANN001
+    def _drop(self, name: str, connection=None) -> None:
         from psycopg import sql
 
         (connection or self._admin).execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
@@ -131,7 +131,7 @@ class TemplateDatabases:
 
         try:
             connection = psycopg.connect(self.admin_url, autocommit=True)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test that waits
+        except BaseException as exc:  # handed to the test that waits
             with self._cond:
                 self._error = exc
                 self._cond.notify_all()
@@ -168,7 +168,7 @@ class TemplateDatabases:
                         self._cond.notify_all()
                 else:
                     self._drop(drop, connection)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test that waits
+        except BaseException as exc:  # handed to the test that waits
             with self._cond:
                 self._error = exc
                 self._cond.notify_all()

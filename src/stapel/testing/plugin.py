@@ -39,7 +39,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(flag, default=None, dest=name, metavar="VALUE", help=text)
 
 
-def _setting(config: pytest.Config, name: str):  # noqa: ANN202
+def _setting(config: pytest.Config, name: str):
     given = config.getoption(name)
     return given if given is not None else config.getini(name)
 
@@ -89,7 +89,7 @@ def stapel_stack(pytestconfig: pytest.Config) -> Iterator[StapelStack]:
 
 
 @pytest.fixture(scope="session")
-def stapel_databases(stapel_stack: StapelStack, pytestconfig: pytest.Config):  # noqa: ANN201
+def stapel_databases(stapel_stack: StapelStack, pytestconfig: pytest.Config):
     """The template of stapel_db (session): the stack's database as `up` left it (migrated, seeded)."""
     from stapel.testing.databases import TemplateDatabases
 
@@ -109,7 +109,7 @@ def stapel_databases(stapel_stack: StapelStack, pytestconfig: pytest.Config):  #
 
 
 @pytest.fixture
-def stapel_db(stapel_databases):  # noqa: ANN001, ANN201
+def stapel_db(stapel_databases):
     """A clean database for this test: its DSN (a str; `.name`, `.connect()` for a psycopg connection)."""
     database = stapel_databases.take()
     try:
@@ -119,7 +119,7 @@ def stapel_db(stapel_databases):  # noqa: ANN001, ANN201
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # noqa: ANN201
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """A StackError (stapel_stack.env / .endpoint asked for a node stapel.yaml lacks) is one line, not a traceback."""
     report = yield
     if report.failed and call.excinfo is not None and call.excinfo.errisinstance(StackError):

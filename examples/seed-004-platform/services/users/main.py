@@ -31,7 +31,7 @@ def setting(name: str) -> str:
 def check_postgres() -> str:
     with psycopg.connect(setting("DATABASE_URL"), connect_timeout=3) as conn:
         user, schema = conn.execute("SELECT current_user, current_schema()").fetchone()
-        conn.execute(f"SELECT count(*) FROM {TABLE}")  # noqa: S608 - OWN_TABLE is stapel.yaml's, not user input
+        conn.execute(f"SELECT count(*) FROM {TABLE}")  # OWN_TABLE is stapel.yaml's, not user input
     return "ok" if schema == setting("POSTGRES_SCHEMA") and user == setting("POSTGRES_USER") else f"{user} in {schema}"
 
 
@@ -65,7 +65,7 @@ def health() -> tuple[int, dict]:
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path == "/health":
             REQUESTS["health"] += 1
             status, body = health()
@@ -83,7 +83,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, fmt: str, *args) -> None:  # noqa: ANN002 - never logs a secret: no URL is printed
+    def log_message(self, fmt: str, *args) -> None:  # never logs a secret: no URL is printed
         print(json.dumps({"service": TABLE, "client": self.address_string(), "request": fmt % args}), flush=True)
 
 

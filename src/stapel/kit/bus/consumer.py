@@ -22,7 +22,7 @@ import random
 import time
 import typing
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
@@ -237,7 +237,7 @@ class Consumer:
         exchange, _dlq = self.channel.dead_letter  # type: ignore[misc]
         headers = {**delivery.headers, "x-stapel-reason": reason, "x-stapel-error": error,
                    ATTEMPT: delivery.attempt, "x-stapel-queue": self.channel.queue,
-                   "x-stapel-dead-lettered-at": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}
+                   "x-stapel-dead-lettered-at": datetime.now(UTC).isoformat(timespec="milliseconds")}
         headers.pop("x-stapel-publish-id", None)
         props = {"message_id": delivery.message_id, "correlation_id": delivery.correlation_id, "type": message.type,
                  "headers": headers}

@@ -74,7 +74,7 @@ class _Collector:
     def describe(self) -> list:
         return []
 
-    def collect(self):  # noqa: ANN201
+    def collect(self):
         from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
         duration = HistogramMetricFamily("stapel_kit_sql_query_duration_seconds",

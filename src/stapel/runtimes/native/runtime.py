@@ -23,7 +23,7 @@ from stapel.runtimes.native.client import SupervisorClient
 class NativeContext:
     """What kind modules may ask of the machine while building and preparing a native launch."""
 
-    def __init__(self, stack):  # noqa: ANN001
+    def __init__(self, stack):
         self.stack = stack  # with its ports resolved: Prometheus and Grafana configs are built from the whole stack
         self.stack_name = stack.name
         self.paths = stack.paths
@@ -157,7 +157,7 @@ def unreachable_parent(path: Path, user: str) -> Path | None:
 class NativeRuntime:
     name = "native"
 
-    def __init__(self, stack, client: SupervisorClient | None = None):  # noqa: ANN001
+    def __init__(self, stack, client: SupervisorClient | None = None):
         self.stack = stack
         self.ctx = NativeContext(stack)
         self.client = client or SupervisorClient(stack.paths)

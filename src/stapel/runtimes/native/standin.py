@@ -87,7 +87,7 @@ def _ensure_root() -> None:
     st = root.lstat()
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise PreflightError(f"{root}: stapel's shared folder must be a directory owned by you and writable only by you",
-                             hint=f"remove it (stapel recreates it), or set STAPEL_SHARED_DIR to another folder")
+                             hint="remove it (stapel recreates it), or set STAPEL_SHARED_DIR to another folder")
     os.chmod(root, 0o711)
 
 

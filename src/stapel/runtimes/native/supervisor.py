@@ -194,7 +194,7 @@ class Supervisor:
         return [replies[spec.name] for spec, _meta in items]
 
     @staticmethod
-    def _in_parallel(job, procs: list[Proc]) -> list[Any]:  # noqa: ANN001
+    def _in_parallel(job, procs: list[Proc]) -> list[Any]:
         """Stops mostly wait: a bounded pool, so 200 of them do not mean 200 threads."""
         if len(procs) <= 1:
             return [job(p) for p in procs]

@@ -1,4 +1,4 @@
-"""tests/validators.py can fail: each real validator rejects a bad input, and a missing program skips locally but
+"""tests/validators/__init__.py can fail: each real validator rejects a bad input, and a missing program skips locally but
 fails under CI. (The two Compose validators' bad inputs are in test_render_compose.py, promtool's in test_monitoring.py.)"""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 import validators
 
 
