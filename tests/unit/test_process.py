@@ -88,7 +88,7 @@ def test_a_masked_value_the_rebuilt_spec_cannot_explain_is_refused() -> None:
 
 
 def test_backoff_doubles_up_to_its_maximum() -> None:
-    from stapel.runtimes.native.supervisor import backoff
+    from stapel.runtimes.native.restarts import backoff
 
     policy = {"policy": "on-failure", "backoff_seconds": 0.5, "max_backoff_seconds": 3.0}
     assert [backoff(policy, n) for n in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
