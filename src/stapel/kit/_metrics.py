@@ -1,5 +1,5 @@
 """Shared Prometheus plumbing of the kit's modules: counters created once per process, and latency histograms
-kept in plain lists (no lock on the hot path, as stapel.kit.sql.metrics does) and exposed as standard histograms
+kept in plain lists (no lock on the hot path: the SQL layer, the cache, the bus) and exposed as standard histograms
 when scraped."""
 
 from __future__ import annotations
