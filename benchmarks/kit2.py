@@ -22,9 +22,7 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +30,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+from kit import free_port, stapel  # noqa: E402 - the same helpers as part 1's benchmark
 
 ASYNCAPI = """\
 asyncapi: 3.0.0
@@ -44,18 +44,6 @@ channels:
     address: bench.work
     bindings: {amqp: {is: queue, queue: {name: bench.work, durable: true, x-dead-letter: true}}}
 """
-
-
-def stapel(cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    return subprocess.run([sys.executable, "-m", "stapel", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start(folder: Path) -> dict[str, str]:
