@@ -6,7 +6,8 @@ Measurements (medians over --reps repetitions, interleaved so drift hits every c
 1. cold `stapel up` of examples/minimal (a fresh copy, no .local) with PostgreSQL's template cluster cached (any
    project after the first on this machine), and with an empty cache (the very first project: initdb, and the
    template kept), vs RabbitMQ + management alone as benchmarks/bench.py starts it (spawn -> /api/overview 200).
-   Goal of issue 16: cold <= 0.70x.
+   Goal of issue 16: cold <= 0.70x. And warm: `stapel down` (data kept), then `stapel up`; goal <= 0.65x.
+3. cold `stapel up` of a RabbitMQ-only stack from its private minimal home vs the stock layout.
 2. cold `stapel up` of a PostgreSQL-only stack with the template cached vs with no usable cache (XDG_CACHE_HOME
    is a file: initdb every time, nothing kept), and the new-cluster time stapel notes in its run log for each.
 
@@ -30,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import REPO, T_DOWN, T_UP, BaselineRabbit, BenchError, fmt_s, log, median, processes_under, run  # noqa: E402
+from bench import RABBIT_BIN, REPO, T_DOWN, T_UP, BaselineRabbit, BenchError, fmt_s, log, median, processes_under, run  # noqa: E402
 
+MQ_ONLY = "name: mqonly\ncomponents:\n  mq:\n    kind: rabbitmq\n"
 PG_ONLY = "name: pgonly\ncomponents:\n  db:\n    kind: postgres\n    database: app\n    password: boot-bench-pw-0001\n"
 
 
@@ -77,13 +79,13 @@ class Boot:
         self.baselines: list[BaselineRabbit] = []
         self.rows: list[dict[str, Any]] = []
 
-    def project(self, name: str, source: Path | None, cache: Path) -> Project:
+    def project(self, name: str, source: Path | None, cache: Path, yaml: str = PG_ONLY) -> Project:
         folder = self.tmp / name
         if source is not None:
             shutil.copytree(source, folder, ignore=shutil.ignore_patterns(".local", ".env", ".env.*", "__pycache__"))
         else:
             folder.mkdir()
-            (folder / "stapel.yaml").write_text(PG_ONLY)
+            (folder / "stapel.yaml").write_text(yaml)
         made = Project(folder, self.env, cache)
         self.projects.append(made)
         return made
@@ -93,7 +95,7 @@ class Boot:
         log("[1] untimed first up (makes the template cluster)")
         cached.cold_up()
         cached.down()
-        base_t, cached_t, empty_t = [], [], []
+        base_t, cached_t, empty_t, warm_t = [], [], [], []
         for rep in range(self.reps):
             baseline = BaselineRabbit(self.tmp / f"baseline-rmq-{rep}", self.env, f"b{rep}")
             self.baselines.append(baseline)
@@ -102,17 +104,38 @@ class Boot:
             finally:
                 baseline.stop()
             cached_t.append(cached.cold_up()[0])
+            cached.stapel("down", timeout=T_DOWN)  # data kept: the next up is warm
+            warm_t.append(cached.stapel("up")[0])
             cached.down()
             empty = self.project(f"minimal-empty-{rep}", example, self.tmp / f"empty-cache-{rep}")
             empty_t.append(empty.cold_up()[0])
             empty.down()
             log(f"[1] rep {rep + 1}/{self.reps}: RabbitMQ alone {base_t[-1]:.3f} s, cold up (template cached) "
-                f"{cached_t[-1]:.3f} s, cold up (empty cache) {empty_t[-1]:.3f} s")
+                f"{cached_t[-1]:.3f} s, cold up (empty cache) {empty_t[-1]:.3f} s, warm up {warm_t[-1]:.3f} s")
         b = median(base_t)
         self.rows.append(row("cold up of examples/minimal, template cached", cached_t, base_t, median(cached_t) / b,
                              "<= 0.70x RabbitMQ alone", median(cached_t) / b <= 0.70))
         self.rows.append(row("cold up of examples/minimal, empty cache", empty_t, base_t, median(empty_t) / b,
                              "(reference: first project)", None))
+        self.rows.append(row("warm up of examples/minimal (data kept)", warm_t, base_t, median(warm_t) / b,
+                             "<= 0.65x RabbitMQ alone", median(warm_t) / b <= 0.65))
+
+    def rabbitmq(self) -> None:
+        """RabbitMQ alone under stapel: its private minimal home vs the stock layout (the user's own
+        RABBITMQ_PLUGINS_DIR, set to the installed plugins, is what makes stapel keep the stock layout)."""
+        plugins = Path(os.path.realpath(RABBIT_BIN / "rabbitmq-server")).parents[1] / "plugins"
+        stock_yaml = MQ_ONLY + f"    env:\n      RABBITMQ_PLUGINS_DIR: {plugins}\n"
+        minimal = self.project("mq-home", None, self.cache, MQ_ONLY)
+        stock = self.project("mq-stock", None, self.cache, stock_yaml)
+        home_t, stock_t = [], []
+        for rep in range(self.reps):
+            for project, times in ((minimal, home_t), (stock, stock_t)):
+                times.append(project.cold_up()[0])
+                project.down()
+            log(f"[3] rep {rep + 1}/{self.reps}: RabbitMQ-only cold up {home_t[-1]:.3f} s (private home) vs "
+                f"{stock_t[-1]:.3f} s (stock layout)")
+        self.rows.append(row("cold up of a RabbitMQ-only stack: private home vs stock", home_t, stock_t,
+                             median(home_t) / median(stock_t), "< 1 (faster)", median(home_t) < median(stock_t)))
 
     def postgres(self) -> None:
         cached = self.project("pg-cached", None, self.cache)
@@ -181,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=3, help="repetitions per measurement (default 3)")
     parser.add_argument("--quick", action="store_true", help="one repetition")
-    parser.add_argument("--only", choices=["minimal", "postgres"], help="one of the two measurements")
+    parser.add_argument("--only", choices=["minimal", "postgres", "rabbitmq"], help="one of the measurements")
     parser.add_argument("--example", default=str(REPO / "examples" / "minimal"), help="stack to copy for 1.")
     parser.add_argument("--json-out", help="also write the results as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs) afterwards")
@@ -199,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.only in (None, "postgres"):
             boot.postgres()
+        if args.only in (None, "rabbitmq"):
+            boot.rabbitmq()
         if args.only in (None, "minimal"):
             boot.minimal(Path(args.example))
     except BenchError as exc:
