@@ -49,7 +49,12 @@ def test_the_home_holds_the_closure_of_rabbit_and_the_enabled_plugins(tmp_path: 
     target = tmp_path / "conf" / "home"
     target.parent.mkdir()
     home.build(target, chosen)
-    home.build(target, chosen)  # again: replaced, not merged
+    before = (target / "plugins").stat().st_ino
+    home.build(target, chosen)  # unchanged: left alone (a running node loads from it)
+    assert (target / "plugins").stat().st_ino == before
+    (target / "plugins" / "stray").symlink_to(tmp_path)
+    home.build(target, chosen)  # anything else: rebuilt, not merged
+    assert not (target / "plugins" / "stray").exists()
     assert sorted(p.name for p in (target / "plugins").iterdir()) == sorted(p.name for p in chosen.plugins.values())
     assert os.readlink(target / "sbin" / "rabbitmq-defaults").endswith("sbin/rabbitmq-defaults")
     assert (target / "escript").is_symlink()

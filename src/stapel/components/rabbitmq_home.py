@@ -93,18 +93,33 @@ def env_of(home: Path) -> dict[str, str]:
 
 
 def build(home: Path, chosen: Plan) -> None:
-    """The home as `chosen` says, replacing what was there (built aside, then swapped in)."""
+    """The home as `chosen` says: left alone when it already is (a running node loads from it), else built aside
+    and swapped in."""
     assert chosen.stock is not None
+    links = {Path("sbin/rabbitmq-defaults"): chosen.stock / "sbin" / "rabbitmq-defaults",
+             Path("escript"): chosen.stock / "escript",
+             **{Path("plugins") / folder.name: folder for folder in chosen.plugins.values()}}
+    if _links(home) == links:
+        return
     fresh = home.with_name(f".{home.name}.{uuid.uuid4().hex[:8]}")
     try:
         (fresh / "sbin").mkdir(parents=True)
         (fresh / "plugins").mkdir()
-        (fresh / "sbin" / "rabbitmq-defaults").symlink_to(chosen.stock / "sbin" / "rabbitmq-defaults")
-        (fresh / "escript").symlink_to(chosen.stock / "escript", target_is_directory=True)
-        for folder in chosen.plugins.values():
-            (fresh / "plugins" / folder.name).symlink_to(folder, target_is_directory=True)
+        for where, target in links.items():
+            (fresh / where).symlink_to(target, target_is_directory=target.is_dir())
         if home.exists():
             shutil.rmtree(home)
         fresh.rename(home)
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
+
+
+def _links(home: Path) -> dict[Path, Path]:
+    """The symlinks a built home holds, relative to it, with their targets."""
+    found: dict[Path, Path] = {}
+    for current, dirs, files in os.walk(home):
+        for name in [*dirs, *files]:
+            path = Path(current) / name
+            if path.is_symlink():
+                found[path.relative_to(home)] = Path(os.readlink(path))
+    return found
