@@ -91,10 +91,10 @@ class Boot:
         return made
 
     def minimal(self, example: Path) -> None:
-        cached = self.project("minimal-cached", example, self.cache)
+        first = self.project("minimal-first", example, self.cache)
         log("[1] untimed first up (makes the template cluster)")
-        cached.cold_up()
-        cached.down()
+        first.cold_up()
+        first.down()
         base_t, cached_t, empty_t, warm_t = [], [], [], []
         for rep in range(self.reps):
             baseline = BaselineRabbit(self.tmp / f"baseline-rmq-{rep}", self.env, f"b{rep}")
@@ -103,13 +103,21 @@ class Boot:
                 base_t.append(baseline.start_and_time())
             finally:
                 baseline.stop()
-            cached_t.append(cached.cold_up()[0])
-            cached.stapel("down", timeout=T_DOWN)  # data kept: the next up is warm
-            warm_t.append(cached.stapel("up")[0])
-            cached.down()
             empty = self.project(f"minimal-empty-{rep}", example, self.tmp / f"empty-cache-{rep}")
-            empty_t.append(empty.cold_up()[0])
-            empty.down()
+            cached = self.project(f"minimal-cached-{rep}", example, self.cache)  # a fresh project, like `empty`
+
+            def with_template() -> None:
+                cached_t.append(cached.cold_up()[0])
+                cached.stapel("down", timeout=T_DOWN)  # data kept: the next up is warm
+                warm_t.append(cached.stapel("up")[0])
+                cached.down()
+
+            def without() -> None:
+                empty_t.append(empty.cold_up()[0])
+                empty.down()
+
+            for measure in ((with_template, without) if rep % 2 == 0 else (without, with_template)):
+                measure()  # the order alternates: whatever comes right after the baseline is not always the same
             log(f"[1] rep {rep + 1}/{self.reps}: RabbitMQ alone {base_t[-1]:.3f} s, cold up (template cached) "
                 f"{cached_t[-1]:.3f} s, cold up (empty cache) {empty_t[-1]:.3f} s, warm up {warm_t[-1]:.3f} s")
         b = median(base_t)
