@@ -95,3 +95,17 @@ def test_a_cache_that_cannot_be_made_raises_oserror(tmp_path: Path, monkeypatch:
     with pytest.raises(OSError):
         pg_template.store(cluster(tmp_path / "made"), key())
     assert pg_template.problem(pg_template.entry_of(key()), key()) in ("absent", "unreadable (Not a directory)")
+
+
+def test_without_cp_the_copy_is_pythons(tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = pg_template.store(cluster(tmp_path / "made"), key())
+    monkeypatch.setattr(pg_template.shutil, "which", lambda name: None)
+    dest = tmp_path / "data"
+    dest.mkdir()
+    pg_template.copy_into(entry / "data", dest)
+    assert (dest / "global" / "pg_control").read_bytes() == b"\1" * 64 and stat.S_IMODE(dest.stat().st_mode) == 0o700
+
+
+def test_a_failing_copy_is_an_oserror(tmp_path: Path) -> None:
+    with pytest.raises(OSError, match="cp -a failed"):
+        pg_template.copy_into(tmp_path / "nothing-here", tmp_path)
