@@ -18,6 +18,7 @@ import string
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stapel.components import rabbitmq_home
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, amqp_url, grouped, http_url
 from stapel.private import write_private
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 DEFAULT_PORTS = {"main": 5672, "management": 15672, "dist": 25672, "epmd": 4369, "prometheus": 15692}
 INTERNAL_PORTS = ("dist", "epmd", "prometheus")  # prometheus: rabbitmq_prometheus's /metrics (the stack's Prometheus scrapes it)
 PROGRAMS = ["rabbitmq-server"]
+PLUGINS = ["rabbitmq_management", "rabbitmq_prometheus"]  # enabled_plugins, as prepare writes it
 
 
 def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:
@@ -134,6 +136,7 @@ def native(node: Node, ctx) -> LaunchSpec:
         "ERL_EPMD_ADDRESS": "127.0.0.1",
         "ERL_EPMD_PORT": str(node.ports["epmd"]),
         "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+        **_home_env(node, bins, conf),
     })
     epmd = ctx.which("epmd", near=bins["rabbitmq-server"]) or "epmd"
     erl_call = _erl_call(ctx, bins["rabbitmq-server"])
@@ -172,17 +175,28 @@ def _erl_call(ctx, server: str) -> str | None:
     return found or next((str(c) for c in candidates if c.is_file() and os.access(c, os.X_OK)), None)
 
 
-def prepare(node: Node, ctx) -> None:
+def _home_env(node: Node, bins: dict[str, str], conf: Path) -> dict[str, str]:
+    """The private minimal home's variables, when the installed layout allows one (rabbitmq_home.py)."""
+    chosen = rabbitmq_home.plan(bins["rabbitmq-server"], PLUGINS, node.config.env)
+    return rabbitmq_home.env_of(conf / "home") if chosen.why_not is None else {}
+
+
+def prepare(node: Node, ctx) -> list[str]:
     conf, data = ctx.paths.conf(node.name), ctx.paths.data(node.name)
     ctx.make_private_dir(conf, None)
     ctx.make_private_dir(data, None)
     _write(conf / "rabbitmq.conf", _render(node, conf), 0o600)
     _write(conf / "definitions.json", _definitions(node), 0o600)
-    _write(conf / "enabled_plugins", "[rabbitmq_management,rabbitmq_prometheus].\n", 0o600)
+    _write(conf / "enabled_plugins", f"[{','.join(PLUGINS)}].\n", 0o600)
     _write(conf / "rabbitmq-env.conf", "", 0o600)
     cookie = conf / ".erlang.cookie"
     if not cookie.exists():
         _write(cookie, "".join(random.choice(string.ascii_uppercase) for _ in range(32)), 0o400)
+    chosen = rabbitmq_home.plan(ctx.binaries(node, PROGRAMS)["rabbitmq-server"], PLUGINS, node.config.env)
+    if chosen.why_not is not None:
+        return [f"the stock RabbitMQ layout (no private minimal home: {chosen.why_not})"]
+    rabbitmq_home.build(conf / "home", chosen)
+    return [f"a private minimal home with {len(chosen.plugins)} of its plugins: {conf / 'home'}"]
 
 
 def _write(path, text: str, mode: int) -> None:

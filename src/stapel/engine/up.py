@@ -210,7 +210,8 @@ class Up:
 
     def _start_batch(self, step: StepRecord, nodes: list[Node]) -> None:
         for node in nodes:
-            self.runtime.prepare(node)
+            for note in self.runtime.prepare(node) or []:
+                step.log(f"{node.name}: {note}")
         items = [(node, self.specs[node.name], {"kind": node.kind, "endpoint": self.stack.endpoint(node),
                                                 "probe": probes.record(self.stack.probe(node))}) for node in nodes]
         began = time.time()

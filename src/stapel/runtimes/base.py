@@ -26,8 +26,8 @@ class Runtime(Protocol):
     def state(self, name: str) -> dict[str, Any]:
         """One node's entry of states(), or {} when it does not run."""
 
-    def prepare(self, node: Node) -> None:
-        """What must exist before a component starts (data directory, initdb, config files)."""
+    def prepare(self, node: Node) -> list[str] | None:
+        """What must exist before a component starts (data directory, initdb, config files); notes for the run log."""
 
     def start_many(self, items: list[tuple[Node, LaunchSpec, dict[str, Any]]]) -> list[dict[str, Any]]:
         """Start (or keep, when the spec is unchanged) these nodes of one level; returns each one's state

@@ -199,11 +199,11 @@ class NativeRuntime:
             status = self.client.status(names=[name])  # gone: a new supervisor re-adopts, as for states()
         return (status["procs"] if status else {}).get(name, {})
 
-    def prepare(self, node: Node) -> None:
-        if not node.is_service:
-            kind_module(node.kind).prepare(node, self.ctx)
+    def prepare(self, node: Node) -> list[str] | None:
+        notes = None if node.is_service else kind_module(node.kind).prepare(node, self.ctx)
         for folder in self._volumes(node).values():
             folder.mkdir(parents=True, exist_ok=True)  # the service's own user (stapel's) writes it
+        return notes
 
     def _volumes(self, node: Node) -> dict[str, Path]:
         """A service's volumes, natively: folders under .local/data/<contour>/ (down --volumes deletes them)."""
