@@ -1,20 +1,6 @@
 """The tests of tests/unit/test_examples_render.py that run the real validators (docker-compose, kubectl kustomize,
-kubernetes-validate, promtool, shellcheck: tests/validators/__init__.py); their helpers stay there.
-
-Every folder under examples/ renders, through the CLI, to a Compose file that `docker-compose config -q` and
-compose-spec accept and to kustomize overlays whose every build passes `kubernetes-validate --strict` (the validators
-and their skip rules: tests/validators/__init__.py). No secret value lands in a rendered file meant for review.
-
-Every example but minimal (whose golden files, with a stage contour, belong to test_render_compose.py and
-test_render_k8s.py) is also compared with its golden files, tests/golden/<example>/: compose/<contour>/ for
-`stapel render compose` of each contour (compose.yaml, monitoring/**, the one-shots' scripts under stapel/) and k8s/
-for `stapel render k8s` (base/ and overlays/<contour>/), everything but the secret files (.env.compose, secrets/**).
-They are rendered with env={} (the dev-only defaults; no .env, no process environment; the other contours' env files
-with fixed values) and the tag 0a1b2c3, so nothing depends on generated secrets or the machine. After an intended
-change to the output, regenerate them and review the diff:
-
-    STAPEL_UPDATE_GOLDEN=1 .venv/bin/pytest -q tests/unit/test_examples_render.py
-    git diff --stat tests/golden/ && git diff tests/golden/
+kubernetes-validate, promtool, shellcheck: tests/validators/__init__.py); their helpers, and the description of
+what every example must render to, stay there.
 """
 
 from __future__ import annotations
