@@ -203,6 +203,17 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class HttpProvision:
+    """A provisioning one-shot that sends the native provisioner's HTTP requests with curl (provision/<kind>.py
+    `plan_requests`)."""
+
+    what: str  # what the script declares, for its header comment
+    ready: str  # a shell test that the component answers, `{base}` its URL (Kubernetes waits on it)
+    auth_header: str | None = None  # a header carrying the container env's secret (its only secret_env key)
+    leak_hint: str | None = None  # what to do when a declared value is a secret (it would land in the script)
+
+
+@dataclass(frozen=True)
 class Container:
     """How a kind runs in a container (render compose and k8s): its official image, pinned."""
 
@@ -214,6 +225,9 @@ class Container:
     fs_group: int | None = None  # the pod's fsGroup, for an image that runs as a non-root user and writes its volume
     resources: Resources = Resources()
     secret_env: Mapping[str, str] = field(default_factory=dict)  # env key -> suffix of its Compose variable (<NODE>_PASSWORD)
+    http_client: str = "curl|wget"  # what an http health check runs inside the image: curl|wget, wget, bash (/dev/tcp)
+    sql: bool = False  # the image has psql and pg_isready: provisioning, SQL seeds and waits for it run from it
+    http_provision: HttpProvision | None = None  # what it declares is provisioned by a curl one-shot (render/http_jobs.py)
 
     def image_for(self, config: Any) -> str:
         """`postgres:16.4-bookworm`; a component's version (e.g. 15) gives `postgres:15` instead."""
@@ -239,9 +253,5 @@ def container_args(node: Node, target: Target) -> list[str]:
     return []
 
 
-def container_probe(node: Node, spec: ProbeSpec) -> ProbeSpec:
-    return spec
-
-
-def one_shots(stack: Any, node: Node, host_of: Callable[[str], str]) -> list[Any]:
-    return []
+def job_env(node: Node) -> dict[str, str]:
+    return {}

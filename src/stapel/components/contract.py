@@ -47,7 +47,8 @@ class Kind(Protocol):
         """Where a wanted `version:` comes from ({apt|brew|pip|note: ...}), for the preflight error."""
 
     # ---- the container facet (render compose and k8s, the compose runtime); defaults in components/base.py
-    CONTAINER: Container  # image, default tag and the version -> tag rule, ports, data path, fsGroup, resources, secret env keys
+    CONTAINER: Container | None  # image, default tag and the version -> tag rule, ports, data path, fsGroup, resources,
+    #                              secret env keys, its health check's http client, its one-shots' style; None: not run in a container
 
     def container_env(self, node: Node, target: Target) -> dict[str, str]:
         """What its official image reads (user, database, password...), before the block's own `env:`; raw values
@@ -57,12 +58,7 @@ class Kind(Protocol):
         """The container's command (Compose `command:`) or args (Kubernetes `args:`); [] keeps the image's.
         Default: []."""
 
-    def container_probe(self, node: Node, spec: ProbeSpec) -> ProbeSpec:
-        """The probe as it runs inside its own image (ports are the container's): usually `spec` itself; a kind whose
-        image lacks the generic probe's tool (curl) gives its own. Default: spec."""
-
-    def one_shots(self, stack: Any, node: Node, host_of: Callable[[str], str]) -> list[Any]:
-        """Its one-shot jobs (render/jobs.py OneShot: provisioning from a container) when its block declares something.
-        Default: []."""
+    def job_env(self, node: Node) -> dict[str, str]:
+        """The env its one-shots (render/jobs.py) run with in Compose, raw values. Default: {}."""
 
     # ---- members added by the monitoring/provisioning/model side

@@ -15,14 +15,25 @@ import secrets as random
 import shutil
 import signal
 import string
+import struct
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stapel.components import rabbitmq_home
-from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components import base, rabbitmq_home
+from stapel.components.base import (
+    BinaryVersion,
+    Container,
+    LaunchSpec,
+    Node,
+    Resources,
+    Target,
+    component_env,
+    probe_from_config,
+    restart_of,
+)
 from stapel.env.connections import HOST, Exports, amqp_url, grouped, http_url
 from stapel.private import write_private
-from stapel.probes import ProbeSpec
+from stapel.probes import InContainer, Probe, ProbeSpec, Result, checks
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
@@ -31,6 +42,19 @@ DEFAULT_PORTS = {"main": 5672, "management": 15672, "dist": 25672, "epmd": 4369,
 INTERNAL_PORTS = ("dist", "epmd", "prometheus")  # prometheus: rabbitmq_prometheus's /metrics (the stack's Prometheus scrapes it)
 PROGRAMS = ["rabbitmq-server"]
 PLUGINS = ["rabbitmq_management", "rabbitmq_prometheus"]  # enabled_plugins, as prepare writes it
+
+
+# ---- in a container: the "-management" image (the management plugin the probe and stapel's provisioning use); uid 999
+# writes its volume and reads its definitions Secret (0440, render/rabbitmq_definitions.py)
+CONTAINER = Container("rabbitmq", "3.13.7-management", {"main": 5672, "management": 15672, "prometheus": 15692}, "/var/lib/rabbitmq",
+                      tag_suffix="-management", fs_group=999, resources=Resources("100m", "256Mi", "1", "1Gi", "2Gi"),
+                      secret_env={"RABBITMQ_DEFAULT_PASS": "PASSWORD"})
+container_args, job_env = base.container_args, base.job_env  # the contract's defaults, kept
+
+
+def container_env(node: Node, target: Target) -> dict[str, str]:
+    c = node.config
+    return {"RABBITMQ_DEFAULT_USER": c.user, "RABBITMQ_DEFAULT_PASS": c.password, "RABBITMQ_DEFAULT_VHOST": c.vhost}
 
 
 def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:
@@ -60,6 +84,47 @@ def probe(node: Node) -> ProbeSpec:
     default = ProbeSpec("rabbitmq", {"port": node.port, "management_port": node.ports["management"], "user": c.user, "password": c.password},
                         period_seconds=0.1, timeout_seconds=2.0, failure_threshold=900)
     return probe_from_config(node, default)
+
+
+class Ready(Probe):
+    """A RabbitMQ node is ready when AMQP answers and the management API serves /api/overview. In a container,
+    rabbitmq-diagnostics, which boots an Erlang VM per call (Kubernetes gives it 10 s)."""
+
+    type = "rabbitmq"
+    kubernetes_timeout = 10
+
+    def check(self, params: dict, timeout: float) -> Result:
+        ok, detail = amqp_answers({"host": params.get("host", "127.0.0.1"), "port": params["port"]}, timeout)
+        if not ok:
+            return ok, detail
+        if "password" not in params:  # `check` runs without secrets: a 401 still proves the API serves
+            ok, detail = checks.http({"port": params["management_port"], "path": "/api/overview", "status": 401}, timeout)
+            return ok, "AMQP and management API answer (credentials not checked)" if ok else detail
+        return checks.http({"port": params["management_port"], "path": "/api/overview", "user": params["user"],
+                            "password": params["password"]}, timeout)
+
+    def compose_test(self, params: dict, where: InContainer) -> list[str]:
+        return ["CMD", *DIAGNOSTICS]
+
+    def kubernetes_check(self, params: dict, where: InContainer) -> dict:
+        return {"exec": {"command": list(DIAGNOSTICS)}}
+
+
+DIAGNOSTICS = ("rabbitmq-diagnostics", "-q", "check_running")
+
+
+def amqp_answers(params: dict, timeout: float) -> Result:
+    """AMQP 0-9-1 handshake: the protocol header must be answered by a Connection.Start method frame."""
+    with checks.connect(params, timeout) as sock:
+        sock.sendall(b"AMQP\x00\x00\x09\x01")
+        header = checks.recv_exact(sock, 7)
+        frame_type, _channel, size = struct.unpack("!BHI", header)
+        if frame_type != 1:
+            return False, f"no AMQP 0-9-1 answer (frame type {frame_type})"
+        class_id, method_id = struct.unpack("!HH", checks.recv_exact(sock, 4))
+        if (class_id, method_id) != (10, 10):
+            return False, f"unexpected AMQP method {class_id}.{method_id}"
+        return True, "AMQP handshake answered (Connection.Start)"
 
 
 def exports(node: Node, use: Use | None = None) -> Exports:
