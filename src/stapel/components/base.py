@@ -214,6 +214,20 @@ class HttpProvision:
 
 
 @dataclass(frozen=True)
+class BootDefinitions:
+    """A private file the image loads at every boot (RabbitMQ's users as password hashes, vhosts, queues...), from the
+    kind's `definitions(node, declared)`; render/rabbitmq_definitions.py mounts it (Compose: read-only for a wrapper
+    entrypoint that installs it; Kubernetes: from a Secret beside a config entry naming it)."""
+
+    conf_d: str  # the config file (inside the image) whose one line names the definitions file
+    mounted: str  # Compose: the bind mount, readable by root only
+    wrapper: str  # Compose: the entrypoint script that installs the mounted file, then runs the image's own entrypoint
+    command: tuple[str, ...]  # Compose: the image's CMD again (an entrypoint given in Compose drops it)
+    k8s_dir: str  # Kubernetes: where the Secret is mounted (definitions.json in it)
+    conf_line: str  # Kubernetes: conf_d's content, `{path}` the definitions file
+
+
+@dataclass(frozen=True)
 class Container:
     """How a kind runs in a container (render compose and k8s): its official image, pinned."""
 
@@ -228,6 +242,7 @@ class Container:
     http_client: str = "curl|wget"  # what an http health check runs inside the image: curl|wget, wget, bash (/dev/tcp)
     sql: bool = False  # the image has psql and pg_isready: provisioning, SQL seeds and waits for it run from it
     http_provision: HttpProvision | None = None  # what it declares is provisioned by a curl one-shot (render/http_jobs.py)
+    boot_definitions: BootDefinitions | None = None  # what it declares is loaded from a file at every boot
 
     def image_for(self, config: Any) -> str:
         """`postgres:16.4-bookworm`; a component's version (e.g. 15) gives `postgres:15` instead."""

@@ -2,8 +2,12 @@
 
 Modules satisfy a Protocol structurally (mypy checks `kind: Kind = postgres`), the way pre-commit's language
 modules satisfy its `Language` Protocol. A method below is a module-level function of the kind (no `self` in the
-module); an attribute is a module constant. Members with a default are defined in components/base.py and a kind
-module re-exports (imports) them unless it overrides them, like pre-commit's `lang_base`.
+module); a read-only property is a module constant (read-only, so a module's dict or narrower type satisfies it). Members with a default are defined in components/base.py and a kind
+module assigns (re-exports) them unless it overrides them, like pre-commit's `lang_base`.
+
+Optional, where CONTAINER says so: `definitions(node, declared) -> dict` (CONTAINER.boot_definitions: the file the
+image loads at boot), `role_var(role) -> str` (CONTAINER.sql: the env name of a role's password in its one-shot).
+A kind's own probe type (a probes.Probe subclass whose `type` is the kind's name) is defined in its module.
 """
 
 from __future__ import annotations
@@ -19,9 +23,17 @@ if TYPE_CHECKING:
 
 class Kind(Protocol):
     # ---- native: ports, launch, readiness, what services get
-    DEFAULT_PORTS: Mapping[str, int]  # named ports with their standard numbers; "main" is the one users connect to
-    INTERNAL_PORTS: tuple[str, ...]  # names of ports nobody connects to by number (always moved when busy)
-    PROGRAMS: list[str]  # the binaries native() needs ("redis-server|valkey-server": either one)
+    @property
+    def DEFAULT_PORTS(self) -> Mapping[str, int]:  # noqa: N802
+        """Named ports with their standard numbers; "main" is the one users connect to."""
+
+    @property
+    def INTERNAL_PORTS(self) -> tuple[str, ...]:  # noqa: N802
+        """Names of ports nobody connects to by number (always moved when busy)."""
+
+    @property
+    def PROGRAMS(self) -> list[str]:  # noqa: N802
+        """The binaries native() needs ("redis-server|valkey-server": either one)."""
 
     def configured_ports(self, config: Any) -> dict[str, int]: ...
 
@@ -47,8 +59,10 @@ class Kind(Protocol):
         """Where a wanted `version:` comes from ({apt|brew|pip|note: ...}), for the preflight error."""
 
     # ---- the container facet (render compose and k8s, the compose runtime); defaults in components/base.py
-    CONTAINER: Container | None  # image, default tag and the version -> tag rule, ports, data path, fsGroup, resources,
-    #                              secret env keys, its health check's http client, its one-shots' style; None: not run in a container
+    @property
+    def CONTAINER(self) -> Container | None:  # noqa: N802
+        """Image, default tag and the version -> tag rule, ports, data path, fsGroup, resources, secret env keys, its
+        health check's http client, its one-shots' style, definitions loaded at boot; None: not run in a container."""
 
     def container_env(self, node: Node, target: Target) -> dict[str, str]:
         """What its official image reads (user, database, password...), before the block's own `env:`; raw values
@@ -62,3 +76,9 @@ class Kind(Protocol):
         """The env its one-shots (render/jobs.py) run with in Compose, raw values. Default: {}."""
 
     # ---- members added by the monitoring/provisioning/model side
+
+
+if TYPE_CHECKING:  # mypy holds every kind module to the contract
+    from stapel.components import consul, grafana, postgres, prometheus, qdrant, rabbitmq, redis
+
+    _KINDS: list[Kind] = [postgres, redis, rabbitmq, prometheus, grafana, consul, qdrant]
