@@ -30,7 +30,7 @@ def declared(stack: Any, node: Any) -> bool:
 def run_all(stack: Any, nodes: list[Any], log: Callable[[str], None]) -> list[str] | None:
     """The changes made, or None when no component declares anything to provision (and none had to be
     recreated: a postgres component's own `database:` is created again after `stapel db drop`)."""
-    wanted = [node for node in nodes if declared(stack, node)]
+    wanted = [(node, found) for node in nodes for found in [provisioner(node)] if found and found.wanted(stack, node)]
     changes: list[str] = []
     for node in nodes:
         found = provisioner(node)
@@ -40,6 +40,6 @@ def run_all(stack: Any, nodes: list[Any], log: Callable[[str], None]) -> list[st
         log(change)
     if not wanted:
         return changes or None
-    for node in wanted:
-        changes += provisioner(node).apply(stack, node, log)
+    for node, found in wanted:
+        changes += found.apply(stack, node, log)
     return changes
