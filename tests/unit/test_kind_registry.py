@@ -41,6 +41,9 @@ def test_the_config_model_is_the_registry_key_and_a_minimal_block_parses(kind: s
     assert config.model_validate({"kind": kind}).kind == kind
     parsed = stack_model().model_validate({"components": {"one": {"kind": kind}}})
     assert type(parsed.components["one"]) is config
+    block = parsed.components["one"]  # what model/ports.py asks, without importing the kind
+    assert block.configured_ports() == kind_module(kind).configured_ports(block) and "main" in block.configured_ports()
+    assert block.internal_ports() == tuple(kind_module(kind).INTERNAL_PORTS)
 
 
 @pytest.mark.parametrize("kind", KINDS)

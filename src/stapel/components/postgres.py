@@ -87,6 +87,12 @@ class Postgres(ComponentBase):
                                  f"(declare it under components.{name}.roles)")
         return found
 
+    def configured_ports(self) -> dict[str, int]:
+        return configured_ports(self)  # this module's, below
+
+    def internal_ports(self) -> tuple[str, ...]:
+        return INTERNAL_PORTS
+
 
 CONFIG = Postgres
 MAINTENANCE_DB = "postgres"  # initdb's own database: never dropped
