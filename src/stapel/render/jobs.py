@@ -220,6 +220,6 @@ def _check_files(stack: Any, shots: list[OneShot]) -> None:
             if mask(text) != text:
                 where = shot.mount / rel if rel not in shot.files else f"{shot.name}/{rel}"
                 owner = stack.nodes[shot.owner]
-                hint = (provisioned_over_http(owner) and container_of(owner).http_provision.leak_hint
-                        or "read it from the environment in the seed or migration instead")
+                http = facet.http_provision if (facet := _facet(owner)) else None
+                hint = http and http.leak_hint or "read it from the environment in the seed or migration instead"
                 raise ConfigError(f"{where}: holds a secret value, which would land in a rendered file or ConfigMap", hint=hint)
