@@ -158,7 +158,7 @@ def container_args(node: Node, target: Target) -> list[str]:
     return CONTAINER_ARGS + [target.text(a) for a in node.config.args]
 
 
-def container_check(port: int) -> str:
+def container_check(port: int | None) -> str:
     """A shell test inside hashicorp/consul (Alpine, with curl): healthy once a leader is elected ("" before)."""
     return f"curl -fsS http://127.0.0.1:{port}/v1/status/leader | grep -q :"
 

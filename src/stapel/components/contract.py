@@ -2,8 +2,9 @@
 
 Modules satisfy a Protocol structurally (mypy checks `kind: Kind = postgres`), the way pre-commit's language
 modules satisfy its `Language` Protocol. A method below is a module-level function of the kind (no `self` in the
-module); a read-only property is a module constant (read-only, so a module's dict or narrower type satisfies it). Members with a default are defined in components/base.py and a kind
-module assigns (re-exports) them unless it overrides them, like pre-commit's `lang_base`.
+module); a read-only property is a module constant (read-only, so a module's dict or narrower type satisfies it).
+Members with a default are defined in components/base.py and a kind module assigns (re-exports) them unless it
+overrides them, like pre-commit's `lang_base`.
 
 Optional, where CONTAINER says so: `definitions(node, declared) -> dict` (CONTAINER.boot_definitions: the file the
 image loads at boot), `role_var(role) -> str` (CONTAINER.sql: the env name of a role's password in its one-shot).

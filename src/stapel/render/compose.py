@@ -1,6 +1,6 @@
 """stapel render compose: one contour as compose.yaml plus .env.compose (secrets, 0600).
 
-Components run from their pinned official images (images.py); services are built from their cwd (seed 004:
+Components run from their pinned official images (each kind's CONTAINER); services are built from their cwd (seed 004:
 one Dockerfile per service) with the env stapel gives them natively, hosts = Compose service names, ports =
 container ports. Host ports are the contour's, on 127.0.0.1. compose.yaml holds no secret: `${DB_PASSWORD}`
 references resolve from .env.compose (`docker compose --env-file .env.compose up -d`); a secret that would

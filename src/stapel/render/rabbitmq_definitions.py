@@ -56,9 +56,9 @@ def in_compose(stack: Any, node: Any) -> bool:
 
 def compose_parts(stack: Any, node: Any, body: dict[str, Any]) -> None:
     """The wrapper entrypoint and the two read-only mounts, for a component whose contour declares a topology."""
-    if not in_compose(stack, node):
-        return
     boot = boot_definitions(node)
+    if boot is None or not in_compose(stack, node):
+        return
     body["entrypoint"] = ["sh", "/stapel/entrypoint.sh"]
     body["command"] = list(boot.command)  # an entrypoint given in Compose drops the image's CMD
     body["volumes"] += [f"./stapel/{node.name}/entrypoint.sh:/stapel/entrypoint.sh:ro", f"./{SECRETS_DIR}/{file_name(node)}:{boot.mounted}:ro"]
@@ -66,8 +66,9 @@ def compose_parts(stack: Any, node: Any, body: dict[str, Any]) -> None:
 
 def compose_files(stack: Any) -> tuple[dict[str, str], dict[str, str]]:
     """({relative path: text} to write 0644, {name under secrets/: text} to write 0600), for `render compose` and the compose runtime."""
-    nodes = [n for n in stack.components() if in_compose(stack, n)]
-    return {f"stapel/{n.name}/entrypoint.sh": boot_definitions(n).wrapper for n in nodes}, {file_name(n): text(stack, n) for n in nodes}
+    nodes = {n.name: (n, boot) for n in stack.components() if (boot := boot_definitions(n)) and in_compose(stack, n)}
+    return ({f"stapel/{name}/entrypoint.sh": boot.wrapper for name, (_, boot) in nodes.items()},
+            {file_name(n): text(stack, n) for n, _ in nodes.values()})
 
 
 def write_compose(stack: Any, out: Path) -> list[str]:
