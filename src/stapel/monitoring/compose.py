@@ -61,8 +61,8 @@ def mounts(stack: Any, node: Any) -> list[str]:
 
 def exporters(stack: Any, refs: Any) -> dict[str, dict[str, Any]]:
     """Compose services standing in for the /metrics PostgreSQL and Redis lack (secrets as ${VAR} of refs)."""
+    from stapel.components.container import container_ports
     from stapel.render.compose_vars import escape
-    from stapel.render.images import container_ports
 
     prom = _prometheus(stack)
     if prom is None:
@@ -75,7 +75,7 @@ def exporters(stack: Any, refs: Any) -> dict[str, dict[str, Any]]:
         if name in stack.nodes:
             raise ConfigError(f"{stack.file.name}: components.{node.name}: its Prometheus exporter would be the Compose "
                               f"service '{name}', which stapel.yaml already names", hint=f"rename '{name}'")
-        password, port = f"{node.env_name}_PASSWORD", container_ports(node.kind)["main"]
+        password, port = f"{node.env_name}_PASSWORD", container_ports(node)["main"]
         if node.kind == "postgres":
             env = {"DATA_SOURCE_URI": f"{node.name}:{port}/{escape(quote(c.database, safe=''))}?sslmode=disable",
                    "DATA_SOURCE_USER": escape(c.user), "DATA_SOURCE_PASS": refs.ref(password, c.password)}

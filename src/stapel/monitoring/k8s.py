@@ -149,11 +149,11 @@ def service_ports(stack: Any, node: Any) -> list[dict[str, Any]]:
 
 def sidecars(stack: Any, node: Any, has_secret: bool) -> list[dict[str, Any]]:
     """The exporter beside PostgreSQL or Redis, on 127.0.0.1 of the pod; $(VAR) comes from the node's env."""
-    from stapel.render.images import container_ports
+    from stapel.components.container import container_ports
 
     if not _scraped(stack, node):
         return []
-    port, name = container_ports(node.kind)["main"], _name(node)
+    port, name = container_ports(node)["main"], _name(node)
     if node.kind == "postgres":
         env = {"DATA_SOURCE_URI": f"127.0.0.1:{port}/$(POSTGRES_DB)?sslmode=disable", "DATA_SOURCE_USER": "$(POSTGRES_USER)",
                "DATA_SOURCE_PASS": "$(POSTGRES_PASSWORD)"}

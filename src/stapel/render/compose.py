@@ -1,6 +1,6 @@
 """stapel render compose: one contour as compose.yaml plus .env.compose (secrets, 0600).
 
-Components run from their pinned official images (images.py); services are built from their cwd (seed 004:
+Components run from their pinned official images (each kind's CONTAINER); services are built from their cwd (seed 004:
 one Dockerfile per service) with the env stapel gives them natively, hosts = Compose service names, ports =
 container ports. Host ports are the contour's, on 127.0.0.1. compose.yaml holds no secret: `${DB_PASSWORD}`
 references resolve from .env.compose (`docker compose --env-file .env.compose up -d`); a secret that would
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from stapel.components.base import Node
+from stapel.components.container import args_of, container_of, container_ports, env_of, image_of
 from stapel.env.connections import HOST
 from stapel.errors import ConfigError
 from stapel.gitignore import keep_out_of_git
@@ -30,9 +31,11 @@ from stapel.render.compose_health import duration, healthcheck
 from stapel.render.compose_vars import (
     Refs,
     check_leaks,
+    compose_target,
     env_text,
     env_value,
     escape,
+    image_env,
     relative,
     seed_refs,
 )
@@ -131,7 +134,7 @@ def _check_ports(stack: Any) -> None:
     """Two parts of the contour on one host port would make `docker compose up` fail half-way."""
     taken: dict[int, str] = {}
     for node in stack.nodes.values():
-        for port_name in ["main"] if node.is_service else images.container_ports(node.kind):
+        for port_name in ["main"] if node.is_service else container_ports(node):
             port, label = node.ports.get(port_name), node.name if port_name == "main" else f"{node.name}.{port_name}"
             if port in taken:
                 raise ConfigError(f"{stack.file.name}: contours.{stack.contour}.ports: {taken[port]} and {label} both publish "
@@ -158,51 +161,19 @@ def service_volumes(stack: Any, node: Node) -> dict[str, str]:
 
 
 def _component(stack: Any, node: Node, refs: Refs) -> tuple[dict[str, Any], str]:
-    image = images.image_for(node.name, node.kind, node.config)
-    inside = images.container_ports(node.kind)
+    image, inside, target = image_of(node), container_ports(node), compose_target(refs)
     volume = volume_name(stack, node.name, node.name)
     body: dict[str, Any] = {"image": image}
-    _put(body, "command", _component_command(node, refs))
-    _put(body, "environment", {**_image_env(node, refs), **{k: escape(v) for k, v in node.config.env.items()}})
+    _put(body, "command", args_of(node, target))
+    _put(body, "environment", {**image_env(node, refs, env_of(node, target)), **{k: escape(v) for k, v in node.config.env.items()}})
     body["ports"] = [f"{HOST}:{node.ports[name]}:{port}" for name, port in inside.items() if name in node.ports]
-    body["volumes"] = [f"{volume}:{images.data_path(node.kind)}", *monitoring_compose.mounts(stack, node)]
+    body["volumes"] = [f"{volume}:{container_of(node).data_path}", *monitoring_compose.mounts(stack, node)]
     rabbitmq_definitions.compose_parts(stack, node, body)  # a declared topology: loaded at boot from secrets/
     _put(body, "healthcheck", healthcheck(stack.probe(node), node, refs))
     _common(node, body)
     _put(body, "logging", compose_watch.logging(stack, node))
     _put(body, "profiles", list(node.config.profiles))
     return body, volume
-
-
-def _component_command(node: Node, refs: Refs) -> list[str] | None:
-    args = [escape(a) for a in node.config.args]
-    if node.kind == "postgres" and args:
-        return ["postgres", *args]
-    if node.kind == "redis" and (node.config.password or args):
-        auth = ["--requirepass", refs.ref(f"{node.env_name}_PASSWORD", node.config.password)] if node.config.password else []
-        return ["redis-server", *auth, *args]
-    if node.kind == "consul":
-        from stapel.components import consul
-
-        return consul.CONTAINER_ARGS + args
-    return None
-
-
-def _image_env(node: Node, refs: Refs) -> dict[str, str]:
-    c, var = node.config, f"{node.env_name}_PASSWORD"
-    if node.kind == "postgres":
-        return {"POSTGRES_USER": escape(c.user), "POSTGRES_PASSWORD": refs.ref(var, c.password), "POSTGRES_DB": escape(c.database)}
-    if node.kind == "rabbitmq":
-        return {"RABBITMQ_DEFAULT_USER": escape(c.user), "RABBITMQ_DEFAULT_PASS": refs.ref(var, c.password),
-                "RABBITMQ_DEFAULT_VHOST": escape(c.vhost)}
-    if node.kind == "grafana":
-        return {"GF_SECURITY_ADMIN_USER": escape(c.user), "GF_SECURITY_ADMIN_PASSWORD": refs.ref(var, c.password)}
-    if node.kind in ("consul", "qdrant"):
-        from stapel.components import kind_module
-
-        env = kind_module(node.kind).container_env(images.container_ports(node.kind), c)
-        return {k: refs.ref(f"{node.env_name}_API_KEY", v) if k.endswith("API_KEY") else escape(v) for k, v in env.items()}
-    return {}
 
 
 def _common(node: Node, body: dict[str, Any]) -> None:
