@@ -10,16 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from stapel.components import KINDS as REGISTRY
 from stapel.components import kind_module
 from stapel.components.base import Container, Resources
 from stapel.components.container import container_of, image_of
 from stapel.components.contract import Kind
 from stapel.components.probing import run
 from stapel.engine.stack import open_stack
-from stapel.model.base import KINDS
 from stapel.probes import InContainer, probe_type
 from stapel.render import compose, k8s_objects
 
+KINDS = tuple(REGISTRY)  # the registry, in its order
 MEMBERS = sorted(name for name in vars(Kind) if not name.startswith("_"))
 
 

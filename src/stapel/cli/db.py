@@ -43,13 +43,14 @@ def _confirm(args: argparse.Namespace) -> None:
 
 
 def _drop(args: argparse.Namespace) -> None:
+    from stapel.components import kind_module
     from stapel.engine import expected, ports
     from stapel.provision import postgres
     from stapel.provision.rabbitmq import require_running
 
     stack = open_stack(args)
     ports.apply_remembered(stack)
-    nodes = [n for n in stack.components() if n.kind == "postgres"]
+    nodes = [n for n in stack.components() if kind_module(n.kind).DATABASE]
     targets = [n for n in nodes if postgres.droppable(n.config)]
     if not nodes:
         raise StapelError(f"db {args.db_command}: no postgres component in {stack.file.name}")

@@ -13,8 +13,12 @@ Ready when /v1/status/leader names a leader (probe type "consul"): the HTTP API 
 from __future__ import annotations
 
 import json
+import os
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from stapel.components import base
 from stapel.components.base import (
@@ -28,12 +32,44 @@ from stapel.components.base import (
     probe_from_config,
     restart_of,
 )
+from stapel.components.facets import BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_input_files, no_scrape_key
 from stapel.env.connections import HOST, Exports, grouped, http_url
+from stapel.model.nodes import ComponentBase
 from stapel.private import write_private
 from stapel.probes import InContainer, Probe, ProbeSpec, Result, checks
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
+
+
+def _kv_values(value: Any) -> Any:
+    """Consul KV values are strings; YAML scalars (5, true) are taken as they read. Keys are paths without a leading /."""
+    if not isinstance(value, dict):
+        return value
+    for key in value:
+        if not str(key) or str(key).startswith("/") or str(key).endswith("/"):
+            raise PydanticCustomError("kv", "'{key}': a key is a path like config/crm/db_pool, without a leading or trailing /",
+                                      {"key": key})
+    scalar = (int, float, bool)
+    return {str(k): (str(v).lower() if isinstance(v, bool) else str(v) if isinstance(v, scalar) else v) for k, v in value.items()}
+
+
+class Consul(ComponentBase):
+    kind: Literal["consul"]
+    kv: dict[str, str] = Field(default_factory=dict, description="Consul KV keys and their values, PUT on every up when they differ "
+                               "(keys stapel.yaml does not name are never touched).")
+
+    _kv = field_validator("kv", mode="before")(lambda cls, v: _kv_values(v))
+
+    def configured_ports(self) -> dict[str, int]:
+        return configured_ports(self)  # this module's, below
+
+    def internal_ports(self) -> tuple[str, ...]:
+        return INTERNAL_PORTS
+
+
+CONFIG = Consul
+
 
 DEFAULT_PORTS = {"main": 8500, "serf_lan": 8301, "server": 8300}
 INTERNAL_PORTS = ("serf_lan", "server")
@@ -175,3 +211,35 @@ def prepare(node: Node, ctx) -> None:
     ctx.make_private_dir(ctx.paths.data(node.name), None)
     ctx.make_private_dir(ctx.paths.conf(node.name), None)
     write_private(_conf_file(node, ctx), _render(node, ctx))
+
+
+# ---- monitoring, provisioning, native search (components/facets.py): what monitoring/, provision/ and
+# runtimes/native/binaries.py ask of this kind
+
+def vendor_hint() -> str:
+    """Where Consul comes from on this OS: HashiCorp's own channels."""
+    import platform
+    import shutil
+
+    sudo = "" if os.geteuid() == 0 else "sudo "
+    if platform.system() == "Darwin":
+        return "brew install hashicorp/tap/consul"
+    if shutil.which("apt-get"):
+        return f"HashiCorp's apt repository (https://developer.hashicorp.com/consul/install#linux), then {sudo}apt-get install consul"
+    if shutil.which("dnf"):
+        return f"HashiCorp's rpm repository (https://developer.hashicorp.com/consul/install#linux), then {sudo}dnf install consul"
+    return "the zip from https://releases.hashicorp.com/consul/ (its consul on PATH)"
+
+
+METRICS: MetricsEndpoint | None = MetricsEndpoint("main", "/v1/agent/metrics", {"format": ["prometheus"]})
+EXPORTER: Exporter | None = None
+DASHBOARDS: tuple[Dashboard, ...] = ()
+GRAFANA_DATASOURCE: str | None = None  # the Grafana datasource type it serves as
+SCRAPES_STACK = False  # reads the stack's scrape config (prometheus.yml of monitoring/prometheus.py)
+SHOWS_STACK = False  # reads the stack's Grafana provisioning (monitoring/grafana.py)
+scrape_key = no_scrape_key
+PROVISIONER: str | None = "consul"  # stapel.provision.consul: KV keys
+BINARIES = BinarySearch(dirs=["/opt/homebrew/bin", "/usr/local/bin"], brew="hashicorp/tap/consul", vendor=vendor_hint,
+                        compose_instead=True)  # in no distribution's archive (Homebrew core froze it at 1.16 over its licence)
+DATABASE = False  # `stapel db` and stapel.testing's databases work on it
+input_files = no_input_files

