@@ -71,10 +71,9 @@ class StapelStack:
         return self
 
     def _left_behind(self) -> bool:
-        from stapel.runtimes.native.client import SupervisorClient
+        from stapel import runtimes
 
-        paths = self.model().paths
-        return SupervisorClient(paths).has_processes() or paths.socket.exists() or (paths.local / "data" / paths.contour).exists()
+        return runtimes.at(self.model().paths).leftovers()
 
     def down(self) -> None:
         """Stop the slot's processes and delete its data (`keep`: leave both for the next session)."""

@@ -16,6 +16,7 @@ from stapel.errors import PreflightError, StapelError
 from stapel.model.nodes import log_rotation
 from stapel.probes import ProbeSpec
 from stapel.probes import run as run_probe
+from stapel.runtimes.base import log_file
 from stapel.runtimes.native import standin, versions
 from stapel.runtimes.native.client import SupervisorClient
 
@@ -154,13 +155,74 @@ def unreachable_parent(path: Path, user: str) -> Path | None:
     return None
 
 
-class NativeRuntime:
+class NativeContour:
+    """A contour's processes as its supervisor sees them, from the paths alone (status, stop, down, logs)."""
+
     name = "native"
+    restarts_in_place = False  # a restart is a stop and an up: the process starts from the current spec
+
+    def __init__(self, paths, client: SupervisorClient | None = None):
+        self.paths = paths
+        self.client = client or SupervisorClient(paths)
+
+    def active(self) -> bool:
+        return self.client.reachable() or self.client.has_processes()
+
+    def serving(self) -> bool:
+        """A supervisor answers now (asking it starts none)."""
+        return self.client.reachable()
+
+    def leftovers(self) -> bool:
+        """Processes, a socket or data of this contour on disk: what a killed session may have left."""
+        return self.client.has_processes() or self.paths.socket.exists() or (self.paths.local / "data" / self.paths.contour).exists()
+
+    def states(self) -> dict[str, dict[str, Any]]:
+        status = self.client.status()
+        return status["procs"] if status else {}
+
+    def check_names(self, names: list[str]) -> None:
+        """Every name runs here (stop, restart), or one line naming the first that does not."""
+        procs = self.states()
+        unknown = [n for n in names if n not in procs]
+        if unknown:
+            raise StapelError(f"--service: '{unknown[0]}' is not running", hint=f"running: {', '.join(sorted(procs)) or 'nothing'}")
+
+    def running_services(self, command: str) -> list[str]:
+        """The services (the project's own processes) that run, for `stop --backend`."""
+        return sorted(n for n, p in self.states().items() if p.get("role") == "service" and p.get("state") not in ("stopped", "completed"))
+
+    def stop(self, names: list[str]) -> dict[str, str]:
+        if not self.client.reachable() and not self.client.has_processes():
+            return {}
+        self.client.ensure()
+        return self.client.request({"op": "stop", "names": names}, timeout=300)["stopped"]
+
+    def down(self, volumes: bool) -> dict[str, str]:
+        stopped = self.client.shutdown()
+        if volumes:
+            for folder in (self.paths.local / "data" / self.paths.contour, self.paths.run / "conf"):
+                standin.remove_linked(folder)  # data kept outside the project for a server user who cannot reach it
+                shutil.rmtree(folder, ignore_errors=True)
+        return stopped
+
+    def volumes(self) -> str:
+        return f"all data of contour '{self.paths.contour}' under {self.paths.local / 'data' / self.paths.contour}"
+
+    def log_tail(self, name: str, lines: int) -> list[str]:
+        return tail(log_file(self.paths, name), lines)
+
+    def release(self) -> None:
+        """Undo a head start (runtimes.head_start) when no up followed: its supervisor and the folders it made."""
+        self.client.release()
+
+
+class NativeRuntime(NativeContour):
+    """The contour's processes for an `up`: launch specs built from the loaded stack."""
 
     def __init__(self, stack, client: SupervisorClient | None = None):
+        super().__init__(stack.paths, client)
         self.stack = stack
         self.ctx = NativeContext(stack)
-        self.client = client or SupervisorClient(stack.paths)
 
     def port_holder(self, port: int) -> str | None:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -186,10 +248,6 @@ class NativeRuntime:
         spec.secrets = self.stack.secrets()
         spec.logs = log_rotation(getattr(self.stack.model, "logs", None), getattr(node.config, "logs", None))
         return spec
-
-    def states(self) -> dict[str, dict[str, Any]]:
-        status = self.client.status()
-        return status["procs"] if status else {}
 
     def state(self, name: str) -> dict[str, Any]:
         """One node's state: what a waiter polls (the whole stack's, 200 waiters at a time, is too much)."""
@@ -224,20 +282,11 @@ class NativeRuntime:
         # a supervisor from before run_many (stapel upgraded while the stack ran): one request per node
         return [self.client.request({"op": "run", **item}, timeout=600) for item in payload]
 
-    def stop(self, names: list[str]) -> dict[str, str]:
-        if not self.client.reachable() and not self.client.has_processes():
-            return {}
-        self.client.ensure()
-        return self.client.request({"op": "stop", "names": names}, timeout=300)["stopped"]
-
     def shutdown(self) -> None:
         self.client.shutdown()
 
     def probe(self, node: Node, spec: ProbeSpec) -> tuple[bool, str]:
         return run_probe(spec)
-
-    def log_tail(self, name: str, lines: int) -> list[str]:
-        return tail(self.stack.paths.log(name), lines)
 
 
 def tail(path: Path, lines: int) -> list[str]:
