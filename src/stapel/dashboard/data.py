@@ -135,7 +135,7 @@ class StackView:
     # env and runs
     def env(self) -> dict[str, Any]:
         """Each service's env as `stapel env print --service NAME` shows it (secrets masked)."""
-        from stapel.env.printing import service_environment
+        from stapel.engine.environment import service_environment
 
         stack = self.stack()
         if stack is None:

@@ -97,7 +97,7 @@ class StapelStack:
 
     def env(self, service: str) -> dict[str, str]:
         """The env `up` gives `service` (secrets in clear: it is your own test stack)."""
-        from stapel.env.printing import service_environment
+        from stapel.engine.environment import service_environment
 
         try:
             return service_environment(self.model(), service, "stapel_stack.env")
