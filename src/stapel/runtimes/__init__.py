@@ -16,7 +16,7 @@ def at(paths: Any, name: str = "native") -> Any:
         from stapel.runtimes.compose_project import ComposeRuntime
 
         return ComposeRuntime(paths)
-    from stapel.runtimes.native.runtime import NativeContour
+    from stapel.runtimes.native.contour import NativeContour
 
     return NativeContour(paths)
 
@@ -38,7 +38,7 @@ def head_start(paths: Any, name: str = "native") -> Any:
     the up never happens); None for a runtime without a helper of its own."""
     if name != "native":
         return None
-    from stapel.runtimes.native.runtime import NativeContour
+    from stapel.runtimes.native.contour import NativeContour
 
     contour = NativeContour(paths)
     contour.client.spawn_quietly()

@@ -9,10 +9,11 @@ the whole project to another program (compose) brings its own steps to the same 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from stapel.components.base import LaunchSpec, Node
-from stapel.probes import ProbeSpec
+if TYPE_CHECKING:  # `stapel status` imports this module: no kinds, no model at run time
+    from stapel.components.base import LaunchSpec, Node
+    from stapel.probes import ProbeSpec
 
 
 class Runtime(Protocol):
