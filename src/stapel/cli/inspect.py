@@ -65,7 +65,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print_json({"contour": paths.contour, "config_changed_since_up": _stale(args, record), "nodes": rows})
         return 0
     if not rows:
-        compose = (paths.local / "compose" / paths.contour / "up.json").is_file()  # written by a --runtime compose up
+        from stapel import runtimes
+
+        compose = runtimes.at(paths, "compose").active()  # its up.json: written by a --runtime compose up
         say(f"nothing runs natively for contour '{paths.contour}'; the last up used --runtime compose "
             "(stapel --runtime compose status)" if compose else f"nothing runs for contour '{paths.contour}' (stapel up starts it)")
         return 0
