@@ -11,7 +11,7 @@ from typing import Any
 
 from stapel.components.base import Node, Target
 from stapel.components.container import args_of, container_of, container_ports, env_of, image_of, resources_of
-from stapel.engine.stack import Stack
+from stapel.components.stack import Stack
 from stapel.errors import ConfigError
 from stapel.probes import InContainer
 from stapel.probes.forms import kubernetes_probes
