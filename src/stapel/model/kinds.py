@@ -120,6 +120,9 @@ class Grafana(ComponentBase):
     kind: Literal["grafana"]
     user: str = "admin"
     password: str = "admin"
+    dashboards: list[str] = Field(default_factory=list, description=(
+        "The project's own dashboards: Grafana JSON files, or folders of them (their *.json), relative to the project "
+        "root; provisioned beside stapel's (folder stapel), natively, in Compose and in Kubernetes."))
 
 
 Component = Annotated[

@@ -51,6 +51,10 @@ def secret_files(stack: Any) -> dict[str, str]:
 
 
 def mounts(stack: Any, node: Any) -> list[str]:
+    if node.kind == "grafana":  # its project dashboards refused here, while render still builds: nothing written yet
+        from stapel.monitoring.grafana import project_dashboards
+
+        project_dashboards(stack)
     if node.kind != "prometheus":
         return [MOUNTS[node.kind]] if node.kind in MOUNTS else []
     from stapel.monitoring.prometheus import SECRETS_MOUNT
