@@ -1,9 +1,9 @@
 """examples/seed-001-codelab natively, checked against seed 001: `stapel db init` creates the seven tables with their
-indexes through Alembic and seeds the test user with its three agents (init_db.py's init); Alembic's autogenerate
-finds the models and the migrated database equal; the core service (Starlette on stapel.kit, under uvicorn) runs the
-agents' tasks through Redis and exposes the seed's metric families on /metrics; every query of the four Grafana
-dashboards is accepted by the stack's Prometheus and names metrics the core exports; `db reset` drops and builds
-again, `db drop` really drops.
+indexes through Alembic and seeds the test user with its three agents (init_db.py's init), `db seed` loads them
+again idempotently; Alembic's autogenerate finds the models and the migrated database equal; the core service
+(Starlette on stapel.kit, under uvicorn) runs the agents' tasks through Redis and exposes the seed's metric families
+on /metrics; every query of the four Grafana dashboards is accepted by the stack's Prometheus and names metrics the
+core exports; `db reset` drops and builds again, `db drop` really drops.
 
 Qdrant and Grafana run only where their binaries are: without them the stack runs without those two components (the
 core then has no Qdrant to check) and test_qdrant_collections_and_grafana_dashboards says so in its skip reason.
@@ -12,6 +12,7 @@ The dashboards' provisioning is checked in the Compose and Kubernetes renders (t
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import shutil
@@ -88,6 +89,7 @@ def http(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
         return exc.code, {"error": exc.read().decode(errors="replace")}
 
 
+@functools.cache  # one `stapel env print` per project: the port and password stay for the module's stack
 def database_url(root: Path) -> str:
     done = stapel(root, "env", "print", "--service", "core", "--format", "json", "--reveal", check=True)
     return json.loads(done.stdout)["DATABASE_URL"]
@@ -190,6 +192,13 @@ def check_dashboards(root: Path, families: set[str]) -> None:
                 for name in re.findall(r"\b((?:codelab|stapel_kit)_\w+)", target["expr"]):
                     family = re.sub(r"_(bucket|count|sum|total)$", "", name)
                     assert family in families, f"{board['title']} / {panel['title']}: {name} is not exported by the core"
+
+
+def test_db_seed_loads_the_test_data_again_idempotently(root: Path) -> None:
+    query(root, "DELETE FROM user_agents WHERE name = 'DataAnalyst' RETURNING id")
+    done = stapel(root, "db", "seed", "--force", timeout=300)
+    assert done.returncode == 0 and "core: seeded app.seed:init_test_data" in done.stdout, done.stdout + done.stderr
+    assert seeded(root) == ([("test@example.com",)], AGENTS)  # the missing agent back, nothing doubled
 
 
 def test_db_reset_drops_and_builds_again_and_drop_really_drops(root: Path) -> None:
