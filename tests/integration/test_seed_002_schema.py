@@ -7,6 +7,7 @@ later slice (not in the example yet)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import urllib.error
@@ -60,6 +61,7 @@ def http(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read() or b"{}")
 
 
+@functools.cache  # the stack's env does not change while the module runs
 def env_of(root: Path, service: str) -> dict[str, str]:
     return json.loads(stapel(root, "env", "print", "--service", service, "--format", "json", "--reveal", check=True).stdout)
 
