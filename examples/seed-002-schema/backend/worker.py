@@ -57,7 +57,14 @@ class Engine:
             return
         with log.context(execution_id=str(execution["id"])):
             async with log.job("execution", attempt=delivery.attempt):
-                await self._run(execution, delivery.attempt)
+                try:
+                    await self._run(execution, delivery.attempt)
+                except (Temporary, Permanent):
+                    raise  # a node's failure, recorded by _run; or the database briefly unavailable: retried
+                except Exception as exc:  # outside a node (a query, the definition): the message goes to the DLQ
+                    await self.db.exec(QUERIES.executions__finish, status="failed", error=f"{type(exc).__name__}: {exc}",
+                                       id=execution["id"])
+                    raise
 
     async def _run(self, execution: dict, attempt: int) -> None:
         definition, execution_id = execution["definition"], execution["id"]
@@ -82,7 +89,9 @@ class Engine:
             except Exception as exc:  # Permanent and anything unexpected: the execution failed, the message to the DLQ
                 await self._failed_step(step["id"], exc, "permanent")
                 await self.db.exec(QUERIES.executions__finish, status="failed", error=str(exc), id=execution_id)
-                raise
+                if isinstance(exc, Permanent):
+                    raise
+                raise Permanent(node["type"], f"node {node_id}: {type(exc).__name__}: {exc}") from exc
             context.update(output)
             node_id = engine.next_node(definition, node, context)
             await self.db.exec(QUERIES.steps__finish, status="success", output=Jsonb(output), error=None, id=step["id"])
