@@ -42,13 +42,15 @@ def with_call(config: dict) -> dict:
 def root():
     base = traversable_dir("schema")
     project = copy_example(EXAMPLE, base)
-    stapel(project, "env", "sync", "--non-interactive", check=True)
-    started = time.monotonic()
-    done = stapel(project, "up", timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    print(f"up: {time.monotonic() - started:.1f}s")
-    yield project
-    assert not stop_and_clean(project, base)
+    try:
+        stapel(project, "env", "sync", "--non-interactive", check=True)
+        started = time.monotonic()
+        done = stapel(project, "up", timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        print(f"up: {time.monotonic() - started:.1f}s")
+        yield project
+    finally:  # a failed `up` too: nothing of it stays running
+        assert not stop_and_clean(project, base)
 
 
 def http(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
