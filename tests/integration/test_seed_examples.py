@@ -1,7 +1,7 @@
-"""examples/seed-002-schema, seed-003-gprod and seed-004-platform end to end, natively, one stack at a time: env sync,
-`up`, every service's /health, what the seed's stack is for (seed 002: a message through the direct exchange reaches
-the worker, a bad one its DLQ; seed 003: the contour's volume and the env files that must agree; seed 004: a service's
-prefixed DATABASE_URL is its role, which sees its own schema only), a second `up` with nothing to do, `down`."""
+"""examples/seed-003-gprod and seed-004-platform end to end, natively, one stack at a time: env sync, `up`, every
+service's /health, what the seed's stack is for (seed 003: the contour's volume and the env files that must agree;
+seed 004: a service's prefixed DATABASE_URL is its role, which sees its own schema only), a second `up` with nothing
+to do, `down`. Seeds 001 and 002 have their own files (test_seed_001_codelab.py, test_seed_002_schema.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pika
 import psycopg
 import pytest
-from conftest import copy_example, processes_under, stapel, status, stop_and_clean, traversable_dir, wait_until
+from conftest import copy_example, processes_under, stapel, status, stop_and_clean, traversable_dir
 
 pytestmark = pytest.mark.integration
 
@@ -35,34 +35,6 @@ def url_of(root: Path, name: str) -> str:
 def service_env(root: Path, service: str) -> dict[str, str]:
     done = stapel(root, "env", "print", "--service", service, "--format", "json", "--reveal", check=True)
     return json.loads(done.stdout)
-
-
-def check_schema(root: Path) -> None:
-    """Seed 002: api -> schema.execution (direct) -> schema_execution_queue -> worker -> PostgreSQL; rejects -> the DLQ."""
-    api, worker = url_of(root, "api"), url_of(root, "worker")
-    code, created = http("POST", f"{api}/api/executions", {"name": "hello", "definition": {"nodes": [], "edges": []}})
-    assert code == 201, created
-    def completed() -> dict | None:
-        answer = http("GET", f"{api}/api/executions/{created['id']}")[1]
-        return answer if answer.get("status") == "completed" else None
-
-    assert wait_until(completed, 10) == {"id": created["id"], "status": "completed", "steps": 1}
-
-    params = pika.URLParameters(service_env(root, "worker")["RABBITMQ_URL"])
-    with pika.BlockingConnection(params) as connection:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish("schema.execution", "execute", b"not json", pika.BasicProperties(message_id="bad-1"), mandatory=True)
-        def dead_lettered() -> tuple | None:
-            got = channel.basic_get("schema_execution_dlq", auto_ack=True)
-            return got if got[0] is not None else None
-
-        got = wait_until(dead_lettered, 10)
-    assert got, "the rejected message never reached schema_execution_dlq"
-    _, props, body = got
-    assert body == b"not json" and props.message_id == "bad-1"
-    assert props.headers["x-first-death-reason"] == "rejected" and props.headers["x-first-death-queue"] == "schema_execution_queue"
-    assert http("GET", f"{worker}/stats") == (200, {"consuming": True, "completed": 1, "dead_lettered": 1})
 
 
 def check_gprod(root: Path) -> None:
@@ -110,7 +82,7 @@ def check_platform(root: Path) -> None:
             channel.queue_declare(queue, passive=True)
 
 
-CHECKS = {"seed-002-schema": check_schema, "seed-003-gprod": check_gprod, "seed-004-platform": check_platform}
+CHECKS = {"seed-003-gprod": check_gprod, "seed-004-platform": check_platform}
 
 
 @pytest.fixture(params=sorted(CHECKS))

@@ -1,91 +1,175 @@
-"""backend-api of examples/seed-002-schema: a sliver of seed 002's REST API.
+"""backend-api of examples/seed-002-schema: seed 002's REST API on stapel.kit (Starlette under uvicorn).
 
-POST /api/executions {"name": ..., "definition": {...}} stores a schema and a pending execution, then publishes
-{"execution_id": ...} to the direct exchange $SCHEMA_EXCHANGE (routing key $SCHEMA_ROUTING_KEY, persistent, with
-publisher confirms and a message_id); the worker runs it. GET /api/executions/<id>: its status and steps.
-GET /health: 200 when PostgreSQL (with the migrated tables) and the exchange answer.
-
-It reads only what stapel exports to it: DATABASE_URL, RABBITMQ_URL, HOST, PORT and its env (LOG_LEVEL, SCHEMA_*).
+  POST /api/schemas                      {"name", "description"?, "definition"} -> 201 {"id"}; 422 for a definition
+                                         the engine cannot run (engine.validate)
+  GET  /api/schemas/{id}
+  POST /api/schemas/{id}/executions      {"trigger_type"?: manual|webhook|scheduler, "payload"?: {...}} -> 202: the
+                                         execution stored `pending`, then published (persistent, confirmed, with a
+                                         message_id) to the direct exchange schema.execution; 503 if the broker
+                                         does not confirm (the execution is then `failed`)
+  POST /api/executions                   {"name", "definition", "payload"?}: both at once (the schema, then its run)
+  GET  /api/executions/{id}              status, error, state (current node, context) and every step
+  GET  /health, /livez, /metrics         readiness (PostgreSQL, the bus), liveness, Prometheus
+Every request is logged as one JSON line (method, path, status, duration; section 7: API requests), and what it
+created (schema_id, execution_id, message_id).
 """
 
 from __future__ import annotations
 
-import json
-import os
+import asyncio
+import contextlib
 import uuid
+from pathlib import Path
+from typing import Any
 
-import pika
-import psycopg
-from common import Route, log, serve
+import engine
+import uvicorn
+from messages import CHANNEL, CONTRACT, ExecuteSchema, quiet_amqp
 from psycopg.types.json import Jsonb
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
-EXCHANGE, ROUTING_KEY = os.environ["SCHEMA_EXCHANGE"], os.environ["SCHEMA_ROUTING_KEY"]
+from stapel.kit import config, health, log
+from stapel.kit.bus import Bus
+from stapel.kit.errors import NotFound, Unavailable
+from stapel.kit.sql import Database, load
+
+QUERIES = load(Path(__file__).parent / "sql")
+TRIGGERS = ("manual", "webhook", "scheduler")
 
 
-def database() -> psycopg.Connection:
-    return psycopg.connect(os.environ["DATABASE_URL"], connect_timeout=3)
+class ApiConfig(config.Config):  # no env_prefix for this service in stapel.yaml
+    postgres: config.Postgres
+    rabbitmq: config.RabbitMQ
+    listen: config.Listen
 
 
-def broker() -> pika.BlockingConnection:
-    params = pika.URLParameters(os.environ["RABBITMQ_URL"])
-    params.socket_timeout = 3
-    return pika.BlockingConnection(params)
+class State:
+    db: Any = None
+    bus: Any = None
 
 
-def health(_body: bytes) -> tuple[int, dict]:
-    checks = {}
+def _uuid(value: str) -> uuid.UUID | None:
     try:
-        with database() as conn:
-            conn.execute("SELECT count(*) FROM schemas")  # the migrations ran
-        checks["postgres"] = "ok"
-    except Exception as exc:  # report every dependency, do not stop at the first
-        checks["postgres"] = f"{type(exc).__name__}: {exc}"
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+async def _body(request: Request) -> dict:
     try:
-        with broker() as connection:
-            connection.channel().exchange_declare(EXCHANGE, passive=True)  # stapel declared it
-        checks["rabbitmq"] = "ok"
-    except Exception as exc:
-        checks["rabbitmq"] = f"{type(exc).__name__}: {exc}"
-    ok = all(v == "ok" for v in checks.values())
-    return (200 if ok else 503), {"ok": ok, "checks": checks}
+        body = await request.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
-def start_execution(body: bytes) -> tuple[int, dict]:
-    request = json.loads(body or b"{}")
-    with database() as conn:
-        schema_id = conn.execute("INSERT INTO schemas (name, definition, status) VALUES (%s, %s, 'active') RETURNING id",
-                                 (request.get("name", "unnamed"), Jsonb(request.get("definition", {"nodes": [], "edges": []})))).fetchone()[0]
-        execution_id = conn.execute("INSERT INTO executions (schema_id, trigger_type, trigger_payload) VALUES (%s, 'manual', %s) RETURNING id",
-                                    (schema_id, Jsonb(request))).fetchone()[0]
-    message_id = uuid.uuid4().hex
-    with broker() as connection:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish(EXCHANGE, ROUTING_KEY, json.dumps({"execution_id": str(execution_id)}).encode(),
-                              pika.BasicProperties(message_id=message_id, delivery_mode=2, content_type="application/json"),
-                              mandatory=True)
-    log("INFO", "execution queued", execution_id=execution_id, message_id=message_id)
-    return 201, {"id": str(execution_id), "schema_id": str(schema_id), "status": "pending"}
+async def _create_schema(body: dict) -> uuid.UUID:
+    definition = body.get("definition")
+    engine.validate(definition)
+    row = await State.db.one(QUERIES.schemas__create, name=str(body.get("name") or "unnamed"), description=body.get("description"),
+                             definition=Jsonb(definition), created_by=body.get("created_by"))
+    log.get("api").info("schema created", schema_id=str(row["id"]))
+    return row["id"]
 
 
-def show_execution(execution_id: str) -> Route:
-    def route(_body: bytes) -> tuple[int, dict]:
-        with database() as conn:
-            row = conn.execute("SELECT status, (SELECT count(*) FROM execution_steps WHERE execution_id = e.id) FROM executions e "
-                               "WHERE id::text = %s", (execution_id,)).fetchone()
-        return (404, {"error": "no such execution"}) if row is None else (200, {"id": execution_id, "status": row[0], "steps": row[1]})
-    return route
+async def _start(schema_id: uuid.UUID, body: dict) -> JSONResponse:
+    trigger = body.get("trigger_type", "manual")
+    if trigger not in TRIGGERS:
+        return JSONResponse({"error": f"trigger_type: one of {', '.join(TRIGGERS)}"}, 422)
+    execution = await State.db.one(QUERIES.executions__create, schema_id=schema_id, trigger_type=trigger,
+                                   trigger_payload=Jsonb(body.get("payload") or {}), created_by=body.get("created_by"))
+    message_id = f"execution-{execution['id']}"
+    try:
+        await State.bus.publish(CHANNEL, ExecuteSchema(execution_id=execution["id"]), message_id=message_id)
+    except Unavailable as exc:
+        await State.db.exec(QUERIES.executions__finish, status="failed", error=f"not queued: {exc}", id=execution["id"])
+        return JSONResponse({"error": "the execution could not be queued; try again"}, 503)
+    log.get("api").info("execution queued", schema_id=str(schema_id), execution_id=str(execution["id"]), message_id=message_id)
+    return JSONResponse({"id": str(execution["id"]), "schema_id": str(schema_id), "status": execution["status"]}, 202)
 
 
-def routes(method: str, path: str) -> Route | None:
-    if (method, path) == ("GET", "/health"):
-        return health
-    if (method, path) == ("POST", "/api/executions"):
-        return start_execution
-    if method == "GET" and path.startswith("/api/executions/"):
-        return show_execution(path.rsplit("/", 1)[-1])
-    return None
+async def create_schema(request: Request) -> JSONResponse:
+    try:
+        schema_id = await _create_schema(await _body(request))
+    except engine.InvalidDefinition as exc:
+        return JSONResponse({"error": str(exc)}, 422)
+    return JSONResponse({"id": str(schema_id)}, 201)
+
+
+async def get_schema(request: Request) -> JSONResponse:
+    schema_id = _uuid(request.path_params["schema_id"])
+    try:
+        row = await State.db.one(QUERIES.schemas__get, schema_id) if schema_id else None
+    except NotFound:
+        row = None
+    if row is None:
+        return JSONResponse({"error": "no such schema"}, 404)
+    return JSONResponse({**row, "id": str(row["id"]), "created_at": str(row["created_at"])})
+
+
+async def start_execution(request: Request) -> JSONResponse:
+    schema_id = _uuid(request.path_params["schema_id"])
+    try:
+        if schema_id is None:
+            raise NotFound("schemas__get", "not an id")
+        await State.db.one(QUERIES.schemas__get, schema_id)
+    except NotFound:
+        return JSONResponse({"error": "no such schema"}, 404)
+    return await _start(schema_id, await _body(request))
+
+
+async def create_and_start(request: Request) -> JSONResponse:
+    body = await _body(request)
+    try:
+        schema_id = await _create_schema(body)
+    except engine.InvalidDefinition as exc:
+        return JSONResponse({"error": str(exc)}, 422)
+    return await _start(schema_id, body)
+
+
+async def get_execution(request: Request) -> JSONResponse:
+    execution_id = _uuid(request.path_params["execution_id"])
+    try:
+        if execution_id is None:
+            raise NotFound("executions__get", "not an id")
+        row = await State.db.one(QUERIES.executions__get, execution_id)
+    except NotFound:
+        return JSONResponse({"error": "no such execution"}, 404)
+    steps = await State.db.many(QUERIES.steps__of_execution, execution_id)
+    return JSONResponse({"id": str(row["id"]), "schema_id": str(row["schema_id"]), "status": row["status"], "error": row["error"],
+                         "started_at": row["started_at"] and str(row["started_at"]),
+                         "finished_at": row["finished_at"] and str(row["finished_at"]),
+                         "state": {"current_node_id": row["current_node_id"], "context": row["context"]},
+                         "steps": steps})
+
+
+def create_app() -> Any:
+    routes = [Route("/api/schemas", create_schema, methods=["POST"]), Route("/api/schemas/{schema_id}", get_schema),
+              Route("/api/schemas/{schema_id}/executions", start_execution, methods=["POST"]),
+              Route("/api/executions", create_and_start, methods=["POST"]),
+              Route("/api/executions/{execution_id}", get_execution)]
+    return log.access_log(health.asgi(Starlette(routes=routes), readyz="/health"))
+
+
+async def main() -> None:
+    settings = config.load(ApiConfig)
+    log.setup(config=settings)
+    quiet_amqp()
+    State.db = await Database.connect(settings.postgres.dsn, max_size=8, statement_timeout=5)
+    State.bus = await Bus.connect(settings.rabbitmq, CONTRACT)  # publishes only: no `at` needed
+    log.get("api").info("listening", host=settings.listen.host, port=settings.listen.port, config=settings.safe_dump())
+    server = uvicorn.Server(uvicorn.Config(create_app(), host=settings.listen.host, port=settings.listen.port, log_config=None,
+                                           access_log=False))
+    try:
+        await server.serve()
+    finally:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await State.bus.close()
+        await State.db.close()
 
 
 if __name__ == "__main__":
-    serve("schema api", routes)
+    asyncio.run(main())

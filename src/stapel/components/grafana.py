@@ -15,6 +15,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from stapel.components import base
 from stapel.components.base import (
     BinaryVersion,
@@ -42,6 +44,9 @@ class Grafana(ComponentBase):
     kind: Literal["grafana"]
     user: str = "admin"
     password: str = "admin"
+    dashboards: list[str] = Field(default_factory=list, description=(
+        "The project's own dashboards: Grafana JSON files, or folders of them (their *.json), relative to the project "
+        "root; provisioned beside stapel's (folder stapel), natively, in Compose and in Kubernetes."))
 
     DEFAULT_PROFILES: ClassVar[tuple[str, ...]] = ("monitoring",)
 

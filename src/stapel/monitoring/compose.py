@@ -55,6 +55,10 @@ def secret_files(stack: Any) -> dict[str, str]:
 
 
 def mounts(stack: Any, node: Any) -> list[str]:
+    if shows(node):  # the project's dashboards refused here, while render still builds: nothing written yet
+        from stapel.monitoring.grafana import project_dashboards
+
+        project_dashboards(stack)
     if not scrapes(node):
         return [PROVISIONING_MOUNT] if shows(node) else []
     from stapel.monitoring.prometheus import SECRETS_MOUNT

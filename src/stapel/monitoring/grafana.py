@@ -3,6 +3,8 @@
     datasources/stapel.yaml        the stack's Prometheus (uid stapel-prometheus), URL as the view reaches it
     dashboards/stapel.yaml         a file provider reading `dashboards_dir` (where the JSON files are for Grafana)
     dashboards/stapel/<uid>.json   the dashboards of dashboards.py
+    dashboards/stapel/<file>.json  the project's own: every grafana component's `dashboards:` (files, or folders of
+                                   *.json, relative to the project root), checked to be JSON dashboards with a title
 
 Compose mounts the whole tree as /etc/grafana/provisioning; Kubernetes puts each folder in a ConfigMap; natively
 it is written under the Grafana component's conf folder (GF_PATHS_PROVISIONING).
@@ -47,4 +49,37 @@ def files(stack: Any, view: View, provisioning_dir: str) -> dict[str, str]:
            "dashboards/stapel.yaml": dump(providers(f"{provisioning_dir.rstrip('/')}/{DASHBOARDS_SUBDIR}"))}
     for uid, doc in all_dashboards().items():
         out[f"{DASHBOARDS_SUBDIR}/{uid}.json"] = json.dumps(doc, indent=2) + "\n"
+    for name, text in project_dashboards(stack).items():
+        out[f"{DASHBOARDS_SUBDIR}/{name}"] = text
     return out
+
+
+def project_dashboards(stack: Any) -> dict[str, str]:
+    """{file name: its text} of the project's dashboards; a path that is missing, not a JSON object with a title, or
+    named like another dashboard is a ConfigError naming components.<name>.dashboards[i]."""
+    from stapel.errors import ConfigError
+
+    found: dict[str, str] = {}
+    taken = {f"{uid}.json" for uid in all_dashboards()}
+    for node in stack.components():
+        for i, entry in enumerate(getattr(node.config, "dashboards", None) or []):
+            where, path = f"components.{node.name}.dashboards[{i}]", stack.root / entry
+            files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+            if not path.exists() or not files:
+                raise ConfigError(f"{where}: {'no *.json in' if path.exists() else 'no such file or folder:'} {entry}",
+                                  hint="give Grafana dashboard JSON files, or folders of them, relative to the project root")
+            for file in files:
+                shown = f"{entry.rstrip('/')}/{file.name}" if path.is_dir() else entry
+                try:
+                    text = file.read_text(encoding="utf-8")
+                    title = json.loads(text).get("title")
+                except (OSError, UnicodeDecodeError, ValueError, AttributeError) as exc:
+                    raise ConfigError(f"{where}: {shown} is not a JSON dashboard ({type(exc).__name__}: "
+                                      f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'})") from None
+                if not isinstance(title, str) or not title:
+                    raise ConfigError(f"{where}: {shown} has no \"title\" (Grafana needs one)")
+                if file.name in taken:
+                    raise ConfigError(f"{where}: another dashboard is already named {file.name}", hint="rename one of the files")
+                taken.add(file.name)
+                found[file.name] = text if text.endswith("\n") else text + "\n"
+    return found
