@@ -6,8 +6,9 @@ from types import ModuleType
 
 
 def kind_module(kind: str) -> ModuleType:
-    from stapel.components import consul, grafana, postgres, prometheus, qdrant, rabbitmq, redis
+    from stapel.components import adminer, consul, grafana, nginx, postgres, prometheus, qdrant, rabbitmq, redis
 
     registry = {"postgres": postgres, "redis": redis, "rabbitmq": rabbitmq, "prometheus": prometheus, "grafana": grafana,
-                "consul": consul, "qdrant": qdrant}
+                "consul": consul, "qdrant": qdrant, "nginx": nginx,
+                "adminer": adminer}
     return registry[kind]

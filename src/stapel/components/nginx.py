@@ -1,0 +1,185 @@
+"""nginx: a reverse proxy in front of the stack's services (seed 003), from one generated nginx.conf.
+
+`routes: {/api: api, /: frontend}` maps URL prefixes to nodes of the stack (services or components); the URI is
+passed on unchanged (`/api/users` reaches api as `/api/users`), with Host, X-Forwarded-* and WebSocket upgrades
+(a frontend dev server's hot reload). Natively each route points at 127.0.0.1 and the target's port as used (a
+moved port moves the route: the config is in the launch spec's hash basis, so nginx restarts with it); in a
+container at the target's service name and container port.
+
+Natively Debian's nginx (nginx-light is enough) runs in the foreground (`daemon off`) with `-p <conf dir> -e stderr`
+and every path it writes in the config (pid, temp folders), so nothing touches /etc/nginx, /var/log/nginx or
+/var/lib/nginx: the config and pid under .local/run, the temp folders under .local/data. As root the master binds
+(80 may be used) and the workers, who read the requests, run as an unprivileged user (`run_as`, default nobody):
+their temp folders are that user's (a stand-in when the project is out of its reach, see standin.py).
+
+Ready when `/_stapel/health` answers on its port: that location is nginx's own, so nginx is healthy before the
+services behind it run (components start before services).
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import re
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.env.connections import HOST, Exports, http_url
+from stapel.errors import ConfigError, PreflightError
+from stapel.model.nodes import ComponentBase
+from stapel.private import write_private
+from stapel.probes import ProbeSpec
+
+if TYPE_CHECKING:
+    from stapel.model.schema import Use
+
+DEFAULT_PORTS = {"main": 80}
+INTERNAL_PORTS: tuple[str, ...] = ()
+PROGRAMS = ["nginx"]
+HEALTH_PATH = "/_stapel/health"
+PROXY_HEADERS = [("Host", "$host"), ("X-Real-IP", "$remote_addr"), ("X-Forwarded-For", "$proxy_add_x_forwarded_for"),
+                 ("X-Forwarded-Proto", "$scheme"), ("Upgrade", "$http_upgrade"), ("Connection", "$connection_upgrade")]
+TEMP_KINDS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")  # each compiled in: each has a default under /var/lib/nginx
+
+
+def _routes(value):
+    if isinstance(value, dict):
+        for prefix in value:
+            if not re.fullmatch(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*", str(prefix)) or "//" in str(prefix):
+                raise PydanticCustomError("route", "'{prefix}' is not a URL path prefix: start with / (e.g. /api or /)",
+                                          {"prefix": prefix})
+    return value
+
+
+class Nginx(ComponentBase):
+    kind: Literal["nginx"]
+    routes: dict[str, str] = Field(default_factory=dict, description="URL path prefix -> the service or component it is "
+                                   "proxied to (the URI passed on unchanged), e.g. {/api: api, /: frontend}.")
+    run_as: str | None = Field(None, description="The workers' unprivileged user when stapel runs as root; default: nobody.")
+    client_max_body_size: str = Field("10m", pattern=r"^\d+[kKmMgG]?$", description="Largest request body (nginx's size syntax).")
+
+    _routes = field_validator("routes", mode="before")(lambda cls, v: _routes(v))
+
+
+def configured_ports(config) -> dict[str, int]:
+    return {"main": config.port or DEFAULT_PORTS["main"]}
+
+
+def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:
+    """`nginx version: nginx/1.22.1` (on stderr) -> nginx 1.22.1."""
+    found = re.search(r"nginx/(\d+(?:\.\d+)+)", run([bins["nginx"], "-v"]))
+    return BinaryVersion("nginx", found.group(1)) if found else None
+
+
+def version_sources(wanted: tuple[int, ...]) -> dict[str, str]:
+    return {"apt": "nginx-light", "brew": "nginx", "note": "nginx.org's own apt repository has every stable and mainline version"}
+
+
+def probe(node: Node) -> ProbeSpec:
+    default = ProbeSpec("http", {"port": node.port, "path": HEALTH_PATH}, period_seconds=0.05, failure_threshold=400)
+    return probe_from_config(node, default)
+
+
+def exports(node: Node, use: Use | None = None) -> Exports:
+    """<NAME>_URL/_HOST/_PORT: where the proxy answers; no kind-wide names (a stack may run several)."""
+    return Exports({}, {"URL": http_url(node.port), "HOST": HOST, "PORT": str(node.port)})
+
+
+def secrets(config) -> list[str]:
+    return []
+
+
+def targets(node: Node, nodes: dict[str, Node]) -> dict[str, Node]:
+    """Each route's prefix -> its target node; an unknown name is one line naming the route."""
+    found = {}
+    for prefix, name in node.config.routes.items():
+        if name not in nodes or name == node.name:
+            from stapel.model.base import did_you_mean
+
+            why = "cannot proxy to itself" if name == node.name else f"unknown name '{name}'{did_you_mean(name, sorted(nodes))}"
+            raise ConfigError(f"components.{node.name}.routes.{prefix}: {why}", hint="name a service or component of this stack")
+        if nodes[name].port is None:
+            raise ConfigError(f"components.{node.name}.routes.{prefix}: '{name}' has no port to proxy to", hint=f"give {name} a port")
+        found[prefix] = nodes[name]
+    return found
+
+
+def render(node: Node, listen: str, upstreams: dict[str, str], head: list[str], temp: str | None = None) -> str:
+    """nginx.conf: `listen` (127.0.0.1:8080 or 80), each route's prefix -> upstream (host:port), `head` the main-context
+    lines of the runtime (pid, user), `temp` the folder of the temp paths (None: the build's defaults, in a container)."""
+    c = node.config
+    lines = [f"# generated by stapel for components.{node.name}: edits are overwritten on the next up", "daemon off;",
+             "worker_processes 1;", *head, "error_log stderr notice;", "", "events {", "    worker_connections 512;", "}", "",
+             "http {", "    access_log /dev/stderr;", "    default_type application/octet-stream;",
+             f"    client_max_body_size {c.client_max_body_size};", "    server_tokens off;"]
+    if temp:
+        lines += [f"    {kind}_temp_path {temp}/{kind};" for kind in TEMP_KINDS]
+    lines += ["    map $http_upgrade $connection_upgrade {", "        default upgrade;", "        '' close;", "    }", "",
+              "    server {", f"        listen {listen};", "        proxy_http_version 1.1;",
+              *(f"        proxy_set_header {name} {value};" for name, value in PROXY_HEADERS),
+              f"        location = {HEALTH_PATH} {{", "            access_log off;", "            default_type text/plain;",
+              '            return 200 "ok\\n";', "        }"]
+    for prefix in sorted(upstreams, key=len, reverse=True):  # longest first: easier to read (nginx picks the longest anyway)
+        exact = prefix.rstrip("/") or "/"
+        for form in ([f"= {exact}", f"{exact}/"] if exact != "/" else ["/"]):  # /api and /api/..., never /apix
+            lines += [f"        location {form} {{", f"            proxy_pass http://{upstreams[prefix]};", "        }"]
+    return "\n".join([*lines, "    }", "}", ""])
+
+
+def _user(node: Node, ctx) -> str | None:
+    return ctx.run_as(node.config.run_as or "nobody")
+
+
+def _conf_dir(node: Node, ctx) -> Path:
+    return Path(os.path.abspath(ctx.paths.conf(node.name)))
+
+
+def _temp_dir(node: Node, ctx, user: str | None, create: bool = False) -> Path:
+    return ctx.server_dir(Path(os.path.abspath(ctx.paths.data(node.name))), user, create=create)
+
+
+def native_config(node: Node, ctx) -> str:
+    """The native nginx.conf: 127.0.0.1 and the targets' ports as used."""
+    user = _user(node, ctx)
+    head = [f"pid {_conf_dir(node, ctx) / 'nginx.pid'};"]
+    if user:
+        head.append(f"user {user} {grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name};")
+    upstreams = {prefix: f"{HOST}:{target.port}" for prefix, target in targets(node, ctx.stack.nodes).items()}
+    return render(node, f"{HOST}:{node.port}", upstreams, head, str(_temp_dir(node, ctx, user) / "temp"))
+
+
+def native(node: Node, ctx) -> LaunchSpec:
+    bins = ctx.binaries(node, PROGRAMS)
+    if node.port is not None and node.port < 1024 and os.geteuid() != 0:
+        raise PreflightError(f"components.{node.name}.port: {node.port} is a privileged port, only root binds it",
+                             hint=f"set components.{node.name}.port to 1024 or above, e.g. 8000")
+    conf = _conf_dir(node, ctx)
+    text = native_config(node, ctx)
+    return LaunchSpec(
+        name=node.name,
+        role="component",
+        argv=[bins["nginx"], "-p", f"{conf}/", "-c", str(conf / "nginx.conf"), "-e", "stderr", *node.config.args],
+        env=component_env(node),
+        cwd=str(conf),
+        log=str(ctx.paths.log(node.name)),
+        stop_signal=int(signal.SIGQUIT),  #: graceful, requests in flight finish (SIGTERM is nginx's fast shutdown)
+        stop_timeout=10.0,
+        restart=restart_of(node.config),
+        hash_basis={"bin": bins["nginx"], "conf": text, "args": node.config.args, "env": node.config.env},
+    )
+
+
+def prepare(node: Node, ctx) -> None:
+    """nginx.conf under .local/run, the temp folders' parent the workers' (nginx makes the folders themselves)."""
+    user = _user(node, ctx)
+    temp = _temp_dir(node, ctx, user, create=True)
+    ctx.make_private_dir(temp, user)
+    ctx.make_private_dir(temp / "temp", user)
+    ctx.make_private_dir(ctx.paths.conf(node.name), None)
+    write_private(_conf_dir(node, ctx) / "nginx.conf", native_config(node, ctx))
