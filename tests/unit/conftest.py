@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from stapel.components import load
 from stapel.errors import ConfigError
-from stapel.model.loader import load
 
 
 def yaml_text(text: str) -> str:

@@ -32,7 +32,7 @@ def test_a_redis_data_dir_with_only_a_snapshot_keeps_snapshots(tmp_path: Path) -
 
 
 def test_components_restart_on_failure_by_default_and_services_do_not(tmp_path: Path) -> None:
-    from stapel.model.loader import load
+    from stapel.components import load
 
     (tmp_path / "stapel.yaml").write_text(
         "components:\n  db: {kind: postgres}\n  cache: {kind: redis, restart: no}\n"

@@ -261,8 +261,8 @@ def test_an_unterminated_quote_is_reported_where_it_opens(config_error):
 
 
 def test_a_typo_in_a_contour_override_names_the_path_as_written(write_yaml):
+    from stapel.components import load
     from stapel.errors import ConfigError
-    from stapel.model.loader import load
 
     path = write_yaml("contours:\n  stage:\n    components:\n      db:\n        prot: 5\ncomponents:\n  db:\n    kind: postgres\n")
     with pytest.raises(ConfigError) as info:

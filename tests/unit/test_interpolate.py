@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from stapel.components import load
 from stapel.model.interpolate import substitute
-from stapel.model.loader import load, project_env
+from stapel.model.loader import project_env
 
 # --- substitute(): one string ---------------------------------------------------------------
 

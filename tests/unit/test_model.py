@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from stapel.components import load
 from stapel.errors import ConfigError
-from stapel.model.loader import load
 
 # --- YAML itself ----------------------------------------------------------------------------
 

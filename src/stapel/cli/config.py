@@ -49,7 +49,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from stapel.model.schema import json_schema
+    from stapel.components import json_schema
 
     print(json.dumps(json_schema(), indent=2))
     return 0

@@ -47,6 +47,9 @@ class Adminer(ComponentBase):
     adminer_php: str | None = Field(None, description="Adminer's adminer.php; default: the system package's.")
 
 
+CONFIG = Adminer
+
+
 def configured_ports(config) -> dict[str, int]:
     return {"main": config.port or DEFAULT_PORTS["main"]}
 

@@ -14,15 +14,43 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, grouped, http_url
+from stapel.model.nodes import ComponentBase
 from stapel.private import write_private
 from stapel.probes import ProbeSpec
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
+
+
+def _kv_values(value: Any) -> Any:
+    """Consul KV values are strings; YAML scalars (5, true) are taken as they read. Keys are paths without a leading /."""
+    if not isinstance(value, dict):
+        return value
+    for key in value:
+        if not str(key) or str(key).startswith("/") or str(key).endswith("/"):
+            raise PydanticCustomError("kv", "'{key}': a key is a path like config/crm/db_pool, without a leading or trailing /",
+                                      {"key": key})
+    scalar = (int, float, bool)
+    return {str(k): (str(v).lower() if isinstance(v, bool) else str(v) if isinstance(v, scalar) else v) for k, v in value.items()}
+
+
+class Consul(ComponentBase):
+    kind: Literal["consul"]
+    kv: dict[str, str] = Field(default_factory=dict, description="Consul KV keys and their values, PUT on every up when they differ "
+                               "(keys stapel.yaml does not name are never touched).")
+
+    _kv = field_validator("kv", mode="before")(lambda cls, v: _kv_values(v))
+
+
+CONFIG = Consul
+
 
 DEFAULT_PORTS = {"main": 8500, "serf_lan": 8301, "server": 8300}
 INTERNAL_PORTS = ("serf_lan", "server")

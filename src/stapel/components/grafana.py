@@ -13,16 +13,29 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, http_url
 from stapel.errors import PreflightError
+from stapel.model.nodes import ComponentBase
 from stapel.private import write_private
 from stapel.probes import ProbeSpec
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
+
+
+class Grafana(ComponentBase):
+    kind: Literal["grafana"]
+    user: str = "admin"
+    password: str = "admin"
+
+    DEFAULT_PROFILES: ClassVar[tuple[str, ...]] = ("monitoring",)
+
+
+CONFIG = Grafana
+
 
 DEFAULT_PORTS = {"main": 3000}
 INTERNAL_PORTS: tuple[str, ...] = ()

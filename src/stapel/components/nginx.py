@@ -67,6 +67,9 @@ class Nginx(ComponentBase):
     _routes = field_validator("routes", mode="before")(lambda cls, v: _routes(v))
 
 
+CONFIG = Nginx
+
+
 def configured_ports(config) -> dict[str, int]:
     return {"main": config.port or DEFAULT_PORTS["main"]}
 

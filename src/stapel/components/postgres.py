@@ -8,16 +8,76 @@ import shutil
 import signal
 import subprocess
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from pydantic import Field, field_validator
 
 from stapel.components import pg_template
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, numbers, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, grouped, postgres_urls
 from stapel.errors import PreflightError, StartError
+from stapel.model.base import Strict, _as_list, _as_name_map
+from stapel.model.nodes import ComponentBase
 from stapel.probes import ProbeSpec
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
+
+
+class PgDatabase(Strict):
+    extensions: list[str] = Field(default_factory=list, description="CREATE EXTENSION IF NOT EXISTS, in this database.")
+    schemas: dict[str, PgSchema] = Field(default_factory=dict, description="Schemas, each owned by a role (default: the superuser).")
+
+    _schemas = field_validator("schemas", mode="before")(lambda cls, v: _as_name_map(v))
+
+
+class PgSchema(Strict):
+    owner: str | None = Field(None, description="The role that owns it (and alone may use it); default: the superuser.")
+
+
+class PgRole(Strict):
+    password: str = Field(description="Synced on every up: a password changed in .env is changed in the database.")
+    database: str = Field(description="The database it connects to (CONNECT is granted on it only).")
+    schemas: list[str] = Field(default_factory=list, description="Schemas it owns in that database; its search_path.")
+
+    _schemas = field_validator("schemas", mode="before")(lambda cls, v: _as_list(v))
+
+
+class Postgres(ComponentBase):
+    kind: Literal["postgres"]
+    user: str = "postgres"
+    password: str = "postgres"
+    database: str = "postgres"
+    run_as: str | None = Field(None, description="Unprivileged user to run as when stapel runs as root; default: postgres or nobody.")
+    databases: dict[str, PgDatabase] = Field(default_factory=dict, description="Provisioned on every up (a no-op when nothing changed).")
+    roles: dict[str, PgRole] = Field(default_factory=dict, description="Login roles for services, least privilege: own schemas only.")
+
+    _databases = field_validator("databases", mode="before")(lambda cls, v: _as_name_map(v))
+
+    USE_KEYS: ClassVar[tuple[str, ...]] = ("schema_", "role")  # what a service's `uses:` may narrow (model.schema.Use)
+
+    def config_problems(self, name: str) -> list[str]:
+        """What cannot work, by config path (checked before anything starts)."""
+        found = []
+        known_dbs = {self.database, MAINTENANCE_DB, *self.databases}
+        for role_name, role in self.roles.items():
+            if role.database not in known_dbs:
+                found.append(f"components.{name}.roles.{role_name}.database: unknown database '{role.database}' "
+                             f"(declare it under components.{name}.databases)")
+            if role_name == self.user:
+                found.append(f"components.{name}.roles.{role_name}: that is the superuser's name; give the service its own role")
+        for db_name, db in self.databases.items():
+            for schema, spec in db.schemas.items():
+                if spec.owner and spec.owner not in self.roles and spec.owner != self.user:
+                    found.append(f"components.{name}.databases.{db_name}.schemas.{schema}.owner: unknown role '{spec.owner}' "
+                                 f"(declare it under components.{name}.roles)")
+        return found
+
+
+CONFIG = Postgres
+MAINTENANCE_DB = "postgres"  # initdb's own database: never dropped
+MAINTENANCE_DATABASES = (MAINTENANCE_DB, "template1")  # every cluster has them: where CREATE / DROP DATABASE connect
+
 
 DEFAULT_PORTS = {"main": 5432}
 INTERNAL_PORTS: tuple[str, ...] = ()

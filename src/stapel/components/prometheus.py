@@ -10,15 +10,27 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, http_url
+from stapel.model.nodes import ComponentBase
 from stapel.private import write_private
 from stapel.probes import ProbeSpec
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
+
+
+class Prometheus(ComponentBase):
+    kind: Literal["prometheus"]
+    scrape_interval: str = "15s"
+
+    DEFAULT_PROFILES: ClassVar[tuple[str, ...]] = ("monitoring",)
+
+
+CONFIG = Prometheus
+
 
 DEFAULT_PORTS = {"main": 9090}
 INTERNAL_PORTS: tuple[str, ...] = ()

@@ -6,15 +6,50 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, grouped, http_url
+from stapel.model.base import Port, Strict, _no_bool
+from stapel.model.nodes import ComponentBase
 from stapel.private import write_private
 from stapel.probes import ProbeSpec
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
+
+
+class QdrantCollection(Strict):
+    size: int = Field(ge=1, le=65536, description="Vector dimension.")
+    distance: Literal["Cosine", "Euclid", "Dot", "Manhattan"] = Field(description="Qdrant's distance name (case matters).")
+    on_disk: bool | None = Field(None, description="Keep the vectors on disk (memmap) instead of in RAM; applied when created.")
+
+    _size = field_validator("size", mode="before")(lambda cls, v: _no_bool(v))  # YAML true is no dimension
+
+
+def _collection_names(value: Any) -> Any:
+    if isinstance(value, dict):
+        for key in value:
+            if not re.match(r"^[A-Za-z0-9_.-]{1,255}$", str(key)):
+                raise PydanticCustomError("collection", "'{key}' is not a collection name (letters, digits, _ . -)", {"key": key})
+    return value
+
+
+class Qdrant(ComponentBase):
+    kind: Literal["qdrant"]
+    grpc_port: Port | None = Field(None, description="Default: 6334.")
+    api_key: str | None = Field(None, description="Required by every request when set (QDRANT__SERVICE__API_KEY; a secret).")
+    collections: dict[str, QdrantCollection] = Field(default_factory=dict, description="Created on every up when missing; a "
+                                                     "different size or distance is reported (Qdrant cannot change it in place).")
+
+    _collections = field_validator("collections", mode="before")(lambda cls, v: _collection_names(v))
+
+
+CONFIG = Qdrant
+
 
 DEFAULT_PORTS = {"main": 6333, "grpc": 6334}
 INTERNAL_PORTS: tuple[str, ...] = ()

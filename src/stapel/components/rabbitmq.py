@@ -16,16 +16,40 @@ import shutil
 import signal
 import string
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, field_validator
 
 from stapel.components import rabbitmq_home
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, amqp_url, grouped, http_url
+from stapel.model.base import Port, _as_list, _as_name_map
+from stapel.model.nodes import ComponentBase
+from stapel.model.topology import MqUser, VHost
 from stapel.private import write_private
 from stapel.probes import ProbeSpec
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
+
+
+class RabbitMQ(ComponentBase):
+    kind: Literal["rabbitmq"]
+    user: str = "guest"
+    password: str = "guest"
+    vhost: str = "/"
+    management_port: Port | None = Field(None, description="Default: 15672.")
+    vhosts: dict[str, VHost] = Field(default_factory=dict, description="Exchanges, queues (with DLQs), bindings; declared by stapel provision.")
+    users: dict[str, MqUser] = Field(default_factory=dict, description="Users with their permissions per vhost; a changed password is re-synced.")
+    users_from_env: bool = Field(True, description="Also a user (and vhost) for every *_RABBITMQ_URL value pointing at this broker (seed 000).")
+    asyncapi: list[str] = Field(default_factory=list, description="AsyncAPI 2.x/3.x documents whose AMQP bindings are declared too (seed 004).")
+
+    _vhosts = field_validator("vhosts", mode="before")(lambda cls, v: _as_name_map(v))
+    _asyncapi = field_validator("asyncapi", mode="before")(lambda cls, v: _as_list(v))
+
+
+CONFIG = RabbitMQ
+
 
 DEFAULT_PORTS = {"main": 5672, "management": 15672, "dist": 25672, "epmd": 4369, "prometheus": 15692}
 INTERNAL_PORTS = ("dist", "epmd", "prometheus")  # prometheus: rabbitmq_prometheus's /metrics (the stack's Prometheus scrapes it)

@@ -5,15 +5,27 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, grouped, redis_url
+from stapel.model.nodes import ComponentBase
 from stapel.private import write_private
 from stapel.probes import ProbeSpec
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
+
+
+class Redis(ComponentBase):
+    kind: Literal["redis"]
+    password: str | None = None
+
+    USE_KEYS: ClassVar[tuple[str, ...]] = ("db",)  # a service's `uses:` may pick the database index
+
+
+CONFIG = Redis
+
 
 DEFAULT_PORTS = {"main": 6379}
 INTERNAL_PORTS: tuple[str, ...] = ()

@@ -129,7 +129,7 @@ class Stack:
 def open_stack(file: Path, contour: str | None = None, env: dict[str, str] | None = None, slot: int | None = None,
                whole: bool = False) -> Stack:
     """The contour's stack: the nodes its profiles run (every declared node with `whole`: the kustomize base)."""
-    from stapel.model.loader import load
+    from stapel.components import load
     from stapel.model.ports import fixed_elsewhere, node_ports
     from stapel.model.profiles import left_out
 

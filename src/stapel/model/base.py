@@ -19,7 +19,6 @@ def _no_bool(value: Any) -> Any:
 
 
 Port = Annotated[int, BeforeValidator(_no_bool), Field(ge=1, le=65535)]
-KINDS = ("postgres", "redis", "rabbitmq", "prometheus", "consul", "qdrant", "grafana")
 
 
 def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:

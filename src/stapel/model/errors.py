@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stapel.model.yamlfile import ConfigPath, Located, dotted
+
+if TYPE_CHECKING:
+    from stapel.model.schema import StackFile
 
 _TYPE_WORDS = {
     "int_parsing": "an integer",
@@ -42,13 +45,11 @@ def _shown(value: Any) -> str:
     return repr(value)
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> ConfigPath:
+def _clean_loc(loc: tuple[Any, ...], kinds: tuple[str, ...] = ()) -> ConfigPath:
     """Drop the parts pydantic adds for unions and validators, keeping the config path a user wrote."""
-    from stapel.model.schema import KINDS
-
     out: list[str | int] = []
     for i, part in enumerate(loc):
-        if i == 2 and loc[0] == "components" and part in KINDS:
+        if i == 2 and loc[0] == "components" and part in kinds:
             continue
         if isinstance(part, str) and ("[" in part or part.startswith("function-")):
             continue
@@ -56,19 +57,24 @@ def _clean_loc(loc: tuple[Any, ...]) -> ConfigPath:
     return tuple(out)
 
 
-def describe(error: dict[str, Any], data: Any = None) -> tuple[ConfigPath, str]:
-    loc = _clean_loc(tuple(error["loc"]))
+def describe(error: dict[str, Any], data: Any = None, stack: type[StackFile] | None = None) -> tuple[ConfigPath, str]:
+    """`stack`: the StackFile model validated against (its kinds name the union's members); none for other blocks."""
+    from stapel.model.schema import StackFile
+
+    stack = stack or StackFile
+    kinds = stack.kind_names()
+    loc = _clean_loc(tuple(error["loc"]), kinds)
     kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
     if kind == "extra_forbidden":
         from stapel.model.schema import block_model, did_you_mean
 
-        model = block_model(loc[:-1], data)
+        model = block_model(loc[:-1], data, stack)
         hint = did_you_mean(str(loc[-1]), sorted(model.model_fields)) if model else ""
         return loc, f"unknown key '{loc[-1]}'{hint}"
     if kind == "union_tag_invalid":
-        from stapel.model.schema import KINDS, did_you_mean
+        from stapel.model.schema import did_you_mean
 
-        return loc + ("kind",), f"unknown kind '{ctx['tag']}'{did_you_mean(str(ctx['tag']), KINDS)}"
+        return loc + ("kind",), f"unknown kind '{ctx['tag']}'{did_you_mean(str(ctx['tag']), kinds)}"
     if kind in ("less_than_equal", "greater_than_equal", "less_than", "greater_than"):
         bound = {"less_than_equal": "at most {le}", "greater_than_equal": "at least {ge}", "less_than": "below {lt}",
                  "greater_than": "above {gt}"}[kind].format(**ctx)
@@ -80,7 +86,7 @@ def describe(error: dict[str, Any], data: Any = None) -> tuple[ConfigPath, str]:
     if kind == "literal_error":
         return loc, f"expected {ctx.get('expected', 'one of the allowed values')}, got {_shown(value)}"
     if kind == "union_tag_not_found":
-        return loc, "'kind' is missing (one of postgres, redis, rabbitmq, prometheus, consul, qdrant, grafana)"
+        return loc, f"'kind' is missing (one of {', '.join(kinds)})"
     if kind == "string_pattern_mismatch":
         return loc, f"{_shown(value)} is not valid here ({_pattern_words().get(ctx.get('pattern'), 'expected ' + str(ctx.get('pattern')))})"
     message = error["msg"]
@@ -89,7 +95,8 @@ def describe(error: dict[str, Any], data: Any = None) -> tuple[ConfigPath, str]:
     return loc, message
 
 
-def format_errors(located: Located, errors: list[dict[str, Any]], skip: set[ConfigPath] = frozenset()) -> list[str]:
+def format_errors(located: Located, errors: list[dict[str, Any]], skip: set[ConfigPath] = frozenset(),
+                  stack: type[StackFile] | None = None) -> list[str]:
     """One line per error; paths in `skip` already have a problem reported (an unset variable, say). Past the
     lines a user reads (MAX_LINES), the rest are only counted: pydantic's own text, no suggestions to compute."""
     from stapel.errors import MAX_LINES
@@ -97,9 +104,9 @@ def format_errors(located: Located, errors: list[dict[str, Any]], skip: set[Conf
     lines = []
     for error in errors:
         if len(lines) >= MAX_LINES:
-            loc, message = _clean_loc(tuple(error["loc"])), error["msg"]
+            loc, message = _clean_loc(tuple(error["loc"]), stack.kind_names() if stack else ()), error["msg"]
         else:
-            loc, message = describe(error, located.data)
+            loc, message = describe(error, located.data, stack)
         if loc in skip:
             continue
         key = (error.get("ctx") or {}).get("key")  # a bad name: the line of that key

@@ -36,13 +36,15 @@ def project_env(root: Path, extra: list[Path] | None = None) -> dict[str, str]:
     return values
 
 
-def load(file: Path, env: dict[str, str] | None = None, contour: str | None = None) -> Loaded:
+def load(file: Path, env: dict[str, str] | None = None, contour: str | None = None, *,
+         stack: type[StackFile]) -> Loaded:  # noqa: F821
+    """`stack`: the StackFile model of the registry's kinds (model.schema.stack_model; stapel.components.load passes it)."""
     from pydantic import ValidationError
 
     from stapel.model import contours
     from stapel.model.errors import format_errors
     from stapel.model.interpolate import interpolate
-    from stapel.model.schema import Contour, StackFile
+    from stapel.model.schema import Contour
 
     root = file.parent
     located = load_yaml(file)
@@ -71,9 +73,9 @@ def load(file: Path, env: dict[str, str] | None = None, contour: str | None = No
     problems += list(unset.values())
     model = settings = None
     try:
-        model = StackFile.model_validate(located.data)
+        model = stack.model_validate(located.data)
     except ValidationError as exc:
-        problems += format_errors(located, exc.errors(include_url=False), skip=set(unset))
+        problems += format_errors(located, exc.errors(include_url=False), skip=set(unset), stack=stack)
     if unknown_contour and model is not None:
         problems += cross_check(located, model) + [unknown_contour]
     elif model is not None:
@@ -229,12 +231,9 @@ def cross_check(located: Located, model: StackFile) -> list[str]:  # noqa: F821
     return problems
 
 
-NARROWS = {"schema_": ("schema", "postgres"), "db": ("db", "redis"), "role": ("role", "postgres")}  # Use field -> (YAML key, the only kind it fits)
-
-
 def _uses_problems(located: Located, model: StackFile, nodes: dict) -> list[str]:  # noqa: F821
     """services.<name>.uses: names that exist, not the service itself, narrowing only where the kind has it."""
-    from stapel.model.schema import did_you_mean
+    from stapel.model.schema import Use, did_you_mean, kind_name
 
     problems = []
     for service_name, service in model.services.items():
@@ -246,25 +245,25 @@ def _uses_problems(located: Located, model: StackFile, nodes: dict) -> list[str]
             elif name == service_name:
                 problems.append(f"{where}: a service cannot use itself")
             else:
-                kind = getattr(nodes[name], "kind", "service")
-                for field, (key, fits) in NARROWS.items():
-                    if getattr(use, field) is not None and kind != fits:
+                kind, allowed = getattr(nodes[name], "kind", "service"), getattr(nodes[name], "USE_KEYS", ())
+                for field in sorted(use.model_fields_set - set(allowed), key=list(Use.model_fields).index):
+                    if getattr(use, field) is not None:
+                        key = Use.model_fields[field].alias or field
+                        fits = " or ".join(kind_name(k) for k in type(model).KINDS if field in k.USE_KEYS)
                         problems.append(f"{where}.{key}: '{key}' applies to {fits} components only ('{name}' is {kind})")
-                if use.role and kind == "postgres" and use.role not in nodes[name].roles:
+                if use.role and "role" in allowed and use.role not in nodes[name].roles:
                     known = did_you_mean(use.role, sorted(nodes[name].roles)) if nodes[name].roles else f" (declare it under components.{name}.roles)"
                     problems.append(f"{where}.role: unknown role '{use.role}'{known}")
     return problems
 
 
 def _provision_problems(located: Located, model: StackFile) -> list[str]:  # noqa: F821
-    from stapel.provision import postgres
-
+    """What each kind's config finds wrong across its own fields (a role's unknown database, say)."""
     found = []
     for name, config in model.components.items():
-        if config.kind == "postgres":
-            for problem in postgres.problems(name, config):
-                path = tuple(problem.split(":", 1)[0].split("."))
-                found.append(f"{located.where(path)}: {problem}")
+        for problem in config.config_problems(name):
+            path = tuple(problem.split(":", 1)[0].split("."))
+            found.append(f"{located.where(path)}: {problem}")
     return found
 
 

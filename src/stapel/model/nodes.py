@@ -3,7 +3,7 @@ depends_on, env and profiles; and what every component kind adds (version, port,
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -116,7 +116,6 @@ class Dependency(Strict):
 
 
 PROFILE_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
-MONITORING_KINDS = ("prometheus", "grafana")
 
 
 class Node(Strict):
@@ -137,6 +136,13 @@ class Node(Strict):
 
 
 class ComponentBase(Node):
+    """What every kind's config model (in its module, stapel.components.<kind>) adds to; each declares
+    `kind: Literal["<its registry key>"]` (the Stack's discriminator), not declared here so that it stays where it
+    always was in the JSON schema: after these fields."""
+
+    DEFAULT_PROFILES: ClassVar[tuple[str, ...]] = ()  # profiles when stapel.yaml gives none (monitoring kinds: monitoring)
+    USE_KEYS: ClassVar[tuple[str, ...]] = ()  # the fields of a service's `uses:` entry (model.schema.Use) that fit this kind
+
     version: str | None = Field(None, description="Wanted version, e.g. '16' or '16.4': natively the first binaries found of that version run "
                                                   "(none: preflight fails); the image tag in Compose and Kubernetes.")
     port: Port | None = Field(None, description="Main port on 127.0.0.1; default: the kind's standard port.")
@@ -157,8 +163,12 @@ class ComponentBase(Node):
                                       "16.10 unquoted as 16.1)", {"value": value})
         return value
 
+    def config_problems(self, name: str) -> list[str]:
+        """What cannot work across its fields, by config path (reported with every other problem of the file)."""
+        return []
+
     @model_validator(mode="after")
     def _default_profiles(self) -> ComponentBase:
         if self.profiles is None:
-            self.profiles = ["monitoring"] if self.kind in MONITORING_KINDS else []
+            self.profiles = list(self.DEFAULT_PROFILES)
         return self

@@ -1,16 +1,20 @@
-"""The stapel.yaml schema (pydantic v2). `stapel schema` prints it as JSON Schema for editors."""
+"""The stapel.yaml schema (pydantic v2). `stapel schema` prints it as JSON Schema for editors.
+
+The component kinds' config models live in their kind modules (stapel.components.<kind>), above this layer: the
+registry (stapel.components.KINDS) hands them to `stack_model`, which makes the StackFile whose `components:` is
+their discriminated union. StackFile itself (no kinds) is the shape every such model shares."""
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, create_model, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from stapel.model.base import (  # noqa: F401 - the model's public names live here
     IDENTIFIER_PATTERN,
-    KINDS,
     NAME_PATTERN,
     PREFIX_PATTERN,
     Port,
@@ -23,22 +27,7 @@ from stapel.model.base import (  # noqa: F401 - the model's public names live he
     did_you_mean,
 )
 from stapel.model.contour_schema import Agreement, Contour, EnvBlock, EnvFilePair, Ports, Secret
-from stapel.model.kinds import (  # noqa: F401
-    Component,
-    Consul,
-    Grafana,
-    PgDatabase,
-    PgRole,
-    PgSchema,
-    Postgres,
-    Prometheus,
-    Qdrant,
-    QdrantCollection,
-    RabbitMQ,
-    Redis,
-)
-from stapel.model.nodes import (  # noqa: F401
-    MONITORING_KINDS,
+from stapel.model.nodes import (
     ComponentBase,
     Dependency,
     ExecCheck,
@@ -157,11 +146,12 @@ class Service(Node):
 class StackFile(Strict):
     """stapel.yaml"""
 
+    KINDS: ClassVar[tuple[type[ComponentBase], ...]] = ()  # the component kinds' config models (stack_model sets them)
     name: str | None = Field(None, pattern=NAME_PATTERN, description="Project name; default: the directory's name.")
     contour: str = Field("dev", description="Default contour for every command (--contour overrides).")
     contours: dict[str, Contour] = Field(default_factory=lambda: {"dev": Contour()})
     env: EnvBlock = Field(default_factory=EnvBlock)
-    components: dict[str, Component] = Field(default_factory=dict)
+    components: dict[str, ComponentBase] = Field(default_factory=dict)  # stack_model: the kinds' union
     services: dict[str, Service] = Field(default_factory=dict)
     logs: LogRotation | None = Field(None, description="Rotation of every native process log: {max_size: 10MiB, keep: 5} "
                                      "(the defaults); a node's own `logs:` overrides it field by field.")
@@ -179,21 +169,52 @@ class StackFile(Strict):
                     )
         return value
 
+    @classmethod
+    def kind_names(cls) -> tuple[str, ...]:
+        """The `kind:` values this model accepts, in the registry's order."""
+        return tuple(kind_name(model) for model in cls.KINDS)
 
-def block_model(path: tuple, data: Any) -> type[BaseModel] | None:
+
+def kind_name(model: type[ComponentBase]) -> str:
+    """A config model's `kind:` value: its `kind: Literal["..."]` field."""
+    return model.model_fields["kind"].annotation.__args__[0]
+
+
+@functools.cache
+def stack_model(kinds: tuple[type[ComponentBase], ...]) -> type[StackFile]:
+    """StackFile whose `components:` values are one of `kinds` (config models), told apart by `kind:`."""
+    union: Any = Annotated[Union[kinds], Field(discriminator="kind")] if len(kinds) > 1 else kinds[0]  # noqa: UP007 - a runtime tuple
+    model = create_model("StackFile", __base__=StackFile, __doc__=StackFile.__doc__, __module__=__name__,
+                         components=(dict[str, union], Field(default_factory=dict)))
+    model.KINDS = kinds
+    return model
+
+
+def _field_model(model: type[BaseModel], field: Any) -> type[BaseModel] | None:
+    """The model of a mapping field's values (`collections: dict[str, QdrantCollection]` -> QdrantCollection)."""
+    info = model.model_fields.get(str(field))
+    args = getattr(info.annotation, "__args__", ()) if info else ()
+    found = args[-1] if len(args) == 2 else None
+    return found if isinstance(found, type) and issubclass(found, BaseModel) else None
+
+
+def block_model(path: tuple, data: Any, stack: type[StackFile] = StackFile) -> type[BaseModel] | None:
     """The schema class of the block at `path` in the raw data (for "did you mean" on unknown keys)."""
-    by_kind = {m.model_fields["kind"].annotation.__args__[0]: m for m in (Postgres, Redis, RabbitMQ, Prometheus, Consul, Qdrant, Grafana)}
+    by_kind = {kind_name(m): m for m in stack.KINDS}
     by_key = {"migrations": Migrations, "probe": Probe, "tcp": TcpCheck, "http": HttpCheck, "exec": ExecCheck, "restart": Restart, "env": EnvBlock,
               "logs": LogRotation}
     if not path:
-        return StackFile
-    if len(path) == 2 and path[0] == "components":
+        return stack
+    if len(path) in (2, 4) and path[0] == "components":
         block = data.get("components", {}).get(path[1]) if isinstance(data, dict) else None
-        return by_kind.get(block.get("kind")) if isinstance(block, dict) else None
+        model = by_kind.get(block.get("kind")) if isinstance(block, dict) else None
+        if len(path) == 2:
+            return model
+        found = model and _field_model(model, path[2])  # an entry of one of the kind's mappings (collections, roles, vhosts)
+        if found:
+            return found
     if len(path) == 2:
         return {"services": Service, "contours": Contour}.get(path[0])
-    if len(path) == 4 and path[0] == "components" and path[2] == "collections":
-        return QdrantCollection
     if len(path) == 3 and path[0] == "contours" and path[2] == "ports":
         return Ports
     if len(path) == 3 and path[0] == "services" and path[2] == "uses":
@@ -215,8 +236,8 @@ def block_model(path: tuple, data: Any) -> type[BaseModel] | None:
     return by_key.get(path[-1])
 
 
-def json_schema() -> dict[str, Any]:
-    schema = StackFile.model_json_schema()
+def json_schema(stack: type[StackFile]) -> dict[str, Any]:
+    schema = stack.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "stapel.yaml"
     return schema

@@ -13,17 +13,17 @@ import math
 import string
 from typing import Any
 
-from stapel.model.base import KINDS
 from stapel.model.yamlfile import ConfigPath, Located
 
 MIN_LENGTH = 12
 MIN_BITS = 50  # what an attacker must guess at least; a generated secret (32 alnum) has 190
 # Words and keyboard walks that guessing tools try first (the top of public leaked-password lists, and the
-# names of the servers stapel runs: the kinds); matched case-insensitively, also in leetspeak (p4ssw0rd), anywhere.
+# names of the servers stapel runs: the kinds, given by the caller); matched case-insensitively, also in leetspeak
+# (p4ssw0rd), anywhere.
 COMMON_WORDS = (
     "password", "passwort", "passwd", "qwerty", "qwertz", "azerty", "asdf", "zxcv", "letmein", "welcome",
     "admin", "administrator", "root", "guest", "user", "login", "master", "secret", "changeme", "change",
-    "default", "test", "dev", "example", "sample", *KINDS, "iloveyou",
+    "default", "test", "dev", "example", "sample", "iloveyou",
     "monkey", "dragon", "football", "baseball", "sunshine", "princess", "shadow", "trustno", "abc", "qaz",
     "summer", "winter", "spring", "autumn", "local", "only", "insecure", "stapel",
 )
@@ -31,24 +31,25 @@ _LEET = str.maketrans("0134578@$!", "oieastbasi")
 _POOLS = (string.ascii_lowercase, string.ascii_uppercase, string.digits)
 
 
-def weakness(user: str | None, password: str | None) -> str | None:
-    """Why `password` is too weak to leave dev, or None."""
+def weakness(user: str | None, password: str | None, words: tuple[str, ...] = ()) -> str | None:
+    """Why `password` is too weak to leave dev, or None; `words`: guessable words besides COMMON_WORDS (the kinds)."""
     if not password:
         return "an empty password"
-    if password.lower() in COMMON_WORDS or (user and password.lower() == user.lower()):
+    if password.lower() in (*COMMON_WORDS, *words) or (user and password.lower() == user.lower()):
         return f"the well-known password '{password}'"
     if len(password) < MIN_LENGTH:
         return f"a password shorter than {MIN_LENGTH} characters"
-    if strength(password) < MIN_BITS:
-        return f"a guessable password (common words, repeats or sequences; about {strength(password):.0f} bits, {MIN_BITS} needed)"
+    if strength(password, words) < MIN_BITS:
+        return (f"a guessable password (common words, repeats or sequences; about {strength(password, words):.0f} bits, "
+                f"{MIN_BITS} needed)")
     return None
 
 
-def strength(password: str) -> float:
+def strength(password: str, words: tuple[str, ...] = ()) -> float:
     """Bits of guessing work, estimated conservatively: the characters left once common words and runs of
     three or more repeated or consecutive characters (aaa, 123, cba) are taken out, each worth log2 of the
     alphabet its character classes span (26 lower, 26 upper, 10 digits, 33 other)."""
-    predictable = _common_words(password) | _runs(password)
+    predictable = _common_words(password, words) | _runs(password)
     rest = [c for i, c in enumerate(password) if i not in predictable]
     if not rest:
         return 0.0
@@ -56,10 +57,10 @@ def strength(password: str) -> float:
     return len(rest) * math.log2(max(pool, 2))
 
 
-def _common_words(password: str) -> set[int]:
+def _common_words(password: str, words: tuple[str, ...] = ()) -> set[int]:
     covered: set[int] = set()
     for text in {password.lower(), password.lower().translate(_LEET)}:
-        for word in COMMON_WORDS:
+        for word in (*COMMON_WORDS, *words):
             start = text.find(word)
             while start >= 0:
                 covered.update(range(start, start + len(word)))
@@ -110,22 +111,22 @@ def weak_credentials(located: Located, model: Any, contour: str, settings: Any, 
     if policy == "allow":
         return []
     env_file = settings.env_file[-1] if settings.env_file else ".env (or the environment)"
-    problems = []
+    problems, kinds = [], type(model).kind_names()
     for name, config in model.components.items():
         found = credentials(name, config) + _url_users(name, config, model, settings, env or {})
         for path, user, password in found:
-            why = _why(located, path, user, password)
+            why = _why(located, path, user, password, kinds)
             if why:
                 problems.append(_line(located, path, why, contour, env_file))
     return problems
 
 
-def _why(located: Located, path: ConfigPath, user: str | None, password: str | None) -> str | None:
+def _why(located: Located, path: ConfigPath, user: str | None, password: str | None, kinds: tuple[str, ...]) -> str | None:
     defaulted = located.defaulted.get(path)
     if defaulted:
         return (f"the default of ${{{defaulted[0]}}} written in {located.file.name} (for dev; {defaulted[0]} is empty or "
                 f"unset in this contour's env)")
-    return weakness(user, password)
+    return weakness(user, password, kinds)
 
 
 def _line(located: Located, path: ConfigPath, why: str, contour: str, env_file: str) -> str:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from stapel.components.postgres import MAINTENANCE_DATABASES, MAINTENANCE_DB
 from stapel.errors import ConfigError, StartError
 
 HOST = "127.0.0.1"
-MAINTENANCE_DB = "postgres"  # initdb's own database: never dropped
 
 
 def plan(config: Any) -> dict[str, dict[str, Any]]:
@@ -30,24 +30,6 @@ def plan(config: Any) -> dict[str, dict[str, Any]]:
             if entry["schemas"].get(schema) is None:  # a role's schema is its own unless an owner is declared
                 entry["schemas"][schema] = role_name
     return wanted
-
-
-def problems(name: str, config: Any) -> list[str]:
-    """What cannot work, by config path (checked before anything starts)."""
-    found = []
-    known_dbs = {config.database, MAINTENANCE_DB, *config.databases}
-    for role_name, role in config.roles.items():
-        if role.database not in known_dbs:
-            found.append(f"components.{name}.roles.{role_name}.database: unknown database '{role.database}' "
-                         f"(declare it under components.{name}.databases)")
-        if role_name == config.user:
-            found.append(f"components.{name}.roles.{role_name}: that is the superuser's name; give the service its own role")
-    for db_name, db in config.databases.items():
-        for schema, spec in db.schemas.items():
-            if spec.owner and spec.owner not in config.roles and spec.owner != config.user:
-                found.append(f"components.{name}.databases.{db_name}.schemas.{schema}.owner: unknown role '{spec.owner}' "
-                             f"(declare it under components.{name}.roles)")
-    return found
 
 
 def provision(name: str, config: Any, port: int, say: Callable[[str], None]) -> list[str]:
@@ -114,7 +96,7 @@ def closed_databases(config: Any) -> list[str]:
     a role could reach by default (template0 refuses connections anyway). Each role then gets its own back."""
     if not config.roles:
         return []
-    return list(dict.fromkeys([MAINTENANCE_DB, "template1", config.database, *plan(config)]))
+    return list(dict.fromkeys([*MAINTENANCE_DATABASES, config.database, *plan(config)]))
 
 
 def _close_to_public(conn: Any, name: str, database: str) -> list[str]:
