@@ -16,13 +16,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, http_url
-from stapel.errors import ConfigError, PreflightError
+from stapel.errors import PreflightError
 from stapel.model.nodes import ComponentBase
 from stapel.private import write_private
 from stapel.probes import ProbeSpec
@@ -45,6 +45,26 @@ class Adminer(ComponentBase):
                                "address and superuser filled in).")
     run_as: str | None = Field(None, description="PHP's unprivileged user when stapel runs as root; default: nobody.")
     adminer_php: str | None = Field(None, description="Adminer's adminer.php; default: the system package's.")
+
+    def stack_problems(self, name: str, nodes: dict[str, Any]) -> list[str]:
+        """`server:` names a component that speaks PostgreSQL."""
+        from stapel.model.base import did_you_mean
+
+        if self.server is None:
+            return []
+        where, target = f"components.{name}.server", nodes.get(self.server)
+        postgres = sorted(n for n, config in nodes.items() if speaks(config) == "postgres")
+        if target is None:
+            return [f"{where}: unknown name '{self.server}'"
+                    f"{did_you_mean(self.server, postgres) if postgres else ' (the stack has no postgres component)'}"]
+        if speaks(target) != "postgres":
+            return [f"{where}: '{self.server}' is {speaks(target)}, not postgres; name a postgres component"]
+        return []
+
+
+def speaks(config: Any) -> str:
+    """The protocol a node's config serves: its kind, or what an external endpoint serves; `service` for services."""
+    return getattr(config, "serves", None) or getattr(config, "kind", "service")
 
 
 CONFIG = Adminer
@@ -75,20 +95,8 @@ def secrets(config) -> list[str]:
 
 
 def server_of(node: Node, nodes: dict[str, Node]) -> Node | None:
-    """The postgres component `server:` names; anything else is one line naming the config path."""
-    name = node.config.server
-    if name is None:
-        return None
-    target = nodes.get(name)
-    if target is None:
-        from stapel.model.base import did_you_mean
-
-        known = sorted(n for n, other in nodes.items() if other.kind == "postgres")
-        raise ConfigError(f"components.{node.name}.server: unknown name '{name}'"
-                          f"{did_you_mean(name, known) if known else ' (the stack has no postgres component)'}")
-    if target.kind != "postgres":
-        raise ConfigError(f"components.{node.name}.server: '{name}' is a {target.kind}, not a postgres component")
-    return target
+    """The postgres component `server:` names (stack_problems checked it when stapel.yaml was loaded)."""
+    return nodes[node.config.server] if node.config.server else None
 
 
 def router(node: Node, adminer_php: str, server: str | None, username: str | None) -> str:

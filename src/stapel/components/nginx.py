@@ -24,14 +24,14 @@ import pwd
 import re
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, http_url
-from stapel.errors import ConfigError, PreflightError
+from stapel.errors import PreflightError
 from stapel.model.nodes import ComponentBase
 from stapel.private import write_private
 from stapel.probes import ProbeSpec
@@ -66,6 +66,21 @@ class Nginx(ComponentBase):
 
     _routes = field_validator("routes", mode="before")(lambda cls, v: _routes(v))
 
+    def stack_problems(self, name: str, nodes: dict[str, Any]) -> list[str]:
+        """Each route names another node of the stack, one with a port."""
+        from stapel.model.base import did_you_mean
+
+        found = []
+        for prefix, target in self.routes.items():
+            where = f"components.{name}.routes.{prefix}"
+            if target == name:
+                found.append(f"{where}: nginx cannot proxy to itself; name a service or another component")
+            elif target not in nodes:
+                found.append(f"{where}: unknown name '{target}'{did_you_mean(target, sorted(set(nodes) - {name}))}")
+            elif not hasattr(nodes[target], "kind") and nodes[target].port is None:
+                found.append(f"{where}: services.{target} has no port to proxy to; give it one")
+        return found
+
 
 CONFIG = Nginx
 
@@ -99,18 +114,8 @@ def secrets(config) -> list[str]:
 
 
 def targets(node: Node, nodes: dict[str, Node]) -> dict[str, Node]:
-    """Each route's prefix -> its target node; an unknown name is one line naming the route."""
-    found = {}
-    for prefix, name in node.config.routes.items():
-        if name not in nodes or name == node.name:
-            from stapel.model.base import did_you_mean
-
-            why = "cannot proxy to itself" if name == node.name else f"unknown name '{name}'{did_you_mean(name, sorted(nodes))}"
-            raise ConfigError(f"components.{node.name}.routes.{prefix}: {why}", hint="name a service or component of this stack")
-        if nodes[name].port is None:
-            raise ConfigError(f"components.{node.name}.routes.{prefix}: '{name}' has no port to proxy to", hint=f"give {name} a port")
-        found[prefix] = nodes[name]
-    return found
+    """Each route's prefix -> its target node (stack_problems checked them when stapel.yaml was loaded)."""
+    return {prefix: nodes[name] for prefix, name in node.config.routes.items()}
 
 
 def render(node: Node, listen: str, upstreams: dict[str, str], head: list[str], temp: str | None = None) -> str:

@@ -167,6 +167,11 @@ class ComponentBase(Node):
         """What cannot work across its fields, by config path (reported with every other problem of the file)."""
         return []
 
+    def stack_problems(self, name: str, nodes: dict[str, Any]) -> list[str]:
+        """What it names of the rest of the stack that cannot work (`nodes`: every component's and service's config
+        by name), by config path: an nginx route to an unknown service, say. Most kinds name nothing."""
+        return []
+
     @model_validator(mode="after")
     def _default_profiles(self) -> ComponentBase:
         if self.profiles is None:
