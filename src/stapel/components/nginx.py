@@ -43,7 +43,8 @@ DEFAULT_PORTS = {"main": 80}
 INTERNAL_PORTS: tuple[str, ...] = ()
 PROGRAMS = ["nginx"]
 HEALTH_PATH = "/_stapel/health"
-PROXY_HEADERS = [("Host", "$host"), ("X-Real-IP", "$remote_addr"), ("X-Forwarded-For", "$proxy_add_x_forwarded_for"),
+# Host as the client sent it, port included (an app building its own URLs behind the proxy needs the port)
+PROXY_HEADERS = [("Host", "$http_host"), ("X-Real-IP", "$remote_addr"), ("X-Forwarded-For", "$proxy_add_x_forwarded_for"),
                  ("X-Forwarded-Proto", "$scheme"), ("Upgrade", "$http_upgrade"), ("Connection", "$connection_upgrade")]
 TEMP_KINDS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")  # each compiled in: each has a default under /var/lib/nginx
 
@@ -137,6 +138,8 @@ def render(node: Node, listen: str, upstreams: dict[str, str], head: list[str], 
         exact = prefix.rstrip("/") or "/"
         for form in ([f"= {exact}", f"{exact}/"] if exact != "/" else ["/"]):  # /api and /api/..., never /apix
             lines += [f"        location {form} {{", f"            proxy_pass http://{upstreams[prefix]};", "        }"]
+    if not any((prefix.rstrip("/") or "/") == "/" for prefix in upstreams):  # no route for the rest: never files from disk
+        lines += ["        location / {", "            return 404;", "        }"]
     return "\n".join([*lines, "    }", "}", ""])
 
 
