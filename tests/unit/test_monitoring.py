@@ -120,7 +120,7 @@ def test_dashboards_are_what_grafana_provisions() -> None:
 def test_provisioning_has_what_grafana_requires(extra) -> None:
     files = grafana.files(extra, views.compose_view(extra), "/etc/grafana/provisioning")
     assert set(files) == {"datasources/stapel.yaml", "dashboards/stapel.yaml",
-                          *(f"dashboards/stapel/{uid}.json" for uid in dashboards.DASHBOARDS)}
+                          *(f"dashboards/stapel/{uid}.json" for uid in dashboards.dashboards())}
     sources = yaml.safe_load(files["datasources/stapel.yaml"])
     assert sources["apiVersion"] == 1
     (source,) = sources["datasources"]

@@ -33,7 +33,7 @@ def test_k8s_config_maps_mounts_sidecars_and_a_contour_patch(tmp_path: Path) -> 
     by_name = {(d["kind"], d["metadata"]["name"]): d for docs in manifests.values() for d in docs if "metadata" in d}
     config = by_name[("ConfigMap", "metrics-prometheus")]["data"]["prometheus.yml"]
     assert targets(config)["db"][0] == "db:9187" and "scrape_interval: 10s" in config
-    assert set(by_name[("ConfigMap", "dash-grafana-dashboards")]["data"]) == {f"{uid}.json" for uid in dashboards.DASHBOARDS}
+    assert set(by_name[("ConfigMap", "dash-grafana-dashboards")]["data"]) == {f"{uid}.json" for uid in dashboards.dashboards()}
     db = by_name[("StatefulSet", "db")]["spec"]["template"]["spec"]["containers"]
     assert [c["name"] for c in db] == ["db", "exporter"] and db[1]["ports"] == [{"name": "metrics", "containerPort": 9187}]
     assert {"name": "metrics", "port": 9187, "targetPort": "metrics"} in by_name[("Service", "db")]["spec"]["ports"]

@@ -13,6 +13,7 @@ Ready when /v1/status/leader names a leader (probe type "consul"): the HTTP API 
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -20,6 +21,7 @@ from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components.facets import BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_input_files, no_scrape_key
 from stapel.env.connections import HOST, Exports, grouped, http_url
 from stapel.model.nodes import ComponentBase
 from stapel.private import write_private
@@ -152,3 +154,35 @@ def prepare(node: Node, ctx) -> None:
     ctx.make_private_dir(ctx.paths.data(node.name), None)
     ctx.make_private_dir(ctx.paths.conf(node.name), None)
     write_private(_conf_file(node, ctx), _render(node, ctx))
+
+
+# ---- monitoring, provisioning, native search (components/facets.py): what monitoring/, provision/ and
+# runtimes/native/binaries.py ask of this kind
+
+def vendor_hint() -> str:
+    """Where Consul comes from on this OS: HashiCorp's own channels."""
+    import platform
+    import shutil
+
+    sudo = "" if os.geteuid() == 0 else "sudo "
+    if platform.system() == "Darwin":
+        return "brew install hashicorp/tap/consul"
+    if shutil.which("apt-get"):
+        return f"HashiCorp's apt repository (https://developer.hashicorp.com/consul/install#linux), then {sudo}apt-get install consul"
+    if shutil.which("dnf"):
+        return f"HashiCorp's rpm repository (https://developer.hashicorp.com/consul/install#linux), then {sudo}dnf install consul"
+    return "the zip from https://releases.hashicorp.com/consul/ (its consul on PATH)"
+
+
+METRICS: MetricsEndpoint | None = MetricsEndpoint("main", "/v1/agent/metrics", {"format": ["prometheus"]})
+EXPORTER: Exporter | None = None
+DASHBOARDS: tuple[Dashboard, ...] = ()
+GRAFANA_DATASOURCE: str | None = None  # the Grafana datasource type it serves as
+SCRAPES_STACK = False  # reads the stack's scrape config (prometheus.yml of monitoring/prometheus.py)
+SHOWS_STACK = False  # reads the stack's Grafana provisioning (monitoring/grafana.py)
+scrape_key = no_scrape_key
+PROVISIONER: str | None = "consul"  # stapel.provision.consul: KV keys
+BINARIES = BinarySearch(dirs=["/opt/homebrew/bin", "/usr/local/bin"], brew="hashicorp/tap/consul", vendor=vendor_hint,
+                        compose_instead=True)  # in no distribution's archive (Homebrew core froze it at 1.16 over its licence)
+DATABASE = False  # `stapel db` and stapel.testing's databases work on it
+input_files = no_input_files

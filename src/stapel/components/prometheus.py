@@ -1,5 +1,5 @@
-"""Prometheus: prometheus.yml generated from the whole stack (monitoring/prometheus.py, native view: 127.0.0.1 and
-the ports actually used); TSDB under the component's data dir. The config is in the launch spec's hash basis, so a
+"""Prometheus: prometheus.yml generated from the whole stack (SCRAPES_STACK: ctx.stack_files gives monitoring/'s,
+native view: 127.0.0.1 and the ports actually used); TSDB under the component's data dir. The config is in the launch spec's hash basis, so a
 changed config (a new service, a moved port) restarts Prometheus and an unchanged one leaves it running. A Qdrant
 API key its /metrics needs is written 0600 beside prometheus.yml (<qdrant>-api.key, named there by absolute path);
 the basis holds the key's SHA-256, so a new key restarts Prometheus too and the key itself is in no pid file."""
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components.facets import KEY_SUFFIX, BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_input_files, no_scrape_key
 from stapel.env.connections import HOST, Exports, http_url
 from stapel.model.nodes import ComponentBase
 from stapel.private import write_private
@@ -70,22 +71,22 @@ def _conf(node: Node, ctx) -> Path:
     return Path(os.path.abspath(ctx.paths.conf(node.name)))
 
 
+CONFIG_FILE = "prometheus.yml"
+
+
 def _render(node: Node, ctx) -> str:
     """prometheus.yml; the scrapes' credential files (a Qdrant API key) lie beside it, named by absolute path."""
-    from stapel.monitoring import prometheus, views
-
-    return prometheus.config(ctx.stack, views.native_view(ctx.stack), str(_conf(node, ctx)))
+    return ctx.stack_files(node, str(_conf(node, ctx)))[CONFIG_FILE]
 
 
-def _keys(ctx) -> dict[str, str]:
-    from stapel.monitoring.prometheus import credential_files
-
-    return credential_files(ctx.stack)  # {<qdrant>-api.key: its key}
+def _keys(node: Node, ctx) -> dict[str, str]:
+    """{<qdrant>-api.key: its key}: the rest of what the stack gives it."""
+    return {name: text for name, text in ctx.stack_files(node, str(_conf(node, ctx))).items() if name != CONFIG_FILE}
 
 
 def native(node: Node, ctx) -> LaunchSpec:
     bins = ctx.binaries(node, PROGRAMS)
-    conf = _conf(node, ctx) / "prometheus.yml"
+    conf = _conf(node, ctx) / CONFIG_FILE
     data = ctx.paths.data(node.name)
     return LaunchSpec(
         name=node.name,
@@ -98,19 +99,32 @@ def native(node: Node, ctx) -> LaunchSpec:
         restart=restart_of(node.config),
         hash_basis={"bin": bins["prometheus"], "conf": _render(node, ctx), "args": node.config.args, "env": node.config.env,
                     "port": node.port,  # and a new key restarts it, through its digest (the key is in no pid file)
-                    "keys": {name: hashlib.sha256(key.encode()).hexdigest() for name, key in _keys(ctx).items()}},
+                    "keys": {name: hashlib.sha256(key.encode()).hexdigest() for name, key in _keys(node, ctx).items()}},
     )
 
 
 def prepare(node: Node, ctx) -> None:
-    from stapel.monitoring.prometheus import KEY_SUFFIX
-
     ctx.make_private_dir(ctx.paths.data(node.name), None)
     ctx.make_private_dir(ctx.paths.conf(node.name), None)
-    conf, keys = _conf(node, ctx), _keys(ctx)
+    conf, keys = _conf(node, ctx), _keys(node, ctx)
     for stale in conf.glob(f"*{KEY_SUFFIX}"):  # a key no longer in stapel.yaml does not stay on disk
         if stale.name not in keys:
             stale.unlink()
     for name, key in keys.items():
         write_private(conf / name, key)  # 0600: read by Prometheus, which runs as this user
-    write_private(conf / "prometheus.yml", _render(node, ctx))
+    write_private(conf / CONFIG_FILE, _render(node, ctx))
+
+
+# ---- monitoring, provisioning, native search (components/facets.py): what monitoring/, provision/ and
+# runtimes/native/binaries.py ask of this kind
+METRICS: MetricsEndpoint | None = MetricsEndpoint()
+EXPORTER: Exporter | None = None
+DASHBOARDS: tuple[Dashboard, ...] = ()
+GRAFANA_DATASOURCE: str | None = "prometheus"  # the Grafana datasource type it serves as
+SCRAPES_STACK = True  # reads the stack's scrape config (prometheus.yml of monitoring/prometheus.py)
+SHOWS_STACK = False  # reads the stack's Grafana provisioning (monitoring/grafana.py)
+scrape_key = no_scrape_key
+PROVISIONER: str | None = None  # its module under stapel.provision (declared, ensure, run)
+BINARIES = BinarySearch(dirs=["/opt/homebrew/bin", "/usr/local/bin"], apt="prometheus", brew="prometheus")
+DATABASE = False  # `stapel db` and stapel.testing's databases work on it
+input_files = no_input_files

@@ -5,6 +5,7 @@ from its environment (settings from env override the file). Ready when /readyz a
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -12,6 +13,7 @@ from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components.facets import BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_input_files
 from stapel.env.connections import HOST, Exports, grouped, http_url
 from stapel.model.base import Port, Strict, _no_bool
 from stapel.model.nodes import ComponentBase
@@ -142,3 +144,35 @@ def prepare(node: Node, ctx) -> None:
     ctx.make_private_dir(ctx.paths.data(node.name), None)
     ctx.make_private_dir(ctx.paths.conf(node.name), None)
     write_private(_conf_file(node, ctx), _render(node, ctx))
+
+
+# ---- monitoring, provisioning, native search (components/facets.py): what monitoring/, provision/ and
+# runtimes/native/binaries.py ask of this kind
+
+def vendor_hint() -> str:
+    """Where Qdrant comes from on this OS: its GitHub releases."""
+    import platform
+
+    arch = "aarch64" if platform.machine().lower() in ("arm64", "aarch64") else "x86_64"
+    if platform.system() == "Darwin":
+        target = f"{arch}-apple-darwin"
+    else:
+        target = "x86_64-unknown-linux-gnu" if arch == "x86_64" else "aarch64-unknown-linux-musl"
+    return f"qdrant-{target}.tar.gz from https://github.com/qdrant/qdrant/releases (its qdrant on PATH)"
+
+def scrape_key(config: Qdrant) -> str | None:
+    """With an api_key its /metrics wants the key too (qdrant/qdrant#1980): sent as a Bearer token read from a file."""
+    return config.api_key or ""
+
+
+METRICS: MetricsEndpoint | None = MetricsEndpoint()
+EXPORTER: Exporter | None = None
+DASHBOARDS: tuple[Dashboard, ...] = ()
+GRAFANA_DATASOURCE: str | None = None  # the Grafana datasource type it serves as
+SCRAPES_STACK = False  # reads the stack's scrape config (prometheus.yml of monitoring/prometheus.py)
+SHOWS_STACK = False  # reads the stack's Grafana provisioning (monitoring/grafana.py)
+PROVISIONER: str | None = "qdrant"  # stapel.provision.qdrant: collections
+BINARIES = BinarySearch(dirs=["/usr/local/bin", os.path.expanduser("~/.local/bin")], vendor=vendor_hint,
+                        compose_instead=True)  # in no distribution's archive
+DATABASE = False  # `stapel db` and stapel.testing's databases work on it
+input_files = no_input_files

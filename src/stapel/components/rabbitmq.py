@@ -22,6 +22,7 @@ from pydantic import Field, field_validator
 
 from stapel.components import rabbitmq_home
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components.facets import BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_scrape_key
 from stapel.env.connections import HOST, Exports, amqp_url, grouped, http_url
 from stapel.model.base import Port, _as_list, _as_name_map
 from stapel.model.nodes import ComponentBase
@@ -227,3 +228,29 @@ def _write(path, text: str, mode: int) -> None:
     if path.exists() and mode == 0o400:
         return
     write_private(path, text, mode)
+
+
+# ---- monitoring, provisioning, native search (components/facets.py): what monitoring/, provision/ and
+# runtimes/native/binaries.py ask of this kind
+
+def input_files(config: RabbitMQ) -> list[str]:
+    """Its AsyncAPI documents: a changed one is declared again."""
+    return list(config.asyncapi)
+
+
+METRICS: MetricsEndpoint | None = MetricsEndpoint("prometheus", "/metrics/per-object")  # per queue (plain /metrics sums them)
+EXPORTER: Exporter | None = None
+DASHBOARDS: tuple[Dashboard, ...] = (("stapel-rabbitmq", "RabbitMQ queues", [  # rabbitmq_prometheus, per object
+    ("Messages ready per queue", "none", [('sum by (vhost, queue) (rabbitmq_queue_messages_ready{kind="rabbitmq"})', "{{vhost}} {{queue}}")]),
+    ("Messages unacked per queue", "none", [('sum by (vhost, queue) (rabbitmq_queue_messages_unacked{kind="rabbitmq"})', "{{vhost}} {{queue}}")]),
+    ("Consumers per queue", "none", [('sum by (vhost, queue) (rabbitmq_queue_consumers{kind="rabbitmq"})', "{{vhost}} {{queue}}")]),
+    ("Connections", "none", [('sum by (node) (rabbitmq_connections{kind="rabbitmq"})', "{{node}}")]),
+]),)
+GRAFANA_DATASOURCE: str | None = None  # the Grafana datasource type it serves as
+SCRAPES_STACK = False  # reads the stack's scrape config (prometheus.yml of monitoring/prometheus.py)
+SHOWS_STACK = False  # reads the stack's Grafana provisioning (monitoring/grafana.py)
+scrape_key = no_scrape_key
+PROVISIONER: str | None = "rabbitmq"  # stapel.provision.rabbitmq: vhosts, users, exchanges, queues
+BINARIES = BinarySearch(  # /usr/sbin/rabbitmq-server is Debian's wrapper that su's to user rabbitmq: use the real script
+    dirs=["/usr/lib/rabbitmq/bin", "/opt/homebrew/sbin", "/usr/local/sbin"], skip=["/usr/sbin"], apt="rabbitmq-server", brew="rabbitmq")
+DATABASE = False  # `stapel db` and stapel.testing's databases work on it

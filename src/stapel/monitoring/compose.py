@@ -1,39 +1,43 @@
 """The monitoring part of `stapel render compose`: files written next to compose.yaml, their mounts, exporters.
 
-    monitoring/prometheus.yml      mounted as /etc/prometheus/prometheus.yml into every prometheus service
-    monitoring/grafana/...         mounted as /etc/grafana/provisioning into every grafana service
-    secrets/<qdrant>-api.key       a Qdrant API key its /metrics needs, each file mounted read-only as
-                                   /etc/prometheus/secrets/<qdrant>-api.key into every prometheus service (below)
-    <node>-exporter                postgres-exporter / redis_exporter per PostgreSQL / Redis node, in the profiles of
-                                   the (first) Prometheus; only when the stack has a Prometheus to scrape them
+    monitoring/prometheus.yml      mounted as /etc/prometheus/prometheus.yml into every service of a kind that
+                                   scrapes the stack (SCRAPES_STACK: Prometheus)
+    monitoring/grafana/...         mounted as /etc/grafana/provisioning into every service of a kind that shows it
+                                   (SHOWS_STACK: Grafana)
+    secrets/<qdrant>-api.key       a scrape's credential (a Qdrant API key its /metrics needs), each file mounted
+                                   read-only as /etc/prometheus/secrets/<qdrant>-api.key into every scraper (below)
+    <node>-exporter                the kind's EXPORTER (postgres-exporter, redis_exporter) per node of such a kind, in
+                                   the profiles of the (first) scraper; only when the stack has one to scrape them
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from stapel.errors import ConfigError
-from stapel.monitoring.views import EXPORTERS, compose_view, exporter_name
+from stapel.monitoring.views import compose_view, exporter_name, exporter_of, scrapes, shows
 
 FOLDER = "monitoring"
 GRAFANA_PROVISIONING = "/etc/grafana/provisioning"
-MOUNTS = {"prometheus": f"./{FOLDER}/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
-          "grafana": f"./{FOLDER}/grafana:{GRAFANA_PROVISIONING}:ro"}
+SCRAPE_CONFIG_MOUNT = f"./{FOLDER}/prometheus.yml:/etc/prometheus/prometheus.yml:ro"  # into each SCRAPES_STACK service
+PROVISIONING_MOUNT = f"./{FOLDER}/grafana:{GRAFANA_PROVISIONING}:ro"  # into each SHOWS_STACK service
 
 
 def _prometheus(stack: Any) -> Any:
-    return next((n for n in stack.components() if n.kind == "prometheus"), None)
+    """The (first) component that scrapes the stack."""
+    from stapel.monitoring.prometheus import scrapers
+
+    return next(iter(scrapers(stack)), None)
 
 
 def files(stack: Any) -> dict[str, str]:
     """{path relative to the output folder: text}; nothing without a Prometheus or Grafana in the stack."""
     from stapel.monitoring import grafana, prometheus
 
-    view, kinds, out = compose_view(stack), {n.kind for n in stack.components()}, {}
-    if "prometheus" in kinds:
+    view, out = compose_view(stack), {}
+    if any(scrapes(n) for n in stack.components()):
         out[f"{FOLDER}/prometheus.yml"] = prometheus.config(stack, view)
-    if "grafana" in kinds:
+    if any(shows(n) for n in stack.components()):
         out.update({f"{FOLDER}/grafana/{rel}": text for rel, text in grafana.files(stack, view, GRAFANA_PROVISIONING).items()})
     return out
 
@@ -51,16 +55,16 @@ def secret_files(stack: Any) -> dict[str, str]:
 
 
 def mounts(stack: Any, node: Any) -> list[str]:
-    if node.kind != "prometheus":
-        return [MOUNTS[node.kind]] if node.kind in MOUNTS else []
+    if not scrapes(node):
+        return [PROVISIONING_MOUNT] if shows(node) else []
     from stapel.monitoring.prometheus import SECRETS_MOUNT
     from stapel.private import SECRETS_DIR
 
-    return [MOUNTS["prometheus"], *(f"./{SECRETS_DIR}/{name}:{SECRETS_MOUNT}/{name}:ro" for name in secret_files(stack))]
+    return [SCRAPE_CONFIG_MOUNT, *(f"./{SECRETS_DIR}/{name}:{SECRETS_MOUNT}/{name}:ro" for name in secret_files(stack))]
 
 
 def exporters(stack: Any, refs: Any) -> dict[str, dict[str, Any]]:
-    """Compose services standing in for the /metrics PostgreSQL and Redis lack (secrets as ${VAR} of refs)."""
+    """Compose services standing in for the metrics endpoint some kinds lack (secrets as ${VAR} of refs)."""
     from stapel.render.compose_vars import escape
     from stapel.render.images import container_ports
 
@@ -69,19 +73,15 @@ def exporters(stack: Any, refs: Any) -> dict[str, dict[str, Any]]:
         return {}
     out = {}
     for node in stack.components():
-        if node.kind not in EXPORTERS:
+        exporter = exporter_of(node)
+        if exporter is None:
             continue
-        name, c = exporter_name(node.name), node.config
+        name = exporter_name(node.name)
         if name in stack.nodes:
             raise ConfigError(f"{stack.file.name}: components.{node.name}: its Prometheus exporter would be the Compose "
                               f"service '{name}', which stapel.yaml already names", hint=f"rename '{name}'")
-        password, port = f"{node.env_name}_PASSWORD", container_ports(node.kind)["main"]
-        if node.kind == "postgres":
-            env = {"DATA_SOURCE_URI": f"{node.name}:{port}/{escape(quote(c.database, safe=''))}?sslmode=disable",
-                   "DATA_SOURCE_USER": escape(c.user), "DATA_SOURCE_PASS": refs.ref(password, c.password)}
-        else:
-            env = {"REDIS_ADDR": f"redis://{node.name}:{port}", **({"REDIS_PASSWORD": refs.ref(password, c.password)} if c.password else {})}
-        out[name] = {"image": EXPORTERS[node.kind][0], "environment": env,
+        env = exporter.compose_env(node, container_ports(node.kind)["main"], refs.ref, escape)
+        out[name] = {"image": exporter.image, "environment": env,
                      "depends_on": {node.name: {"condition": "service_healthy"}}, "restart": "on-failure"}
         if prom.config.profiles:
             out[name]["profiles"] = list(prom.config.profiles)

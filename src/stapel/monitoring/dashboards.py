@@ -1,41 +1,31 @@
-"""Grafana dashboards as JSON: the stack overview, PostgreSQL, RabbitMQ queues and the project's services.
+"""Grafana dashboards as JSON: the stack overview, each kind's own (its module's DASHBOARDS: PostgreSQL, RabbitMQ
+queues), and the project's services.
 
 Every panel queries the datasource of grafana.py (uid DATASOURCE_UID) and selects by the `kind` label that
-prometheus.py puts on every target. Metric names: postgres-exporter (pg_*), rabbitmq_prometheus per-object
-(rabbitmq_queue_*), the usual prometheus-client HTTP names (http_requests_total, http_request_duration_seconds).
+prometheus.py puts on every target. Metric names of the services: the usual prometheus-client HTTP names
+(http_requests_total, http_request_duration_seconds).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from stapel.components import kinds
+from stapel.components.facets import Panel
+
 DATASOURCE_UID = "stapel-prometheus"
-DATASOURCE = {"type": "prometheus", "uid": DATASOURCE_UID}
 SCHEMA_VERSION = 39  # Grafana 11.x
 
-# uid -> (title, [(panel title, unit, [(expr, legend)])])
-DASHBOARDS: dict[str, tuple[str, list[tuple[str, str, list[tuple[str, str]]]]]] = {
+# uid -> (title, [(panel title, unit, [(expr, legend)])]): the ones of no kind (each kind's come between them)
+OVERVIEW: dict[str, tuple[str, list[Panel]]] = {
     "stapel-overview": ("Stack overview", [
         ("Targets up", "none", [('sum(up)', "up"), ('count(up)', "all")]),
         ("Up per job", "none", [('up', "{{job}} ({{kind}})")]),
         ("Scrape duration", "s", [('scrape_duration_seconds', "{{job}}")]),
         ("Samples scraped", "none", [('scrape_samples_scraped', "{{job}}")]),
     ]),
-    "stapel-postgres": ("PostgreSQL", [
-        ("Up", "none", [('pg_up{kind="postgres"}', "{{node}}")]),
-        ("Connections per database", "none", [('sum by (node, datname) (pg_stat_database_numbackends{kind="postgres"})', "{{node}} {{datname}}")]),
-        ("Transactions per second", "ops", [
-            ('sum by (node, datname) (rate(pg_stat_database_xact_commit{kind="postgres"}[5m]))', "{{datname}} commit"),
-            ('sum by (node, datname) (rate(pg_stat_database_xact_rollback{kind="postgres"}[5m]))', "{{datname}} rollback")]),
-        ("Database size", "bytes", [('pg_database_size_bytes{kind="postgres"}', "{{node}} {{datname}}")]),
-        ("Deadlocks per second", "ops", [('sum by (node, datname) (rate(pg_stat_database_deadlocks{kind="postgres"}[5m]))', "{{datname}}")]),
-    ]),
-    "stapel-rabbitmq": ("RabbitMQ queues", [
-        ("Messages ready per queue", "none", [('sum by (vhost, queue) (rabbitmq_queue_messages_ready{kind="rabbitmq"})', "{{vhost}} {{queue}}")]),
-        ("Messages unacked per queue", "none", [('sum by (vhost, queue) (rabbitmq_queue_messages_unacked{kind="rabbitmq"})', "{{vhost}} {{queue}}")]),
-        ("Consumers per queue", "none", [('sum by (vhost, queue) (rabbitmq_queue_consumers{kind="rabbitmq"})', "{{vhost}} {{queue}}")]),
-        ("Connections", "none", [('sum by (node) (rabbitmq_connections{kind="rabbitmq"})', "{{node}}")]),
-    ]),
+}
+SERVICES: dict[str, tuple[str, list[Panel]]] = {
     "stapel-services": ("Services", [
         ("Up", "none", [('up{kind="service"}', "{{job}}")]),
         ("HTTP requests per second", "reqps", [('sum by (job) (rate(http_requests_total{kind="service"}[5m]))', "{{job}}")]),
@@ -46,19 +36,31 @@ DASHBOARDS: dict[str, tuple[str, list[tuple[str, str, list[tuple[str, str]]]]]] 
 }
 
 
+def datasource() -> dict[str, str]:
+    """The datasource every panel queries: the first kind's that serves as one (GRAFANA_DATASOURCE), uid DATASOURCE_UID."""
+    found = next(module.GRAFANA_DATASOURCE for module in kinds().values() if module.GRAFANA_DATASOURCE)
+    return {"type": found, "uid": DATASOURCE_UID}
+
+
+def dashboards() -> dict[str, tuple[str, list[Panel]]]:
+    """uid -> (title, panels): the overview, each kind's in registry order, the services."""
+    by_kind = {uid: (title, panels) for module in kinds().values() for uid, title, panels in module.DASHBOARDS}
+    return {**OVERVIEW, **by_kind, **SERVICES}
+
+
 def _panel(index: int, title: str, unit: str, queries: list[tuple[str, str]]) -> dict[str, Any]:
     return {
-        "id": index + 1, "type": "timeseries", "title": title, "datasource": DATASOURCE,
+        "id": index + 1, "type": "timeseries", "title": title, "datasource": datasource(),
         "gridPos": {"h": 8, "w": 12, "x": (index % 2) * 12, "y": (index // 2) * 8},
         "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
         "options": {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}},
-        "targets": [{"refId": chr(ord("A") + n), "datasource": DATASOURCE, "expr": expr, "legendFormat": legend}
+        "targets": [{"refId": chr(ord("A") + n), "datasource": datasource(), "expr": expr, "legendFormat": legend}
                     for n, (expr, legend) in enumerate(queries)],
     }
 
 
 def dashboard(uid: str) -> dict[str, Any]:
-    title, panels = DASHBOARDS[uid]
+    title, panels = dashboards()[uid]
     return {
         "uid": uid, "title": f"stapel: {title}", "tags": ["stapel"], "schemaVersion": SCHEMA_VERSION, "version": 1,
         "editable": False, "time": {"from": "now-1h", "to": "now"}, "refresh": "10s", "timezone": "browser",
@@ -68,4 +70,4 @@ def dashboard(uid: str) -> dict[str, Any]:
 
 
 def all_dashboards() -> dict[str, dict[str, Any]]:
-    return {uid: dashboard(uid) for uid in DASHBOARDS}
+    return {uid: dashboard(uid) for uid in dashboards()}

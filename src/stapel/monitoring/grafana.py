@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from stapel.components import kind_module
 from stapel.monitoring.dashboards import DATASOURCE_UID, all_dashboards
 from stapel.monitoring.views import View
 
@@ -20,12 +21,13 @@ DASHBOARDS_SUBDIR = "dashboards/stapel"
 
 
 def datasources(stack: Any, view: View) -> dict[str, Any]:
-    found = [n for n in stack.components() if n.kind == "prometheus"]
+    """Every component whose kind serves as a Grafana datasource (GRAFANA_DATASOURCE: its type); the first is the default."""
+    found = [(n, kind_module(n.kind).GRAFANA_DATASOURCE) for n in stack.components() if kind_module(n.kind).GRAFANA_DATASOURCE]
     sources = [{"name": "Prometheus (stapel)" if i == 0 else f"Prometheus ({node.name})",
                 "uid": DATASOURCE_UID if i == 0 else f"{DATASOURCE_UID}-{node.name}",
-                "type": "prometheus", "access": "proxy", "url": f"http://{view.address(node.name)}",
+                "type": source_type, "access": "proxy", "url": f"http://{view.address(node.name)}",
                 "isDefault": i == 0, "editable": False}
-               for i, node in enumerate(found)]
+               for i, (node, source_type) in enumerate(found)]
     return {"apiVersion": 1, "datasources": sources}
 
 

@@ -1,7 +1,9 @@
 """The monitoring part of `stapel render k8s`: ConfigMaps, the scrape credentials' Secret, their mounts, exporter sidecars.
 
     <prom>-prometheus                 ConfigMap with prometheus.yml, mounted (subPath) as /etc/prometheus/prometheus.yml
-    <prom>-scrape-credentials         Secret with <qdrant>-api.key per Qdrant node (its API key; empty without one),
+                                      (into a node whose kind SCRAPES_STACK; the Grafana ones into a SHOWS_STACK one)
+    <prom>-scrape-credentials         Secret with <qdrant>-api.key per node whose kind's scrape_key is not None (a
+                                      Qdrant node: its API key; empty without one),
                                       mounted 0440 (fsGroup 65534: the image's nobody) as /etc/prometheus/secrets;
                                       each overlay's secretGenerator makes it from overlays/<contour>/secrets/, so the
                                       base holds placeholders only. Every Qdrant node has its file, so every contour
@@ -9,7 +11,7 @@
     <grafana>-grafana-datasources     datasources/stapel.yaml    } mounted (subPath) into /etc/grafana/provisioning
     <grafana>-grafana-providers       dashboards/stapel.yaml     }
     <grafana>-grafana-dashboards      the dashboards' JSON, mounted as /etc/grafana/provisioning/dashboards/stapel
-    exporter sidecar                  postgres-exporter / redis_exporter in the PostgreSQL / Redis pod, reading the node's
+    exporter sidecar                  the kind's EXPORTER (postgres-exporter, redis_exporter) in the node's pod, reading its
                                       own ConfigMap and Secret (so it never differs per contour), port `metrics` on
                                       the node's Service; only when the stack has a Prometheus to scrape it
 
@@ -21,7 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stapel.monitoring.views import EXPORTERS, k8s_view
+from stapel.components import kind_module
+from stapel.monitoring.views import exporter_of, k8s_view, scrapes, shows
 
 PROVISIONING = "/etc/grafana/provisioning"
 CREDENTIALS = "scrape-credentials"  # <prom>-scrape-credentials: the Secret with the scrapes' credential files
@@ -39,14 +42,14 @@ def _name(node: Any) -> str:
 
 
 def _data(stack: Any, node: Any) -> dict[str, dict[str, str]]:
-    """config map suffix -> its data, for a prometheus or grafana node."""
+    """config map suffix -> its data, for a node whose kind scrapes the stack or shows it."""
     from stapel.monitoring import grafana, prometheus
 
-    view = k8s_view(stack)
-    if node.kind == "prometheus":
-        return {"prometheus": {"prometheus.yml": prometheus.config(stack, view)}}
-    if node.kind != "grafana":
+    if scrapes(node):
+        return {node.kind: {"prometheus.yml": prometheus.config(stack, k8s_view(stack))}}  # <prom>-<its kind>
+    if not shows(node):
         return {}
+    view = k8s_view(stack)
     files = grafana.files(stack, view, PROVISIONING)
     return {suffix: {rel.rsplit("/", 1)[1]: text for rel, text in files.items() if rel.rsplit("/", 1)[0] == folder}
             for suffix, (folder, _, _) in GRAFANA_MAPS.items()}
@@ -83,10 +86,10 @@ def _dump(ops: list[dict[str, Any]]) -> str:
 
 
 def _qdrants(stack: Any) -> list[Any]:
-    """The Qdrant nodes whose API key a Prometheus of the stack needs (none without a Prometheus)."""
-    if not any(n.kind == "prometheus" for n in stack.components()):
-        return []
-    return [n for n in stack.components() if n.kind == "qdrant"]
+    """The nodes whose scrape sends a credential (Qdrant's API key), none without a scraper of the stack."""
+    from stapel.monitoring.prometheus import keyed
+
+    return keyed(stack)
 
 
 def credential_secrets(stack: Any, node: Any) -> list[dict[str, Any]]:
@@ -94,7 +97,7 @@ def credential_secrets(stack: Any, node: Any) -> list[dict[str, Any]]:
     from stapel.monitoring.prometheus import key_file
     from stapel.render.k8s_objects import labels
 
-    if node.kind != "prometheus" or not _qdrants(stack):
+    if not scrapes(node) or not _qdrants(stack):
         return []
     return [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{_name(node)}-{CREDENTIALS}", "labels": labels(stack, node)},
              "type": "Opaque", "stringData": {key_file(q): "" for q in _qdrants(stack)}}]
@@ -105,19 +108,19 @@ def generators(stack: Any) -> list[dict[str, Any]]:
 
     files = [f"{key_file(q)}=secrets/{key_file(q)}" for q in _qdrants(stack)]
     return [{"name": f"{_name(n)}-{CREDENTIALS}", "behavior": "replace", "files": files}
-            for n in stack.components() if n.kind == "prometheus" and files]
+            for n in stack.components() if scrapes(n) and files]
 
 
 def secret_files(stacks_by_contour: dict[str, Any]) -> dict[str, str]:
     """{overlays/<contour>/secrets/<qdrant>-api.key: the key, or nothing}: written 0600 beside the secret env files."""
     from stapel.monitoring.prometheus import key_file
 
-    return {f"overlays/{contour}/secrets/{key_file(q)}": q.config.api_key or ""
+    return {f"overlays/{contour}/secrets/{key_file(q)}": kind_module(q.kind).scrape_key(q.config) or ""
             for contour, stack in stacks_by_contour.items() for q in _qdrants(stack)}
 
 
 def volumes(stack: Any, node: Any) -> list[dict[str, Any]]:
-    suffixes = ["prometheus"] if node.kind == "prometheus" else list(GRAFANA_MAPS) if node.kind == "grafana" else []
+    suffixes = [node.kind] if scrapes(node) else list(GRAFANA_MAPS) if shows(node) else []
     found = [{"name": suffix, "configMap": {"name": f"{_name(node)}-{suffix}"}} for suffix in suffixes]
     if credential_secrets(stack, node):
         found.append({"name": CREDENTIALS, "secret": {"secretName": f"{_name(node)}-{CREDENTIALS}", "defaultMode": 0o440}})
@@ -127,40 +130,40 @@ def volumes(stack: Any, node: Any) -> list[dict[str, Any]]:
 def mounts(stack: Any, node: Any) -> list[dict[str, Any]]:
     from stapel.monitoring.prometheus import SECRETS_MOUNT
 
-    if node.kind == "prometheus":
-        config = {"name": "prometheus", "mountPath": "/etc/prometheus/prometheus.yml", "subPath": "prometheus.yml", "readOnly": True}
+    if scrapes(node):
+        config = {"name": node.kind, "mountPath": "/etc/prometheus/prometheus.yml", "subPath": "prometheus.yml", "readOnly": True}
         keys = [{"name": CREDENTIALS, "mountPath": SECRETS_MOUNT, "readOnly": True}] if credential_secrets(stack, node) else []
         return [config, *keys]
-    if node.kind != "grafana":
+    if not shows(node):
         return []
     return [{"name": suffix, "mountPath": path, **({"subPath": sub} if sub else {}), "readOnly": True}
             for suffix, (_, path, sub) in GRAFANA_MAPS.items()]
 
 
-def _scraped(stack: Any, node: Any) -> bool:
-    return node.kind in EXPORTERS and any(n.kind == "prometheus" for n in stack.components())
+def _scraped(stack: Any, node: Any) -> Any:
+    """The exporter beside `node` when its kind has one and the stack has a scraper, else None."""
+    from stapel.monitoring.prometheus import scrapers
+
+    return exporter_of(node) if scrapers(stack) else None
 
 
 def service_ports(stack: Any, node: Any) -> list[dict[str, Any]]:
-    if not _scraped(stack, node):
+    exporter = _scraped(stack, node)
+    if exporter is None:
         return []
-    return [{"name": "metrics", "port": EXPORTERS[node.kind][1], "targetPort": "metrics"}]
+    return [{"name": "metrics", "port": exporter.port, "targetPort": "metrics"}]
 
 
 def sidecars(stack: Any, node: Any, has_secret: bool) -> list[dict[str, Any]]:
-    """The exporter beside PostgreSQL or Redis, on 127.0.0.1 of the pod; $(VAR) comes from the node's env."""
+    """The kind's exporter beside the node, on 127.0.0.1 of the pod; $(VAR) comes from the node's env."""
     from stapel.render.images import container_ports
 
-    if not _scraped(stack, node):
+    exporter = _scraped(stack, node)
+    if exporter is None:
         return []
-    port, name = container_ports(node.kind)["main"], _name(node)
-    if node.kind == "postgres":
-        env = {"DATA_SOURCE_URI": f"127.0.0.1:{port}/$(POSTGRES_DB)?sslmode=disable", "DATA_SOURCE_USER": "$(POSTGRES_USER)",
-               "DATA_SOURCE_PASS": "$(POSTGRES_PASSWORD)"}
-    else:  # redis_exporter reads REDIS_PASSWORD itself (the node's Secret has it when there is one)
-        env = {"REDIS_ADDR": f"redis://127.0.0.1:{port}"}
-    return [{"name": "exporter", "image": EXPORTERS[node.kind][0],
-             "ports": [{"name": "metrics", "containerPort": EXPORTERS[node.kind][1]}],
+    env, name = exporter.k8s_env(container_ports(node.kind)["main"]), _name(node)
+    return [{"name": "exporter", "image": exporter.image,
+             "ports": [{"name": "metrics", "containerPort": exporter.port}],
              "envFrom": [{"configMapRef": {"name": f"{name}-env"}}] + ([{"secretRef": {"name": f"{name}-secrets"}}] if has_secret else []),
              "env": [{"name": key, "value": value} for key, value in env.items()],
              "resources": SIDECAR_RESOURCES}]

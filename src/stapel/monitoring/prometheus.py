@@ -1,14 +1,13 @@
 """prometheus.yml from the stack: one scrape job per node that has metrics, named like the node.
 
-    prometheus  itself (/metrics)
-    rabbitmq    the rabbitmq_prometheus plugin's /metrics/per-object (port `prometheus`, 15692; stapel enables it natively)
-    qdrant      /metrics on its main port; with an api_key that /metrics wants the key too (qdrant/qdrant#1980), sent as
-                a Bearer token read from a file (credentials_file, see credential_files): never in this file
-    consul      /v1/agent/metrics?format=prometheus
-    grafana     /metrics
-    postgres,   no endpoint of their own: the exporter of views.EXPORTERS (Compose: a service, Kubernetes: a sidecar);
-    redis       natively not scraped (a comment in the file says so)
-    services    `metrics:` of stapel.yaml: default /metrics on the service's port; `metrics: false` opts out
+    a kind with METRICS   its own endpoint (port name, path, params: the kind module says); a kind whose scrape_key()
+                          gives a secret (a Qdrant api_key) gets it as a Bearer token read from a file (credentials_file,
+                          see credential_files): never in this file
+    a kind with EXPORTER  no endpoint of its own: the exporter (Compose: a service, Kubernetes: a sidecar); natively
+                          not scraped (a comment in the file says so)
+    services              `metrics:` of stapel.yaml: default /metrics on the service's port; `metrics: false` opts out
+
+The scrape interval is the first scraping kind's (SCRAPES_STACK: Prometheus) `scrape_interval`.
 
 Every target carries the labels `kind` and `node` (the dashboards select by kind). The file does not name the contour:
 Kubernetes overlays share the base's ConfigMap unless something real differs.
@@ -18,48 +17,48 @@ from __future__ import annotations
 
 from typing import Any
 
-from stapel.monitoring.views import EXPORTERS, View
+from stapel.components import kind_module
+from stapel.components.facets import scrape_key_file as key_file
+from stapel.monitoring.views import View, exporter_of, scrapes
 
-# kind -> (port name, metrics path, query params) of a component's own endpoint
-NATIVE_ENDPOINTS: dict[str, tuple[str, str, dict[str, list[str]]]] = {
-    "prometheus": ("main", "/metrics", {}),
-    "rabbitmq": ("prometheus", "/metrics/per-object", {}),  # per queue (plain /metrics sums all queues up)
-    "qdrant": ("main", "/metrics", {}),
-    "consul": ("main", "/v1/agent/metrics", {"format": ["prometheus"]}),
-    "grafana": ("main", "/metrics", {}),
-}
 DEFAULT_INTERVAL = "15s"
 SECRETS_MOUNT = "/etc/prometheus/secrets"  # Compose and Kubernetes: where the credential files are mounted
-KEY_SUFFIX = "-api.key"
+
+
+def scrapers(stack: Any) -> list[Any]:
+    """The stack's components that scrape it (their kind's SCRAPES_STACK: they read this prometheus.yml)."""
+    return [n for n in stack.components() if scrapes(n)]
 
 
 def scrape_interval(stack: Any) -> str:
-    found = [n.config.scrape_interval for n in stack.components() if n.kind == "prometheus"]
+    found = [n.config.scrape_interval for n in scrapers(stack)]
     return found[0] if found else DEFAULT_INTERVAL
 
 
-def key_file(node: Any) -> str:
-    """The name of the file holding a Qdrant node's API key (natively beside prometheus.yml, else under SECRETS_MOUNT)."""
-    return f"{node.name}{KEY_SUFFIX}"
+def keyed(stack: Any) -> list[Any]:
+    """The nodes whose scrape sends a credential (a Qdrant node: its api_key, or none yet), none without a scraper."""
+    if not scrapers(stack):
+        return []
+    return [n for n in stack.components() if kind_module(n.kind).scrape_key(n.config) is not None]
 
 
 def credential_files(stack: Any) -> dict[str, str]:
     """{file name: secret} for every scrape that needs one: the API key of each Qdrant node that has one."""
-    return {key_file(n): n.config.api_key for n in stack.components() if n.kind == "qdrant" and n.config.api_key}
+    return {key_file(n): key for n in stack.components() for key in [kind_module(n.kind).scrape_key(n.config)] if key}
 
 
 def jobs(stack: Any, view: View, secrets: str = SECRETS_MOUNT) -> tuple[list[dict[str, Any]], list[str]]:
     """(scrape configs, notes on what is not scraped and why); `secrets`: the folder holding credential_files."""
     found, notes, keys = [], [], credential_files(stack)
     for node in stack.components():
-        if node.kind in NATIVE_ENDPOINTS:
-            port_name, path, params = NATIVE_ENDPOINTS[node.kind]
-            key = f"{secrets}/{key_file(node)}" if node.kind == "qdrant" and key_file(node) in keys else None
-            found.append(_job(stack, node, view.address(node.name, port_name), path, params, key))
+        endpoint, exporter = kind_module(node.kind).METRICS, exporter_of(node)
+        if endpoint is not None:
+            key = f"{secrets}/{key_file(node)}" if key_file(node) in keys else None
+            found.append(_job(stack, node, view.address(node.name, endpoint.port), endpoint.path, endpoint.params, key))
         elif view.exporter(node):
             found.append(_job(stack, node, view.exporter(node), "/metrics", {}))
-        elif node.kind in EXPORTERS:
-            image = EXPORTERS[node.kind][0].split(":")[0]
+        elif exporter is not None:
+            image = exporter.image.split(":")[0]
             notes.append(f"{node.name} ({node.kind}): not scraped natively: it has no /metrics of its own and {image} "
                          f"runs only in `stapel render compose` / `render k8s`")
     for node in stack.services():

@@ -1,9 +1,9 @@
 """Where Prometheus and Grafana reach each node: one view per runtime.
 
-    native   127.0.0.1 and the resolved host ports; PostgreSQL and Redis have no /metrics of their own and no
-             exporter runs natively, so they are not scraped
-    compose  Compose service names and container ports; an exporter service `<node>-exporter` per PostgreSQL
-             and Redis node (profile monitoring)
+    native   127.0.0.1 and the resolved host ports; a kind with no metrics of its own (its EXPORTER stands in
+             for it) is not scraped: no exporter runs natively
+    compose  Compose service names and container ports; an exporter service `<node>-exporter` per node of a
+             kind with an EXPORTER (in the Prometheus' profiles)
     k8s      Kubernetes Service names and container ports; the exporter is a sidecar of the node's pod, its port
              `metrics` on the node's own Service
 """
@@ -13,15 +13,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from stapel.components import kind_module
 from stapel.components.base import Node
+from stapel.components.facets import Exporter
 from stapel.env.connections import HOST
 from stapel.render.inside import InsideStack, inside
 
-# kind without a native endpoint -> (exporter image, its port)
-EXPORTERS = {
-    "postgres": ("prometheuscommunity/postgres-exporter:v0.15.0", 9187),
-    "redis": ("oliver006/redis_exporter:v1.62.0", 9121),
-}
+
+def scrapes(node: Node) -> bool:
+    """Whether the node's kind scrapes the stack: it reads prometheus.yml (SCRAPES_STACK)."""
+    return not node.is_service and kind_module(node.kind).SCRAPES_STACK
+
+
+def shows(node: Node) -> bool:
+    """Whether the node's kind shows the stack: it reads Grafana's provisioning (SHOWS_STACK)."""
+    return not node.is_service and kind_module(node.kind).SHOWS_STACK
+
+
+def exporter_of(node: Node) -> Exporter | None:
+    """The exporter standing in for a component whose kind has no metrics endpoint of its own (None: it has one)."""
+    return None if node.is_service else kind_module(node.kind).EXPORTER
 
 
 @dataclass
@@ -37,9 +48,10 @@ class View:
 
     def exporter(self, node: Node) -> str | None:
         """host:port of the exporter standing in for a kind without its own endpoint (None natively)."""
-        if node.kind not in EXPORTERS or self.runtime == "native":
+        exporter = exporter_of(node)
+        if exporter is None or self.runtime == "native":
             return None
-        port = EXPORTERS[node.kind][1]
+        port = exporter.port
         return f"{exporter_name(node.name)}:{port}" if self.runtime == "compose" else f"{self.host(node.name)}:{port}"
 
 

@@ -30,6 +30,14 @@ class NativeContext:
         self._bins: dict[tuple, versions.Choice] = {}
         self.probes = versions.ProbeCache(stack.paths.local / "state" / "binaries.json")
 
+    def stack_files(self, node: Node, folder: str) -> dict[str, str]:
+        """What a kind that reads the whole stack (SCRAPES_STACK, SHOWS_STACK: Prometheus, Grafana) is given here:
+        {path relative to `folder`: text}, in the native view (127.0.0.1, the ports actually used), `folder` being
+        where the kind writes them (monitoring/native.py). Passed in, so that no kind imports monitoring/."""
+        from stapel.monitoring.native import files
+
+        return files(self.stack, node, folder)
+
     def binaries(self, node: Node, programs: list[str]) -> dict[str, str]:
         """The programs' paths: the first found, or with `version:` the first of that version (versions.py)."""
         return self._choice(node, programs).paths
