@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components.facets import BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_input_files, no_scrape_key
 from stapel.env.connections import HOST, Exports, http_url
 from stapel.errors import PreflightError
 from stapel.model.nodes import ComponentBase
@@ -179,3 +180,18 @@ def prepare(node: Node, ctx) -> None:
         ctx.make_private_dir(folder, user)
     write_private(home / "router.php", _router_text(node, ctx))
     ctx.chown(home / "router.php", user)
+
+
+# ---- monitoring, provisioning, native search (components/facets.py)
+METRICS: MetricsEndpoint | None = None
+EXPORTER: Exporter | None = None
+DASHBOARDS: tuple[Dashboard, ...] = ()
+GRAFANA_DATASOURCE: str | None = None
+SCRAPES_STACK = False
+SHOWS_STACK = False
+scrape_key = no_scrape_key
+PROVISIONER: str | None = None
+BINARIES = BinarySearch(dirs=["/opt/homebrew/bin", "/usr/local/bin"], apt="php-cli php-pgsql adminer", brew="php",
+                        compose_instead=True)
+DATABASE = False
+input_files = no_input_files

@@ -30,6 +30,7 @@ from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components.facets import BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_input_files, no_scrape_key
 from stapel.env.connections import HOST, Exports, http_url
 from stapel.errors import PreflightError
 from stapel.model.nodes import ComponentBase
@@ -194,3 +195,18 @@ def prepare(node: Node, ctx) -> None:
     ctx.make_private_dir(temp / "temp", user)
     ctx.make_private_dir(ctx.paths.conf(node.name), None)
     write_private(_conf_dir(node, ctx) / "nginx.conf", native_config(node, ctx))
+
+
+# ---- monitoring, provisioning, native search (components/facets.py)
+METRICS: MetricsEndpoint | None = None  # stub_status is not Prometheus' format
+EXPORTER: Exporter | None = None
+DASHBOARDS: tuple[Dashboard, ...] = ()
+GRAFANA_DATASOURCE: str | None = None
+SCRAPES_STACK = False
+SHOWS_STACK = False
+scrape_key = no_scrape_key
+PROVISIONER: str | None = None
+BINARIES = BinarySearch(dirs=["/usr/sbin", "/opt/homebrew/bin", "/usr/local/bin"], apt="nginx-light", brew="nginx",
+                        compose_instead=True)  # Debian's nginx is in /usr/sbin, off a user's PATH
+DATABASE = False
+input_files = no_input_files
