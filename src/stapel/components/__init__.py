@@ -29,6 +29,7 @@ KINDS: dict[str, str] = {
     "grafana": "stapel.components.grafana",
     "nginx": "stapel.components.nginx",
     "adminer": "stapel.components.adminer",
+    "external": "stapel.components.external",
 }
 
 

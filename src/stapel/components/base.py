@@ -71,6 +71,11 @@ class Node:
         return self.ports.get("main")
 
     @property
+    def speaks(self) -> str:
+        """The kind whose protocol and exports it has: its own, or the one an external component serves."""
+        return getattr(self.config, "serves", None) or self.kind
+
+    @property
     def depends_on(self) -> dict[str, str]:
         return {name: dep.condition for name, dep in self.config.depends_on.items()}
 
