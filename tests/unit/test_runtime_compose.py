@@ -457,6 +457,12 @@ def test_unknown_runtimes(project: Path, monkeypatch, capsys) -> None:
     assert error_lines(capsys.readouterr().err) == ["stapel: error: stapel seed: native only (it runs a native up) (drop --runtime compose)"]
     assert main(["--runtime", "compose", "up", "--attach"]) == 1
     assert error_lines(capsys.readouterr().err) == ["stapel: error: --attach: native only (drop it, or drop --runtime compose)"]
+    assert main(["--runtime", "compose", "up", "--watch"]) == 1  # watch restarts native processes
+    assert error_lines(capsys.readouterr().err) == ["stapel: error: --watch: native only (drop it, or drop --runtime compose)"]
+    for command in ("stop", "restart"):
+        assert main(["--runtime", "compose", command, "--backend"]) == 1
+        assert error_lines(capsys.readouterr().err) == [
+            f"stapel: error: stapel {command} --backend: native only for now (name the services: --service a,b)"]
 
 
 def test_no_engine_with_the_real_binaries(project: Path) -> None:

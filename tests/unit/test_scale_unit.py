@@ -65,7 +65,7 @@ def test_the_supervisor_listens_with_a_real_backlog() -> None:
 
 
 def test_parallel_jobs_never_exceed_their_bound() -> None:
-    from stapel.engine.up import Up
+    from stapel.engine.up_processes import ProcessSteps
 
     running, peak, lock = [0], [0], threading.Lock()
 
@@ -78,12 +78,12 @@ def test_parallel_jobs_never_exceed_their_bound() -> None:
             running[0] -= 1
 
     fake = type("FakeUp", (), {"cancel": threading.Event()})()
-    Up._parallel(fake, [job] * 100, 7)
+    ProcessSteps._parallel(fake, [job] * 100, 7)
     assert peak[0] == 7
 
 
 def test_a_failing_parallel_job_cancels_the_queued_ones() -> None:
-    from stapel.engine.up import Up
+    from stapel.engine.up_processes import ProcessSteps
 
     ran = []
 
@@ -96,7 +96,7 @@ def test_a_failing_parallel_job_cancels_the_queued_ones() -> None:
 
     fake = type("FakeUp", (), {"cancel": threading.Event()})()
     with pytest.raises(ValueError):
-        Up._parallel(fake, [boom] + [slow] * 50, 2)
+        ProcessSteps._parallel(fake, [boom] + [slow] * 50, 2)
     assert len(ran) < 10 and fake.cancel.is_set()
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from stapel.cli.common import quick_paths, say
-from stapel.runtimes.native.client import SupervisorClient
+from stapel.cli.common import runtime_at, say
 
 
 def _render(procs: dict) -> object:
@@ -34,7 +33,7 @@ def attach(args: argparse.Namespace, dashboard=None) -> int:
     from stapel.cli.lifecycle import cmd_down
     from stapel.errors import EXIT_INTERRUPTED
 
-    client = SupervisorClient(quick_paths(args))
+    runtime = runtime_at(args)
     json_mode = bool(getattr(args, "json", False))
     console = Console(stderr=json_mode)
     if dashboard is not None:
@@ -43,8 +42,7 @@ def attach(args: argparse.Namespace, dashboard=None) -> int:
     try:
         with Live(_render({}), refresh_per_second=2, console=console) as live:
             while True:
-                status = client.status()
-                live.update(_render(status["procs"] if status else {}))
+                live.update(_render(runtime.states()))
                 time.sleep(1)
     except KeyboardInterrupt:
         if dashboard is not None:

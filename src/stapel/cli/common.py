@@ -52,10 +52,18 @@ def open_stack(args: argparse.Namespace):
     return _open(stack_file(args), args.contour, slot=getattr(args, "slot", None))
 
 
-def runtime_for(args: argparse.Namespace, stack, client=None) -> Any:
-    from stapel.runtimes.native.runtime import NativeRuntime
+def runtime_at(args: argparse.Namespace) -> Any:
+    """The contour's runtime (--runtime, else $STAPEL_RUNTIME, else native) from its paths alone: stapel.yaml unread."""
+    from stapel import runtimes
 
-    return NativeRuntime(stack, client)
+    return runtimes.at(quick_paths(args), getattr(args, "runtime", None) or "native")
+
+
+def runtime_for(args: argparse.Namespace, stack) -> Any:
+    """The runtime that runs a loaded stack's nodes."""
+    from stapel import runtimes
+
+    return runtimes.for_stack(stack, getattr(args, "runtime", None) or "native")
 
 
 def print_json(data: Any) -> None:

@@ -43,28 +43,10 @@ def _confirm(args: argparse.Namespace) -> None:
 
 
 def _drop(args: argparse.Namespace) -> None:
-    from stapel.engine import expected, ports
-    from stapel.provision import postgres
-    from stapel.provision.rabbitmq import require_running
+    from stapel.engine.databases import drop
 
-    stack = open_stack(args)
-    ports.apply_remembered(stack)
-    nodes = [n for n in stack.components() if n.kind == "postgres"]
-    targets = [n for n in nodes if postgres.droppable(n.config)]
-    if not nodes:
-        raise StapelError(f"db {args.db_command}: no postgres component in {stack.file.name}")
-    if not targets:
-        raise StapelError(f"db {args.db_command}: components.{nodes[0].name}: no database of its own to drop (stapel never "
-                          f"drops the maintenance database '{postgres.MAINTENANCE_DB}')",
-                          hint=f"give the application's data its own: components.{nodes[0].name}.database: NAME")
-    require_running(stack, targets)  # never a server of someone else's that holds the configured port
-    dropped, absent = [], []
-    for node in targets:
-        done, missing = postgres.drop(node.name, node.config, node.port)
-        dropped += done
-        absent += missing
+    dropped, absent = drop(open_stack(args), args.db_command)
     for change in dropped:
         say(f"  {change}")
     if not dropped:
         say(f"db {args.db_command}: nothing to drop ({'; '.join(absent)})")
-    expected.forget(stack.paths, [])  # the next up provisions again, never the fast path

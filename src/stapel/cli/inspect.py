@@ -1,19 +1,23 @@
-"""status, check, logs: answered from the supervisor and the last up's record, without loading stapel.yaml."""
+"""status, check, logs: answered by the contour's runtime and the last up's record, without loading stapel.yaml.
+
+Native: the supervisor's processes and the record of the last up (state/stack.json). Compose: the project's
+containers and its up.json. The columns differ because what there is to show differs (pids and versions; images,
+containers and published ports)."""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
 import os
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from stapel.cli.common import print_json, quick_paths, say, stack_file
+from stapel.cli.common import print_json, quick_paths, runtime_at, say, stack_file
 from stapel.engine import expected
 from stapel.errors import StapelError
-from stapel.runtimes.native.client import SupervisorClient
 
 
 def _since(started: float | None) -> str:
@@ -33,9 +37,7 @@ def table(rows: list[list[str]]) -> str:
 
 def _view(args: argparse.Namespace) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
     paths = quick_paths(args)
-    status = SupervisorClient(paths).status()
-    procs = status["procs"] if status else {}
-    return paths, procs, expected.load(paths)
+    return paths, runtime_at(args).states(), expected.load(paths)
 
 
 def _stale(args: argparse.Namespace, record: dict[str, Any] | None) -> bool:
@@ -45,6 +47,8 @@ def _stale(args: argparse.Namespace, record: dict[str, Any] | None) -> bool:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    if args.runtime == "compose":
+        return _compose_status(args)
     paths, procs, record = _view(args)
     names = list(dict.fromkeys([*(record or {}).get("nodes", {}), *procs]))
     rows = []
@@ -61,7 +65,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print_json({"contour": paths.contour, "config_changed_since_up": _stale(args, record), "nodes": rows})
         return 0
     if not rows:
-        compose = (paths.local / "compose" / paths.contour / "up.json").is_file()  # written by a --runtime compose up
+        from stapel import runtimes
+
+        compose = runtimes.at(paths, "compose").active()  # its up.json: written by a --runtime compose up
         say(f"nothing runs natively for contour '{paths.contour}'; the last up used --runtime compose "
             "(stapel --runtime compose status)" if compose else f"nothing runs for contour '{paths.contour}' (stapel up starts it)")
         return 0
@@ -93,6 +99,8 @@ def _probe(name: str, proc: dict[str, Any], meta: dict[str, Any]) -> dict[str, A
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.runtime == "compose":
+        return _compose_check(args)
     paths, procs, record = _view(args)
     nodes = (record or {}).get("nodes", {}) or {n: {} for n in procs}
     if not nodes:
@@ -112,15 +120,19 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from stapel.runtimes.native.runtime import tail
+    if args.runtime == "compose":
+        argv = runtime_at(args).logs_argv(args.name, args.follow, max(args.lines, 0))
+        # -f follows until Ctrl-C, like `stapel logs -f` natively: no timeout then
+        return subprocess.run(argv, timeout=None if args.follow else 120, check=False).returncode
+    from stapel.runtimes.base import log_file
 
     paths = quick_paths(args)
-    path = paths.supervisor_log if args.name == "supervisor" else paths.log(args.name)
+    path = log_file(paths, args.name)
     if not path.is_file():
         known = sorted(p.stem for p in paths.logs.glob("*.log")) if paths.logs.is_dir() else []
         raise StapelError(f"logs: no log for '{args.name}' in contour '{paths.contour}'",
                           hint=f"known: {', '.join(known)}" if known else "nothing has run yet")
-    for line in tail(path, max(args.lines, 0)) if args.lines else []:
+    for line in runtime_at(args).log_tail(args.name, max(args.lines, 0)) if args.lines else []:
         print(line)
     if not args.follow:
         return 0
@@ -152,3 +164,38 @@ def follow(path, sleep: float = 0.2, until=lambda: False) -> None:
             time.sleep(sleep)
     finally:
         f.close()
+
+
+def _compose_status(args: argparse.Namespace) -> int:
+    paths, runtime = quick_paths(args), runtime_at(args)
+    project, _ = runtime.project()
+    rows = [{"name": name, **row} for name, row in runtime.states().items()]
+    if args.json:
+        print_json({"contour": paths.contour, "runtime": "compose", "project": project.name if project else None,
+                    "nodes": [{k: v for k, v in r.items() if k != "healthy"} for r in rows]})
+        return 0
+    if not rows:
+        say(f"{runtime.nothing() if project is None else 'no container runs for project ' + project.name} "
+            "(stapel --runtime compose up starts it)")
+        return 0
+    lines = [["NAME", "IMAGE", "STATE", "HEALTH", "PORTS", "CONTAINER"]]
+    lines += [[r["name"], r["image"], r["state"], r["health"], r["ports"], r["container"]] for r in rows]
+    say(table(lines))
+    return 0
+
+
+def _compose_check(args: argparse.Namespace) -> int:
+    paths, runtime = quick_paths(args), runtime_at(args)
+    record = runtime.record()
+    if record is None:
+        raise StapelError(f"nothing to check: contour '{paths.contour}' is not up under --runtime compose",
+                          hint="run stapel --runtime compose up")
+    results = [{"name": name, "healthy": row["healthy"], "detail": row["detail"]}
+               for name, row in runtime.states().items() if name in record["services"]]
+    healthy = all(r["healthy"] for r in results)
+    if args.json:
+        print_json({"contour": paths.contour, "runtime": "compose", "healthy": healthy, "nodes": results})
+    else:
+        for r in results:
+            say(f"{'✓' if r['healthy'] else '✗'} {r['name']:<14} {r['detail']}")
+    return 0 if healthy else 1

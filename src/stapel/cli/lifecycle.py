@@ -1,69 +1,54 @@
-"""up, down, start, stop, restart."""
+"""up, down, start, stop, restart, seed: on the runtime --runtime (or $STAPEL_RUNTIME) names."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 
-from stapel.cli.common import open_stack, print_json, print_up, quick_paths, runtime_for, say, stack_file
+from stapel.cli.common import open_stack, print_json, print_up, quick_paths, runtime_at, runtime_for, say, stack_file
 from stapel.engine.options import UpOptions
 from stapel.errors import StapelError
 
 
 def _up(args: argparse.Namespace, options: UpOptions, quiet_json: bool = False, fast: bool = True) -> int:
     from stapel.cli.main import STARTED
-    from stapel.engine.fastpath import try_noop
-    from stapel.engine.lock import stack_lock
+    from stapel.engine import lifecycle
 
-    paths = quick_paths(args)
-    with stack_lock(paths, "up"):  # first: a refused up probes nothing, starts nothing, writes no summary
-        summary = try_noop(stack_file(args), paths.contour, options.to_json(), started=STARTED) if fast else None
-        if summary is None:
-            summary = _full_up(args, options, quiet_json)
+    speak = (lambda text: print(text, file=sys.stderr, flush=True)) if quiet_json else say
+    summary = lifecycle.up(quick_paths(args), stack_file(args), lambda: open_stack(args), args.runtime, options, speak,
+                           started=STARTED, fast=fast)
     if quiet_json:
         print_json(summary)
         return 0
-    took = summary["duration_seconds"]
-    if summary["changed"]:
-        print_up(summary, f"✓ stack '{summary['stack']}' ({summary['contour']}) is up in {took:.1f}s")
+    took, where = summary["duration_seconds"], f"'{summary['stack']}' ({summary['contour']})"
+    if args.runtime == "compose":  # every compose up asks the compose CLI: no "nothing to do" fast path
+        verb = "is up" if summary["changed"] else "is up and unchanged"
+        print_up(summary, f"✓ stack {where} {verb} in {took:.1f}s (--runtime compose)")
+    elif summary["changed"]:
+        print_up(summary, f"✓ stack {where} is up in {took:.1f}s")
     else:
-        print_up(summary, f"✓ nothing to do: stack '{summary['stack']}' ({summary['contour']}) is up and unchanged ({took:.2f}s)")
+        print_up(summary, f"✓ nothing to do: stack {where} is up and unchanged ({took:.2f}s)")
     return 0
-
-
-def _full_up(args: argparse.Namespace, options: UpOptions, quiet_json: bool) -> dict:
-    from stapel.cli.main import STARTED
-    from stapel.engine.up import Up
-    from stapel.runtimes.native.client import SupervisorClient
-
-    early = SupervisorClient(quick_paths(args))
-    early.spawn_quietly()  # its start-up overlaps the validation of stapel.yaml
-    try:
-        stack = open_stack(args)
-        if (early.paths.root, early.paths.contour) != (stack.paths.root, stack.paths.contour):
-            early.release()
-            early = None
-        runtime = runtime_for(args, stack, early)
-        speak = (lambda text: print(text, file=sys.stderr, flush=True)) if quiet_json else say
-        up = Up(stack, runtime, options, speak, started=STARTED)
-    except BaseException:
-        if early is not None:
-            early.release()  # nothing was started: do not leave a supervisor behind
-        raise
-    result = up.run()  # its own failures roll back what it started, and stop the supervisor when nothing runs
-    return {**result.summary, "run_dir": result.run_dir}
 
 
 def profiles(args: argparse.Namespace) -> list[str] | None:
     """--profile NAME (repeatable, or a,b), else $STAPEL_PROFILES=a,b (like COMPOSE_PROFILES); None: everything runs."""
-    given = args.profile or [os.environ.get("STAPEL_PROFILES", "")]
+    given = getattr(args, "profile", None) or [os.environ.get("STAPEL_PROFILES", "")]
     names = [name.strip() for value in given for name in value.split(",") if name.strip()]
     return names or None
 
 
+def _native_only(args: argparse.Namespace, *flags: str) -> None:
+    if args.runtime == "native":
+        return
+    for flag in flags:
+        if getattr(args, flag, False):
+            raise StapelError(f"--{flag.replace('_', '-')}: native only", hint=f"drop it, or drop --runtime {args.runtime}")
+
+
 def cmd_up(args: argparse.Namespace) -> int:
+    _native_only(args, "attach", "skip_migrations", "skip_seeds", "watch", "dashboard")
     options = UpOptions(services=args.service, skip_backend=args.skip_backend, skip_migrations=args.skip_migrations,
                         skip_seeds=args.skip_seeds, profiles=profiles(args))
     if getattr(args, "watch", False):
@@ -104,31 +89,29 @@ def _up_and_watch(args: argparse.Namespace, options: UpOptions) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from stapel.engine import expected
-    from stapel.engine.lock import stack_lock
-    from stapel.runtimes.native.client import SupervisorClient
+    from stapel.engine import lifecycle
 
-    paths = quick_paths(args)
+    paths, runtime = quick_paths(args), runtime_at(args)
+    if runtime.name == "compose" and runtime.project()[0] is None:
+        say(f"✓ stack ({paths.contour}) is down: {runtime.nothing()}")
+        return 0
     if args.volumes and not args.yes:
+        deletes = runtime.volumes()
         if not sys.stdin.isatty():
-            raise StapelError(f"down --volumes deletes {paths.local / 'data' / paths.contour}", hint="pass --yes to confirm")
-        answer = input(f"Delete all data of contour '{paths.contour}' under {paths.local / 'data' / paths.contour}? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
+            raise StapelError(f"down --volumes deletes {deletes}", hint="pass --yes to confirm")
+        if input(f"Delete {deletes}? [y/N] ").strip().lower() not in ("y", "yes"):
             say("kept everything")
             return 1
-    with stack_lock(paths, "down"):
-        stopped = SupervisorClient(paths).shutdown()
-        expected.forget(paths)
-        for name, outcome in stopped.items():
-            say(f"  {name}: {outcome}")
-        if args.volumes:
-            from stapel.runtimes.native.standin import remove_linked
-
-            for folder in (paths.local / "data" / paths.contour, paths.run / "conf"):
-                remove_linked(folder)  # data kept outside the project for a server user who cannot reach it
-                shutil.rmtree(folder, ignore_errors=True)
-            say(f"✓ deleted the data of contour '{paths.contour}'")
-    say(f"✓ stack ({paths.contour}) is down" + ("" if stopped else ": nothing was running"))
+    stopped = lifecycle.down(paths, runtime, args.volumes)
+    for name, outcome in stopped.items():
+        say(f"  {name}: {outcome}")
+    if args.volumes:
+        say(f"✓ deleted {'the volumes' if runtime.name == 'compose' else 'the data'} of contour '{paths.contour}'")
+    if runtime.name == "compose":
+        project = runtime.project()[0]
+        say(f"✓ stack ({paths.contour}) is down ({project.engine.cli} down, project {project.name})")
+    else:
+        say(f"✓ stack ({paths.contour}) is down" + ("" if stopped else ": nothing was running"))
     return 0
 
 
@@ -142,30 +125,29 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from stapel.engine import expected
-    from stapel.engine.lock import stack_lock
-    from stapel.runtimes.native.client import SupervisorClient
+    from stapel.engine import lifecycle
 
-    paths = quick_paths(args)
-    with stack_lock(paths, "stop"):
-        client = SupervisorClient(paths)
-        status = client.status()
-        procs = status["procs"] if status else {}
-        if args.backend:  # seed 000's stop-backend.sh: every service, the infrastructure keeps running
-            args.service = sorted(n for n, p in procs.items() if p.get("role") == "service" and p.get("state") not in ("stopped", "completed"))
-            if not args.service:
-                say(f"no service runs in contour '{paths.contour}'; the components keep running")
-                return 0
-        unknown = [n for n in args.service if n not in procs]
-        if unknown:
-            raise StapelError(f"--service: '{unknown[0]}' is not running", hint=f"running: {', '.join(sorted(procs)) or 'nothing'}")
-        stopped = client.request({"op": "stop", "names": args.service}, timeout=300)["stopped"]
-        expected.forget(paths, args.service)
+    paths, runtime = quick_paths(args), runtime_at(args)
+    stopped = lifecycle.stop(paths, runtime, None if args.backend else args.service, args.command)
+    if args.backend:  # seed 000's stop-backend.sh: every service, the infrastructure keeps running
+        args.service = list(stopped)
+        if not stopped:
+            say(f"no service runs in contour '{paths.contour}'; the components keep running")
+            return 0
     for name, outcome in stopped.items():
         say(f"  {name}: {outcome}")
     return 0
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
+    from stapel.engine import lifecycle
+
+    runtime = runtime_at(args)
+    if runtime.restarts_in_place:
+        if args.backend:
+            runtime.running_services(args.command)  # says which runtime cannot do that yet
+        for name, outcome in lifecycle.restart_in_place(quick_paths(args), runtime, args.service).items():
+            say(f"  {name}: {outcome}")
+        return 0
     cmd_stop(args)  # with --backend, it sets args.service to the services it stopped
     return _up(args, UpOptions(services=list(args.service))) if args.service else 0

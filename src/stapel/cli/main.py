@@ -36,7 +36,7 @@ COMMANDS = {
 
 
 RUNTIMES = ("native", "compose")
-COMPOSE_COMMANDS = ("up", "down", "status", "check", "logs", "start", "stop", "restart")  # what --runtime compose drives
+RUNTIME_COMMANDS = ("up", "down", "status", "check", "logs", "start", "stop", "restart")  # what --runtime chooses for
 NATIVE_ONLY = ("seed", "db")  # they run a native up
 
 
@@ -225,12 +225,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         from stapel.errors import ConfigError
 
         raise ConfigError(f"$STAPEL_RUNTIME: unknown runtime '{args.runtime}'", hint="expected native or compose")
-    if args.runtime == "compose" and args.command in COMPOSE_COMMANDS:
-        module = "stapel.cli.compose_runtime"
-    elif args.runtime == "compose" and args.command in NATIVE_ONLY:
+    if args.runtime != "native" and args.command in NATIVE_ONLY:
         from stapel.errors import StapelError
 
-        raise StapelError(f"stapel {args.command}: native only (it runs a native up)", hint="drop --runtime compose")
+        raise StapelError(f"stapel {args.command}: native only (it runs a native up)", hint=f"drop --runtime {args.runtime}")
+    if args.command not in RUNTIME_COMMANDS:
+        args.runtime = "native"  # the others work on the model, or on what runs natively (watch, dashboard)
     return getattr(importlib.import_module(module), function)(args)
 
 

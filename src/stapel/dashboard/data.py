@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from stapel import runtimes
 from stapel.engine import expected
 from stapel.errors import StapelError
 from stapel.paths import Paths
-from stapel.runtimes.native.client import SupervisorClient
 
 PROBE_PERIOD_SECONDS = 2.0
 SUMMARIES = 5
@@ -28,7 +28,7 @@ class StackView:
 
     def __init__(self, file: Path, contour: str | None, slot: int | None, paths: Paths):
         self.file, self.contour, self.slot, self.paths = file, contour, slot, paths
-        self.client = SupervisorClient(paths)
+        self.runtime = runtimes.at(paths)  # what runs natively: the dashboard shows processes, their logs and env
         self._stack: Any = None
         self._stack_key: tuple | None = None
         self._masker: Any = None
@@ -67,8 +67,9 @@ class StackView:
     # the processes
     def procs(self) -> dict[str, dict[str, Any]] | None:
         """The supervisor's view, or None when nothing of this stack runs."""
-        status = self.client.status()
-        return status["procs"] if status else None
+        if not self.runtime.active():
+            return None
+        return self.runtime.states()
 
     def nodes(self) -> dict[str, Any]:
         problem = None
@@ -134,7 +135,7 @@ class StackView:
     # env and runs
     def env(self) -> dict[str, Any]:
         """Each service's env as `stapel env print --service NAME` shows it (secrets masked)."""
-        from stapel.env.printing import service_environment
+        from stapel.engine.environment import service_environment
 
         stack = self.stack()
         if stack is None:

@@ -2,7 +2,8 @@
 without building the model again (pydantic alone costs ~0.3 s here, the whole no-op budget is 0.5 s).
 
 Anything unexpected (an input changed, a process gone or started from another spec, a probe failing)
-returns None, and the full pipeline runs and decides.
+returns None, and the full pipeline runs and decides. It reports the process pipeline's steps (up_processes.py)
+that it checked, under their names; provision, migrate and seed are not run, so not listed.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from stapel import runtimes
 from stapel.engine import expected
 from stapel.engine.lock import stack_lock
 from stapel.engine.runlog import RunLog
@@ -24,19 +26,19 @@ def _probe(node: dict[str, Any]) -> tuple[bool, str]:
     return run(ProbeSpec(**node["probe"])) if node.get("probe") else (True, "running")
 
 
-def try_noop(file: Path, contour: str, options: dict[str, Any], started: float | None = None) -> dict[str, Any] | None:
+def try_noop(file: Path, contour: str, options: dict[str, Any], started: float | None = None,
+             runtime: str = "native") -> dict[str, Any] | None:
     from stapel.env.masking import Masker
-    from stapel.runtimes.native.client import SupervisorClient
 
     paths = Paths(file.parent, contour)
     record = expected.load(paths)
     if not record or record.get("inputs") != expected.fingerprint(file, record.get("extra_files", []), options):
         return None
-    client = SupervisorClient(paths)
-    if not client.reachable():
+    where = runtimes.at(paths, runtime)
+    if not where.serving():
         return None
     with stack_lock(paths, "up"):
-        procs = client.request({"op": "status"})["procs"]
+        procs = where.states()
         nodes = record["nodes"]
         for name, node in nodes.items():
             proc = procs.get(name, {})
@@ -47,7 +49,7 @@ def try_noop(file: Path, contour: str, options: dict[str, Any], started: float |
         if not all(ok for ok, _ in health.values()):
             return None
         secrets = [n["probe"]["params"].get("password") for n in nodes.values() if n.get("probe")]
-        log = RunLog(paths, "up", record["stack"], "native", file, Masker([s for s in secrets if s]), started=started)
+        log = RunLog(paths, "up", record["stack"], where.name, file, Masker([s for s in secrets if s]), started=started)
         roles = {n["role"] for n in nodes.values()}
         for step, message in (("preflight", "inputs unchanged since the last up"), ("start", "everything runs, unchanged"),
                               ("wait", "everything healthy"), ("services", "unchanged" if "service" in roles else None),

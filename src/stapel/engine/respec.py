@@ -38,9 +38,9 @@ def remember_source(stack: Any) -> None:
 
 
 def rebuild(root: Path, instance: str, name: str) -> LaunchSpec:
+    from stapel import runtimes
     from stapel.engine.ports import apply_remembered
     from stapel.engine.stack import open_stack
-    from stapel.runtimes.native.runtime import NativeRuntime
 
     try:
         source = json.loads(_source_file(Paths(root, instance)).read_text())
@@ -50,7 +50,7 @@ def rebuild(root: Path, instance: str, name: str) -> LaunchSpec:
     if name not in stack.nodes:
         raise StapelError(f"'{name}' is no longer in {source['file']}")
     apply_remembered(stack)
-    return NativeRuntime(stack).launch(stack.nodes[name])
+    return runtimes.for_stack(stack).launch(stack.nodes[name])
 
 
 def main(argv: list[str]) -> int:

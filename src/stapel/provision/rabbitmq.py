@@ -87,9 +87,9 @@ def brokers(stack: Any, only: str | None = None) -> list[Any]:
 
 def require_running(stack: Any, nodes: list[Any]) -> None:
     """Only a broker this stack runs is touched (never another one that happens to hold the port)."""
-    from stapel.runtimes.native.client import SupervisorClient
+    from stapel import runtimes
 
-    procs = (SupervisorClient(stack.paths).status() or {}).get("procs", {})
+    procs = runtimes.at(stack.paths).states()
     stopped = [n.name for n in nodes if procs.get(n.name, {}).get("state") != "running"]
     if stopped:
         raise StapelError(f"{', '.join(stopped)}: not running in contour '{stack.instance}'", hint="run stapel up first")

@@ -15,56 +15,31 @@ outside dev, as for Kubernetes: images.check_tags); provisioning, migrations and
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from stapel.components.base import Node
 from stapel.env.connections import HOST
 from stapel.errors import ConfigError
-from stapel.gitignore import keep_out_of_git
 from stapel.monitoring import compose as monitoring_compose
-from stapel.private import write_private, write_secrets
+from stapel.private import write_secrets
 from stapel.render import compose_jobs, compose_watch, images, jobs, rabbitmq_definitions
 from stapel.render.compose_health import duration, healthcheck
 from stapel.render.compose_vars import (
     Refs,
     check_leaks,
-    env_text,
     env_value,
     escape,
     relative,
     seed_refs,
 )
+from stapel.render.compose_vars import (
+    env_text as env_text,  # the .env.compose beside compose.yaml: part of this module's API
+)
 from stapel.render.inside import LISTEN_ALL, compose_ports
 from stapel.render.inside import inside as inside_stack
 
 CONDITIONS = {"started": "service_started", "healthy": "service_healthy", "completed": "service_completed_successfully"}
-
-
-def run(args: Any) -> int:
-    from stapel.cli.common import open_stack
-
-    stack = open_stack(args)
-    out = Path(args.output)
-    tag, registry = args.tag or images.git_tag(stack.root), images.check_registry(args.registry)
-    warn = lambda text: print(f"warning: {text}", file=sys.stderr)  # noqa: E731
-    images.check_tags(stack, tag, warn)
-    doc, refs = build(stack, out, tag, registry)
-    text, secrets = document_text(stack, doc), env_text(stack, refs)  # both may refuse: before writing anything
-    out.mkdir(parents=True, exist_ok=True)
-    written = write_support_files(stack, out)
-    (out / "compose.yaml").write_text(text)
-    write_private(out / ".env.compose", secrets)
-    for note in keep_out_of_git([out / ".env.compose"], stack.root):
-        print(note, file=sys.stderr)
-    folders = sorted({rel.split("/")[0] + "/" for rel in written})
-    extra = f" and {len(written)} files it mounts ({', '.join(folders)})" if written else ""
-    print(f"wrote {out / 'compose.yaml'}, {out / '.env.compose'} (secrets, 0600){extra} for '{stack.name}' ({stack.instance}); "
-          f"run: docker compose --env-file {out / '.env.compose'} -f {out / 'compose.yaml'} up -d")
-    for line in images.missing_dockerfiles(stack):
-        warn(line)
-    return 0
 
 
 def write_support_files(stack: Any, out: Path) -> list[str]:

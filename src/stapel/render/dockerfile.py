@@ -34,27 +34,6 @@ Dockerfile
 """
 
 
-def run(args: Any) -> int:
-    from stapel.cli.common import open_stack
-    from stapel.components.service import cwd
-
-    stack = open_stack(args)
-    node = stack.nodes.get(args.service)
-    if node is None or not node.is_service:
-        raise ConfigError(f"--service {args.service}: no such service in {stack.file.name}",
-                          hint=f"services: {', '.join(n.name for n in stack.services()) or 'none'}")
-    folder = cwd(node, stack.root)
-    texts = {folder / "Dockerfile": dockerfile(stack, node, folder), folder / ".dockerignore": DOCKERIGNORE}
-    existing = [path for path in texts if path.exists()]
-    if existing and not args.force:
-        raise ConfigError(f"{existing[0]}: exists already; stapel does not overwrite it",
-                          hint=f"keep it, or replace it: stapel render dockerfile --service {node.name} --force")
-    for path, text in texts.items():
-        path.write_text(text)
-    print(f"wrote {folder / 'Dockerfile'} and {folder / '.dockerignore'} for service '{node.name}' (a starter: review and edit it)")
-    return 0
-
-
 def dockerfile(stack: Any, node: Any, folder: Path) -> str:
     command = list(node.config.command)
     python = Path(command[0]).name.startswith("python") or any(

@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from stapel.components.base import Node
-from stapel.engine.stack import Stack
+from stapel.components.stack import Stack
 from stapel.env.connections import HOST, Exports
 
 LISTEN_ALL = "0.0.0.0"  # where a service in a container listens (HOST): 127.0.0.1 there is the container's own

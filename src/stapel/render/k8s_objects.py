@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from stapel.components.base import Node
-from stapel.engine.stack import Stack
+from stapel.components.stack import Stack
 from stapel.errors import ConfigError
 from stapel.render import k8s_volumes
 from stapel.render.images import container_ports, data_path, image_for

@@ -16,6 +16,7 @@ from stapel.probes import ProbeSpec
 
 class FakeRuntime:
     name = "fake"
+    restarts_in_place = False
 
     def __init__(self, stack, behaviour: dict[str, str] | None = None, busy_ports: dict[int, str] | None = None):
         self.stack = stack
@@ -74,6 +75,25 @@ class FakeRuntime:
     def shutdown(self) -> None:
         self.stop(list(self.procs))
         self.events.append("shutdown")
+
+    def active(self) -> bool:
+        return bool(self.procs)
+
+    def check_names(self, names: list[str]) -> None:
+        unknown = [n for n in names if n not in self.procs]
+        if unknown:
+            raise PreflightError(f"--service: '{unknown[0]}' is not running")
+
+    def running_services(self, command: str) -> list[str]:
+        return sorted(n for n, p in self.procs.items() if p.get("role") == "service")
+
+    def down(self, volumes: bool) -> dict[str, str]:
+        stopped = self.stop(list(self.procs))
+        self.events.append("shutdown")
+        return stopped
+
+    def volumes(self) -> str:
+        return "nothing (the fake runtime keeps no data)"
 
     def probe(self, node: Node, spec: ProbeSpec) -> tuple[bool, str]:
         proc = self.procs.get(node.name)

@@ -71,10 +71,9 @@ class StapelStack:
         return self
 
     def _left_behind(self) -> bool:
-        from stapel.runtimes.native.client import SupervisorClient
+        from stapel import runtimes
 
-        paths = self.model().paths
-        return SupervisorClient(paths).has_processes() or paths.socket.exists() or (paths.local / "data" / paths.contour).exists()
+        return runtimes.at(self.model().paths).leftovers()
 
     def down(self) -> None:
         """Stop the slot's processes and delete its data (`keep`: leave both for the next session)."""
@@ -98,7 +97,7 @@ class StapelStack:
 
     def env(self, service: str) -> dict[str, str]:
         """The env `up` gives `service` (secrets in clear: it is your own test stack)."""
-        from stapel.env.printing import service_environment
+        from stapel.engine.environment import service_environment
 
         try:
             return service_environment(self.model(), service, "stapel_stack.env")

@@ -18,6 +18,7 @@ from stapel.probes import ProbeSpec
 from stapel.probes import run as run_probe
 from stapel.runtimes.native import standin, versions
 from stapel.runtimes.native.client import SupervisorClient
+from stapel.runtimes.native.contour import NativeContour, tail  # noqa: F401 - tail: re-exported (its old home)
 
 
 class NativeContext:
@@ -162,13 +163,13 @@ def unreachable_parent(path: Path, user: str) -> Path | None:
     return None
 
 
-class NativeRuntime:
-    name = "native"
+class NativeRuntime(NativeContour):
+    """The contour's processes for an `up`: launch specs built from the loaded stack."""
 
     def __init__(self, stack, client: SupervisorClient | None = None):
+        super().__init__(stack.paths, client)
         self.stack = stack
         self.ctx = NativeContext(stack)
-        self.client = client or SupervisorClient(stack.paths)
 
     def port_holder(self, port: int) -> str | None:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -194,10 +195,6 @@ class NativeRuntime:
         spec.secrets = self.stack.secrets()
         spec.logs = log_rotation(getattr(self.stack.model, "logs", None), getattr(node.config, "logs", None))
         return spec
-
-    def states(self) -> dict[str, dict[str, Any]]:
-        status = self.client.status()
-        return status["procs"] if status else {}
 
     def state(self, name: str) -> dict[str, Any]:
         """One node's state: what a waiter polls (the whole stack's, 200 waiters at a time, is too much)."""
@@ -232,48 +229,11 @@ class NativeRuntime:
         # a supervisor from before run_many (stapel upgraded while the stack ran): one request per node
         return [self.client.request({"op": "run", **item}, timeout=600) for item in payload]
 
-    def stop(self, names: list[str]) -> dict[str, str]:
-        if not self.client.reachable() and not self.client.has_processes():
-            return {}
-        self.client.ensure()
-        return self.client.request({"op": "stop", "names": names}, timeout=300)["stopped"]
-
     def shutdown(self) -> None:
         self.client.shutdown()
 
     def probe(self, node: Node, spec: ProbeSpec) -> tuple[bool, str]:
         return run_probe(spec)
-
-    def log_tail(self, name: str, lines: int) -> list[str]:
-        return tail(self.stack.paths.log(name), lines)
-
-
-def tail(path: Path, lines: int) -> list[str]:
-    """The last `lines` lines of a log, across its rotated files (log.1, log.2 ... before it)."""
-    from stapel.runtimes.native.logpipe import rotated
-
-    found: list[str] = []
-    for file in reversed(rotated(path)):
-        part = _tail_of(file, lines - len(found))
-        found = part + found
-        if len(found) >= lines:
-            break
-    return found[-lines:] if lines > 0 else []
-
-
-def _tail_of(path: Path, lines: int) -> list[str]:
-    try:
-        with open(path, "rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            window = 64 * 1024
-            while True:
-                f.seek(max(0, size - window))
-                text = f.read().decode(errors="replace").splitlines()
-                if len(text) > lines or window >= size:
-                    return text[-lines:] if lines > 0 else []
-                window *= 4
-    except OSError:
-        return []
 
 
 def _holder_name(port: int) -> str:
