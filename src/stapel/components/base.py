@@ -71,6 +71,12 @@ class Node:
         return self.ports.get("main")
 
     @property
+    def runs(self) -> bool:
+        """False for what stapel points at but never starts or stops (an external component): no launch spec, no
+        process to watch while waiting, nothing to stop."""
+        return getattr(self.config, "RUNS", True)
+
+    @property
     def speaks(self) -> str:
         """The kind whose protocol and exports it has: its own, or the one an external component serves."""
         return getattr(self.config, "serves", None) or self.kind

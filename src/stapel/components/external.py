@@ -156,6 +156,18 @@ def served(node: Node) -> tuple[Any, Node]:
     return module, Node(node.name, node.config.serves, config, ports)
 
 
+def provisioned_as(node: Node) -> tuple[Node, bool]:
+    """The node provision/steps.py provisions (the served kind's), and whether its URL is on this machine."""
+    import ipaddress
+
+    host = node.config.location()[0]
+    try:
+        local = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local = False
+    return served(node)[1], local
+
+
 def probe(node: Node) -> ProbeSpec:
     """The served kind's own probe, on the URL's host (a managed server answers slower than a local one)."""
     module, as_served = served(node)

@@ -142,6 +142,7 @@ class ComponentBase(Node):
 
     DEFAULT_PROFILES: ClassVar[tuple[str, ...]] = ()  # profiles when stapel.yaml gives none (monitoring kinds: monitoring)
     USE_KEYS: ClassVar[tuple[str, ...]] = ()  # the fields of a service's `uses:` entry (model.schema.Use) that fit this kind
+    RUNS: ClassVar[bool] = True  # False: stapel points at it and never starts or stops it (external)
 
     version: str | None = Field(None, description="Wanted version, e.g. '16' or '16.4': natively the first binaries found of that version run "
                                                   "(none: preflight fails); the image tag in Compose and Kubernetes.")

@@ -27,6 +27,7 @@ def run_all(stack: Any, nodes: list[Any], log: Callable[[str], None]) -> list[st
     recreated: a postgres component's own `database:` is created again after `stapel db drop`)."""
     from stapel.provision import postgres
 
+    nodes = [_provisioned_as(stack, node) for node in nodes]
     wanted = [node for node in nodes if declared(stack, node)]
     changes: list[str] = []
     for node in nodes:
@@ -48,3 +49,20 @@ def run_all(stack: Any, nodes: list[Any], log: Callable[[str], None]) -> list[st
 
             changes += {"consul": consul, "qdrant": qdrant}[node.kind].provision(node.name, node.config, node.port, log)
     return changes
+
+
+def _provisioned_as(stack: Any, node: Any) -> Any:
+    """An external component is provisioned as the node of the kind it serves (its config filled from its URL); the
+    provisioners connect to 127.0.0.1, so only one whose URL is on this machine, else one line says so."""
+    from stapel.components import kind_module
+
+    served = getattr(kind_module(node.kind), "provisioned_as", None)
+    if served is None:
+        return node
+    as_served, local = served(node)
+    if not local and declared(stack, as_served):
+        from stapel.errors import ConfigError
+
+        raise ConfigError(f"components.{node.name}: provisioning an external server that is not on this machine is not "
+                          "supported yet", hint="create its databases/roles/vhosts there, and remove them from stapel.yaml")
+    return as_served
