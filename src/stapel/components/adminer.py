@@ -148,8 +148,10 @@ def _home(node: Node, ctx, user: str | None, create: bool = False) -> Path:
 
 def _router_text(node: Node, ctx) -> str:
     target = server_of(node, ctx.stack.nodes)
-    server = f"{HOST}:{target.port}" if target else None
-    return router(node, _adminer_php(node), server, target.config.user if target else None)
+    if target is None:
+        return router(node, _adminer_php(node), None, None)
+    details = ctx.stack.exports(target).by_name  # a local postgres or an external one: where it is, its superuser
+    return router(node, _adminer_php(node), f"{details['HOST']}:{details['PORT']}", details["USER"])
 
 
 def native(node: Node, ctx) -> LaunchSpec:
