@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from conftest import stapel, status, stop_and_clean, traversable_dir
 
+from stapel.components import postgres
 from stapel.engine.stack import open_stack
 from stapel.render import jobs, psql_script
 
@@ -83,7 +84,7 @@ def run_script(base: Path, port: int) -> subprocess.CompletedProcess:
     shot = jobs.one_shots(open_stack(base / "stapel.yaml", "dev"), host_of=lambda name: "127.0.0.1")[0]
     command = shot.command[2].replace("-p 5432", f"-p {port}").replace(f"{jobs.STAPEL_DIR}/provision.sql", str(path))
     env = {"PATH": "/usr/bin:/bin", "POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": ADMIN,
-           **jobs.role_env(node.config)}
+           **postgres.role_env(node.config)}
     return subprocess.run(["sh", "-c", command.replace("exec psql", f"exec {psql()}")], env=env, capture_output=True,
                           text=True, timeout=60, check=False)
 

@@ -23,7 +23,7 @@ from stapel.engine.options import UpOptions
 from stapel.engine.stack import open_stack
 from stapel.engine.up import Up
 from stapel.errors import PreflightError
-from stapel.probes import checks
+from stapel.probes.generic import bash_get
 from stapel.runtimes.fake import FakeRuntime
 from stapel.runtimes.native.runtime import NativeContext
 
@@ -173,11 +173,11 @@ def answer():
 
 def test_consul_probe_waits_for_a_leader(answer: Answer) -> None:
     answer.body = b'""'
-    assert checks.consul({"port": answer.port}, 2) == (False, "no leader elected yet")
+    assert consul.Leader().check({"port": answer.port}, 2) == (False, "no leader elected yet")
     answer.body = b'"127.0.0.1:8300"'
-    assert checks.consul({"port": answer.port}, 2) == (True, "leader 127.0.0.1:8300")
+    assert consul.Leader().check({"port": answer.port}, 2) == (True, "leader 127.0.0.1:8300")
     answer.status = 500
-    assert checks.consul({"port": answer.port}, 2)[0] is False
+    assert consul.Leader().check({"port": answer.port}, 2)[0] is False
 
 
 def run_shell(argv: list[str]) -> int:
@@ -191,11 +191,11 @@ def test_the_consul_container_check_passes_only_with_a_leader(answer: Answer) ->
     assert run_shell(["sh", "-c", consul.container_check(answer.port)]) == 1
 
 
-def test_the_qdrant_container_check_needs_only_bash(answer: Answer) -> None:
+def test_the_bash_http_check_qdrant_runs_needs_only_bash(answer: Answer) -> None:
     answer.body = b"all shards are ready"
-    assert run_shell(["bash", "-c", qdrant.container_check(answer.port, "/readyz")]) == 0
+    assert run_shell(["bash", "-c", bash_get(answer.port, "/readyz")]) == 0
     answer.status = 503
-    assert run_shell(["bash", "-c", qdrant.container_check(answer.port, "/readyz")]) != 0
+    assert run_shell(["bash", "-c", bash_get(answer.port, "/readyz")]) != 0
 
 
 def test_compose_and_k8s_run_them_with_their_own_checks_and_the_key_as_a_secret(tmp_path: Path) -> None:

@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 from validators import compose_spec_errors
 
+from stapel.components import prometheus
 from stapel.engine.stack import open_stack
 from stapel.errors import ConfigError
 from stapel.private import write_private
-from stapel.render import compose, images
+from stapel.render import compose
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "compose"
@@ -112,7 +113,7 @@ def test_a_dsn_and_a_secret_named_key_become_references(project: Path) -> None:
 
 
 def test_a_kind_without_an_image_is_refused(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(images.IMAGES, "prometheus")
+    monkeypatch.setattr(prometheus, "CONTAINER", None)
     with pytest.raises(ConfigError) as info:
         compose.render(open_stack(project / "stapel.yaml", "dev", env={}))
     assert info.value.message == "components.metrics.kind: no container image is known for kind 'prometheus'"

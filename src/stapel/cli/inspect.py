@@ -83,7 +83,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _probe(name: str, proc: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
-    from stapel.probes import ProbeSpec, run
+    from stapel.components.probing import run
+    from stapel.probes import ProbeSpec
 
     state = proc.get("state", "not running")
     if state == "completed":

@@ -20,7 +20,18 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components import base
+from stapel.components.base import (
+    BinaryVersion,
+    Container,
+    LaunchSpec,
+    Node,
+    Resources,
+    Target,
+    component_env,
+    probe_from_config,
+    restart_of,
+)
 from stapel.components.facets import BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_input_files, no_scrape_key
 from stapel.env.connections import HOST, Exports, http_url
 from stapel.errors import PreflightError
@@ -79,6 +90,10 @@ def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:
     """`PHP 8.2.36 (cli) (built: ...)` -> PHP 8.2.36 (`version:` is the image tag, Adminer's, in containers)."""
     found = re.search(r"^PHP (\d+(?:\.\d+)+)", run([bins["php"], "--version"]), re.MULTILINE)
     return BinaryVersion("PHP", found.group(1)) if found else None
+
+
+def version_sources(wanted: tuple[int, ...]) -> dict[str, str]:
+    return {"apt": "php-cli", "brew": "php", "note": "`version:` is Adminer's image tag in containers; natively it matches PHP"}
 
 
 def probe(node: Node) -> ProbeSpec:
@@ -197,3 +212,17 @@ BINARIES = BinarySearch(dirs=["/opt/homebrew/bin", "/usr/local/bin"], apt="php-c
                         compose_instead=True)
 DATABASE = False
 input_files = no_input_files
+
+
+# ---- the container facet: the official image (php -S on 8080 as user adminer), its login form's server from
+# ADMINER_DEFAULT_SERVER: the postgres component's service name (its image listens on PostgreSQL's own 5432).
+CONTAINER = Container("adminer", "4.8.1", {"main": 8080}, "/var/lib/stapel-adminer",  # Adminer keeps nothing: a small claim
+                      resources=Resources("20m", "32Mi", "500m", "128Mi", "64Mi"), http_client="wget")
+container_args, job_env = base.container_args, base.job_env  # the contract's defaults, kept
+
+
+def container_env(node: Node, target: Target) -> dict[str, str]:
+    server = node.config.server
+    if server is None:
+        return {}
+    return {"ADMINER_DEFAULT_SERVER": server.lower().replace("_", "-") if target.name == "kubernetes" else server}

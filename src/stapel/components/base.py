@@ -1,24 +1,13 @@
-"""What every kind module provides, and the resolved node the engine passes around.
-
-A kind module (postgres.py, redis.py, ...) exposes the same names:
-  DEFAULT_PORTS     named ports with their standard numbers; "main" is the one users connect to
-  INTERNAL_PORTS    names of ports nobody connects to by number (always moved when busy)
-  configured_ports(config) -> {name: port}
-  probe(node) -> ProbeSpec                  its own readiness check
-  exports(node, use) -> Exports             connection details for services (env/connections.py)
-  secrets(config) -> [values]               what the masker must hide
-  native(node, ctx) -> LaunchSpec           how it runs as a plain process (no side effects)
-  prepare(node, ctx)                        what must exist on disk before it starts (initdb, configs)
-and, where `version:` is honoured natively:
-  binary_version(bins, run) -> BinaryVersion | None   what the found binaries are; run(argv) -> output (cached)
-  version_sources(wanted) -> {apt|brew|pip|note: ...}  where that version comes from (for the preflight error)
-"""
+"""The defaults of the kind contract (components/contract.py `Kind`), its data types, and the resolved node the
+engine passes around. A kind module imports the defaults it does not override, so every kind module has every
+name of the contract (pre-commit's lang_base)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import signal
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -208,3 +197,94 @@ def component_env(node: Node, extra: dict[str, str] | None = None) -> dict[str, 
     env.update(extra or {})
     env.update(node.config.env)
     return env
+
+
+# ---- the container facet: defaults (a kind module imports those it does not override)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Kubernetes requests and limits of its container, and the size of its volume claim."""
+
+    cpu: str = "50m"
+    memory: str = "64Mi"
+    cpu_limit: str = "500m"
+    memory_limit: str = "256Mi"
+    storage: str = "1Gi"
+
+
+@dataclass(frozen=True)
+class HttpProvision:
+    """A provisioning one-shot that sends the native provisioner's HTTP requests with curl (provision/<kind>.py
+    `plan_requests`)."""
+
+    what: str  # what the script declares, for its header comment
+    ready: str  # a shell test that the component answers, `{base}` its URL (Kubernetes waits on it)
+    auth_header: str | None = None  # a header carrying the container env's secret (its only secret_env key)
+    leak_hint: str | None = None  # what to do when a declared value is a secret (it would land in the script)
+
+
+@dataclass(frozen=True)
+class BootDefinitions:
+    """A private file the image loads at every boot (RabbitMQ's users as password hashes, vhosts, queues...), from the
+    kind's `definitions(node, declared)`; render/rabbitmq_definitions.py mounts it (Compose: read-only for a wrapper
+    entrypoint that installs it; Kubernetes: from a Secret beside a config entry naming it)."""
+
+    conf_d: str  # the config file (inside the image) whose one line names the definitions file
+    mounted: str  # Compose: the bind mount, readable by root only
+    wrapper: str  # Compose: the entrypoint script that installs the mounted file, then runs the image's own entrypoint
+    command: tuple[str, ...]  # Compose: the image's CMD again (an entrypoint given in Compose drops it)
+    k8s_dir: str  # Kubernetes: where the Secret is mounted (definitions.json in it)
+    conf_line: str  # Kubernetes: conf_d's content, `{path}` the definitions file
+
+
+@dataclass(frozen=True)
+class Container:
+    """How a kind runs in a container (render compose and k8s): its official image, pinned."""
+
+    image: str  # e.g. "postgres", "prom/prometheus"
+    tag: str  # the pinned default; a component's `version:` replaces it (plus tag_suffix)
+    ports: Mapping[str, int]  # container ports by stapel's port names
+    data_path: str  # where its volume is mounted
+    tag_suffix: str = ""  # appended to `version:` (RabbitMQ: "-management", the image with the management plugin)
+    fs_group: int | None = None  # the pod's fsGroup, for an image that runs as a non-root user and writes its volume
+    resources: Resources = Resources()
+    secret_env: Mapping[str, str] = field(default_factory=dict)  # env key -> suffix of its Compose variable (<NODE>_PASSWORD)
+    http_client: str = "curl|wget"  # what an http health check runs inside the image: curl|wget, wget, bash (/dev/tcp)
+    sql: bool = False  # the image has psql and pg_isready: provisioning, SQL seeds and waits for it run from it
+    http_provision: HttpProvision | None = None  # what it declares is provisioned by a curl one-shot (render/http_jobs.py)
+    boot_definitions: BootDefinitions | None = None  # what it declares is loaded from a file at every boot
+
+    def image_for(self, config: Any) -> str:
+        """`postgres:16.4-bookworm`; a component's version (e.g. 15) gives `postgres:15` instead."""
+        version = getattr(config, "version", None)
+        return f"{self.image}:{f'{version}{self.tag_suffix}' if version else self.tag}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a container is rendered: "compose" or "kubernetes", and how a command line there names a secret of the
+    container's env: Compose a ${VAR} of .env.compose, Kubernetes $(KEY) from the pod's env."""
+
+    name: str
+    secret: Callable[[Node, str, str], str]  # (node, env key, value) -> the reference
+    text: Callable[[str], str] = str  # a literal as written there (Compose doubles `$`)
+
+
+def container_env(node: Node, target: Target) -> dict[str, str]:
+    return {}
+
+
+def container_args(node: Node, target: Target) -> list[str]:
+    return []
+
+
+def job_env(node: Node) -> dict[str, str]:
+    return {}
+
+
+def container_files(stack: Any, node: Node, host_of: Callable[[str], str], target: str = "compose") -> dict[str, str]:
+    """Files generated from the stack that its container reads: {absolute path in the container: text}, mounted read-only
+    (Compose: written beside compose.yaml under files/<node>/; Kubernetes: a ConfigMap <node>-files). `host_of(name)`:
+    another node's host inside the network; `target`: compose or kubernetes. Optional in a kind module (nginx has its nginx.conf); default: none."""
+    return {}

@@ -20,12 +20,23 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components import base
+from stapel.components.base import (
+    BinaryVersion,
+    Container,
+    HttpProvision,
+    LaunchSpec,
+    Node,
+    Target,
+    component_env,
+    probe_from_config,
+    restart_of,
+)
 from stapel.components.facets import BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_input_files, no_scrape_key
 from stapel.env.connections import HOST, Exports, grouped, http_url
 from stapel.model.nodes import ComponentBase
 from stapel.private import write_private
-from stapel.probes import ProbeSpec
+from stapel.probes import InContainer, Probe, ProbeSpec, Result, checks
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
@@ -78,6 +89,37 @@ def probe(node: Node) -> ProbeSpec:
     return probe_from_config(node, default)
 
 
+class Leader(Probe):
+    """A Consul server is ready when /v1/status/leader names a leader ("127.0.0.1:8300"; "" while it elects one). An
+    httpGet would pass before that (200 ""): in a container, a shell test with the image's curl (container_check)."""
+
+    type = "consul"
+
+    def check(self, params: dict, timeout: float) -> Result:
+        host = params.get("host", "127.0.0.1")
+        request = f"GET /v1/status/leader HTTP/1.0\r\nHost: {host}:{params['port']}\r\nConnection: close\r\n\r\n"
+        reply = b""
+        with checks.connect(params, timeout) as sock:
+            sock.sendall(request.encode())
+            while len(reply) < 65536:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+        head, _, body = reply.partition(b"\r\n\r\n")
+        status = head.split(b"\r\n", 1)[0].split()
+        if len(status) < 2 or status[1] != b"200":
+            return False, f"GET /v1/status/leader -> {head[:40]!r}"
+        leader = body.strip().strip(b'"').decode(errors="replace")
+        return bool(leader), f"leader {leader}" if leader else "no leader elected yet"
+
+    def compose_test(self, params: dict, where: InContainer) -> list[str]:
+        return ["CMD-SHELL", container_check(where.port)]
+
+    def kubernetes_check(self, params: dict, where: InContainer) -> dict:
+        return {"exec": {"command": ["sh", "-c", container_check(where.port)]}}
+
+
 def exports(node: Node, use: Use | None = None) -> Exports:
     """CONSUL_HTTP_ADDR (what the consul CLI and Go API read; a scheme is allowed there), CONSUL_URL, CONSUL_HOST/_PORT."""
     url = http_url(node.port)
@@ -94,14 +136,23 @@ def secrets(config) -> list[str]:
 # pod IP is not), the HTTP API on every interface. The entrypoint writes CONSUL_LOCAL_CONFIG to local.json.
 TELEMETRY = {"prometheus_retention_time": "60s", "disable_hostname": True}  # /v1/agent/metrics?format=prometheus answers
 CONTAINER_ARGS = ["agent", "-server", "-bootstrap-expect=1", "-ui", "-client=0.0.0.0", "-bind=127.0.0.1"]
+# Its KV is provisioned by a curl one-shot once a leader is elected (a KV write before that fails).
+CONTAINER = Container("hashicorp/consul", "1.19.2", {"main": 8500}, "/consul/data",
+                      http_provision=HttpProvision("KV keys", "curl -fsS {base}/v1/status/leader | grep -q :", leak_hint=(
+                          "a Consul KV value in stapel.yaml is written into the provision script: keep secrets out of the KV")))
+job_env = base.job_env  # the contract's default, kept
 
 
-def container_env(ports: dict[str, int], config) -> dict[str, str]:
+def container_env(node: Node, target: Target) -> dict[str, str]:
     return {"CONSUL_LOCAL_CONFIG": json.dumps({"disable_update_check": True, "performance": {"raft_multiplier": 1},
                                               "telemetry": TELEMETRY})}
 
 
-def container_check(port: int) -> str:
+def container_args(node: Node, target: Target) -> list[str]:
+    return CONTAINER_ARGS + [target.text(a) for a in node.config.args]
+
+
+def container_check(port: int | None) -> str:
     """A shell test inside hashicorp/consul (Alpine, with curl): healthy once a leader is elected ("" before)."""
     return f"curl -fsS http://127.0.0.1:{port}/v1/status/leader | grep -q :"
 

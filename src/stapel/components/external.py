@@ -24,7 +24,8 @@ from urllib.parse import unquote, urlsplit
 from pydantic import ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from stapel.components.base import Node, probe_from_config
+from stapel.components import base
+from stapel.components.base import Container, Node, probe_from_config
 from stapel.components.facets import BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_input_files, no_scrape_key
 from stapel.env.connections import HOST, Exports
 from stapel.model.nodes import ComponentBase
@@ -143,6 +144,14 @@ PROGRAMS: list[str] = []
 RUNS = False  # never started, never stopped
 
 
+def binary_version(bins: dict[str, str], run) -> None:
+    return None  # nothing runs here
+
+
+def version_sources(wanted: tuple[int, ...]) -> dict[str, str]:
+    return {}
+
+
 def configured_ports(config) -> dict[str, int]:
     return {}  # not a local port: never moved, never checked for being free
 
@@ -215,3 +224,8 @@ PROVISIONER: str | None = None  # the served kind's (provision/steps.py asks thr
 BINARIES = BinarySearch()
 DATABASE = False
 input_files = no_input_files
+
+
+# ---- the container facet: none. Compose and Kubernetes renders have no container for it; services get its URL.
+CONTAINER: Container | None = None
+container_env, container_args, job_env = base.container_env, base.container_args, base.job_env  # the contract's defaults, kept

@@ -15,7 +15,18 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components import base
+from stapel.components.base import (
+    BinaryVersion,
+    Container,
+    LaunchSpec,
+    Node,
+    Resources,
+    Target,
+    component_env,
+    probe_from_config,
+    restart_of,
+)
 from stapel.components.facets import BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_input_files, no_scrape_key
 from stapel.env.connections import HOST, Exports, http_url
 from stapel.errors import PreflightError
@@ -41,6 +52,16 @@ CONFIG = Grafana
 DEFAULT_PORTS = {"main": 3000}
 INTERNAL_PORTS: tuple[str, ...] = ()
 PROGRAMS = ["grafana|grafana-server"]
+
+
+# ---- in a container: the image runs as uid 472 and writes its volume (fsGroup)
+CONTAINER = Container("grafana/grafana", "11.2.0", {"main": 3000}, "/var/lib/grafana", fs_group=472,
+                      resources=Resources("50m", "128Mi", "500m", "512Mi", "1Gi"), secret_env={"GF_SECURITY_ADMIN_PASSWORD": "PASSWORD"})
+container_args, job_env = base.container_args, base.job_env  # the contract's defaults, kept
+
+
+def container_env(node: Node, target: Target) -> dict[str, str]:
+    return {"GF_SECURITY_ADMIN_USER": node.config.user, "GF_SECURITY_ADMIN_PASSWORD": node.config.password}
 
 
 def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import time
 from typing import TYPE_CHECKING, ClassVar, Literal
@@ -14,13 +15,24 @@ from urllib.parse import quote
 from pydantic import Field, field_validator
 
 from stapel.components import pg_template
-from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, numbers, probe_from_config, restart_of
+from stapel.components.base import (
+    BinaryVersion,
+    Container,
+    LaunchSpec,
+    Node,
+    Resources,
+    Target,
+    component_env,
+    numbers,
+    probe_from_config,
+    restart_of,
+)
 from stapel.components.facets import BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_input_files, no_scrape_key
 from stapel.env.connections import HOST, Exports, grouped, postgres_urls
 from stapel.errors import PreflightError, StartError
 from stapel.model.base import Strict, _as_list, _as_name_map
 from stapel.model.nodes import ComponentBase
-from stapel.probes import ProbeSpec
+from stapel.probes import InContainer, Probe, ProbeSpec, Result, checks
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
@@ -96,6 +108,38 @@ def probe(node: Node) -> ProbeSpec:
     return probe_from_config(node, default)
 
 
+class Ready(Probe):
+    """What pg_isready does: send a startup packet; any answer but 'starting up' / 'shutting down' is ready.
+    In a container, pg_isready itself (the image has it)."""
+
+    type = "postgres"
+
+    def check(self, params: dict, timeout: float) -> Result:
+        body = struct.pack("!I", 196608)
+        for key in ("user", "database"):
+            body += key.encode() + b"\0" + params.get(key, "postgres").encode() + b"\0"
+        body += b"\0"
+        with checks.connect(params, timeout) as sock:
+            sock.sendall(struct.pack("!I", len(body) + 4) + body)
+            tag = checks.recv_exact(sock, 1)
+            if tag == b"R":
+                return True, "accepting connections"
+            if tag == b"E":
+                length = struct.unpack("!I", checks.recv_exact(sock, 4))[0]
+                fields = checks.recv_exact(sock, length - 4).split(b"\0")
+                code = next((f[1:].decode() for f in fields if f.startswith(b"C")), "")
+                message = next((f[1:].decode() for f in fields if f.startswith(b"M")), "")
+                # 57P03: cannot connect now (starting up, shutting down, in recovery)
+                return code != "57P03", f"{code} {message}".strip()
+            return False, f"unexpected reply {tag!r}"
+
+    def compose_test(self, params: dict, where: InContainer) -> list[str]:
+        return ["CMD", "pg_isready", "-h", HOST, "-p", str(where.port), "-U", where.text(params["user"]), "-d", where.text(params["database"])]
+
+    def kubernetes_check(self, params: dict, where: InContainer) -> dict:
+        return {"exec": {"command": ["pg_isready", "-h", HOST, "-p", str(where.port), "-U", params["user"], "-d", params["database"]]}}
+
+
 def exports(node: Node, use: Use | None = None) -> Exports:
     """POSTGRES_* and the URLs of seed 000 (see env/connections.py); `use.role` connects as one of the
     component's roles (its password and database; its first schema unless `use.schema` says otherwise),
@@ -113,6 +157,38 @@ def exports(node: Node, use: Use | None = None) -> Exports:
 
 def secrets(config) -> list[str]:
     return [config.password, *(role.password for role in config.roles.values())]
+
+
+# ---- in a container: the official image creates the user and database from its env; a provision one-shot runs psql
+CONTAINER = Container("postgres", "16.4-bookworm", {"main": 5432}, "/var/lib/postgresql/data",
+                      resources=Resources("100m", "256Mi", "1", "1Gi", "5Gi"), secret_env={"POSTGRES_PASSWORD": "PASSWORD"}, sql=True)
+
+
+def container_env(node: Node, target: Target) -> dict[str, str]:
+    c = node.config
+    env = {"POSTGRES_USER": c.user, "POSTGRES_PASSWORD": c.password, "POSTGRES_DB": c.database}
+    if target.name == "kubernetes":  # a claim's root holds lost+found, which initdb refuses; role_env: for its provision Job
+        env.update({"PGDATA": f"{CONTAINER.data_path}/pgdata", **role_env(c)})
+    return env
+
+
+def container_args(node: Node, target: Target) -> list[str]:
+    args = [target.text(a) for a in node.config.args]
+    return (["postgres", *args] if args else []) if target.name == "compose" else args
+
+
+def job_env(node: Node) -> dict[str, str]:
+    """Its provision one-shot's: the superuser, and each role's password as a psql variable's source."""
+    return {"POSTGRES_USER": node.config.user, "POSTGRES_PASSWORD": node.config.password, **role_env(node.config)}
+
+
+def role_env(config) -> dict[str, str]:
+    """The provision one-shot's role passwords by env name (secret by their name)."""
+    return {role_var(role): spec.password for role, spec in config.roles.items()}
+
+
+def role_var(role: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in role).upper() + "_ROLE_PASSWORD"
 
 
 def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:

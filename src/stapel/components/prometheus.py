@@ -12,7 +12,17 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components import base
+from stapel.components.base import (
+    BinaryVersion,
+    Container,
+    LaunchSpec,
+    Node,
+    Resources,
+    component_env,
+    probe_from_config,
+    restart_of,
+)
 from stapel.components.facets import KEY_SUFFIX, BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_input_files, no_scrape_key
 from stapel.env.connections import HOST, Exports, http_url
 from stapel.model.nodes import ComponentBase
@@ -36,6 +46,12 @@ CONFIG = Prometheus
 DEFAULT_PORTS = {"main": 9090}
 INTERNAL_PORTS: tuple[str, ...] = ()
 PROGRAMS = ["prometheus"]
+
+
+# ---- in a container: the image runs as nobody (65534) and writes its volume (fsGroup); it has wget, not curl
+CONTAINER = Container("prom/prometheus", "v2.54.1", {"main": 9090}, "/prometheus", fs_group=65534,
+                      resources=Resources("100m", "256Mi", "1", "1Gi", "5Gi"), http_client="wget")
+container_env, container_args, job_env = base.container_env, base.container_args, base.job_env  # the contract's defaults, kept
 
 
 def binary_version(bins: dict[str, str], run) -> BinaryVersion | None:

@@ -12,7 +12,19 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components import base
+from stapel.components.base import (
+    BinaryVersion,
+    Container,
+    HttpProvision,
+    LaunchSpec,
+    Node,
+    Resources,
+    Target,
+    component_env,
+    probe_from_config,
+    restart_of,
+)
 from stapel.components.facets import BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_input_files
 from stapel.env.connections import HOST, Exports, grouped, http_url
 from stapel.model.base import Port, Strict, _no_bool
@@ -89,18 +101,26 @@ def secrets(config) -> list[str]:
     return [config.api_key] if config.api_key else []
 
 
-def container_env(ports: dict[str, int], config) -> dict[str, str]:
-    """What qdrant/qdrant reads (render compose and k8s): settings as QDRANT__SECTION__KEY, the key a secret."""
+# ---- in a container: qdrant/qdrant has bash but no curl, wget or nc (qdrant issues 3491, 4250), so its health check
+# GETs over bash's /dev/tcp; its collections are provisioned by a curl one-shot (the key as a header from the env)
+CONTAINER = Container("qdrant/qdrant", "v1.11.3", {"main": 6333, "grpc": 6334}, "/qdrant/storage",
+                      resources=Resources("100m", "256Mi", "1", "1Gi", "5Gi"), secret_env={API_KEY_VAR: "API_KEY"}, http_client="bash",
+                      http_provision=HttpProvision("collections (created when missing)", "curl -fsS -o /dev/null {base}/readyz",
+                                                   auth_header="api-key"))
+container_args = base.container_args  # the contract's default, kept
+
+
+def container_env(node: Node, target: Target) -> dict[str, str]:
+    """What qdrant/qdrant reads: settings as QDRANT__SECTION__KEY, the key a secret."""
+    ports, key = CONTAINER.ports, node.config.api_key
     env = {"QDRANT__SERVICE__HTTP_PORT": str(ports["main"]), "QDRANT__SERVICE__GRPC_PORT": str(ports["grpc"]),
            "QDRANT__TELEMETRY_DISABLED": "true"}
-    return {**env, API_KEY_VAR: config.api_key} if config.api_key else env
+    return {**env, API_KEY_VAR: key} if key else env
 
 
-def container_check(port: int, path: str) -> str:
-    """A bash script for the image's health check: qdrant/qdrant has bash but no curl, wget or nc (qdrant issues
-    3491, 4250), so the GET goes over bash's /dev/tcp; healthy on a 200 status line."""
-    return (f"exec 3<>/dev/tcp/127.0.0.1/{port} && printf 'GET {path} HTTP/1.0\\r\\n\\r\\n' >&3 && read -r status <&3 "
-            "&& [[ $status == *' 200 '* ]]")
+def job_env(node: Node) -> dict[str, str]:
+    """Its provision one-shot reads the key (a header), under the name the component's own container has it."""
+    return {API_KEY_VAR: node.config.api_key} if node.config.api_key else {}
 
 
 def _render(node: Node, ctx) -> str:

@@ -7,12 +7,22 @@ import hashlib
 import re
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
+from stapel.components import base
+from stapel.components.base import (
+    BinaryVersion,
+    Container,
+    LaunchSpec,
+    Node,
+    Target,
+    component_env,
+    probe_from_config,
+    restart_of,
+)
 from stapel.components.facets import BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_input_files, no_scrape_key
 from stapel.env.connections import HOST, Exports, grouped, redis_url
 from stapel.model.nodes import ComponentBase
 from stapel.private import write_private
-from stapel.probes import ProbeSpec
+from stapel.probes import InContainer, Probe, ProbeSpec, Result, checks
 
 if TYPE_CHECKING:
     from stapel.model.schema import Use
@@ -43,6 +53,34 @@ def probe(node: Node) -> ProbeSpec:
     return probe_from_config(node, default)
 
 
+class Ping(Probe):
+    """AUTH (when given a password), then PING answers PONG. In a container, redis-cli: Compose passes the password as
+    a reference, Kubernetes through REDISCLI_AUTH (from the Secret); PING answers PONG only when it authenticated."""
+
+    type = "redis"
+
+    def check(self, params: dict, timeout: float) -> Result:
+        with checks.connect(params, timeout) as sock:
+            if params.get("password"):
+                password = params["password"].encode()
+                sock.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(password), password))
+                reply = sock.recv(256)
+                if not reply.startswith(b"+OK"):
+                    return False, f"AUTH failed: {reply.decode(errors='replace').strip()}"
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            reply = sock.recv(256)
+            if reply.startswith(b"-NOAUTH") and "password" not in params:
+                return True, "answers (password required)"  # `check` runs without secrets: the server is up
+            return reply.startswith(b"+PONG"), reply.decode(errors="replace").strip()
+
+    def compose_test(self, params: dict, where: InContainer) -> list[str]:
+        auth = f"-a '{where.secret('REDIS_PASSWORD', params['password'])}' " if params.get("password") else ""
+        return ["CMD-SHELL", f"redis-cli --no-auth-warning {auth}-p {where.port} ping | grep -q PONG"]
+
+    def kubernetes_check(self, params: dict, where: InContainer) -> dict:
+        return {"exec": {"command": ["sh", "-c", f"redis-cli -p {where.port} ping | grep -q PONG"]}}
+
+
 def exports(node: Node, use: Use | None = None) -> Exports:
     """REDIS_URL and REDIS_*; `use.db` picks the database index (default 0)."""
     password, db = node.config.password, use.db if use and use.db is not None else 0
@@ -53,6 +91,26 @@ def exports(node: Node, use: Use | None = None) -> Exports:
 
 def secrets(config) -> list[str]:
     return [config.password] if config.password else []
+
+
+# ---- in a container: the password on the server's command line as a reference (Compose ${VAR}, Kubernetes $(VAR));
+# REDISCLI_AUTH lets the Kubernetes probe's redis-cli authenticate
+CONTAINER = Container("redis", "7.2.5-bookworm", {"main": 6379}, "/data",
+                      secret_env={"REDIS_PASSWORD": "PASSWORD", "REDISCLI_AUTH": "PASSWORD"})
+job_env = base.job_env  # the contract's default, kept
+
+
+def container_env(node: Node, target: Target) -> dict[str, str]:
+    password = node.config.password
+    return {"REDIS_PASSWORD": password, "REDISCLI_AUTH": password} if password and target.name == "kubernetes" else {}
+
+
+def container_args(node: Node, target: Target) -> list[str]:
+    args, password = [target.text(a) for a in node.config.args], node.config.password
+    auth = ["--requirepass", target.secret(node, "REDIS_PASSWORD", password)] if password else []
+    if target.name == "compose":  # Compose's command names the server
+        return ["redis-server", *auth, *args] if auth or args else []
+    return [*auth, *args]
 
 
 # Valkey forked Redis 7.2.4 and answers as it (INFO's redis_version is 7.2.4 in Valkey 7.2, 8 and 9): under kind redis

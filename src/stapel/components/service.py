@@ -6,10 +6,12 @@ import os
 import shutil
 from pathlib import Path
 
-from stapel.components.base import LaunchSpec, Node, probe_from_config, restart_of
+from stapel.components.base import LaunchSpec, Node, Resources, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, http_url
 from stapel.errors import ConfigError, PreflightError
 from stapel.probes import ProbeSpec
+
+RESOURCES = Resources(memory_limit="512Mi", storage="")  # its Kubernetes container's (a Deployment: no volume claim)
 
 
 def probe(node: Node) -> ProbeSpec | None:

@@ -164,7 +164,8 @@ class StackView:
 
 def probe(proc: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
     """One node's health as `stapel check` judges it, with the probe's own answer."""
-    from stapel.probes import ProbeSpec, run
+    from stapel.components.probing import run
+    from stapel.probes import ProbeSpec
 
     state = proc.get("state", "not running")
     if state == "completed":

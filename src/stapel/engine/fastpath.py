@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from stapel import runtimes
+from stapel.components.probing import run
 from stapel.engine import expected
 from stapel.engine.lock import stack_lock
 from stapel.engine.runlog import RunLog
 from stapel.paths import Paths
-from stapel.probes import ProbeSpec, run
+from stapel.probes import ProbeSpec
 
 PROBE_WORKERS = 32  # probes wait on sockets; 200 nodes are not 200 threads
 

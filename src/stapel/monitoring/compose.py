@@ -65,8 +65,8 @@ def mounts(stack: Any, node: Any) -> list[str]:
 
 def exporters(stack: Any, refs: Any) -> dict[str, dict[str, Any]]:
     """Compose services standing in for the metrics endpoint some kinds lack (secrets as ${VAR} of refs)."""
+    from stapel.components.container import container_ports
     from stapel.render.compose_vars import escape
-    from stapel.render.images import container_ports
 
     prom = _prometheus(stack)
     if prom is None:
@@ -80,7 +80,7 @@ def exporters(stack: Any, refs: Any) -> dict[str, dict[str, Any]]:
         if name in stack.nodes:
             raise ConfigError(f"{stack.file.name}: components.{node.name}: its Prometheus exporter would be the Compose "
                               f"service '{name}', which stapel.yaml already names", hint=f"rename '{name}'")
-        env = exporter.compose_env(node, container_ports(node.kind)["main"], refs.ref, escape)
+        env = exporter.compose_env(node, container_ports(node)["main"], refs.ref, escape)
         out[name] = {"image": exporter.image, "environment": env,
                      "depends_on": {node.name: {"condition": "service_healthy"}}, "restart": "on-failure"}
         if prom.config.profiles:

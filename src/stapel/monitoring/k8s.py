@@ -156,12 +156,12 @@ def service_ports(stack: Any, node: Any) -> list[dict[str, Any]]:
 
 def sidecars(stack: Any, node: Any, has_secret: bool) -> list[dict[str, Any]]:
     """The kind's exporter beside the node, on 127.0.0.1 of the pod; $(VAR) comes from the node's env."""
-    from stapel.render.images import container_ports
+    from stapel.components.container import container_ports
 
     exporter = _scraped(stack, node)
     if exporter is None:
         return []
-    env, name = exporter.k8s_env(container_ports(node.kind)["main"]), _name(node)
+    env, name = exporter.k8s_env(container_ports(node)["main"]), _name(node)
     return [{"name": "exporter", "image": exporter.image,
              "ports": [{"name": "metrics", "containerPort": exporter.port}],
              "envFrom": [{"configMapRef": {"name": f"{name}-env"}}] + ([{"secretRef": {"name": f"{name}-secrets"}}] if has_secret else []),

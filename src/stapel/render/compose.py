@@ -1,6 +1,6 @@
 """stapel render compose: one contour as compose.yaml plus .env.compose (secrets, 0600).
 
-Components run from their pinned official images (images.py); services are built from their cwd (seed 004:
+Components run from their pinned official images (each kind's CONTAINER); services are built from their cwd (seed 004:
 one Dockerfile per service) with the env stapel gives them natively, hosts = Compose service names, ports =
 container ports. Host ports are the contour's, on 127.0.0.1. compose.yaml holds no secret: `${DB_PASSWORD}`
 references resolve from .env.compose (`docker compose --env-file .env.compose up -d`); a secret that would
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stapel.components.base import Node
+from stapel.components.container import args_of, container_of, container_ports, env_of, file_key, files_of, image_of
 from stapel.env.connections import HOST
 from stapel.errors import ConfigError
 from stapel.monitoring import compose as monitoring_compose
@@ -28,13 +29,13 @@ from stapel.render.compose_health import duration, healthcheck
 from stapel.render.compose_vars import (
     Refs,
     check_leaks,
+    compose_target,
+    env_text,  # noqa: F401 - render.compose.env_text, as the CLI and the compose runtime call it
     env_value,
     escape,
+    image_env,
     relative,
     seed_refs,
-)
-from stapel.render.compose_vars import (
-    env_text as env_text,  # the .env.compose beside compose.yaml: part of this module's API
 )
 from stapel.render.inside import LISTEN_ALL, compose_ports
 from stapel.render.inside import inside as inside_stack
@@ -47,6 +48,7 @@ def write_support_files(stack: Any, out: Path) -> list[str]:
     definitions (0600, under secrets/) and the scrapes' credentials (0644 there: see monitoring/compose.py).
     Returns the paths written, relative to out."""
     written = write_monitoring(stack, out)
+    written += write_container_files(stack, out)
     written += compose_jobs.write_files(out, jobs.one_shots(stack))
     written += rabbitmq_definitions.write_compose(stack, out)
     written += write_secrets(out, monitoring_compose.secret_files(stack), 0o644)
@@ -64,6 +66,19 @@ def write_monitoring(stack: Any, out: Path) -> list[str]:
     return list(found)
 
 
+def write_container_files(stack: Any, out: Path) -> list[str]:
+    """files/<node>/<name>: what a kind generates for its container (nginx.conf), mounted read-only."""
+    written = []
+    for node in stack.components():
+        if node.runs:
+            for path, text in files_of(stack, node, str).items():
+                rel = f"files/{node.name}/{file_key(path)}"
+                (out / rel).parent.mkdir(parents=True, exist_ok=True)
+                (out / rel).write_text(text)
+                written.append(rel)
+    return written
+
+
 def render(stack: Any, out_dir: Path | None = None, tag: str = "dev") -> dict[str, Any]:
     """The Compose document (paths relative to out_dir, default the project root). Pure: writes nothing."""
     return build(stack, out_dir, tag)[0]
@@ -75,6 +90,8 @@ def build(stack: Any, out_dir: Path | None = None, tag: str = "dev", registry: s
     seed_refs(stack, refs)
     services, volumes = {}, {}
     for node in stack.components():
+        if not node.runs:  # an external component: no container, services get its URL
+            continue
         services[node.name], volume = _component(stack, node, refs)
         volumes[volume] = {"name": volume}
     _check_ports(stack)
@@ -106,7 +123,7 @@ def _check_ports(stack: Any) -> None:
     """Two parts of the contour on one host port would make `docker compose up` fail half-way."""
     taken: dict[int, str] = {}
     for node in stack.nodes.values():
-        for port_name in ["main"] if node.is_service else images.container_ports(node.kind):
+        for port_name in ["main"] if node.is_service else container_ports(node) if node.runs else []:
             port, label = node.ports.get(port_name), node.name if port_name == "main" else f"{node.name}.{port_name}"
             if port in taken:
                 raise ConfigError(f"{stack.file.name}: contours.{stack.contour}.ports: {taken[port]} and {label} both publish "
@@ -133,51 +150,20 @@ def service_volumes(stack: Any, node: Node) -> dict[str, str]:
 
 
 def _component(stack: Any, node: Node, refs: Refs) -> tuple[dict[str, Any], str]:
-    image = images.image_for(node.name, node.kind, node.config)
-    inside = images.container_ports(node.kind)
+    image, inside, target = image_of(node), container_ports(node), compose_target(refs)
     volume = volume_name(stack, node.name, node.name)
     body: dict[str, Any] = {"image": image}
-    _put(body, "command", _component_command(node, refs))
-    _put(body, "environment", {**_image_env(node, refs), **{k: escape(v) for k, v in node.config.env.items()}})
+    _put(body, "command", args_of(node, target))
+    _put(body, "environment", {**image_env(node, refs, env_of(node, target)), **{k: escape(v) for k, v in node.config.env.items()}})
     body["ports"] = [f"{HOST}:{node.ports[name]}:{port}" for name, port in inside.items() if name in node.ports]
-    body["volumes"] = [f"{volume}:{images.data_path(node.kind)}", *monitoring_compose.mounts(stack, node)]
+    body["volumes"] = [f"{volume}:{container_of(node).data_path}", *monitoring_compose.mounts(stack, node),
+                       *(f"./files/{node.name}/{file_key(path)}:{path}:ro" for path in files_of(stack, node, str))]
     rabbitmq_definitions.compose_parts(stack, node, body)  # a declared topology: loaded at boot from secrets/
     _put(body, "healthcheck", healthcheck(stack.probe(node), node, refs))
     _common(node, body)
     _put(body, "logging", compose_watch.logging(stack, node))
     _put(body, "profiles", list(node.config.profiles))
     return body, volume
-
-
-def _component_command(node: Node, refs: Refs) -> list[str] | None:
-    args = [escape(a) for a in node.config.args]
-    if node.kind == "postgres" and args:
-        return ["postgres", *args]
-    if node.kind == "redis" and (node.config.password or args):
-        auth = ["--requirepass", refs.ref(f"{node.env_name}_PASSWORD", node.config.password)] if node.config.password else []
-        return ["redis-server", *auth, *args]
-    if node.kind == "consul":
-        from stapel.components import consul
-
-        return consul.CONTAINER_ARGS + args
-    return None
-
-
-def _image_env(node: Node, refs: Refs) -> dict[str, str]:
-    c, var = node.config, f"{node.env_name}_PASSWORD"
-    if node.kind == "postgres":
-        return {"POSTGRES_USER": escape(c.user), "POSTGRES_PASSWORD": refs.ref(var, c.password), "POSTGRES_DB": escape(c.database)}
-    if node.kind == "rabbitmq":
-        return {"RABBITMQ_DEFAULT_USER": escape(c.user), "RABBITMQ_DEFAULT_PASS": refs.ref(var, c.password),
-                "RABBITMQ_DEFAULT_VHOST": escape(c.vhost)}
-    if node.kind == "grafana":
-        return {"GF_SECURITY_ADMIN_USER": escape(c.user), "GF_SECURITY_ADMIN_PASSWORD": refs.ref(var, c.password)}
-    if node.kind in ("consul", "qdrant"):
-        from stapel.components import kind_module
-
-        env = kind_module(node.kind).container_env(images.container_ports(node.kind), c)
-        return {k: refs.ref(f"{node.env_name}_API_KEY", v) if k.endswith("API_KEY") else escape(v) for k, v in env.items()}
-    return {}
 
 
 def _common(node: Node, body: dict[str, Any]) -> None:
@@ -198,7 +184,8 @@ def _service(stack: Any, node: Node, refs: Refs, out: Path, tag: str, registry: 
     _put(body, "environment", _service_env(stack, node, refs))
     _put(body, "ports", [f"{HOST}:{node.port}:{node.port}"] if node.port else None)
     _put(body, "volumes", [f"{name}:{path}" for name, path in service_volumes(stack, node).items()])
-    _put(body, "depends_on", {name: {"condition": _condition(stack, name, cond)} for name, cond in node.depends_on.items()})
+    _put(body, "depends_on", {name: {"condition": _condition(stack, name, cond)} for name, cond in node.depends_on.items()
+                              if stack.nodes[name].runs})  # an external component is no Compose service
     _put(body, "healthcheck", healthcheck(stack.probe(node), node, refs))
     _common(node, body)
     body["stop_grace_period"] = duration(node.config.stop_timeout_seconds)

@@ -14,7 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from stapel.render import http_jobs, images, jobs
+from stapel.components.container import container_of, kind_of
+from stapel.render import images, jobs
 from stapel.render.compose_vars import escape, relative
 
 
@@ -33,12 +34,8 @@ def services(stack: Any, shots: list[jobs.OneShot], bodies: dict[str, dict[str, 
         body["entrypoint"] = [escape(a) for a in shot.command]
         if owner.is_service:
             body.update({key: copy.deepcopy(bodies[owner.name][key]) for key in ("env_file", "environment") if key in bodies[owner.name]})
-        elif owner.kind == "postgres":
-            c = owner.config
-            body["environment"] = {"POSTGRES_USER": escape(c.user), "POSTGRES_PASSWORD": refs.ref(f"{owner.env_name}_PASSWORD", c.password),
-                                   **{key: refs.ref(key, value) for key, value in jobs.role_env(c).items()}}
-        elif http_jobs.env(owner):  # Qdrant's api key, under the name the component's own service has it
-            body["environment"] = {key: refs.ref(f"{owner.env_name}_API_KEY", value) for key, value in http_jobs.env(owner).items()}
+        elif kind_of(owner).job_env(owner):
+            body["environment"] = _job_env(stack, owner, refs)
         volumes = []
         if shot.files:
             volumes.append(f"{relative(out / 'stapel' / shot.name, out)}:{jobs.STAPEL_DIR}:ro")
@@ -59,6 +56,15 @@ def services(stack: Any, shots: list[jobs.OneShot], bodies: dict[str, dict[str, 
             body["profiles"] = list(owner.config.profiles)
         found[shot.name] = body
     return found
+
+
+def _job_env(stack: Any, owner: Any, refs: Any) -> dict[str, str]:
+    """A component's one-shot env: the keys its CONTAINER names secret under the component's own variables, any other
+    secret value (a role's password) under its own name, the rest escaped."""
+    secret_env, mask = container_of(owner).secret_env, stack.masker()
+    return {key: refs.ref(f"{owner.env_name}_{secret_env[key]}", value) if key in secret_env
+            else refs.ref(key, value) if mask(value) != value else escape(value)
+            for key, value in kind_of(owner).job_env(owner).items()}
 
 
 def wait_for(stack: Any, shots: list[jobs.OneShot], node: Any) -> dict[str, dict[str, str]]:

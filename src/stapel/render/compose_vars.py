@@ -104,3 +104,24 @@ def relative(path: Path, out: Path) -> str:
     """A project path as compose.yaml in `out` names it (Compose resolves relative paths from the file's folder)."""
     rel = os.path.relpath(path, out)
     return rel if rel.startswith(".") else f"./{rel}"
+
+
+def compose_target(refs: Refs) -> Any:  # components.base.Target
+    """A kind's container as Compose has it: secrets as ${<NODE>_<SUFFIX>} of .env.compose, literals escaped."""
+    from stapel.components.base import Target
+    from stapel.components.container import container_of
+
+    def secret(node: Any, key: str, value: str) -> str:
+        return refs.ref(f"{node.env_name}_{container_of(node).secret_env[key]}", value)
+
+    return Target("compose", secret, escape)
+
+
+def image_env(node: Any, refs: Refs, env: dict[str, str]) -> dict[str, str]:
+    """A kind's container env (or its one-shots') for compose.yaml: the keys its CONTAINER names secret as references,
+    any other secret value (a role's password) under its own name, the rest escaped."""
+    from stapel.components.container import container_of
+
+    secret_env = container_of(node).secret_env
+    return {key: refs.ref(f"{node.env_name}_{secret_env[key]}", value) if key in secret_env else escape(value)
+            for key, value in env.items()}

@@ -1,4 +1,5 @@
-"""Official images per component kind, pinned by version: a component's `version:` picks the tag."""
+"""Image names and tags: the project's services' (built from their Dockerfiles), and the `latest` guard over every image
+rendered. A component kind's own image and version -> tag rule live in its module (CONTAINER)."""
 
 from __future__ import annotations
 
@@ -9,40 +10,7 @@ from typing import Any
 
 from stapel.errors import ConfigError
 
-# kind -> (image, default tag, container ports by stapel's port names, data path inside the container)
-IMAGES: dict[str, tuple[str, str, dict[str, int], str]] = {
-    "postgres": ("postgres", "16.4-bookworm", {"main": 5432}, "/var/lib/postgresql/data"),
-    "redis": ("redis", "7.2.5-bookworm", {"main": 6379}, "/data"),
-    "rabbitmq": ("rabbitmq", "3.13.7-management", {"main": 5672, "management": 15672, "prometheus": 15692}, "/var/lib/rabbitmq"),
-    "prometheus": ("prom/prometheus", "v2.54.1", {"main": 9090}, "/prometheus"),
-    "consul": ("hashicorp/consul", "1.19.2", {"main": 8500}, "/consul/data"),
-    "qdrant": ("qdrant/qdrant", "v1.11.3", {"main": 6333, "grpc": 6334}, "/qdrant/storage"),
-    "grafana": ("grafana/grafana", "11.2.0", {"main": 3000}, "/var/lib/grafana"),
-}
-
-
-def image_for(name: str, kind: str, config: Any) -> str:
-    """`postgres:16.4-bookworm`; a component's version (e.g. 15) gives `postgres:15` instead."""
-    if kind not in IMAGES:
-        raise ConfigError(f"components.{name}.kind: no container image is known for kind '{kind}'",
-                          hint=f"known: {', '.join(sorted(IMAGES))}")
-    image, tag, _, _ = IMAGES[kind]
-    version = getattr(config, "version", None)
-    if version:
-        suffix = "-management" if kind == "rabbitmq" else ""
-        tag = f"{version}{suffix}"
-    return f"{image}:{tag}"
-
-
-def container_ports(kind: str) -> dict[str, int]:
-    return dict(IMAGES[kind][2])
-
-
-def data_path(kind: str) -> str:
-    return IMAGES[kind][3]
-
-
-# ---- the project's own services: built from their Dockerfiles, tagged by the git commit (or --tag)
+# the project's own services: built from their Dockerfiles, tagged by the git commit (or --tag)
 
 
 REGISTRY = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
@@ -76,8 +44,10 @@ def git_tag(root: Path) -> str:
 def check_tags(stack: Any, tag: str, warn: Callable[[str], None]) -> None:
     """Image tag `latest` (--tag, or a component's version): refused outside the contour dev, because what runs
     there must be named; warned about in dev."""
+    from stapel.components.container import image_of
+
     found = [("--tag", tag)]
-    found += [(f"components.{n.name}.version", _tag_of(image_for(n.name, n.kind, n.config))) for n in stack.components()]
+    found += [(f"components.{n.name}.version", _tag_of(image_of(n))) for n in stack.components() if n.runs]
     for where, value in found:
         if value != "latest":
             continue

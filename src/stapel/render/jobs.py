@@ -3,10 +3,11 @@
 postgres component), runs with argument lists and `$VAR` references only (never a secret on a command line), and
 follows a chain: provisioning of the service's database, then its migrations, then its seeds.
 
-  <pg>-provision   a postgres component declaring databases or roles: psql_script's idempotent provision.sql,
+  <pg>-provision   a component whose image has psql (CONTAINER.sql: postgres) declaring databases or roles: psql_script's idempotent provision.sql,
                    run by psql from the component's own image as its superuser; role passwords as psql variables
                    from the env (<ROLE>_ROLE_PASSWORD), never in the script
-  <kv>-provision   a consul (kv) or qdrant (collections) component: a curl script (render/http_jobs.py); the
+  <kv>-provision   a component provisioned over HTTP (CONTAINER.http_provision: consul's kv, qdrant's collections):
+                   a curl script (render/http_jobs.py); the
                    services depending on the component wait for it
   <svc>-migrate    `migrations: {command}`: the service's own image runs the command with the service's env.
                    `migrations: {dir}`: goose itself, from GOOSE_IMAGE (there is no official goose image; this
@@ -34,8 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stapel.components.container import container_of, image_of, kind_of
 from stapel.errors import ConfigError
-from stapel.render import http_jobs, images
+from stapel.render import http_jobs
 from stapel.render.psql_script import password_vars, script
 
 GOOSE_IMAGE = "ghcr.io/kukymbr/goose-docker:3.23.0"  # goose v3.23.0
@@ -71,13 +73,19 @@ class OneShot:
     reads: tuple[str, ...] = ()  # the files under `mount` it reads (relative paths)
 
 
-def role_env(config: Any) -> dict[str, str]:
-    """The provision one-shot's role passwords by env name (secret by their name)."""
-    return {_role_var(role): spec.password for role, spec in config.roles.items()}
+def _facet(node: Any) -> Any:  # components.base.Container | None
+    return None if node.is_service else getattr(kind_of(node), "CONTAINER", None)
 
 
-def _role_var(role: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in role).upper() + "_ROLE_PASSWORD"
+def is_sql(node: Any) -> bool:
+    """A database whose image has psql: services' migrations and SQL seeds run against it."""
+    facet = _facet(node)
+    return bool(facet and facet.sql)
+
+
+def provisioned_over_http(node: Any) -> bool:
+    facet = _facet(node)
+    return bool(facet and facet.http_provision)
 
 
 def one_shots(stack: Any, host_of: Callable[[str], str] = str) -> list[OneShot]:
@@ -86,10 +94,10 @@ def one_shots(stack: Any, host_of: Callable[[str], str] = str) -> list[OneShot]:
     found: list[OneShot] = []
     provisions = {}
     for node in stack.components():
-        if node.kind == "postgres" and declared(stack, node):
+        if is_sql(node) and declared(stack, node):
             provisions[node.name] = _provision(node, host_of)
             found.append(provisions[node.name])
-        elif node.kind in http_jobs.KINDS and declared(stack, node):
+        elif provisioned_over_http(node) and declared(stack, node):
             found.append(OneShot(**http_jobs.one_shot_args(node, host_of)))
     for node in stack.services():
         db = database_of(stack, node)
@@ -104,7 +112,7 @@ def one_shots(stack: Any, host_of: Callable[[str], str] = str) -> list[OneShot]:
 
 def provisions_needed(shots: list[OneShot], stack: Any, node: Any) -> list[str]:
     """The consul/qdrant provisioning one-shots of the components a service depends on (it starts after them)."""
-    return [s.name for s in shots if s.step == "provision" and s.owner in node.depends_on and stack.nodes[s.owner].kind in http_jobs.KINDS]
+    return [s.name for s in shots if s.step == "provision" and s.owner in node.depends_on and provisioned_over_http(stack.nodes[s.owner])]
 
 
 def awaited(shots: list[OneShot], stack: Any, node: Any) -> list[str]:
@@ -132,18 +140,18 @@ def database_of(stack: Any, node: Any) -> str | None:
 
 
 def databases_of(stack: Any, node: Any) -> list[str]:
-    """The postgres components a service depends on or uses, in that order."""
-    return [n for n in dict.fromkeys([*node.depends_on, *node.config.uses]) if stack.nodes[n].kind == "postgres"]
+    """The databases (is_sql) a service depends on or uses, in that order."""
+    return [n for n in dict.fromkeys([*node.depends_on, *node.config.uses]) if is_sql(stack.nodes[n])]
 
 
 def _provision(node: Any, host_of: Callable[[str], str]) -> OneShot:
-    config = node.config
+    config, role_var = node.config, kind_of(node).role_var
     variables = password_vars(config)
-    port = images.container_ports("postgres")["main"]
+    port = container_of(node).ports["main"]
     command = " ".join([f'PGPASSWORD="$POSTGRES_PASSWORD" exec psql -X -h {shlex.quote(host_of(node.name))} -p {port}',
-                        '-U "$POSTGRES_USER" -d postgres', *(f'-v {variables[role]}="${_role_var(role)}"' for role in config.roles),
+                        '-U "$POSTGRES_USER" -d postgres', *(f'-v {variables[role]}="${role_var(role)}"' for role in config.roles),
                         f"-f {STAPEL_DIR}/provision.sql"])
-    return OneShot(f"{node.name}-provision", "provision", node.name, images.image_for(node.name, node.kind, config),
+    return OneShot(f"{node.name}-provision", "provision", node.name, image_of(node),
                    ["sh", "-c", command], node.name, files={"provision.sql": script(config)})
 
 
@@ -186,7 +194,7 @@ def _sql_seeds(stack: Any, node: Any, db: str, name: str, files: list[str], fold
     pg = stack.nodes[db]
     runs = "; ".join(f'sha256sum {shlex.quote(f)} | {{ read sum rest; psql -X -q -v name={shlex.quote(f)} '
                      f'-v file={shlex.quote(f)} -v checksum="$sum" -f {STAPEL_DIR}/seed.psql "{url}"; }}' for f in files)
-    return OneShot(name, "seed", node.name, images.image_for(pg.name, pg.kind, pg.config), ["sh", "-c", f"set -e; {runs}"], db,
+    return OneShot(name, "seed", node.name, image_of(pg), ["sh", "-c", f"set -e; {runs}"], db,
                    files={"seed.psql": SEED_PSQL}, mount=folder, workdir="/seeds", reads=tuple(files))
 
 
@@ -211,6 +219,7 @@ def _check_files(stack: Any, shots: list[OneShot]) -> None:
         for rel, text in texts.items():
             if mask(text) != text:
                 where = shot.mount / rel if rel not in shot.files else f"{shot.name}/{rel}"
-                hint = ("a Consul KV value in stapel.yaml is written into the provision script: keep secrets out of the KV"
-                        if stack.nodes[shot.owner].kind == "consul" else "read it from the environment in the seed or migration instead")
+                owner = stack.nodes[shot.owner]
+                http = facet.http_provision if (facet := _facet(owner)) else None
+                hint = http and http.leak_hint or "read it from the environment in the seed or migration instead"
                 raise ConfigError(f"{where}: holds a secret value, which would land in a rendered file or ConfigMap", hint=hint)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from stapel.components.container import container_of, image_of
 from stapel.render import http_jobs, images, jobs
 from stapel.render.k8s_objects import PART_OF, k8s_name
 
@@ -83,11 +84,10 @@ def objects(stack: Any, shot: jobs.OneShot, tag: str, secret_nodes: list[str]) -
 
 
 def _wait_for(stack: Any, name: str) -> dict[str, Any]:
-    """Until the component answers: PostgreSQL by pg_isready from its own image, Consul/Qdrant over HTTP with curl."""
+    """Until the component answers: a database by pg_isready from its own image, the others over HTTP with curl."""
     node, host = stack.nodes[name], k8s_name(name)
-    if node.kind == "postgres":
-        image = images.image_for(node.name, node.kind, node.config)
-        check = f"pg_isready -q -h {host} -p {images.container_ports('postgres')['main']}"
+    if jobs.is_sql(node):
+        image, check = image_of(node), f"pg_isready -q -h {host} -p {container_of(node).ports['main']}"
     else:
         image, check = http_jobs.CURL_IMAGE, http_jobs.ready_check(node, host)
     return {"name": f"wait-for-{host}", "image": image, "command": ["sh", "-c", f"until {check}; do sleep 2; done"],

@@ -7,31 +7,19 @@ container's port (see `cluster_stack`). Secret keys go to a Secret, the rest to 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from stapel.components.base import Node
+from stapel.components.base import Node, Target
+from stapel.components.container import args_of, container_of, container_ports, env_of, file_key, files_of, image_of, resources_of
 from stapel.components.stack import Stack
 from stapel.errors import ConfigError
+from stapel.probes import InContainer
+from stapel.probes.forms import kubernetes_probes
 from stapel.render import k8s_volumes
-from stapel.render.images import container_ports, data_path, image_for
 from stapel.render.inside import LISTEN_ALL, InsideStack, inside
-from stapel.render.jobs import role_env
 
-# kind -> (cpu request, memory request, cpu limit, memory limit, storage)
-RESOURCES = {
-    "postgres": ("100m", "256Mi", "1", "1Gi", "5Gi"),
-    "redis": ("50m", "64Mi", "500m", "256Mi", "1Gi"),
-    "rabbitmq": ("100m", "256Mi", "1", "1Gi", "2Gi"),
-    "prometheus": ("100m", "256Mi", "1", "1Gi", "5Gi"),
-    "consul": ("50m", "64Mi", "500m", "256Mi", "1Gi"),
-    "qdrant": ("100m", "256Mi", "1", "1Gi", "5Gi"),
-    "grafana": ("50m", "128Mi", "500m", "512Mi", "1Gi"),
-    "service": ("50m", "64Mi", "500m", "512Mi", None),
-}
-STARTUP_FLOOR_SECONDS = 60  # stapel's budgets are for local processes; a pod may first run initdb on network storage
-FS_GROUP = {"prometheus": 65534, "grafana": 472,  # images that run as a non-root user and write their volume
-            "rabbitmq": 999}  # and RabbitMQ, whose definitions Secret (0440) its rabbitmq user reads
+# A kind's container as Kubernetes has it: a secret on the command line is $(KEY), expanded from the pod's env.
+KUBERNETES = Target("kubernetes", lambda node, key, value: f"$({key})")
 PART_OF = "app.kubernetes.io/part-of"
 
 
@@ -53,9 +41,11 @@ def selector(stack: Stack, node: Node) -> dict[str, str]:
 
 
 def cluster_ports(node: Node) -> dict[str, int]:
+    if not node.runs:  # an external component: its URL says where it is
+        return dict(node.ports)
     if node.is_service:
         return {"main": node.config.port} if node.config.port else {}
-    return container_ports(node.kind)
+    return container_ports(node)
 
 
 def cluster_stack(stack: Stack) -> InsideStack:
@@ -74,17 +64,7 @@ def secret_keys(stack: Stack):  # stapel.env.secrets.Secrets
 
 def component_env(node: Node) -> dict[str, str]:
     """What the official image reads to create its user, database, vhost and password."""
-    c = node.config
-    by_kind = {
-        "postgres": lambda: {"POSTGRES_USER": c.user, "POSTGRES_PASSWORD": c.password, "POSTGRES_DB": c.database,
-                             "PGDATA": f"{data_path('postgres')}/pgdata", **role_env(c)},  # role_env: for its provision Job
-        "redis": lambda: {"REDIS_PASSWORD": c.password, "REDISCLI_AUTH": c.password} if c.password else {},
-        "rabbitmq": lambda: {"RABBITMQ_DEFAULT_USER": c.user, "RABBITMQ_DEFAULT_PASS": c.password, "RABBITMQ_DEFAULT_VHOST": c.vhost},
-        "grafana": lambda: {"GF_SECURITY_ADMIN_USER": c.user, "GF_SECURITY_ADMIN_PASSWORD": c.password},
-        "consul": lambda: _kind(node).container_env(container_ports(node.kind), c),
-        "qdrant": lambda: _kind(node).container_env(container_ports(node.kind), c),
-    }
-    return {**by_kind.get(node.kind, dict)(), **c.env}
+    return {**env_of(node, KUBERNETES), **node.config.env}
 
 
 def node_env(stack: Stack, cluster: InsideStack, node: Node, known: Any) -> tuple[dict[str, str], dict[str, str]]:
@@ -101,7 +81,7 @@ def node_env(stack: Stack, cluster: InsideStack, node: Node, known: Any) -> tupl
         env = component_env(node)
     plain, secret = {}, {}
     for key, value in sorted(env.items()):
-        is_secret = key in known or secrets_in(value) or (not node.is_service and key in _KIND_SECRETS)
+        is_secret = key in known or secrets_in(value) or (not node.is_service and key in container_of(node).secret_env)
         (secret if is_secret else plain)[key] = value
     mask = stack.masker()
     for key, value in plain.items():
@@ -118,16 +98,6 @@ def _from_files(stack: Stack, node: Node) -> dict[str, str]:
     return read_env_files(node, stack.root)
 
 
-_KIND_SECRETS = {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "REDISCLI_AUTH", "RABBITMQ_DEFAULT_PASS", "GF_SECURITY_ADMIN_PASSWORD",
-                 "QDRANT__SERVICE__API_KEY"}
-
-
-def _kind(node: Node):  # the kind's module (consul and qdrant say how they look in a container)
-    from stapel.components import kind_module
-
-    return kind_module(node.kind)
-
-
 # ---- probes
 
 
@@ -136,37 +106,7 @@ def probes(stack: Stack, node: Node) -> dict[str, Any]:
     spec = stack.probe(node)
     if spec is None:
         return {}
-    check = _check(node, spec)
-    period = max(1, math.ceil(spec.period_seconds))
-    timeout = max(5 if "exec" in check else 1, math.ceil(spec.timeout_seconds))
-    if node.kind == "rabbitmq":
-        timeout = max(timeout, 10)  # rabbitmq-diagnostics boots an Erlang VM per call
-    startup_threshold = math.ceil(max(spec.budget_seconds, STARTUP_FLOOR_SECONDS) / period)
-    return {
-        "startupProbe": {**check, "initialDelaySeconds": math.ceil(spec.initial_delay_seconds), "periodSeconds": period,
-                         "timeoutSeconds": timeout, "failureThreshold": startup_threshold},
-        "readinessProbe": {**check, "periodSeconds": max(period, 5), "timeoutSeconds": timeout, "failureThreshold": 3},
-        "livenessProbe": {**check, "periodSeconds": max(period, 10), "timeoutSeconds": timeout, "failureThreshold": 3},
-    }
-
-
-def _check(node: Node, spec: Any) -> dict[str, Any]:
-    p, port = spec.params, _container_port(node, spec.params.get("port"))
-    if spec.type == "http":
-        return {"httpGet": {"path": p.get("path") or "/", "port": port, "scheme": str(p.get("scheme") or "http").upper()}}
-    if spec.type in ("tcp", "amqp"):
-        return {"tcpSocket": {"port": port}}
-    if spec.type == "exec":
-        return {"exec": {"command": list(p["command"])}}
-    if spec.type == "postgres":
-        return {"exec": {"command": ["pg_isready", "-h", "127.0.0.1", "-p", str(port), "-U", p["user"], "-d", p["database"]]}}
-    if spec.type == "redis":  # REDISCLI_AUTH (from the Secret) authenticates; PING answers PONG only when it did
-        return {"exec": {"command": ["sh", "-c", "redis-cli -p " + str(port) + " ping | grep -q PONG"]}}
-    if spec.type == "rabbitmq":
-        return {"exec": {"command": ["rabbitmq-diagnostics", "-q", "check_running"]}}
-    if spec.type == "consul":  # httpGet would pass before a leader is elected: /v1/status/leader answers 200 "" then
-        return {"exec": {"command": ["sh", "-c", _kind(node).container_check(port)]}}
-    return {"tcpSocket": {"port": port}}
+    return kubernetes_probes(spec, InContainer(port=_container_port(node, spec.params.get("port"))))
 
 
 def _container_port(node: Node, port: Any) -> Any:
@@ -208,9 +148,9 @@ def secret_object(stack: Stack, node: Node, keys: list[str]) -> dict[str, Any]:
 
 def container(stack: Stack, node: Node, image: str, has_secret: bool) -> dict[str, Any]:
     name = k8s_name(node.name)
-    cpu, memory, cpu_limit, memory_limit, _ = RESOURCES[node.kind]
+    res = resources_of(node)
     body: dict[str, Any] = {"name": name, "image": image}
-    args = _args(node)
+    args = [] if node.is_service else args_of(node, KUBERNETES)
     if args:
         body["args"] = args
     ports = cluster_ports(node)
@@ -218,16 +158,29 @@ def container(stack: Stack, node: Node, image: str, has_secret: bool) -> dict[st
         body["ports"] = [{"name": port_name, "containerPort": number} for port_name, number in ports.items()]
     body["envFrom"] = [{"configMapRef": {"name": f"{name}-env"}}] + ([{"secretRef": {"name": f"{name}-secrets"}}] if has_secret else [])
     body.update(probes(stack, node))
-    body["resources"] = {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
+    body["resources"] = {"requests": {"cpu": res.cpu, "memory": res.memory}, "limits": {"cpu": res.cpu_limit, "memory": res.memory_limit}}
     if not node.is_service:
         from stapel.monitoring import k8s as monitoring
         from stapel.render import rabbitmq_definitions
 
-        body["volumeMounts"] = [{"name": claim_name(stack, node), "mountPath": data_path(node.kind)}, *monitoring.mounts(stack, node),
-                                *rabbitmq_definitions.k8s_mounts(node)]
+        body["volumeMounts"] = [{"name": claim_name(stack, node), "mountPath": container_of(node).data_path}, *monitoring.mounts(stack, node),
+                                *rabbitmq_definitions.k8s_mounts(node),
+                                *({"name": FILES, "mountPath": path, "subPath": file_key(path), "readOnly": True}
+                                  for path in files_of(stack, node, k8s_name, "kubernetes"))]
     elif node.config.volumes:
         body["volumeMounts"] = k8s_volumes.mounts(node)
     return body
+
+
+FILES = "files"  # the ConfigMap <node>-files: what a kind generates for its container (nginx.conf)
+
+
+def files_config_map(stack: Stack, node: Node) -> dict[str, Any] | None:
+    files = {} if node.is_service else files_of(stack, node, k8s_name, "kubernetes")
+    if not files:
+        return None
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{k8s_name(node.name)}-{FILES}", "labels": labels(stack, node)},
+            "data": {file_key(path): text for path, text in files.items()}}
 
 
 def claim_name(stack: Stack, node: Node) -> str:
@@ -236,28 +189,18 @@ def claim_name(stack: Stack, node: Node) -> str:
     return k8s_name(volume) if volume else "data"
 
 
-def _args(node: Node) -> list[str]:
-    """Server arguments the image's entrypoint passes on ($(VAR) is expanded by Kubernetes from the env)."""
-    if node.kind == "postgres":
-        return list(node.config.args)
-    if node.kind == "redis":
-        return (["--requirepass", "$(REDIS_PASSWORD)"] if node.config.password else []) + list(node.config.args)
-    if node.kind == "consul":
-        return _kind(node).CONTAINER_ARGS + list(node.config.args)
-    return []
-
-
 def stateful_set(stack: Stack, node: Node, has_secret: bool) -> dict[str, Any]:
     from stapel.monitoring import k8s as monitoring
     from stapel.render import rabbitmq_definitions
 
-    name, storage = k8s_name(node.name), RESOURCES[node.kind][4]
-    pod: dict[str, Any] = {"containers": [container(stack, node, image_for(node.name, node.kind, node.config), has_secret),
+    name, storage, fs_group = k8s_name(node.name), container_of(node).resources.storage, container_of(node).fs_group
+    pod: dict[str, Any] = {"containers": [container(stack, node, image_of(node), has_secret),
                                           *monitoring.sidecars(stack, node, has_secret)]}
-    if monitoring.volumes(stack, node) or rabbitmq_definitions.k8s_volumes(node):
-        pod["volumes"] = [*monitoring.volumes(stack, node), *rabbitmq_definitions.k8s_volumes(node)]
-    if node.kind in FS_GROUP:
-        pod["securityContext"] = {"fsGroup": FS_GROUP[node.kind]}
+    files = [{"name": FILES, "configMap": {"name": f"{name}-{FILES}"}}] if files_of(stack, node, k8s_name, "kubernetes") else []
+    if monitoring.volumes(stack, node) or rabbitmq_definitions.k8s_volumes(node) or files:
+        pod["volumes"] = [*monitoring.volumes(stack, node), *rabbitmq_definitions.k8s_volumes(node), *files]
+    if fs_group is not None:
+        pod["securityContext"] = {"fsGroup": fs_group}
     return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name, "labels": labels(stack, node)},
             "spec": {"serviceName": name, "replicas": 1, "selector": {"matchLabels": selector(stack, node)},
                      "template": {"metadata": {"labels": labels(stack, node)}, "spec": pod},

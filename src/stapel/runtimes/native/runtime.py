@@ -12,10 +12,10 @@ from typing import Any
 
 from stapel.components import kind_module, service
 from stapel.components.base import BinaryVersion, LaunchSpec, Node
+from stapel.components.probing import run as run_probe
 from stapel.errors import PreflightError, StapelError
 from stapel.model.nodes import log_rotation
 from stapel.probes import ProbeSpec
-from stapel.probes import run as run_probe
 from stapel.runtimes.native import standin, versions
 from stapel.runtimes.native.client import SupervisorClient
 from stapel.runtimes.native.contour import NativeContour, tail  # noqa: F401 - tail: re-exported (its old home)
