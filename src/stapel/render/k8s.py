@@ -98,7 +98,7 @@ def node_envs(stack: Stack) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
     clash = sorted({name for name in names if names.count(name) > 1})
     if clash:
         raise ConfigError(f"components/services: two names become '{clash[0]}' in Kubernetes (_ is -)", hint="rename one")
-    return {name: objects.node_env(stack, cluster, node, known) for name, node in stack.nodes.items()}
+    return {name: objects.node_env(stack, cluster, node, known) for name, node in stack.nodes.items() if node.runs}
 
 
 def service_image(stack: Stack, node: Any, tag: str) -> str:
