@@ -77,3 +77,27 @@ BAD = [
 def test_bad_input_is_one_line(config_error, block: str, line: str) -> None:
     lines = config_error("components:\n  db:\n    kind: external\n" + "".join(f"    {line}\n" for line in block.splitlines()))
     assert lines[0] == line
+
+
+def test_it_is_provisioned_as_the_served_kind_at_the_urls_host(tmp_path: Path) -> None:
+    from stapel.provision.postgres import _dsn
+    from stapel.provision.steps import _provisioned_as
+
+    stack = stack_in(tmp_path)
+    served = _provisioned_as(stack, stack.nodes["db"])
+    assert (served.kind, served.host, served.port, list(served.config.roles)) == ("postgres", "db.example.com", 6543, ["crm_app"])
+    assert "host=db.example.com port=6543" in _dsn("admin", "pw", served.port, "postgres", served.host)
+    assert stack.nodes["db"].runs is False and stack.nodes["api"].runs is True
+
+
+def test_a_remote_broker_with_something_to_provision_is_one_line(tmp_path: Path) -> None:
+    """RabbitMQ's provisioner talks to 127.0.0.1's management API: a managed broker's vhosts are not created from here."""
+    from stapel.errors import ConfigError
+    from stapel.provision.steps import _provisioned_as
+
+    stack = stack_in(tmp_path, STACK.replace('url: "amqp://u:p%40ss@mq.example.com/stage"}',
+                                             'url: "amqp://u:p%40ss@mq.example.com/stage", vhosts: {stage: {}}}'))
+    with pytest.raises(ConfigError) as info:
+        _provisioned_as(stack, stack.nodes["mq"])
+    assert info.value.message == ("components.mq: provisioning an external rabbitmq that is not on this machine is not "
+                                  "supported yet")

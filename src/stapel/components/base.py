@@ -50,6 +50,7 @@ class Node:
     config: Any  # the pydantic block from stapel.yaml
     ports: dict[str, int] = field(default_factory=dict)  # as used: busy ones may have moved
     configured: dict[str, int] = field(default_factory=dict)  # as the contour gives them
+    host: str = "127.0.0.1"  # where it answers: stapel's own on loopback; an external one's URL host (provisioners connect there)
 
     @property
     def is_service(self) -> bool:

@@ -162,11 +162,15 @@ def served(node: Node) -> tuple[Any, Node]:
 
     config, module = node.config.served_config(), kinds()[node.config.serves]
     ports = {**module.configured_ports(config), "main": node.config.location()[1]}  # the others (management) at defaults
-    return module, Node(node.name, node.config.serves, config, ports)
+    return module, Node(node.name, node.config.serves, config, ports, dict(ports), host=node.config.location()[0])
+
+
+REMOTE_PROVISIONING = ("postgres",)  # the provisioners that connect to a node's host (the others to 127.0.0.1)
 
 
 def provisioned_as(node: Node) -> tuple[Node, bool]:
-    """The node provision/steps.py provisions (the served kind's), and whether its URL is on this machine."""
+    """The node provision/steps.py provisions (the served kind's, its host the URL's), and whether its provisioner
+    reaches it: PostgreSQL's anywhere, the others' only on this machine."""
     import ipaddress
 
     host = node.config.location()[0]
@@ -174,7 +178,7 @@ def provisioned_as(node: Node) -> tuple[Node, bool]:
         local = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         local = False
-    return served(node)[1], local
+    return served(node)[1], local or node.config.serves in REMOTE_PROVISIONING
 
 
 def probe(node: Node) -> ProbeSpec:

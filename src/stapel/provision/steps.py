@@ -32,14 +32,14 @@ def run_all(stack: Any, nodes: list[Any], log: Callable[[str], None]) -> list[st
     changes: list[str] = []
     for node in nodes:
         if node.kind == "postgres":
-            changes += postgres.ensure_database(node.name, node.config, node.port)
+            changes += postgres.ensure_database(node.name, node.config, node.port, node.host)
     for change in changes:
         log(change)
     if not wanted:
         return changes or None
     for node in wanted:
         if node.kind == "postgres":
-            changes += postgres.provision(node.name, node.config, node.port, log)
+            changes += postgres.provision(node.name, node.config, node.port, log, node.host)
         elif node.kind == "rabbitmq":
             from stapel.provision import rabbitmq
 
@@ -52,17 +52,17 @@ def run_all(stack: Any, nodes: list[Any], log: Callable[[str], None]) -> list[st
 
 
 def _provisioned_as(stack: Any, node: Any) -> Any:
-    """An external component is provisioned as the node of the kind it serves (its config filled from its URL); the
-    provisioners connect to 127.0.0.1, so only one whose URL is on this machine, else one line says so."""
+    """An external component is provisioned as the node of the kind it serves (its config filled from its URL, its host
+    the URL's); `reachable`: its kind's provisioner can reach that host (external.py says which can)."""
     from stapel.components import kind_module
 
     served = getattr(kind_module(node.kind), "provisioned_as", None)
     if served is None:
         return node
-    as_served, local = served(node)
-    if not local and declared(stack, as_served):
+    as_served, reachable = served(node)
+    if not reachable and declared(stack, as_served):
         from stapel.errors import ConfigError
 
-        raise ConfigError(f"components.{node.name}: provisioning an external server that is not on this machine is not "
-                          "supported yet", hint="create its databases/roles/vhosts there, and remove them from stapel.yaml")
+        raise ConfigError(f"components.{node.name}: provisioning an external {as_served.kind} that is not on this machine is not "
+                          "supported yet", hint="create what it declares there, and remove it from stapel.yaml")
     return as_served
