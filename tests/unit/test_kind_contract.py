@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from stapel.components import KINDS, kind_module
+from stapel.components import KINDS as REGISTRY
+from stapel.components import kind_module
 from stapel.components.base import Container, Resources
 from stapel.components.container import container_kinds, container_of, image_of
 from stapel.components.contract import Kind
@@ -19,6 +20,7 @@ from stapel.engine.stack import open_stack
 from stapel.probes import InContainer, probe_type
 from stapel.render import compose, k8s_objects
 
+KINDS = tuple(REGISTRY)  # the registry, in its order
 MEMBERS = sorted(name for name in vars(Kind) if not name.startswith("_"))
 
 
@@ -88,6 +90,26 @@ def _compose_where(stack, node) -> InContainer:
     target = compose_target(Refs())
     return InContainer(port=container_of(node).ports["main"], http_client=container_of(node).http_client,
                        secret=lambda key, value: target.secret(node, key, value), text=escape)
+
+
+def test_recorded_probes_run_in_a_fresh_process(stack) -> None:
+    """`stapel check` and the no-op `up` run probes read back from JSON, before any kind module is imported."""
+    import subprocess
+    import sys
+
+    types = sorted({stack.probe(node).type for node in stack.components()})
+    code = ("import sys; from stapel.components.probing import run; from stapel.probes import ProbeSpec; "
+            f"print([run(ProbeSpec(t, {{'port': {closed_port()}, 'management_port': 1}}, timeout_seconds=1))[0] for t in {types!r}])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False)
+    assert (done.returncode, done.stdout.strip()) == (0, str([False] * len(types))), done.stderr
+    assert {"postgres", "redis", "http"} <= set(types)
+
+
+def test_an_unknown_probe_type_is_a_bug_naming_the_known_ones() -> None:
+    from stapel.probes import ProbeBug, ProbeSpec
+
+    with pytest.raises(ProbeBug, match=r"no probe type 'smtp' is registered \(known: .*exec, http.*tcp\)"):
+        run(ProbeSpec("smtp", {"port": 1}))
 
 
 def test_the_version_picks_the_tag_by_the_kinds_rule() -> None:

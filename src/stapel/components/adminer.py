@@ -58,6 +58,12 @@ class Adminer(ComponentBase):
     run_as: str | None = Field(None, description="PHP's unprivileged user when stapel runs as root; default: nobody.")
     adminer_php: str | None = Field(None, description="Adminer's adminer.php; default: the system package's.")
 
+    def configured_ports(self) -> dict[str, int]:
+        return configured_ports(self)  # this module's, below
+
+    def internal_ports(self) -> tuple[str, ...]:
+        return INTERNAL_PORTS
+
     def stack_problems(self, name: str, nodes: dict[str, Any]) -> list[str]:
         """`server:` names a component that speaks PostgreSQL."""
         from stapel.model.base import did_you_mean
@@ -145,8 +151,8 @@ def _php(node: Node, ctx) -> str:
     except PreflightError:
         raise PreflightError(f"components.{node.name}: adminer needs PHP (php-cli), not found "
                              f"{'in ' + node.config.bin_dir if node.config.bin_dir else 'on PATH'}", hint=INSTALL) from None
-    modules = ctx.probes.run([php, "-m"]).split()
-    if "pgsql" not in modules and "pdo_pgsql" not in modules:
+    modules = ctx.probes.run([php, "-m"]).split()  # nothing: it did not answer (its start will say why)
+    if modules and "pgsql" not in modules and "pdo_pgsql" not in modules:
         raise PreflightError(f"components.{node.name}: {php} has no PostgreSQL extension (pgsql)",
                              hint="install with: apt-get install -y php-pgsql (the one of that PHP)")
     return php

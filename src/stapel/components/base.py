@@ -252,7 +252,8 @@ class Container:
     resources: Resources = Resources()
     secret_env: Mapping[str, str] = field(default_factory=dict)  # env key -> suffix of its Compose variable (<NODE>_PASSWORD)
     http_client: str = "curl|wget"  # what an http health check runs inside the image: curl|wget, wget, bash (/dev/tcp)
-    sql: bool = False  # the image has psql and pg_isready: provisioning, SQL seeds and waits for it run from it
+    sql: bool = False  # a PostgreSQL image (psql, pg_isready, POSTGRES_USER/_PASSWORD): services' DATABASE_URL, whose
+    #                    provisioning, SQL seeds and readiness waits run from it (render/jobs.py, k8s_jobs.py)
     http_provision: HttpProvision | None = None  # what it declares is provisioned by a curl one-shot (render/http_jobs.py)
     boot_definitions: BootDefinitions | None = None  # what it declares is loaded from a file at every boot
 

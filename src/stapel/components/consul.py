@@ -61,6 +61,12 @@ class Consul(ComponentBase):
 
     _kv = field_validator("kv", mode="before")(lambda cls, v: _kv_values(v))
 
+    def configured_ports(self) -> dict[str, int]:
+        return configured_ports(self)  # this module's, below
+
+    def internal_ports(self) -> tuple[str, ...]:
+        return INTERNAL_PORTS
+
 
 CONFIG = Consul
 

@@ -17,9 +17,9 @@ def kind_of(node: Node) -> ModuleType:
 
 def container_kinds() -> list[str]:
     """Every registered kind that runs in a container."""
-    from stapel.components import KINDS, kind_module
+    from stapel.components import kinds
 
-    return sorted(kind for kind in KINDS if getattr(kind_module(kind), "CONTAINER", None) is not None)
+    return sorted(kind for kind, module in kinds().items() if getattr(module, "CONTAINER", None) is not None)
 
 
 def container_of(node: Node) -> Container:

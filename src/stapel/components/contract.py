@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from stapel.components.base import BinaryVersion, Container, LaunchSpec, Node, Target
+    from stapel.components.facets import BinarySearch, Dashboard, Exporter, MetricsEndpoint
     from stapel.env.connections import Exports
+    from stapel.model.nodes import ComponentBase
     from stapel.probes import ProbeSpec
 
 
@@ -76,7 +78,52 @@ class Kind(Protocol):
     def job_env(self, node: Node) -> dict[str, str]:
         """The env its one-shots (render/jobs.py) run with in Compose, raw values. Default: {}."""
 
-    # ---- members added by the monitoring/provisioning/model side
+    # ---- members added by the monitoring/provisioning/model side; types and defaults in components/facets.py
+    @property
+    def CONFIG(self) -> type[ComponentBase]:  # noqa: N802
+        """Its stapel.yaml block: a pydantic model with `kind: Literal["<its registry key>"]` (the Stack's union member)."""
+
+    @property
+    def METRICS(self) -> MetricsEndpoint | None:  # noqa: N802
+        """Where it serves Prometheus metrics itself (port name, path, params); None: nowhere (see EXPORTER)."""
+
+    @property
+    def EXPORTER(self) -> Exporter | None:  # noqa: N802
+        """The exporter standing in for its missing endpoint in Compose and Kubernetes (image, port, env); None: none."""
+
+    @property
+    def DASHBOARDS(self) -> tuple[Dashboard, ...]:  # noqa: N802
+        """Its Grafana dashboards: (uid, title, panels), selecting by the `kind` label."""
+
+    @property
+    def GRAFANA_DATASOURCE(self) -> str | None:  # noqa: N802
+        """The Grafana datasource type it serves as (Prometheus: "prometheus"); None: it is no datasource."""
+
+    @property
+    def SCRAPES_STACK(self) -> bool:  # noqa: N802
+        """It reads the stack's scrape config (monitoring/prometheus.py: natively through ctx.stack_files)."""
+
+    @property
+    def SHOWS_STACK(self) -> bool:  # noqa: N802
+        """It reads the stack's Grafana provisioning (monitoring/grafana.py: natively through ctx.stack_files)."""
+
+    def scrape_key(self, config: Any) -> str | None:
+        """The secret a scrape of it sends (a Bearer token), "" for a slot without one, None: none. Default: None."""
+
+    @property
+    def PROVISIONER(self) -> str | None:  # noqa: N802
+        """Its provisioner: a module of stapel.provision giving wanted/ensure/apply for one node; None: nothing to set up."""
+
+    @property
+    def BINARIES(self) -> BinarySearch:  # noqa: N802
+        """Where runtimes/native/binaries.py looks for PROGRAMS beyond PATH, and how the preflight says to install them."""
+
+    @property
+    def DATABASE(self) -> bool:  # noqa: N802
+        """An SQL database server: `stapel db` and stapel.testing's per-test databases work on it."""
+
+    def input_files(self, config: Any) -> list[str]:
+        """Files besides stapel.yaml it reads at `up` (relative to the project): a changed one is no no-op. Default: []."""
 
 
 if TYPE_CHECKING:  # mypy holds every kind module to the contract

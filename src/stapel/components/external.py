@@ -55,6 +55,12 @@ class External(ComponentBase):
 
     RUNS: ClassVar[bool] = False
 
+    def configured_ports(self) -> dict[str, int]:
+        return {}  # not a local port: never moved, never checked for being free
+
+    def internal_ports(self) -> tuple[str, ...]:
+        return ()
+
     @field_validator("serves")
     @classmethod
     def _known(cls, value: str) -> str:

@@ -79,6 +79,12 @@ class Nginx(ComponentBase):
 
     _routes = field_validator("routes", mode="before")(lambda cls, v: _routes(v))
 
+    def configured_ports(self) -> dict[str, int]:
+        return configured_ports(self)  # this module's, below
+
+    def internal_ports(self) -> tuple[str, ...]:
+        return INTERNAL_PORTS
+
     def stack_problems(self, name: str, nodes: dict[str, Any]) -> list[str]:
         """Each route names another node of the stack, one with a port."""
         from stapel.model.base import did_you_mean

@@ -87,10 +87,17 @@ class Postgres(ComponentBase):
                                  f"(declare it under components.{name}.roles)")
         return found
 
+    def configured_ports(self) -> dict[str, int]:
+        return configured_ports(self)  # this module's, below
+
+    def internal_ports(self) -> tuple[str, ...]:
+        return INTERNAL_PORTS
+
 
 CONFIG = Postgres
 MAINTENANCE_DB = "postgres"  # initdb's own database: never dropped
 MAINTENANCE_DATABASES = (MAINTENANCE_DB, "template1")  # every cluster has them: where CREATE / DROP DATABASE connect
+RUN_AS = ("postgres", "nobody")  # as root: the first of these users that exists runs it (unless run_as says)
 
 
 DEFAULT_PORTS = {"main": 5432}
@@ -207,7 +214,7 @@ def version_sources(wanted: tuple[int, ...]) -> dict[str, str]:
 
 def native(node: Node, ctx) -> LaunchSpec:
     bins = ctx.binaries(node, PROGRAMS)
-    user = ctx.run_as(node.config.run_as)
+    user = ctx.run_as(node.config.run_as, RUN_AS)
     data = ctx.server_dir(ctx.paths.data(node.name), user)  # a stand-in when the project is out of the user's reach
     ctx.check_reachable(data, user)
     _check_data_major(node, data, ctx.binary_version(node, PROGRAMS))
@@ -248,7 +255,7 @@ def prepare(node: Node, ctx) -> list[str]:
     """A new cluster on first start, as the unprivileged user PostgreSQL insists on when stapel runs as root: a copy
     of the cached template cluster (pg_template.py), else initdb (which then fills the cache); the stack's superuser
     password and database are set in the copy. Returns notes for the run log."""
-    user = ctx.run_as(node.config.run_as)
+    user = ctx.run_as(node.config.run_as, RUN_AS)
     data = ctx.server_dir(ctx.paths.data(node.name), user, create=True)
     ctx.make_private_dir(data, user)
     if (data / "PG_VERSION").exists():

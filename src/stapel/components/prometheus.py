@@ -39,6 +39,12 @@ class Prometheus(ComponentBase):
 
     DEFAULT_PROFILES: ClassVar[tuple[str, ...]] = ("monitoring",)
 
+    def configured_ports(self) -> dict[str, int]:
+        return configured_ports(self)  # this module's, below
+
+    def internal_ports(self) -> tuple[str, ...]:
+        return INTERNAL_PORTS
+
 
 CONFIG = Prometheus
 

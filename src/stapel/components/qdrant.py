@@ -61,6 +61,12 @@ class Qdrant(ComponentBase):
 
     _collections = field_validator("collections", mode="before")(lambda cls, v: _collection_names(v))
 
+    def configured_ports(self) -> dict[str, int]:
+        return configured_ports(self)  # this module's, below
+
+    def internal_ports(self) -> tuple[str, ...]:
+        return INTERNAL_PORTS
+
 
 CONFIG = Qdrant
 

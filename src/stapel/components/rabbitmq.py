@@ -60,6 +60,12 @@ class RabbitMQ(ComponentBase):
     _vhosts = field_validator("vhosts", mode="before")(lambda cls, v: _as_name_map(v))
     _asyncapi = field_validator("asyncapi", mode="before")(lambda cls, v: _as_list(v))
 
+    def configured_ports(self) -> dict[str, int]:
+        return configured_ports(self)  # this module's, below
+
+    def internal_ports(self) -> tuple[str, ...]:
+        return INTERNAL_PORTS
+
 
 CONFIG = RabbitMQ
 

@@ -34,6 +34,12 @@ class Redis(ComponentBase):
 
     USE_KEYS: ClassVar[tuple[str, ...]] = ("db",)  # a service's `uses:` may pick the database index
 
+    def configured_ports(self) -> dict[str, int]:
+        return configured_ports(self)  # this module's, below
+
+    def internal_ports(self) -> tuple[str, ...]:
+        return INTERNAL_PORTS
+
 
 CONFIG = Redis
 

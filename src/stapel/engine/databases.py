@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stapel.components import kind_module
 from stapel.engine import expected, ports
 from stapel.errors import StapelError
 
@@ -15,7 +16,7 @@ def drop(stack: Any, command: str) -> tuple[list[str], list[str]]:
     from stapel.provision.rabbitmq import require_running
 
     ports.apply_remembered(stack)
-    nodes = [n for n in stack.components() if n.kind == "postgres"]
+    nodes = [n for n in stack.components() if kind_module(n.kind).DATABASE]
     targets = [n for n in nodes if postgres.droppable(n.config)]
     if not nodes:
         raise StapelError(f"db {command}: no postgres component in {stack.file.name}")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from stapel import probes
+from stapel.components import kind_module
 from stapel.components.base import LaunchSpec, Node
 from stapel.engine import expected, graph, ports, respec, selection
 from stapel.engine.runlog import StepRecord
@@ -82,7 +83,7 @@ class ProcessSteps:
         from stapel.components.service import cwd
 
         root, found = self.stack.root, {p.resolve() for p in [*self.stack.env_files, *map(Path, self.up.env_examples)]}
-        found |= {(root / f).resolve() for n in self.stack.components() if n.kind == "rabbitmq" for f in n.config.asyncapi}
+        found |= {(root / f).resolve() for n in self.stack.components() for f in kind_module(n.kind).input_files(n.config)}
         for node in self.stack.services():  # all: --skip-backend still migrates and seeds every service
             if node.name in names:
                 found |= {(root / f).resolve() for f in node.config.env_file}

@@ -164,6 +164,15 @@ class ComponentBase(Node):
                                       "16.10 unquoted as 16.1)", {"value": value})
         return value
 
+    def configured_ports(self) -> dict[str, int]:
+        """Port name -> number as this block configures it (the kind's standard ones unless set); "main" among them.
+        Each kind's model answers with its module's configured_ports(config)."""
+        raise NotImplementedError
+
+    def internal_ports(self) -> tuple[str, ...]:
+        """Names of its ports nobody connects to by number (its module's INTERNAL_PORTS)."""
+        return ()
+
     def config_problems(self, name: str) -> list[str]:
         """What cannot work across its fields, by config path (reported with every other problem of the file)."""
         return []

@@ -14,9 +14,7 @@ MAX_PORT = 65535
 def base_ports(kind: str, config: Any) -> dict[str, int]:
     if kind == "service":
         return {"main": config.port} if config.port else {}
-    from stapel.components import kind_module
-
-    return kind_module(kind).configured_ports(config)
+    return config.configured_ports()  # the kind's config model asks its module
 
 
 def node_ports(name: str, kind: str, config: Any, settings: Any, slot: int | None = None) -> dict[str, int]:
@@ -57,7 +55,6 @@ def unknown_port_names(located: Located, model: Any, contour: str, settings: Any
 
 def _by_contour(located: Located, model: Any) -> dict[str, tuple[str, dict[int, str]]]:
     """contour -> (port policy, {port: node or node.port_name}) of every contour that validates."""
-    from stapel.components import kind_module
     from stapel.model import contours
     from stapel.model.schema import Contour
 
@@ -70,7 +67,7 @@ def _by_contour(located: Located, model: Any) -> dict[str, tuple[str, dict[int, 
         policy = settings.ports.policy or ("auto" if name == "dev" else "fixed")
         taken = {}
         for node, kind, config in _nodes(model):
-            internal = () if kind == "service" else kind_module(kind).INTERNAL_PORTS
+            internal = () if kind == "service" else config.internal_ports()
             for port_name, port in node_ports(node, kind, config, settings).items():
                 if port_name not in internal:
                     taken[port] = f"{node}" + ("" if port_name == "main" else f".{port_name}")

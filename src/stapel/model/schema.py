@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
 from pydantic import BaseModel, Field, create_model, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -177,7 +177,8 @@ class StackFile(Strict):
 
 def kind_name(model: type[ComponentBase]) -> str:
     """A config model's `kind:` value: its `kind: Literal["..."]` field."""
-    return model.model_fields["kind"].annotation.__args__[0]
+    (name,) = get_args(model.model_fields["kind"].annotation)
+    return str(name)
 
 
 @functools.cache
@@ -193,7 +194,7 @@ def stack_model(kinds: tuple[type[ComponentBase], ...]) -> type[StackFile]:
 def _field_model(model: type[BaseModel], field: Any) -> type[BaseModel] | None:
     """The model of a mapping field's values (`collections: dict[str, QdrantCollection]` -> QdrantCollection)."""
     info = model.model_fields.get(str(field))
-    args = getattr(info.annotation, "__args__", ()) if info else ()
+    args = get_args(info.annotation) if info else ()
     found = args[-1] if len(args) == 2 else None
     return found if isinstance(found, type) and issubclass(found, BaseModel) else None
 

@@ -42,3 +42,16 @@ def provision(name: str, config: Any, port: int, say: Callable[[str], None]) -> 
         changes.append(f"{name}: {'created' if status == 404 else 'updated'} key {key}")
         say(changes[-1])
     return changes
+
+
+# ---- the provisioner interface of provision/steps.py (components/consul.py names this module its PROVISIONER)
+def wanted(stack: Any, node: Any) -> bool:
+    return bool(node.config.kv)
+
+
+def ensure(stack: Any, node: Any) -> list[str]:
+    return []
+
+
+def apply(stack: Any, node: Any, log: Callable[[str], None]) -> list[str]:
+    return provision(node.name, node.config, node.port, log)

@@ -265,3 +265,16 @@ def _admin(name: str, config: Any, port: int, host: str = HOST) -> Any:
         from stapel.errors import StapelError
 
         raise StapelError(f"components.{name}: cannot connect: {str(exc).strip().splitlines()[-1]}", hint="run stapel up first") from None
+
+
+# ---- the provisioner interface of provision/steps.py (components/postgres.py names this module its PROVISIONER)
+def wanted(stack: Any, node: Any) -> bool:
+    return bool(node.config.databases or node.config.roles)
+
+
+def ensure(stack: Any, node: Any) -> list[str]:
+    return ensure_database(node.name, node.config, node.port, node.host)
+
+
+def apply(stack: Any, node: Any, log: Callable[[str], None]) -> list[str]:
+    return provision(node.name, node.config, node.port, log, node.host)

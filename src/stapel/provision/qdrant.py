@@ -83,3 +83,16 @@ def _json(data: bytes) -> dict[str, Any]:
     except ValueError:
         return {}
     return reply if isinstance(reply, dict) else {}
+
+
+# ---- the provisioner interface of provision/steps.py (components/qdrant.py names this module its PROVISIONER)
+def wanted(stack: Any, node: Any) -> bool:
+    return bool(node.config.collections)
+
+
+def ensure(stack: Any, node: Any) -> list[str]:
+    return []
+
+
+def apply(stack: Any, node: Any, log: Callable[[str], None]) -> list[str]:
+    return provision(node.name, node.config, node.port, log)

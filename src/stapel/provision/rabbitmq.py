@@ -79,7 +79,10 @@ def run(name: str, top: Topology, api: Any, check: bool, say: Callable[[str], No
 
 
 def brokers(stack: Any, only: str | None = None) -> list[Any]:
-    nodes = [n for n in stack.components() if n.kind == "rabbitmq" and only in (None, n.name)]
+    from stapel.components import kind_module
+
+    provisioner = __name__.rpartition(".")[2]  # the brokers whose kind names this module its PROVISIONER
+    nodes = [n for n in stack.components() if provisioner == kind_module(n.kind).PROVISIONER and only in (None, n.name)]
     if not nodes:
         raise StapelError(f"no rabbitmq component named '{only}'" if only else "no rabbitmq component in stapel.yaml")
     return nodes
@@ -308,3 +311,18 @@ def _tags(tags: Any) -> list[str]:
         return [t for t in tags.split(",") if t]
     return list(tags or [])
 
+
+
+# ---- the provisioner interface of provision/steps.py (components/rabbitmq.py names this module its PROVISIONER)
+def wanted(stack: Any, node: Any) -> bool:
+    """Anything to declare: from stapel.yaml, AsyncAPI documents, *_RABBITMQ_URL values."""
+    topology = declared(stack, node)
+    return bool(topology.vhosts or topology.users)
+
+
+def ensure(stack: Any, node: Any) -> list[str]:
+    return []
+
+
+def apply(stack: Any, node: Any, log: Callable[[str], None]) -> list[str]:
+    return provision(stack, say=log, only=node.name)

@@ -1,62 +1,55 @@
-"""The `provision` step of `up`: each component kind that declares something to set up inside it."""
+"""The `provision` step of `up`: each component whose kind names a provisioner (its module's PROVISIONER, a module
+of this package) and declares something to set up inside it.
+
+A provisioner module gives, for one node: `wanted(stack, node) -> bool` (it declares something),
+`apply(stack, node, log) -> [changes]`, and `ensure(stack, node) -> [changes]`, run for every node on every up even
+when nothing is declared (PostgreSQL's own `database:` is created again after `stapel db drop`).
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
+
+from stapel.components import kind_module
+
+
+def provisioner(node: Any) -> ModuleType | None:
+    """The provisioner module of the node's kind, or None (a service, a kind with nothing to provision)."""
+    name = None if node.is_service else kind_module(node.kind).PROVISIONER
+    return importlib.import_module(f"{__package__}.{name}") if name else None
 
 
 def declared(stack: Any, node: Any) -> bool:
-    config = node.config
-    if node.kind == "postgres":
-        return bool(config.databases or config.roles)
-    if node.kind == "rabbitmq":
-        from stapel.provision import rabbitmq
-
-        topology = rabbitmq.declared(stack, node)  # stapel.yaml, AsyncAPI documents, *_RABBITMQ_URL values
-        return bool(topology.vhosts or topology.users)
-    if node.kind == "consul":
-        return bool(config.kv)
-    if node.kind == "qdrant":
-        return bool(config.collections)
-    return False
+    found = provisioner(node)
+    return bool(found and found.wanted(stack, node))
 
 
 def run_all(stack: Any, nodes: list[Any], log: Callable[[str], None]) -> list[str] | None:
     """The changes made, or None when no component declares anything to provision (and none had to be
     recreated: a postgres component's own `database:` is created again after `stapel db drop`)."""
-    from stapel.provision import postgres
-
-    nodes = [_provisioned_as(stack, node) for node in nodes]
-    wanted = [node for node in nodes if declared(stack, node)]
+    nodes = [_provisioned_as(stack, node) for node in nodes]  # an external component as the kind it serves
+    wanted = [(node, found) for node in nodes for found in [provisioner(node)] if found and found.wanted(stack, node)]
     changes: list[str] = []
     for node in nodes:
-        if node.kind == "postgres":
-            changes += postgres.ensure_database(node.name, node.config, node.port, node.host)
+        found = provisioner(node)
+        if found:
+            changes += found.ensure(stack, node)
     for change in changes:
         log(change)
     if not wanted:
         return changes or None
-    for node in wanted:
-        if node.kind == "postgres":
-            changes += postgres.provision(node.name, node.config, node.port, log, node.host)
-        elif node.kind == "rabbitmq":
-            from stapel.provision import rabbitmq
-
-            changes += rabbitmq.provision(stack, say=log, only=node.name)
-        elif node.kind in ("consul", "qdrant"):
-            from stapel.provision import consul, qdrant
-
-            changes += {"consul": consul, "qdrant": qdrant}[node.kind].provision(node.name, node.config, node.port, log)
+    for node, found in wanted:
+        changes += found.apply(stack, node, log)
     return changes
 
 
 def _provisioned_as(stack: Any, node: Any) -> Any:
     """An external component is provisioned as the node of the kind it serves (its config filled from its URL, its host
     the URL's); `reachable`: its kind's provisioner can reach that host (external.py says which can)."""
-    from stapel.components import kind_module
-
-    served = getattr(kind_module(node.kind), "provisioned_as", None)
+    served = None if node.is_service else getattr(kind_module(node.kind), "provisioned_as", None)
     if served is None:
         return node
     as_served, reachable = served(node)

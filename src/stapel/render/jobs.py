@@ -3,12 +3,11 @@
 postgres component), runs with argument lists and `$VAR` references only (never a secret on a command line), and
 follows a chain: provisioning of the service's database, then its migrations, then its seeds.
 
-  <pg>-provision   a component whose image has psql (CONTAINER.sql: postgres) declaring databases or roles: psql_script's idempotent provision.sql,
-                   run by psql from the component's own image as its superuser; role passwords as psql variables
-                   from the env (<ROLE>_ROLE_PASSWORD), never in the script
+  <pg>-provision   a PostgreSQL component (CONTAINER.sql) declaring databases or roles: psql_script's idempotent
+                   provision.sql, run by psql from the component's own image as its superuser; role passwords as psql
+                   variables from the env (the kind's role_var: <ROLE>_ROLE_PASSWORD), never in the script
   <kv>-provision   a component provisioned over HTTP (CONTAINER.http_provision: consul's kv, qdrant's collections):
-                   a curl script (render/http_jobs.py); the
-                   services depending on the component wait for it
+                   a curl script (render/http_jobs.py); the services depending on the component wait for it
   <svc>-migrate    `migrations: {command}`: the service's own image runs the command with the service's env.
                    `migrations: {dir}`: goose itself, from GOOSE_IMAGE (there is no official goose image; this
                    community one holds goose's own release binary on Alpine). goose is the reference stapel's
@@ -111,7 +110,7 @@ def one_shots(stack: Any, host_of: Callable[[str], str] = str) -> list[OneShot]:
 
 
 def provisions_needed(shots: list[OneShot], stack: Any, node: Any) -> list[str]:
-    """The consul/qdrant provisioning one-shots of the components a service depends on (it starts after them)."""
+    """The HTTP provisioning one-shots (consul, qdrant) of the components a service depends on (it starts after them)."""
     return [s.name for s in shots if s.step == "provision" and s.owner in node.depends_on and provisioned_over_http(stack.nodes[s.owner])]
 
 

