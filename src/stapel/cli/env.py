@@ -3,21 +3,39 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 from stapel.cli.common import open_stack
 
-ACTIONS = {
-    "sync": "stapel.env.sync",  # run(args) -> exit code
-    "check": "stapel.env.check",
-}
-
 
 def cmd_env(args: argparse.Namespace) -> int:
-    if args.env_command == "print":
-        return _print(args)
-    return importlib.import_module(ACTIONS[args.env_command]).run(args)
+    return {"sync": _sync, "check": _check, "print": _print}[args.env_command](args)
+
+
+def _sync(args: argparse.Namespace) -> int:
+    """Create or update every .env from its example (env/sync.py); one line per file or note."""
+    from stapel.env import envfiles
+    from stapel.env.sync import sync
+
+    for line in sync(envfiles.load_project(args.file), args.non_interactive or "ask"):
+        print(line, flush=True)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """`✗ problem` per problem and exit 1, or `✓ N env files, M keys: in sync` (env/check.py). Never a value."""
+    from stapel.env import envfiles
+    from stapel.env.check import check
+
+    loaded = envfiles.load(envfiles.load_project(args.file))
+    problems = check(loaded)
+    for problem in problems:
+        print(f"✗ {problem}")
+    if problems:
+        return 1
+    keys = sum(len(pair.example.last()) for pair in loaded.pairs)
+    print(f"✓ {len(loaded.pairs)} env files, {keys} keys: in sync")
+    return 0
 
 
 def _print(args: argparse.Namespace) -> int:

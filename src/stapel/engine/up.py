@@ -40,7 +40,8 @@ class Steps(Protocol):
         """What this run brings up (--service, --profile, --skip-backend), before its first step."""
 
     def preflight(self, step: StepRecord) -> None:
-        """The runtime's part of preflight (after the common one), selection included."""
+        """The runtime's part of preflight, after the common one (.env examples, .gitignore): what cannot run is
+        refused here, before anything starts."""
 
     def steps(self) -> list[tuple[str, Callable[[StepRecord], None]]]:
         """The named steps between preflight and verify, in order."""
@@ -59,6 +60,8 @@ class Steps(Protocol):
 
 
 def steps_for(up: Up) -> Steps:
+    """A runtime that runs each node itself gets the process steps; compose, which hands the whole project to
+    the compose CLI, its own."""
     if up.runtime.name == "compose":
         from stapel.engine.up_compose import ComposeSteps
 

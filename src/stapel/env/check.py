@@ -1,27 +1,14 @@
 """`stapel env check`: every .env against its example (the contract), required keys, secrets, `agree:` groups.
 
-Prints `✗ problem` per problem and exits 1, or `✓ N env files, M keys: in sync`. Never prints a value.
+The problems as lines, never a value (cli/env.py prints them, one `✗` each, and exits 1 on any).
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from stapel.env import envfiles
 from stapel.env.envfiles import Doc, EnvPair, Loaded
-
-
-def run(args: argparse.Namespace) -> int:
-    loaded = envfiles.load(envfiles.load_project(args.file))
-    problems = check(loaded)
-    for problem in problems:
-        print(f"✗ {problem}")
-    if problems:
-        return 1
-    keys = sum(len(pair.example.last()) for pair in loaded.pairs)
-    print(f"✓ {len(loaded.pairs)} env files, {keys} keys: in sync")
-    return 0
 
 
 def check(loaded: Loaded) -> list[str]:

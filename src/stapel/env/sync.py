@@ -9,7 +9,6 @@ value is ever printed.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -66,12 +65,6 @@ class Plan:
     agreed: list[str] = field(default_factory=list)  # KEY from FILE
     extras: list[str] = field(default_factory=list)
     kept_secrets: list[str] = field(default_factory=list)
-
-
-def run(args: argparse.Namespace) -> int:
-    for line in sync(envfiles.load_project(args.file), args.non_interactive or "ask"):
-        print(line, flush=True)
-    return 0
 
 
 def sync(project: envfiles.Project, mode: str, prompt: Prompt | None = None) -> list[str]:
