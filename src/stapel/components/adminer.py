@@ -82,7 +82,7 @@ class Adminer(ComponentBase):
 
 def speaks(config: Any) -> str:
     """The protocol a node's config serves: its kind, or what an external endpoint serves; `service` for services."""
-    return getattr(config, "serves", None) or getattr(config, "kind", "service")
+    return str(getattr(config, "serves", None) or getattr(config, "kind", "service"))
 
 
 CONFIG = Adminer
