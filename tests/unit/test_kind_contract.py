@@ -13,7 +13,7 @@ import pytest
 from stapel.components import KINDS as REGISTRY
 from stapel.components import kind_module
 from stapel.components.base import Container, Resources
-from stapel.components.container import container_of, image_of
+from stapel.components.container import container_kinds, container_of, image_of
 from stapel.components.contract import Kind
 from stapel.components.probing import run
 from stapel.engine.stack import open_stack
@@ -38,7 +38,8 @@ def test_every_kind_module_has_every_member_of_the_contract(kind: str) -> None:
 def stack(tmp_path_factory: pytest.TempPathFactory):
     """One component of every registered kind, with what each needs set (a password, a version) to exercise it."""
     root = tmp_path_factory.mktemp("kinds")
-    blocks = "\n".join(f"  c_{kind}: {{kind: {kind}}}" for kind in KINDS)
+    needs = {"external": ", serves: postgres, url: 'postgresql://u:p@db.example.com/x'"}  # what it points at
+    blocks = "\n".join(f"  c_{kind}: {{kind: {kind}{needs.get(kind, '')}}}" for kind in KINDS)
     (root / "stapel.yaml").write_text(f"name: every\ncomponents:\n{blocks}\n")
     return open_stack(root / "stapel.yaml", None, env={})
 
@@ -49,7 +50,7 @@ def closed_port() -> int:
         return sock.getsockname()[1]  # closed when the socket is: nothing listens there
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", container_kinds())  # an external component has none
 def test_every_kind_renders_its_container(stack, kind: str) -> None:
     node = stack.nodes[f"c_{kind}"]
     facet = container_of(node)
@@ -68,7 +69,7 @@ def test_every_kind_renders_its_container(stack, kind: str) -> None:
     assert pod.get("securityContext", {}).get("fsGroup") == facet.fs_group
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", container_kinds())
 def test_every_kind_has_a_probe_in_all_three_forms(stack, kind: str) -> None:
     node = stack.nodes[f"c_{kind}"]
     spec = stack.probe(node)

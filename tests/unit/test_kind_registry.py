@@ -25,6 +25,8 @@ from stapel.runtimes.native import binaries
 from stapel.runtimes.native.runtime import NativeContext
 
 KINDS = tuple(REGISTRY)
+NEEDS = {"external": {"serves": "postgres", "url": "postgresql://u:p@db.example.com/x"}}  # what an external one points at
+RUN = tuple(k for k in KINDS if kind_module(k).CONFIG.RUNS)  # the kinds stapel starts (not external)
 
 
 def test_the_registry_is_the_order_of_every_kind_list() -> None:
@@ -38,18 +40,19 @@ def test_the_registry_is_the_order_of_every_kind_list() -> None:
 def test_the_config_model_is_the_registry_key_and_a_minimal_block_parses(kind: str) -> None:
     config = kind_module(kind).CONFIG
     assert isinstance(config, type) and issubclass(config, ComponentBase) and kind_name(config) == kind
-    assert config.model_validate({"kind": kind}).kind == kind
-    parsed = stack_model().model_validate({"components": {"one": {"kind": kind}}})
+    assert config.model_validate({"kind": kind, **NEEDS.get(kind, {})}).kind == kind
+    parsed = stack_model().model_validate({"components": {"one": {"kind": kind, **NEEDS.get(kind, {})}}})
     assert type(parsed.components["one"]) is config
     block = parsed.components["one"]  # what model/ports.py asks, without importing the kind
-    assert block.configured_ports() == kind_module(kind).configured_ports(block) and "main" in block.configured_ports()
+    assert block.configured_ports() == kind_module(kind).configured_ports(block)
+    assert ("main" in block.configured_ports()) is config.RUNS  # an external one has no local port
     assert block.internal_ports() == tuple(kind_module(kind).INTERNAL_PORTS)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_model_side_members_have_their_types(kind: str) -> None:
     module = kind_module(kind)
-    config = module.CONFIG.model_validate({"kind": kind})
+    config = module.CONFIG.model_validate({"kind": kind, **NEEDS.get(kind, {})})
     assert module.METRICS is None or (isinstance(module.METRICS, MetricsEndpoint) and module.METRICS.port in module.DEFAULT_PORTS)
     assert module.EXPORTER is None or isinstance(module.EXPORTER, Exporter)
     assert module.METRICS is None or module.EXPORTER is None  # an exporter only stands in for a missing endpoint
@@ -90,7 +93,7 @@ class _Machine(NativeContext):
 @pytest.fixture(scope="module")
 def every(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("registry")
-    blocks = "\n".join(f"  c_{kind}: {{kind: {kind}}}" for kind in KINDS)
+    blocks = "\n".join(f"  c_{kind}: {{kind: {kind}}}" for kind in RUN)
     (root / "stapel.yaml").write_text(f"name: every\ncomponents:\n{blocks}\n")
     home = root / "opt"
     (home / "bin").mkdir(parents=True)
@@ -99,7 +102,7 @@ def every(tmp_path_factory: pytest.TempPathFactory):
     return open_stack(root / "stapel.yaml", None, env={}), home / "bin"
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", RUN)
 def test_probe_exports_and_native_spec_build(every, kind: str) -> None:
     stack, bin_dir = every
     node = stack.nodes[f"c_{kind}"]

@@ -207,11 +207,12 @@ def test_a_bad_registry_is_one_line_and_writes_nothing(project: Path, tmp_path: 
 def test_a_kind_without_an_image_is_one_line_and_writes_nothing(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                 capsys) -> None:
     from stapel.components import prometheus
+    from stapel.components.container import container_kinds
 
     monkeypatch.setattr(prometheus, "CONTAINER", None)
     out = tmp_path / "out"
     assert main(["-f", str(project / "stapel.yaml"), "render", "k8s", "-o", str(out), "--tag", TAG]) == 1
     assert capsys.readouterr().err.strip().splitlines() == [
         "stapel: error: components.metrics.kind: no container image is known for kind 'prometheus' "
-        "(known: consul, grafana, postgres, qdrant, rabbitmq, redis)"]
+        f"(known: {', '.join(container_kinds())})"]  # every registered kind with an image
     assert not out.exists()

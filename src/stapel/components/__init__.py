@@ -27,6 +27,9 @@ KINDS: dict[str, str] = {
     "consul": "stapel.components.consul",
     "qdrant": "stapel.components.qdrant",
     "grafana": "stapel.components.grafana",
+    "nginx": "stapel.components.nginx",
+    "adminer": "stapel.components.adminer",
+    "external": "stapel.components.external",
 }
 
 

@@ -50,6 +50,7 @@ class Node:
     config: Any  # the pydantic block from stapel.yaml
     ports: dict[str, int] = field(default_factory=dict)  # as used: busy ones may have moved
     configured: dict[str, int] = field(default_factory=dict)  # as the contour gives them
+    host: str = "127.0.0.1"  # where it answers: stapel's own on loopback; an external one's URL host (provisioners connect there)
 
     @property
     def is_service(self) -> bool:
@@ -58,6 +59,17 @@ class Node:
     @property
     def port(self) -> int | None:
         return self.ports.get("main")
+
+    @property
+    def runs(self) -> bool:
+        """False for what stapel points at but never starts or stops (an external component): no launch spec, no
+        process to watch while waiting, nothing to stop."""
+        return getattr(self.config, "RUNS", True)
+
+    @property
+    def speaks(self) -> str:
+        """The kind whose protocol and exports it has: its own, or the one an external component serves."""
+        return getattr(self.config, "serves", None) or self.kind
 
     @property
     def depends_on(self) -> dict[str, str]:
@@ -270,4 +282,11 @@ def container_args(node: Node, target: Target) -> list[str]:
 
 
 def job_env(node: Node) -> dict[str, str]:
+    return {}
+
+
+def container_files(stack: Any, node: Node, host_of: Callable[[str], str], target: str = "compose") -> dict[str, str]:
+    """Files generated from the stack that its container reads: {absolute path in the container: text}, mounted read-only
+    (Compose: written beside compose.yaml under files/<node>/; Kubernetes: a ConfigMap <node>-files). `host_of(name)`:
+    another node's host inside the network; `target`: compose or kubernetes. Optional in a kind module (nginx has its nginx.conf); default: none."""
     return {}

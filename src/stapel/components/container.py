@@ -53,3 +53,15 @@ def env_of(node: Node, target: Any) -> dict[str, str]:
 
 def args_of(node: Node, target: Any) -> list[str]:
     return kind_of(node).container_args(node, target)
+
+
+def files_of(stack: Any, node: Node, host_of: Any, target: str = "compose") -> dict[str, str]:
+    """The files its container reads ({path in the container: text}); a kind without container_files has none."""
+    from stapel.components import base
+
+    return getattr(kind_of(node), "container_files", base.container_files)(stack, node, host_of, target)
+
+
+def file_key(path: str) -> str:
+    """A container file's name beside compose.yaml (files/<node>/<key>) and in its ConfigMap: its base name."""
+    return path.rsplit("/", 1)[-1]

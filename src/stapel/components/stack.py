@@ -86,8 +86,8 @@ class Stack:
         for name in dict.fromkeys([*node.depends_on, *node.config.uses]):
             other = self.nodes[name]
             found = self.exports(other, node.config.uses.get(name))
-            if other.kind not in kinds_seen:
-                kinds_seen.add(other.kind)
+            if other.speaks not in kinds_seen:  # an external postgres gives DATABASE_URL like a local one
+                kinds_seen.add(other.speaks)
                 kind_wide.update(found.kind_wide)
             by_name.update({f"{other.env_name}_{key}": value for key, value in found.by_name.items()})
         prefixed = {f"{node.config.env_prefix}{key}": value for key, value in {**kind_wide, **by_name}.items()}

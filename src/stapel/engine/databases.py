@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from stapel.components import kind_module
 from stapel.engine import expected, ports
 from stapel.errors import StapelError
 
 
 def drop(stack: Any, command: str) -> tuple[list[str], list[str]]:
     """(what was dropped, what was already absent); `command` names the user's command in the messages."""
-    from stapel.components import kind_module
     from stapel.provision import postgres
     from stapel.provision.rabbitmq import require_running
 

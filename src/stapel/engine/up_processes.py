@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from stapel import probes
+from stapel.components import kind_module
 from stapel.components.base import LaunchSpec, Node
 from stapel.engine import expected, graph, ports, respec, selection
 from stapel.engine.runlog import StepRecord
@@ -66,7 +67,7 @@ class ProcessSteps:
 
     def save(self) -> None:
         names = self.components + self.services
-        expected.save(self.stack, names, {n: self.specs[n].spec_hash for n in names}, self._env_files(names),
+        expected.save(self.stack, names, {n: self.specs[n].spec_hash for n in names if n in self.specs}, self._env_files(names),
                       self.options.to_json())
 
     def rollback(self) -> None:
@@ -79,7 +80,6 @@ class ProcessSteps:
     def _env_files(self, names: list[str]) -> list[str]:
         """Inputs besides stapel.yaml and .env: the contour's env files, AsyncAPI documents, the services'
         env_file, their migrations folders and seed files (a new migration is not a no-op)."""
-        from stapel.components import kind_module
         from stapel.components.service import cwd
 
         root, found = self.stack.root, {p.resolve() for p in [*self.stack.env_files, *map(Path, self.up.env_examples)]}
@@ -123,13 +123,14 @@ class ProcessSteps:
         problems = []
         for name in names:
             try:
-                self.specs[name] = self.runtime.launch(self.stack.nodes[name])
+                if self.stack.nodes[name].runs:  # an external component is only pointed at
+                    self.specs[name] = self.runtime.launch(self.stack.nodes[name])
             except StapelError as exc:
                 problems += exc.lines()
         if problems:
             raise PreflightError(problems[0], problems=problems[1:])
         for name in names:
-            step.log(f"{name}: {' '.join(self.specs[name].argv)}")
+            step.log(f"{name}: {' '.join(self.specs[name].argv)}" if name in self.specs else f"{name}: not run by stapel (external)")
         respec.remember_source(self.stack)  # a supervisor that re-adopts a process rebuilds its spec from there
 
     def provision(self, step: StepRecord, names: list[str]) -> None:
@@ -178,7 +179,7 @@ class ProcessSteps:
         a time; the level's services, which need no preparing, all in one request."""
         nodes = [self.stack.nodes[name] for name in level]
         services = [n for n in nodes if n.is_service]
-        jobs = [lambda n=n: self._start_batch(step, [n]) for n in nodes if not n.is_service]
+        jobs = [lambda n=n: self._start_batch(step, [n]) for n in nodes if not n.is_service and n.runs]
         if services:
             jobs.append(lambda: self._start_batch(step, services))
         self._parallel(jobs, START_WORKERS)
@@ -319,6 +320,10 @@ class ProcessSteps:
                 health = "healthy" if ok else "unhealthy"
             elif running:
                 health = "not probed"
+            if not node.runs:  # never started: its health is its probe's answer
+                state = {"state": "external"}
+                ok, detail = self.health.get(name) or (self._probe_now(node) if self.resolved else (False, "not probed"))
+                health = "healthy" if ok else "unhealthy"
             report[name] = {"role": "service" if node.is_service else "component", "kind": node.kind,
                             "endpoint": self.stack.endpoint(node), "state": state.get("state", "not running"),
                             "health": health, "pid": state.get("pid"), "detail": detail}

@@ -58,6 +58,8 @@ def wait_for(runtime: Any, node: Node, probe: ProbeSpec | None, condition: str, 
 
 
 def _alive_or_fail(runtime: Any, node: Node, allow_completed: bool, state: dict | None = None) -> None:
+    if not node.runs:  # an external component has no process here: only its probe says anything
+        return
     state = state if state is not None else runtime.state(node.name)
     current = state.get("state")
     # "backoff": it died and its policy will restart it; while `up` waits for it, a death fails at once (with its log)

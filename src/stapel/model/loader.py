@@ -215,7 +215,7 @@ def cross_check(located: Located, model: StackFile) -> list[str]:  # noqa: F821
             elif dep == name:
                 problems.append(f"{located.where(path)}: {'.'.join(map(str, path[:3]))}: '{name}' cannot depend on itself")
     problems += _uses_problems(located, model, nodes)
-    problems += _provision_problems(located, model)
+    problems += _provision_problems(located, model, nodes)
     for name, service in model.services.items():
         probe = service.probe
         which = probe and ("tcp" if probe.tcp else "http" if probe.http else None)
@@ -257,11 +257,12 @@ def _uses_problems(located: Located, model: StackFile, nodes: dict) -> list[str]
     return problems
 
 
-def _provision_problems(located: Located, model: StackFile) -> list[str]:  # noqa: F821
-    """What each kind's config finds wrong across its own fields (a role's unknown database, say)."""
+def _provision_problems(located: Located, model: StackFile, nodes: dict) -> list[str]:  # noqa: F821
+    """What each kind's config finds wrong across its own fields (a role's unknown database, say) and in what it
+    names of the rest of the stack (an nginx route's target)."""
     found = []
     for name, config in model.components.items():
-        for problem in config.config_problems(name):
+        for problem in [*config.config_problems(name), *config.stack_problems(name, nodes)]:
             path = tuple(problem.split(":", 1)[0].split("."))
             found.append(f"{located.where(path)}: {problem}")
     return found

@@ -142,6 +142,7 @@ class ComponentBase(Node):
 
     DEFAULT_PROFILES: ClassVar[tuple[str, ...]] = ()  # profiles when stapel.yaml gives none (monitoring kinds: monitoring)
     USE_KEYS: ClassVar[tuple[str, ...]] = ()  # the fields of a service's `uses:` entry (model.schema.Use) that fit this kind
+    RUNS: ClassVar[bool] = True  # False: stapel points at it and never starts or stops it (external)
 
     version: str | None = Field(None, description="Wanted version, e.g. '16' or '16.4': natively the first binaries found of that version run "
                                                   "(none: preflight fails); the image tag in Compose and Kubernetes.")
@@ -174,6 +175,11 @@ class ComponentBase(Node):
 
     def config_problems(self, name: str) -> list[str]:
         """What cannot work across its fields, by config path (reported with every other problem of the file)."""
+        return []
+
+    def stack_problems(self, name: str, nodes: dict[str, Any]) -> list[str]:
+        """What it names of the rest of the stack that cannot work (`nodes`: every component's and service's config
+        by name), by config path: an nginx route to an unknown service, say. Most kinds name nothing."""
         return []
 
     @model_validator(mode="after")

@@ -16,7 +16,7 @@ from typing import Any
 from stapel.components.postgres import MAINTENANCE_DATABASES, MAINTENANCE_DB
 from stapel.errors import ConfigError, StartError
 
-HOST = "127.0.0.1"
+HOST = "127.0.0.1"  # a stapel-run server; an external one's host comes with its node (Node.host)
 
 
 def plan(config: Any) -> dict[str, dict[str, Any]]:
@@ -32,13 +32,13 @@ def plan(config: Any) -> dict[str, dict[str, Any]]:
     return wanted
 
 
-def provision(name: str, config: Any, port: int, say: Callable[[str], None]) -> list[str]:
+def provision(name: str, config: Any, port: int, say: Callable[[str], None], host: str = HOST) -> list[str]:
     """Apply the plan; returns the changes made ("db: created role auth"). PostgreSQL's refusals are
     user errors naming the config path; what it does not know (an extension) is checked before any change."""
     import psycopg
 
     try:
-        return _provision(name, config, port, say)
+        return _provision(name, config, port, say, host)
     except psycopg.OperationalError as exc:
         if "password authentication failed" in str(exc):
             raise ConfigError(
@@ -66,11 +66,11 @@ def _unavailable_extensions(conn: Any, name: str, wanted: dict[str, dict[str, An
                                   hint=f"did you mean '{close[0]}'?" if close else "install the package that ships it, or remove it")
 
 
-def _provision(name: str, config: Any, port: int, say: Callable[[str], None]) -> list[str]:
+def _provision(name: str, config: Any, port: int, say: Callable[[str], None], host: str) -> list[str]:
     import psycopg
 
     changes: list[str] = []
-    admin = _dsn(config.user, config.password, port, MAINTENANCE_DB)
+    admin = _dsn(config.user, config.password, port, MAINTENANCE_DB, host)
     wanted = plan(config)
     with psycopg.connect(admin, autocommit=True) as conn:
         _unavailable_extensions(conn, name, wanted)
@@ -82,9 +82,9 @@ def _provision(name: str, config: Any, port: int, say: Callable[[str], None]) ->
         for db in closed_databases(config):
             changes += _close_to_public(conn, name, db)
         for role_name, role in config.roles.items():
-            changes += _role(conn, name, role_name, role, port)
+            changes += _role(conn, name, role_name, role, port, host)
     for db, spec in wanted.items():
-        with psycopg.connect(_dsn(config.user, config.password, port, db), autocommit=True) as conn:
+        with psycopg.connect(_dsn(config.user, config.password, port, db, host), autocommit=True) as conn:
             changes += _inside(conn, name, db, spec, config)
     for change in changes:
         say(change)
@@ -106,19 +106,19 @@ def _close_to_public(conn: Any, name: str, database: str) -> list[str]:
     return [f"{name}: database {database} no longer open to every role"]
 
 
-def _role(conn: Any, name: str, role_name: str, role: Any, port: int) -> list[str]:
-    return (_login(conn, name, role_name, role, port) + _connect_right(conn, name, role_name, role.database)
+def _role(conn: Any, name: str, role_name: str, role: Any, port: int, host: str) -> list[str]:
+    return (_login(conn, name, role_name, role, port, host) + _connect_right(conn, name, role_name, role.database)
             + _search_path(conn, name, role_name, role.schemas))
 
 
-def _login(conn: Any, name: str, role_name: str, role: Any, port: int) -> list[str]:
+def _login(conn: Any, name: str, role_name: str, role: Any, port: int, host: str) -> list[str]:
     from psycopg import sql
 
     password = sql.Literal(role.password)
     if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role_name,)).fetchone():
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role_name), password))
         return [f"{name}: created role {role_name}"]
-    if not _can_log_in(role_name, role.password, port, role.database):
+    if not _can_log_in(role_name, role.password, port, role.database, host):
         conn.execute(sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(sql.Identifier(role_name), password))
         return [f"{name}: synced the password of role {role_name}"]
     return []
@@ -169,12 +169,12 @@ def _inside(conn: Any, name: str, db: str, spec: dict[str, Any], config: Any) ->
     return changes
 
 
-def _can_log_in(role: str, password: str, port: int, database: str) -> bool:
+def _can_log_in(role: str, password: str, port: int, database: str, host: str) -> bool:
     """Whether the server accepts this password (any other refusal, like no CONNECT right, means it did)."""
     import psycopg
 
     try:
-        psycopg.connect(_dsn(role, password, port, database), connect_timeout=5).close()
+        psycopg.connect(_dsn(role, password, port, database, host), connect_timeout=5).close()
         return True
     except psycopg.OperationalError as exc:
         return "password authentication failed" not in str(exc)
@@ -186,10 +186,10 @@ def _sql(template: str, *names: str) -> Any:
     return sql.SQL(template).format(*(sql.Identifier(n) for n in names))
 
 
-def _dsn(user: str, password: str, port: int, database: str) -> str:
+def _dsn(user: str, password: str, port: int, database: str, host: str = HOST) -> str:
     from psycopg.conninfo import make_conninfo
 
-    return make_conninfo(host=HOST, port=port, user=user, password=password, dbname=database)
+    return make_conninfo(host=host, port=port, user=user, password=password, dbname=database)
 
 
 def owned_databases(config: Any) -> list[str]:
@@ -204,11 +204,11 @@ def droppable(config: Any) -> bool:
     return bool(owned_databases(config) or plan(config).get(MAINTENANCE_DB, {}).get("schemas") or config.roles)
 
 
-def ensure_database(name: str, config: Any, port: int) -> list[str]:
+def ensure_database(name: str, config: Any, port: int, host: str = HOST) -> list[str]:
     """The component's own `database:` exists (initdb made it once; `db drop` removes it): created when missing."""
     if config.database == MAINTENANCE_DB:
         return []
-    with _admin(name, config, port) as admin:
+    with _admin(name, config, port, host) as admin:
         if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (config.database,)).fetchone():
             return []
         admin.execute(_sql("CREATE DATABASE {}", config.database))
@@ -255,12 +255,12 @@ def drop(name: str, config: Any, port: int) -> tuple[list[str], list[str]]:
     return dropped, absent
 
 
-def _admin(name: str, config: Any, port: int) -> Any:
+def _admin(name: str, config: Any, port: int, host: str = HOST) -> Any:
     """A superuser connection to `postgres` (autocommit); a server that is not up is a user error naming the fix."""
     import psycopg
 
     try:
-        return psycopg.connect(_dsn(config.user, config.password, port, MAINTENANCE_DB), autocommit=True, connect_timeout=5)
+        return psycopg.connect(_dsn(config.user, config.password, port, MAINTENANCE_DB, host), autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
         from stapel.errors import StapelError
 
@@ -273,8 +273,8 @@ def wanted(stack: Any, node: Any) -> bool:
 
 
 def ensure(stack: Any, node: Any) -> list[str]:
-    return ensure_database(node.name, node.config, node.port)
+    return ensure_database(node.name, node.config, node.port, node.host)
 
 
 def apply(stack: Any, node: Any, log: Callable[[str], None]) -> list[str]:
-    return provision(node.name, node.config, node.port, log)
+    return provision(node.name, node.config, node.port, log, node.host)

@@ -30,6 +30,7 @@ def declared(stack: Any, node: Any) -> bool:
 def run_all(stack: Any, nodes: list[Any], log: Callable[[str], None]) -> list[str] | None:
     """The changes made, or None when no component declares anything to provision (and none had to be
     recreated: a postgres component's own `database:` is created again after `stapel db drop`)."""
+    nodes = [_provisioned_as(stack, node) for node in nodes]  # an external component as the kind it serves
     wanted = [(node, found) for node in nodes for found in [provisioner(node)] if found and found.wanted(stack, node)]
     changes: list[str] = []
     for node in nodes:
@@ -43,3 +44,18 @@ def run_all(stack: Any, nodes: list[Any], log: Callable[[str], None]) -> list[st
     for node, found in wanted:
         changes += found.apply(stack, node, log)
     return changes
+
+
+def _provisioned_as(stack: Any, node: Any) -> Any:
+    """An external component is provisioned as the node of the kind it serves (its config filled from its URL, its host
+    the URL's); `reachable`: its kind's provisioner can reach that host (external.py says which can)."""
+    served = None if node.is_service else getattr(kind_module(node.kind), "provisioned_as", None)
+    if served is None:
+        return node
+    as_served, reachable = served(node)
+    if not reachable and declared(stack, as_served):
+        from stapel.errors import ConfigError
+
+        raise ConfigError(f"components.{node.name}: provisioning an external {as_served.kind} that is not on this machine is not "
+                          "supported yet", hint="create what it declares there, and remove it from stapel.yaml")
+    return as_served

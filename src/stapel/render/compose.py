@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stapel.components.base import Node
-from stapel.components.container import args_of, container_of, container_ports, env_of, image_of
+from stapel.components.container import args_of, container_of, container_ports, env_of, file_key, files_of, image_of
 from stapel.env.connections import HOST
 from stapel.errors import ConfigError
 from stapel.monitoring import compose as monitoring_compose
@@ -50,6 +50,7 @@ def write_support_files(stack: Any, out: Path) -> list[str]:
     definitions (0600, under secrets/) and the scrapes' credentials (0644 there: see monitoring/compose.py).
     Returns the paths written, relative to out."""
     written = write_monitoring(stack, out)
+    written += write_container_files(stack, out)
     written += compose_jobs.write_files(out, jobs.one_shots(stack))
     written += rabbitmq_definitions.write_compose(stack, out)
     written += write_secrets(out, monitoring_compose.secret_files(stack), 0o644)
@@ -67,6 +68,19 @@ def write_monitoring(stack: Any, out: Path) -> list[str]:
     return list(found)
 
 
+def write_container_files(stack: Any, out: Path) -> list[str]:
+    """files/<node>/<name>: what a kind generates for its container (nginx.conf), mounted read-only."""
+    written = []
+    for node in stack.components():
+        if node.runs:
+            for path, text in files_of(stack, node, str).items():
+                rel = f"files/{node.name}/{file_key(path)}"
+                (out / rel).parent.mkdir(parents=True, exist_ok=True)
+                (out / rel).write_text(text)
+                written.append(rel)
+    return written
+
+
 def render(stack: Any, out_dir: Path | None = None, tag: str = "dev") -> dict[str, Any]:
     """The Compose document (paths relative to out_dir, default the project root). Pure: writes nothing."""
     return build(stack, out_dir, tag)[0]
@@ -78,6 +92,8 @@ def build(stack: Any, out_dir: Path | None = None, tag: str = "dev", registry: s
     seed_refs(stack, refs)
     services, volumes = {}, {}
     for node in stack.components():
+        if not node.runs:  # an external component: no container, services get its URL
+            continue
         services[node.name], volume = _component(stack, node, refs)
         volumes[volume] = {"name": volume}
     _check_ports(stack)
@@ -109,7 +125,7 @@ def _check_ports(stack: Any) -> None:
     """Two parts of the contour on one host port would make `docker compose up` fail half-way."""
     taken: dict[int, str] = {}
     for node in stack.nodes.values():
-        for port_name in ["main"] if node.is_service else container_ports(node):
+        for port_name in ["main"] if node.is_service else container_ports(node) if node.runs else []:
             port, label = node.ports.get(port_name), node.name if port_name == "main" else f"{node.name}.{port_name}"
             if port in taken:
                 raise ConfigError(f"{stack.file.name}: contours.{stack.contour}.ports: {taken[port]} and {label} both publish "
@@ -142,7 +158,8 @@ def _component(stack: Any, node: Node, refs: Refs) -> tuple[dict[str, Any], str]
     _put(body, "command", args_of(node, target))
     _put(body, "environment", {**image_env(node, refs, env_of(node, target)), **{k: escape(v) for k, v in node.config.env.items()}})
     body["ports"] = [f"{HOST}:{node.ports[name]}:{port}" for name, port in inside.items() if name in node.ports]
-    body["volumes"] = [f"{volume}:{container_of(node).data_path}", *monitoring_compose.mounts(stack, node)]
+    body["volumes"] = [f"{volume}:{container_of(node).data_path}", *monitoring_compose.mounts(stack, node),
+                       *(f"./files/{node.name}/{file_key(path)}:{path}:ro" for path in files_of(stack, node, str))]
     rabbitmq_definitions.compose_parts(stack, node, body)  # a declared topology: loaded at boot from secrets/
     _put(body, "healthcheck", healthcheck(stack.probe(node), node, refs))
     _common(node, body)
@@ -169,7 +186,8 @@ def _service(stack: Any, node: Node, refs: Refs, out: Path, tag: str, registry: 
     _put(body, "environment", _service_env(stack, node, refs))
     _put(body, "ports", [f"{HOST}:{node.port}:{node.port}"] if node.port else None)
     _put(body, "volumes", [f"{name}:{path}" for name, path in service_volumes(stack, node).items()])
-    _put(body, "depends_on", {name: {"condition": _condition(stack, name, cond)} for name, cond in node.depends_on.items()})
+    _put(body, "depends_on", {name: {"condition": _condition(stack, name, cond)} for name, cond in node.depends_on.items()
+                              if stack.nodes[name].runs})  # an external component is no Compose service
     _put(body, "healthcheck", healthcheck(stack.probe(node), node, refs))
     _common(node, body)
     body["stop_grace_period"] = duration(node.config.stop_timeout_seconds)

@@ -47,7 +47,7 @@ def check_tags(stack: Any, tag: str, warn: Callable[[str], None]) -> None:
     from stapel.components.container import image_of
 
     found = [("--tag", tag)]
-    found += [(f"components.{n.name}.version", _tag_of(image_of(n))) for n in stack.components()]
+    found += [(f"components.{n.name}.version", _tag_of(image_of(n))) for n in stack.components() if n.runs]
     for where, value in found:
         if value != "latest":
             continue

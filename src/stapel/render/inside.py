@@ -44,4 +44,4 @@ def compose_ports(node: Node) -> dict[str, int]:
     """A service listens on its (published) port inside its container too; a component on its image's ports."""
     from stapel.components.container import container_ports
 
-    return dict(node.ports) if node.is_service else {**node.ports, **container_ports(node)}
+    return dict(node.ports) if node.is_service or not node.runs else {**node.ports, **container_ports(node)}

@@ -98,7 +98,7 @@ def node_envs(stack: Stack) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
     clash = sorted({name for name in names if names.count(name) > 1})
     if clash:
         raise ConfigError(f"components/services: two names become '{clash[0]}' in Kubernetes (_ is -)", hint="rename one")
-    return {name: objects.node_env(stack, cluster, node, known) for name, node in stack.nodes.items()}
+    return {name: objects.node_env(stack, cluster, node, known) for name, node in stack.nodes.items() if node.runs}
 
 
 def service_image(stack: Stack, node: Any, tag: str) -> str:
@@ -114,9 +114,12 @@ def _image_entry(stack: Stack, node: Any, tag: str, registry: str | None) -> dic
 def base(stack: Stack, envs: dict, secret_nodes: list[str], tag: str) -> dict[str, list[dict[str, Any]]]:
     files: dict[str, list[dict[str, Any]]] = {}
     for name, node in stack.nodes.items():
+        if not node.runs:  # an external component: no workload, services get its URL
+            continue
         plain, secret = envs[name]
         has_secret = name in secret_nodes
         docs = [workload(stack, node, tag, has_secret), objects.service_object(stack, node), objects.config_map(stack, node, plain)]
+        docs += [objects.files_config_map(stack, node)]  # what its kind generates for its container (nginx.conf)
         docs += monitoring.config_maps(stack, node)  # prometheus.yml, Grafana provisioning
         docs += monitoring.credential_secrets(stack, node)  # Prometheus: the Qdrant API keys it scrapes with (placeholders)
         docs += rabbitmq_definitions.k8s_objects(stack, node, objects.labels(stack, node))  # its definitions Secret, conf.d entry
@@ -142,7 +145,7 @@ def overlay(stack: Stack, base_stack: Stack, envs: dict, secret_nodes: list[str]
         {"name": f"{objects.k8s_name(name)}-secrets", "behavior": "replace", "envs": [f"secrets/{objects.k8s_name(name)}.env"]}
         for name in secret_nodes] + rabbitmq_definitions.k8s_generators(stack) + monitoring.generators(stack)
     body["images"] = [_image_entry(stack, node, tag, registry) for node in stack.services()]
-    patches = [p for name, node in stack.nodes.items() if (p := _patch(stack, base_stack, node, tag, name in secret_nodes))]
+    patches = [p for name, node in stack.nodes.items() if node.runs and (p := _patch(stack, base_stack, node, tag, name in secret_nodes))]
     patches += monitoring.patches(stack, base_stack)
     patches += k8s_jobs.patches(stack, base_stack, tag, secret_nodes)
     patches += [_delete(doc) for doc in deleted or []]

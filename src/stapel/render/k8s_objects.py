@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from stapel.components.base import Node, Target
-from stapel.components.container import args_of, container_of, container_ports, env_of, image_of, resources_of
+from stapel.components.container import args_of, container_of, container_ports, env_of, file_key, files_of, image_of, resources_of
 from stapel.components.stack import Stack
 from stapel.errors import ConfigError
 from stapel.probes import InContainer
@@ -41,6 +41,8 @@ def selector(stack: Stack, node: Node) -> dict[str, str]:
 
 
 def cluster_ports(node: Node) -> dict[str, int]:
+    if not node.runs:  # an external component: its URL says where it is
+        return dict(node.ports)
     if node.is_service:
         return {"main": node.config.port} if node.config.port else {}
     return container_ports(node)
@@ -162,10 +164,23 @@ def container(stack: Stack, node: Node, image: str, has_secret: bool) -> dict[st
         from stapel.render import rabbitmq_definitions
 
         body["volumeMounts"] = [{"name": claim_name(stack, node), "mountPath": container_of(node).data_path}, *monitoring.mounts(stack, node),
-                                *rabbitmq_definitions.k8s_mounts(node)]
+                                *rabbitmq_definitions.k8s_mounts(node),
+                                *({"name": FILES, "mountPath": path, "subPath": file_key(path), "readOnly": True}
+                                  for path in files_of(stack, node, k8s_name, "kubernetes"))]
     elif node.config.volumes:
         body["volumeMounts"] = k8s_volumes.mounts(node)
     return body
+
+
+FILES = "files"  # the ConfigMap <node>-files: what a kind generates for its container (nginx.conf)
+
+
+def files_config_map(stack: Stack, node: Node) -> dict[str, Any] | None:
+    files = {} if node.is_service else files_of(stack, node, k8s_name, "kubernetes")
+    if not files:
+        return None
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{k8s_name(node.name)}-{FILES}", "labels": labels(stack, node)},
+            "data": {file_key(path): text for path, text in files.items()}}
 
 
 def claim_name(stack: Stack, node: Node) -> str:
@@ -181,8 +196,9 @@ def stateful_set(stack: Stack, node: Node, has_secret: bool) -> dict[str, Any]:
     name, storage, fs_group = k8s_name(node.name), container_of(node).resources.storage, container_of(node).fs_group
     pod: dict[str, Any] = {"containers": [container(stack, node, image_of(node), has_secret),
                                           *monitoring.sidecars(stack, node, has_secret)]}
-    if monitoring.volumes(stack, node) or rabbitmq_definitions.k8s_volumes(node):
-        pod["volumes"] = [*monitoring.volumes(stack, node), *rabbitmq_definitions.k8s_volumes(node)]
+    files = [{"name": FILES, "configMap": {"name": f"{name}-{FILES}"}}] if files_of(stack, node, k8s_name, "kubernetes") else []
+    if monitoring.volumes(stack, node) or rabbitmq_definitions.k8s_volumes(node) or files:
+        pod["volumes"] = [*monitoring.volumes(stack, node), *rabbitmq_definitions.k8s_volumes(node), *files]
     if fs_group is not None:
         pod["securityContext"] = {"fsGroup": fs_group}
     return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name, "labels": labels(stack, node)},
