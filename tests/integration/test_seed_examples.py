@@ -1,7 +1,6 @@
-"""examples/seed-003-gprod and seed-004-platform end to end, natively, one stack at a time: env sync, `up`, every
-service's /health, what the seed's stack is for (seed 003: the contour's volume and the env files that must agree;
-seed 004: a service's prefixed DATABASE_URL is its role, which sees its own schema only), a second `up` with nothing
-to do, `down`. Seeds 001 and 002 have their own files (test_seed_001_codelab.py, test_seed_002_schema.py)."""
+"""examples/seed-004-platform end to end, natively, one stack at a time: env sync, `up`, every
+service's /health, what the seed's stack is for (seed 004: a service's prefixed DATABASE_URL is its role, which sees its own schema only), a second `up` with nothing
+to do, `down`. Seeds 001, 002 and 003 have their own files (test_seed_00*_*.py)."""
 
 from __future__ import annotations
 
@@ -37,33 +36,6 @@ def service_env(root: Path, service: str) -> dict[str, str]:
     return json.loads(done.stdout)
 
 
-def check_gprod(root: Path) -> None:
-    """Seed 003: dev's data is in the contour's volume pgdata_dev; the two repositories' .env agree; Prometheus runs."""
-    assert (root / ".local/data/dev/pgdata_dev/PG_VERSION").is_file()
-    assert status(root)["prometheus"]["state"] == "running"
-    assert stapel(root, "env", "check").returncode == 0
-
-    def read(path: Path) -> dict[str, str]:
-        return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
-
-    infra, backend = read(root / ".env"), read(root / "backend/.env")
-    assert {k: infra[k] for k in ("POSTGRES_PASSWORD", "JWT_SECRET", "PORT")} == {k: backend[k] for k in ("POSTGRES_PASSWORD", "JWT_SECRET", "PORT")}
-    assert read(root / ".env.stage")["JWT_SECRET"] != infra["JWT_SECRET"]  # generated per contour
-    # stage beside dev, on its own fixed ports: dev's moved ports (5432 and 6379 are this machine's) avoided them
-    dev_ports = {name: node["endpoint"].rsplit(":", 1)[1] for name, node in status(root).items()}
-    assert not {"5433", "5434", "6380", "6381"} & set(dev_ports.values()), dev_ports
-    try:
-        done = stapel(root, "--contour", "stage", "up", timeout=300)
-        assert done.returncode == 0, done.stdout + done.stderr
-        stage = stapel(root, "--contour", "stage", "status", "--json", check=True)
-        ports = {n["name"]: n["endpoint"].rsplit(":", 1)[1] for n in json.loads(stage.stdout)["nodes"]}
-        assert ports == {"db": "5433", "redis": "6380", "api": "3100", "prometheus": "9190"}, ports
-        assert http("GET", "http://127.0.0.1:3100/health")[0] == 200
-        assert {n: v["state"] for n, v in status(root).items()} == dict.fromkeys(dev_ports, "running")  # dev untouched
-    finally:
-        stapel(root, "--contour", "stage", "down", timeout=120)
-
-
 def check_platform(root: Path) -> None:
     """Seed 004: USERS_DATABASE_URL is the role users, whose search_path is its schema and who cannot read orders'."""
     users, orders = service_env(root, "users"), service_env(root, "orders")
@@ -82,7 +54,7 @@ def check_platform(root: Path) -> None:
             channel.queue_declare(queue, passive=True)
 
 
-CHECKS = {"seed-003-gprod": check_gprod, "seed-004-platform": check_platform}
+CHECKS = {"seed-004-platform": check_platform}
 
 
 @pytest.fixture(params=sorted(CHECKS))
