@@ -6,6 +6,7 @@ second `up` with nothing to do, and `down`. Moved here from test_seed_examples.p
 from __future__ import annotations
 
 import json
+import re
 import socket
 import urllib.error
 import urllib.parse
@@ -36,6 +37,12 @@ def http(method: str, url: str, data: bytes | None = None) -> tuple[int, str]:
 
 def env_file(path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
+
+
+def db_password(root: Path, contour: str) -> str:
+    """The contour's db password as the API gets it (its DATABASE_URL), whatever the env files' quoting."""
+    done = stapel(root, "--contour", contour, "env", "print", "--service", "api", "--format", "json", "--reveal", check=True)
+    return urllib.parse.unquote(urllib.parse.urlsplit(json.loads(done.stdout)["DATABASE_URL"]).password or "")
 
 
 def adminer_logs_in(port: int, db_port: int, password: str) -> str:
@@ -88,8 +95,8 @@ def test_dev_and_stage_side_by_side_through_nginx_with_adminer_and_app_data(gpro
     stage = json.loads(stapel(root, "--contour", "stage", "status", "--json", check=True).stdout)
     stage_ports = {n["name"]: int(n["endpoint"].rsplit(":", 1)[1]) for n in stage["nodes"]}
     assert stage_ports == {"db": 5433, "redis": 6380, "api": 3100, "prometheus": 9190, "adminer": 8081, "nginx": NGINX_STAGE}
-    contours = {"dev": (dev_ports, infra["POSTGRES_PASSWORD"], "development"),
-                "stage": (stage_ports, stage_env["POSTGRES_PASSWORD"], "staging")}
+    contours = {"dev": (dev_ports, db_password(root, "dev"), "development"),
+                "stage": (stage_ports, db_password(root, "stage"), "staging")}
     data_dirs = {}
     for contour, (ports, password, node_env) in contours.items():
         code, body = http("GET", f"http://127.0.0.1:{ports['nginx']}/info")  # through this contour's Nginx
@@ -104,7 +111,7 @@ def test_dev_and_stage_side_by_side_through_nginx_with_adminer_and_app_data(gpro
         assert (root / f".local/data/{contour}/pgdata_{contour}/PG_VERSION").is_file()
         data_dirs[contour] = volume.resolve()
         page = adminer_logs_in(ADMINER[contour], ports["db"], password)
-        assert "Logout" in page and "Invalid credentials" not in page, page[:800]
+        assert "Logout" in page and "Invalid credentials" not in page, re.findall(r"<div class=.error.>(.*?)</div>", page) or page[-1500:]
     assert data_dirs["dev"] != data_dirs["stage"]
     assert {n: v["state"] for n, v in status(root).items()} == dict.fromkeys(dev_ports, "running")  # dev untouched
     again = stapel(root, "up")
