@@ -1,5 +1,5 @@
-"""examples/seed-003-gprod end to end, natively: dev and stage side by side, each with Nginx in front of its own API
-(NODE_ENV right per contour), its own Adminer on the seed's port (8080 dev, 8081 stage) logging in to its own db, and
+"""examples/seed-003-gprod end to end, natively: dev, stage and prod side by side, each with Nginx in front of its own API
+(NODE_ENV right per contour), its own Adminer on the seed's port (8080 dev, 8081 stage, 8082 prod) logging in to its own db, and
 its API writing uploads into its own app_data_<contour> volume; plus the two repositories' .env that must agree, a
 second `up` with nothing to do, and `down`. Moved here from test_seed_examples.py, whose seed-003 checks it keeps."""
 
@@ -17,8 +17,9 @@ import pytest
 from conftest import copy_example, processes_under, stapel, status, stop_and_clean, traversable_dir
 
 pytestmark = pytest.mark.integration
-ADMINER = {"dev": 8080, "stage": 8081}
-NGINX_STAGE = 8100
+ADMINER = {"dev": 8080, "stage": 8081, "prod": 8082}
+FIXED = {"stage": {"db": 5433, "redis": 6380, "api": 3100, "prometheus": 9190, "adminer": 8081, "nginx": 8100},
+         "prod": {"db": 5434, "redis": 6381, "api": 3200, "prometheus": 9290, "adminer": 8082, "nginx": 8200}}
 
 
 def busy(port: int) -> bool:
@@ -65,18 +66,19 @@ def adminer_logs_in(port: int, db_port: int, password: str) -> str:
 
 @pytest.fixture
 def gprod():
-    busy_ports = sorted(p for p in (*ADMINER.values(), NGINX_STAGE, 3100, 5433, 6380) if busy(p))
+    busy_ports = sorted(p for p in {ADMINER["dev"], *FIXED["stage"].values(), *FIXED["prod"].values()} if busy(p))
     if busy_ports:
-        pytest.skip(f"seed 003's fixed ports {busy_ports} are already in use on this machine (Adminer 8080/8081, stage's "
-                    "nginx 8100, api 3100, db 5433, redis 6380); free them to run this test")
+        pytest.skip(f"seed 003's fixed ports {busy_ports} are already in use on this machine (dev's Adminer 8080, "
+                    f"stage's and prod's {FIXED}); free them to run this test")
     base = traversable_dir("seed-003-gprod")
     root = copy_example("seed-003-gprod", base)
     yield root
-    stapel(root, "--contour", "stage", "down", timeout=120)
+    for contour in FIXED:
+        stapel(root, "--contour", contour, "down", timeout=120)
     assert not stop_and_clean(root, base)
 
 
-def test_dev_and_stage_side_by_side_through_nginx_with_adminer_and_app_data(gprod: Path) -> None:
+def test_dev_stage_and_prod_side_by_side_through_nginx_with_adminer_and_app_data(gprod: Path) -> None:
     root = gprod
     stapel(root, "env", "sync", "--non-interactive", check=True)
     assert stapel(root, "env", "check").returncode == 0
@@ -90,13 +92,14 @@ def test_dev_and_stage_side_by_side_through_nginx_with_adminer_and_app_data(gpro
     dev_ports = {name: int(node["endpoint"].rsplit(":", 1)[1]) for name, node in dev.items()}
     assert dev_ports["adminer"] == ADMINER["dev"] and dev["prometheus"]["state"] == "running"
     assert not {5433, 5434, 6380, 6381} & set(dev_ports.values()), dev_ports
-    done = stapel(root, "--contour", "stage", "up", timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    stage = json.loads(stapel(root, "--contour", "stage", "status", "--json", check=True).stdout)
-    stage_ports = {n["name"]: int(n["endpoint"].rsplit(":", 1)[1]) for n in stage["nodes"]}
-    assert stage_ports == {"db": 5433, "redis": 6380, "api": 3100, "prometheus": 9190, "adminer": 8081, "nginx": NGINX_STAGE}
-    contours = {"dev": (dev_ports, db_password(root, "dev"), "development"),
-                "stage": (stage_ports, db_password(root, "stage"), "staging")}
+    contours = {"dev": (dev_ports, db_password(root, "dev"), "development")}
+    for contour, node_env in (("stage", "staging"), ("prod", "production")):  # next to dev, on the seed's ports
+        done = stapel(root, "--contour", contour, "up", timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        nodes = json.loads(stapel(root, "--contour", contour, "status", "--json", check=True).stdout)["nodes"]
+        ports = {n["name"]: int(n["endpoint"].rsplit(":", 1)[1]) for n in nodes}
+        assert ports == FIXED[contour], ports
+        contours[contour] = (ports, db_password(root, contour), node_env)
     data_dirs = {}
     for contour, (ports, password, node_env) in contours.items():
         code, body = http("GET", f"http://127.0.0.1:{ports['nginx']}/info")  # through this contour's Nginx
@@ -112,11 +115,12 @@ def test_dev_and_stage_side_by_side_through_nginx_with_adminer_and_app_data(gpro
         data_dirs[contour] = volume.resolve()
         page = adminer_logs_in(ADMINER[contour], ports["db"], password)
         assert "Logout" in page and "Invalid credentials" not in page, re.findall(r"<div class=.error.>(.*?)</div>", page) or page[-1500:]
-    assert data_dirs["dev"] != data_dirs["stage"]
+    assert len(set(data_dirs.values())) == 3, data_dirs  # no contour shares another's data dir
     assert {n: v["state"] for n, v in status(root).items()} == dict.fromkeys(dev_ports, "running")  # dev untouched
     again = stapel(root, "up")
     assert again.returncode == 0 and "nothing to do" in again.stdout, again.stdout + again.stderr
-    assert stapel(root, "--contour", "stage", "down", timeout=120).returncode == 0
+    for contour in FIXED:
+        assert stapel(root, "--contour", contour, "down", timeout=120).returncode == 0
     down = stapel(root, "down", timeout=120)
     assert down.returncode == 0, down.stderr
     assert processes_under(root) == []
