@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import copy_example, processes_under, stapel, status, stop_and_clean, traversable_dir
+from dotenv import dotenv_values
 
 pytestmark = pytest.mark.integration
 ADMINER = {"dev": 8080, "stage": 8081, "prod": 8082}
@@ -37,7 +38,7 @@ def http(method: str, url: str, data: bytes | None = None) -> tuple[int, str]:
 
 
 def env_file(path: Path) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
+    return {key: value or "" for key, value in dotenv_values(path).items()}  # drops the `# stapel: secret` comments
 
 
 def db_password(root: Path, contour: str) -> str:
