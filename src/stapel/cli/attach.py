@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING
 
 from stapel.cli.common import quick_paths, say
 from stapel.runtimes.native.client import SupervisorClient
 
+if TYPE_CHECKING:
+    from rich.table import Table
 
-def _render(procs: dict) -> object:
+
+def _render(procs: dict) -> Table:
     from rich.table import Table
 
     table = Table(title="stapel (Ctrl-C stops everything)")

@@ -3,7 +3,7 @@ depends_on, env and profiles; and what every component kind adds (version, port,
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -61,11 +61,16 @@ class Restart(Strict):
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
-        if value is False:  # YAML 1.1 reads a bare `no` as false
-            return {"policy": "no"}
-        if isinstance(value, str):
-            return {"policy": value}
-        return value
+        return _restart_shorthand(value)
+
+
+def _restart_shorthand(value: Any) -> Any:
+    """`restart: always` means {policy: always}."""
+    if value is False:  # YAML 1.1 reads a bare `no` as false
+        return {"policy": "no"}
+    if isinstance(value, str):
+        return {"policy": value}
+    return value
 
 
 class ComponentRestart(Restart):
@@ -133,10 +138,13 @@ class Node(Strict):
 
     _deps = field_validator("depends_on", mode="before")(lambda cls, v: _as_name_map(v))
     _env = field_validator("env", mode="before")(lambda cls, v: _as_env(v))
-    _restart = field_validator("restart", mode="before")(lambda cls, v: Restart._shorthand(v))
+    _restart = field_validator("restart", mode="before")(lambda cls, v: _restart_shorthand(v))
 
 
 class ComponentBase(Node):
+    if TYPE_CHECKING:  # each kind's model declares it as a Literal (the union's discriminator)
+        kind: str
+
     version: str | None = Field(None, description="Wanted version, e.g. '16' or '16.4': natively the first binaries found of that version run "
                                                   "(none: preflight fails); the image tag in Compose and Kubernetes.")
     port: Port | None = Field(None, description="Main port on 127.0.0.1; default: the kind's standard port.")

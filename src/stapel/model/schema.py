@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -182,16 +182,17 @@ class StackFile(Strict):
 
 def block_model(path: tuple, data: Any) -> type[BaseModel] | None:
     """The schema class of the block at `path` in the raw data (for "did you mean" on unknown keys)."""
-    by_kind = {m.model_fields["kind"].annotation.__args__[0]: m for m in (Postgres, Redis, RabbitMQ, Prometheus, Consul, Qdrant, Grafana)}
-    by_key = {"migrations": Migrations, "probe": Probe, "tcp": TcpCheck, "http": HttpCheck, "exec": ExecCheck, "restart": Restart, "env": EnvBlock,
+    by_kind: dict[str, type[BaseModel]] = {get_args(m.model_fields["kind"].annotation)[0]: m for m in (Postgres, Redis, RabbitMQ, Prometheus, Consul, Qdrant, Grafana)}
+    by_key: dict[str, type[BaseModel]] = {"migrations": Migrations, "probe": Probe, "tcp": TcpCheck, "http": HttpCheck, "exec": ExecCheck, "restart": Restart, "env": EnvBlock,
               "logs": LogRotation}
     if not path:
         return StackFile
     if len(path) == 2 and path[0] == "components":
         block = data.get("components", {}).get(path[1]) if isinstance(data, dict) else None
-        return by_kind.get(block.get("kind")) if isinstance(block, dict) else None
+        return by_kind.get(str(block.get("kind"))) if isinstance(block, dict) else None
     if len(path) == 2:
-        return {"services": Service, "contours": Contour}.get(path[0])
+        sections: dict[str, type[BaseModel]] = {"services": Service, "contours": Contour}
+        return sections.get(path[0])
     if len(path) == 4 and path[0] == "components" and path[2] == "collections":
         return QdrantCollection
     if len(path) == 3 and path[0] == "contours" and path[2] == "ports":
