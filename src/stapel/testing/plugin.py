@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from stapel.testing.stack import SLOT_BASE, StackError, StapelStack, worker_slot
 
-SETTINGS = {
+SETTINGS: dict[str, tuple[str, Literal["string", "bool"]]] = {
     # name: (help, type for addini)
     "stapel_file": ("stapel.yaml to bring up (default: the nearest one from the rootdir up)", "string"),
     "stapel_services": ("only these nodes (comma-separated) and what they depend on (default: the whole stack)", "string"),
