@@ -42,6 +42,12 @@ def api(project: Path, path: str) -> dict:
         return json.loads(response.read())
 
 
+def dist_listeners(port: int) -> list[str]:
+    import psutil
+
+    return sorted({c.laddr.ip for c in psutil.net_connections("inet") if c.status == "LISTEN" and c.laddr.port == port})
+
+
 def _management_port(project: Path) -> int:
     conf = Path(node_env(project)["RABBITMQ_CONFIG_FILE"]).read_text()
     return int(next(line.split("=")[1] for line in conf.splitlines() if line.startswith("management.tcp.port")))
@@ -61,6 +67,10 @@ def test_a_node_from_its_private_home_works_as_a_stock_one(project: Path) -> Non
     installed = list(Path(os.path.realpath(RABBIT_BIN / "rabbitmq-server")).parents[1].joinpath("plugins").iterdir())
     assert "rabbit" in plugins and "rabbitmq_management" in plugins and "rabbitmq_shovel" not in plugins
     assert len(plugins) < len(installed)
+    # the VM starts distribution itself (no throwaway epmd-starter VM), on the pinned port, loopback only
+    assert f"-sname {env['RABBITMQ_NODENAME']}" in env["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"]
+    assert dist_listeners(int(env["RABBITMQ_DIST_PORT"])) == ["127.0.0.1"]
+    assert not Path(env["RABBITMQ_CONF_ENV_FILE"]).exists()  # no shell sources it at boot
 
     assert api(project, "/api/overview")["rabbitmq_version"]
     enabled = cli(project, "rabbitmq-plugins", "list", "-e")
@@ -95,4 +105,6 @@ def test_the_users_own_plugins_dir_keeps_the_stock_layout_and_says_so(project: P
     assert "mq: the stock RabbitMQ layout (no private minimal home: RABBITMQ_SCRIPTS_DIR or RABBITMQ_PLUGINS_DIR" in step
     env = node_env(project)
     assert "RABBITMQ_SCRIPTS_DIR" not in env and env["RABBITMQ_PLUGINS_DIR"] == str(plugins)
+    assert "-sname" not in env["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"]  # the stock start: prelaunch starts distribution
+    assert dist_listeners(int(env["RABBITMQ_DIST_PORT"])) == ["127.0.0.1"]
     assert api(project, "/api/overview")["rabbitmq_version"]
