@@ -10,6 +10,8 @@ Measurements (medians over --reps repetitions, interleaved so drift hits every c
 3. cold `stapel up` of a RabbitMQ-only stack from its private minimal home vs the stock layout.
 2. cold `stapel up` of a PostgreSQL-only stack with the template cached vs with no usable cache (XDG_CACHE_HOME
    is a file: initdb every time, nothing kept), and the new-cluster time stapel notes in its run log for each.
+4. a clean database per test (benchmarks/testing.py's sessions): stapel_db, on disk and in the tests-only tmpfs mode,
+   vs pytest-postgresql's per-test database (goal of issue 16: tmpfs <= 0.25x); needs pytest-postgresql installed.
 
 Every stack runs in a temp dir with its own cache ($XDG_CACHE_HOME; the user's own cache is never touched) and is
 brought down with --volumes in a `finally`. Usage (from a checkout; stapel = this interpreter's `-m stapel`):
@@ -166,6 +168,32 @@ class Boot:
             self.rows.append(row("new cluster (run log): template copy vs initdb", clean_c, clean_n,
                                  median(clean_c) / median(clean_n), "< 1 (faster)", median(clean_c) < median(clean_n)))
 
+    def testing(self, tests: int) -> None:
+        """4. A clean database per test: stapel_db (default, and the tests-only tmpfs mode) vs pytest-postgresql's
+        `postgresql` fixture, as benchmarks/testing.py measures it (median per-test time of a session)."""
+        import testing as tb
+
+        if subprocess.run([sys.executable, "-c", "import pytest_postgresql"], capture_output=True).returncode != 0:
+            log("[4] skipped: pytest-postgresql is not installed (pip install pytest-postgresql)")
+            return
+        bins, folder = tb.pg_bin(), self.tmp / "testing"
+        folder.mkdir()
+        tb.make_project(folder, bins)
+        per_test: dict[str, list[float]] = {"stapel": [], "stapel-tmpfs": [], "pytest-postgresql": []}
+        try:
+            for rep in range(self.reps):
+                for which in (per_test if rep % 2 == 0 else reversed(per_test)):
+                    per_test[which].append(tb.session(folder, which, tests, bins, None)["per_test"])
+                log(f"[4] rep {rep + 1}/{self.reps}: per test " + ", ".join(f"{w} {v[-1] * 1000:.1f} ms" for w, v in per_test.items()))
+        finally:
+            run([sys.executable, "-m", "stapel", "--slot", "80", "down", "--volumes", "--yes"], env=self.env, cwd=folder,
+                timeout=T_DOWN, what="stapel --slot 80 down (testing)", check=False)
+        base = per_test["pytest-postgresql"]
+        for which, goal in (("stapel", "(reference: data on disk)"), ("stapel-tmpfs", "<= 0.25x pytest-postgresql")):
+            ratio = median(per_test[which]) / median(base)
+            self.rows.append(row(f"clean database per test, {which} vs pytest-postgresql", per_test[which], base, ratio,
+                                 goal, ratio <= 0.25 if which == "stapel-tmpfs" else None))
+
     def cleanup(self) -> list[str]:
         problems = []
         for baseline in self.baselines:
@@ -212,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=3, help="repetitions per measurement (default 3)")
     parser.add_argument("--quick", action="store_true", help="one repetition")
-    parser.add_argument("--only", choices=["minimal", "postgres", "rabbitmq"], help="one of the measurements")
+    parser.add_argument("--only", choices=["minimal", "postgres", "rabbitmq", "testing"], help="one of the measurements")
+    parser.add_argument("--tests", type=int, default=40, help="tests per pytest session in 4. (default 40)")
     parser.add_argument("--example", default=str(REPO / "examples" / "minimal"), help="stack to copy for 1.")
     parser.add_argument("--json-out", help="also write the results as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs) afterwards")
@@ -234,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
             boot.rabbitmq()
         if args.only in (None, "minimal"):
             boot.minimal(Path(args.example))
+        if args.only in (None, "testing"):
+            boot.testing(args.tests)
     except BenchError as exc:
         error = str(exc)
     finally:
