@@ -54,13 +54,14 @@ def _management_port(project: Path) -> int:
 
 
 @pytest.mark.skipif(not (RABBIT_BIN / "rabbitmq-server").exists(), reason="RabbitMQ is not installed")
-def test_a_node_from_its_private_home_works_as_a_stock_one(project: Path) -> None:
+def test_a_node_from_its_private_home_works_as_a_stock_one(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(project / "cache"))  # no module tree yet: the first up builds it
     (project / "stapel.yaml").write_text(f"name: mqhome\ncomponents:\n  mq:\n    kind: rabbitmq\n    user: app\n"
                                          f"    password: {PASSWORD}\n")
     done = stapel(project, "up")
     assert done.returncode == 0, done.stdout + done.stderr
     step = next(sorted((project / ".local/logs/bootstrap").glob("run-*"))[-1].glob("steps/*start*")).read_text()
-    assert "mq: a private minimal home with" in step, step
+    assert "mq: a private minimal home with" in step and "for the next up" in step, step
     env = node_env(project)
     home = Path(env["RABBITMQ_SCRIPTS_DIR"]).parent
     plugins = sorted(p.name.rsplit("-", 1)[0] for p in (home / "plugins").iterdir())
@@ -88,7 +89,14 @@ def test_a_node_from_its_private_home_works_as_a_stock_one(project: Path) -> Non
     for step in ("down", "up"):  # the node stops and boots again from its home; its data is kept
         done = stapel(project, step)
         assert done.returncode == 0, done.stdout + done.stderr
+    step = next(sorted((project / ".local/logs/bootstrap").glob("run-*"))[-1].glob("steps/*start*")).read_text()
+    assert "(every module in every ebin: " in step, step  # built by the first up: this boot runs from it
+    assert os.path.realpath(home / "plugins").startswith(str(project / "cache" / "stapel" / "rabbitmq-plugins"))
     assert "kept\t1" in cli(project, "rabbitmqctl", "-q", "list_queues")
+    enabled = cli(project, "rabbitmq-plugins", "list", "-e")
+    assert "[E*] rabbitmq_management" in enabled and "[E*] rabbitmq_prometheus" in enabled, enabled
+    with urllib.request.urlopen(f"http://127.0.0.1:{_management_port(project)}/", timeout=10) as page:  # priv/www
+        assert b"RabbitMQ Management" in page.read()
     with pika.BlockingConnection(params) as conn:
         method, _props, body = conn.channel().basic_get("kept", auto_ack=True)
     assert body == b"survives"

@@ -18,7 +18,7 @@ import string
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stapel.components import rabbitmq_home
+from stapel.components import rabbitmq_code, rabbitmq_home
 from stapel.components.base import BinaryVersion, LaunchSpec, Node, component_env, probe_from_config, restart_of
 from stapel.env.connections import HOST, Exports, amqp_url, grouped, http_url
 from stapel.private import write_private
@@ -208,8 +208,13 @@ def prepare(node: Node, ctx) -> list[str]:
     chosen = rabbitmq_home.plan(ctx.binaries(node, PROGRAMS)["rabbitmq-server"], PLUGINS, node.config.env)
     if chosen.why_not is not None:
         return [f"the stock RabbitMQ layout (no private minimal home: {chosen.why_not})"]
-    rabbitmq_home.build(conf / "home", chosen)
-    return [f"a private minimal home with {len(chosen.plugins)} of its plugins: {conf / 'home'}"]
+    key = rabbitmq_code.key_of(chosen.plugins)
+    tree = rabbitmq_code.ready(key)
+    rabbitmq_home.build(conf / "home", chosen, tree)
+    if tree is None:  # the first node on this machine: the next up links to it
+        rabbitmq_code.build_in_background(key, chosen.plugins)
+    how = f"every module in every ebin: {tree}" if tree else f"building {rabbitmq_code.entry_of(key)} for the next up"
+    return [f"a private minimal home with {len(chosen.plugins)} of its plugins: {conf / 'home'} ({how})"]
 
 
 def _write(path, text: str, mode: int) -> None:
