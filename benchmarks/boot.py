@@ -35,6 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import RABBIT_BIN, REPO, T_DOWN, T_UP, BaselineRabbit, BenchError, fmt_s, log, median, processes_under, run
 
+SLOT = 47  # x slot_stride 10: every port + 470
 MQ_ONLY = "name: mqonly\ncomponents:\n  mq:\n    kind: rabbitmq\n"
 PG_ONLY = "name: pgonly\ncomponents:\n  db:\n    kind: postgres\n    database: app\n    password: boot-bench-pw-0001\n"
 
@@ -46,7 +47,8 @@ class Project:
         self.folder, self.env = folder, {**env, "XDG_CACHE_HOME": str(cache)}
 
     def stapel(self, *args: str, timeout: float = T_UP) -> tuple[float, subprocess.CompletedProcess]:
-        return run([sys.executable, "-m", "stapel", *args], env=self.env, cwd=self.folder, timeout=timeout,
+        # a slot of its own: ports far from the defaults other stacks on a shared machine take (a clash fails a run)
+        return run([sys.executable, "-m", "stapel", "--slot", str(SLOT), *args], env=self.env, cwd=self.folder, timeout=timeout,
                    what=f"stapel {' '.join(args)} in {self.folder.name}")
 
     def cold_up(self) -> tuple[float, float | None]:
@@ -60,7 +62,7 @@ class Project:
             self.stapel("down", "--volumes", "--yes", timeout=T_DOWN)
 
     def _cluster_seconds(self) -> float | None:
-        runs = sorted((self.folder / ".local/logs/bootstrap").glob("run-*"))
+        runs = sorted((self.folder / ".local/logs/bootstrap").glob("run-*"))  # every contour's runs: one slot here
         step = next((runs[-1] / "steps").glob("*start*"), None) if runs else None
         found = re.search(r"new cluster (?:copied from the template \S+|made by initdb) in (\d+\.\d+) s",
                           step.read_text() if step else "")

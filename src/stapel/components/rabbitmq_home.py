@@ -5,7 +5,8 @@ The home is `sbin/rabbitmq-defaults` and `escript` (symlinks to the installed on
 dependency closure of `rabbit` and the enabled plugins, read from their .app files). RABBITMQ_SCRIPTS_DIR points at
 its sbin: the installed `rabbitmq-env` of 3.9-3.12 derives RABBITMQ_HOME (and so ERL_LIBS and the escripts) from it.
 Anything else (another version or layout, plugins packed as .ez archives, a plugin not installed, the user's own
-RABBITMQ_SCRIPTS_DIR / RABBITMQ_PLUGINS_DIR) keeps the stock layout, and `plan` says why.
+RABBITMQ_SCRIPTS_DIR / RABBITMQ_PLUGINS_DIR) keeps the stock layout, and `plan` says why. Once rabbitmq_code.py's
+cached tree (every module in every ebin) is built, `plugins/` is one symlink to it instead.
 """
 
 from __future__ import annotations
