@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 
 from stapel.testing.databases import CleanDatabase, database_of, with_database
-from stapel.testing.stack import SLOT_BASE, worker_slot
+from stapel.testing.stack import SLOT_BASE, StapelStack, worker_slot
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -54,5 +54,10 @@ def test_bad_settings_are_one_line_and_start_nothing(tmp_path: Path) -> None:
     assert "Traceback" not in out and not (tmp_path / ".local").exists(), out
     done = _pytest(tmp_path, "-o", "stapel_slot=x")
     assert "stapel_slot: expected a number from 0 to 99, got 'x'" in done.stdout + done.stderr and "Traceback" not in done.stdout
+    for other in ("stapel_db_durable", "stapel_keep"):  # a database in RAM is neither durable nor kept
+        done = _pytest(tmp_path, "-o", "stapel_db_tmpfs=true", "-o", f"{other}=true")
+        out = done.stdout + done.stderr
+        assert done.returncode == 1 and f"stapel_db_tmpfs and {other}:" in out and "Traceback" not in out, out
+        assert not (tmp_path / ".local").exists() and not StapelStack(tmp_path / "stapel.yaml", SLOT_BASE).tmpfs_root().exists()
     done = _pytest(tmp_path, "--stapel-file", "missing.yaml")
     assert "stapel_file:" in done.stdout + done.stderr and "missing.yaml" in done.stdout + done.stderr

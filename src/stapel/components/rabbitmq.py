@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 
-from stapel.components import base, rabbitmq_home
+from stapel.components import base, rabbitmq_code, rabbitmq_home
 from stapel.components.base import (
     BinaryVersion,
     BootDefinitions,
@@ -155,7 +155,7 @@ def configured_ports(config) -> dict[str, int]:
 def probe(node: Node) -> ProbeSpec:
     c = node.config
     default = ProbeSpec("rabbitmq", {"port": node.port, "management_port": node.ports["management"], "user": c.user, "password": c.password},
-                        period_seconds=0.1, timeout_seconds=2.0, failure_threshold=900)
+                        period_seconds=0.05, timeout_seconds=2.0, failure_threshold=1800)  # the long pole: polled often
     return probe_from_config(node, default)
 
 
@@ -270,11 +270,12 @@ def native(node: Node, ctx) -> LaunchSpec:
         "RABBITMQ_CONFIG_FILE": str(conf / "rabbitmq.conf"),
         "RABBITMQ_ADVANCED_CONFIG_FILE": str(conf / "advanced.config"),
         "RABBITMQ_ENABLED_PLUGINS_FILE": str(conf / "enabled_plugins"),
+        # never written: the system's /etc/rabbitmq/rabbitmq-env.conf is not read, and a missing file spares every
+        # boot the shell the prelaunch runs to source one
         "RABBITMQ_CONF_ENV_FILE": str(conf / "rabbitmq-env.conf"),
         "ERL_EPMD_ADDRESS": "127.0.0.1",
         "ERL_EPMD_PORT": str(node.ports["epmd"]),
-        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
-        **_home_env(node, bins, conf),
+        **_from_home(node, ctx, bins, conf),
     })
     epmd = ctx.which("epmd", near=bins["rabbitmq-server"]) or "epmd"
     erl_call = _erl_call(ctx, bins["rabbitmq-server"])
@@ -313,10 +314,22 @@ def _erl_call(ctx, server: str) -> str | None:
     return found or next((str(c) for c in candidates if c.is_file() and os.access(c, os.X_OK)), None)
 
 
-def _home_env(node: Node, bins: dict[str, str], conf: Path) -> dict[str, str]:
-    """The private minimal home's variables, when the installed layout allows one (rabbitmq_home.py)."""
+LOOPBACK_DIST = "-kernel inet_dist_use_interface {127,0,0,1}"  # the dist port binds 0.0.0.0 otherwise
+
+
+def _from_home(node: Node, ctx, bins: dict[str, str], conf: Path) -> dict[str, str]:
+    """The private minimal home's variables, when the installed layout allows one (rabbitmq_home.py); there the VM
+    also starts Erlang distribution itself (`-sname`, the dist port pinned), because 3.9+'s prelaunch then skips
+    what it does otherwise on every boot: a second, throwaway Erlang VM only to make sure epmd runs (~0.3-0.5 s
+    of CPU on two cores), a probe node for duplicate names and the port checks. A name already in use stops the
+    VM at once (exit 1, "the name ... seems to be in use"), as the duplicate check would. The stock layout keeps
+    the stock start."""
     chosen = rabbitmq_home.plan(bins["rabbitmq-server"], PLUGINS, node.config.env)
-    return rabbitmq_home.env_of(conf / "home") if chosen.why_not is None else {}
+    if chosen.why_not is not None:
+        return {"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": LOOPBACK_DIST}
+    dist = node.ports["dist"]
+    own_dist = f"-sname {node_name(node, ctx)} -kernel inet_dist_listen_min {dist} -kernel inet_dist_listen_max {dist}"
+    return {**rabbitmq_home.env_of(conf / "home"), "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": f"{LOOPBACK_DIST} {own_dist}"}
 
 
 def prepare(node: Node, ctx) -> list[str]:
@@ -326,15 +339,20 @@ def prepare(node: Node, ctx) -> list[str]:
     _write(conf / "rabbitmq.conf", _render(node, conf), 0o600)
     _write(conf / "definitions.json", _definitions(node), 0o600)
     _write(conf / "enabled_plugins", f"[{','.join(PLUGINS)}].\n", 0o600)
-    _write(conf / "rabbitmq-env.conf", "", 0o600)
+    (conf / "rabbitmq-env.conf").unlink(missing_ok=True)  # an empty one, as earlier versions wrote
     cookie = conf / ".erlang.cookie"
     if not cookie.exists():
         _write(cookie, "".join(random.choice(string.ascii_uppercase) for _ in range(32)), 0o400)
     chosen = rabbitmq_home.plan(ctx.binaries(node, PROGRAMS)["rabbitmq-server"], PLUGINS, node.config.env)
     if chosen.why_not is not None:
         return [f"the stock RabbitMQ layout (no private minimal home: {chosen.why_not})"]
-    rabbitmq_home.build(conf / "home", chosen)
-    return [f"a private minimal home with {len(chosen.plugins)} of its plugins: {conf / 'home'}"]
+    key = rabbitmq_code.key_of(chosen.plugins)
+    tree = rabbitmq_code.ready(key)
+    rabbitmq_home.build(conf / "home", chosen, tree)
+    if tree is None:  # the first node on this machine: the next up links to it
+        rabbitmq_code.build_in_background(key, chosen.plugins)
+    how = f"every module in every ebin: {tree}" if tree else f"building {rabbitmq_code.entry_of(key)} for the next up"
+    return [f"a private minimal home with {len(chosen.plugins)} of its plugins: {conf / 'home'} ({how})"]
 
 
 def _write(path, text: str, mode: int) -> None:
