@@ -10,7 +10,7 @@ from typing import Any
 from stapel.components import kind_module, service
 from stapel.components.base import Node
 from stapel.env.connections import Exports
-from stapel.errors import ConfigError
+from stapel.errors import ConfigError, StapelError
 from stapel.paths import Paths
 from stapel.probes import ProbeSpec
 
@@ -69,11 +69,26 @@ class Stack:
             return service.probe(node)
         return kind_module(node.kind).probe(node)
 
-    def exports(self, node: Node, use: Any = None) -> Exports:
-        """What `node` gives a service, narrowed by that service's `uses.<node>` (a schema, a Redis db)."""
+    def exports(self, node: Node, use: Any = None, service_name: str | None = None) -> Exports:
+        """What `node` gives a service, narrowed by that service's `uses.<node>` (a schema, a Redis db); with the
+        service's name, as that service sees it (a shared broker: the service's own user)."""
         if node.is_service:
             return service.exports(node)
-        return kind_module(node.kind).exports(node, use)
+        module = kind_module(node.kind)
+        if service_name and hasattr(module, "service_exports"):
+            return module.service_exports(node, service_name, use, self.all_env())
+        return module.exports(node, use)
+
+    def all_env(self) -> dict[str, str]:
+        """The project's env under every service's own env: where *_RABBITMQ_URL users come from (seed 000)."""
+        env = dict(self.env)
+        for node in self.services():
+            env.update(node.config.env)
+        return env
+
+    def users_of(self, node: Node) -> dict[str, Any]:
+        """The services that see `node` (depends_on or uses), each with its `uses.<node>` block (or None)."""
+        return {s.name: s.config.uses.get(node.name) for s in self.services() if node.name in s.depends_on or node.name in s.config.uses}
 
     def service_env(self, node: Node) -> dict[str, str]:
         """What a service sees: the nodes in its depends_on, then those in its uses:, every name under its
@@ -84,7 +99,7 @@ class Stack:
         kinds_seen: set[str] = set()
         for name in dict.fromkeys([*node.depends_on, *node.config.uses]):
             other = self.nodes[name]
-            found = self.exports(other, node.config.uses.get(name))
+            found = self.exports(other, node.config.uses.get(name), node.name)
             if other.kind not in kinds_seen:
                 kinds_seen.add(other.kind)
                 kind_wide.update(found.kind_wide)
@@ -110,9 +125,12 @@ class Stack:
             from stapel.env.secrets import secret_values
 
             values = [v for node in self.components() for v in kind_module(node.kind).secrets(node.config)]
-            extra = dict(self.env)
+            extra = self.all_env()
             for node in self.services():
-                extra.update(node.config.env)
+                try:
+                    extra.update({f"{node.name}:{k}": v for k, v in self.service_env(node).items()})  # own broker users
+                except StapelError:  # reported where the env is used; the masker must still be built
+                    pass
             values += secret_values(self.root, self.model.env, extra)
             self._secrets = sorted({v for v in values if v and len(v) >= 3}, key=len, reverse=True)
         return self._secrets

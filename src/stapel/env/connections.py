@@ -55,8 +55,8 @@ def postgres_urls(user: str, password: str, port: int, database: str, schema: st
     }
 
 
-def redis_url(password: str | None, port: int, db: int) -> str:
-    auth = f":{_enc(password)}@" if password else ""
+def redis_url(password: str | None, port: int, db: int, user: str | None = None) -> str:
+    auth = f"{_enc(user) if user else ''}:{_enc(password)}@" if password else ""
     return f"redis://{auth}{HOST}:{port}/{db}"
 
 

@@ -229,7 +229,8 @@ def cross_check(located: Located, model: StackFile) -> list[str]:  # noqa: F821
     return problems
 
 
-NARROWS = {"schema_": ("schema", "postgres"), "db": ("db", "redis"), "role": ("role", "postgres")}  # Use field -> (YAML key, the only kind it fits)
+NARROWS = {"schema_": ("schema", "postgres"), "db": ("db", "redis"), "role": ("role", "postgres"),  # Use field -> (YAML key, the kinds it fits)
+           "user": ("user", "rabbitmq|redis"), "keys": ("keys", "redis")}
 
 
 def _uses_problems(located: Located, model: StackFile, nodes: dict) -> list[str]:  # noqa: F821
@@ -248,11 +249,29 @@ def _uses_problems(located: Located, model: StackFile, nodes: dict) -> list[str]
             else:
                 kind = getattr(nodes[name], "kind", "service")
                 for field, (key, fits) in NARROWS.items():
-                    if getattr(use, field) is not None and kind != fits:
-                        problems.append(f"{where}.{key}: '{key}' applies to {fits} components only ('{name}' is {kind})")
+                    if getattr(use, field) is not None and kind not in fits.split("|"):
+                        problems.append(f"{where}.{key}: '{key}' applies to {fits.replace('|', ' and ')} components only ('{name}' is {kind})")
+                if use.user and kind == "redis" and use.user != "default":
+                    problems.append(f"{where}.user: a Redis user is 'default' (the opt-out) or, leaving user out, the service's own")
+                if use.keys is not None and use.user is not None:
+                    problems.append(f"{where}.keys: keys are those of the service's own user; with user: '{use.user}' leave them out")
                 if use.role and kind == "postgres" and use.role not in nodes[name].roles:
                     known = did_you_mean(use.role, sorted(nodes[name].roles)) if nodes[name].roles else f" (declare it under components.{name}.roles)"
                     problems.append(f"{where}.role: unknown role '{use.role}'{known}")
+    return problems + _own_user_problems(located, model, nodes)
+
+
+def _own_user_problems(located: Located, model: StackFile, nodes: dict) -> list[str]:  # noqa: F821
+    """A service's own broker user is named after it: that name must not be the broker's administrator."""
+    problems = []
+    for service_name, service in model.services.items():
+        for name in dict.fromkeys([*service.depends_on, *service.uses]):
+            node, use = nodes.get(name), service.uses.get(name)
+            admin = {"rabbitmq": getattr(node, "user", None), "redis": "default"}.get(getattr(node, "kind", ""))
+            if admin == service_name and (use is None or use.user is None):
+                path = ("services", service_name, "uses", name) if use else ("services", service_name, "depends_on", name)
+                problems.append(f"{located.where(path)}: services.{service_name}: its own user on {name} would be named "
+                                f"'{service_name}', which is {name}'s administrator; set services.{service_name}.uses.{name}.user")
     return problems
 
 

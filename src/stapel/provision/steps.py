@@ -15,6 +15,10 @@ def declared(stack: Any, node: Any) -> bool:
 
         topology = rabbitmq.declared(stack, node)  # stapel.yaml, AsyncAPI documents, *_RABBITMQ_URL values
         return bool(topology.vhosts or topology.users)
+    if node.kind == "redis":
+        from stapel.provision import redis
+
+        return bool(redis.wanted(stack, node))  # the services' own ACL users
     if node.kind == "consul":
         return bool(config.kv)
     if node.kind == "qdrant":
@@ -43,6 +47,10 @@ def run_all(stack: Any, nodes: list[Any], log: Callable[[str], None]) -> list[st
             from stapel.provision import rabbitmq
 
             changes += rabbitmq.provision(stack, say=log, only=node.name)
+        elif node.kind == "redis":
+            from stapel.provision import redis
+
+            changes += redis.provision(stack, node, log)
         elif node.kind in ("consul", "qdrant"):
             from stapel.provision import consul, qdrant
 

@@ -162,7 +162,7 @@ def _component(stack: Any, node: Node, refs: Refs) -> tuple[dict[str, Any], str]
     inside = images.container_ports(node.kind)
     volume = volume_name(stack, node.name, node.name)
     body: dict[str, Any] = {"image": image}
-    _put(body, "command", _component_command(node, refs))
+    _put(body, "command", _component_command(node, refs, stack))
     _put(body, "environment", {**_image_env(node, refs), **{k: escape(v) for k, v in node.config.env.items()}})
     body["ports"] = [f"{HOST}:{node.ports[name]}:{port}" for name, port in inside.items() if name in node.ports]
     body["volumes"] = [f"{volume}:{images.data_path(node.kind)}", *monitoring_compose.mounts(stack, node)]
@@ -174,13 +174,15 @@ def _component(stack: Any, node: Node, refs: Refs) -> tuple[dict[str, Any], str]
     return body, volume
 
 
-def _component_command(node: Node, refs: Refs) -> list[str] | None:
+def _component_command(node: Node, refs: Refs, stack: Any) -> list[str] | None:
     args = [escape(a) for a in node.config.args]
     if node.kind == "postgres" and args:
         return ["postgres", *args]
     if node.kind == "redis" and (node.config.password or args):
+        from stapel.components import redis
+
         auth = ["--requirepass", refs.ref(f"{node.env_name}_PASSWORD", node.config.password)] if node.config.password else []
-        return ["redis-server", *auth, *args]
+        return ["redis-server", *auth, *redis.user_args(node, stack.users_of(node), refs.ref), *args]
     if node.kind == "consul":
         from stapel.components import consul
 

@@ -55,6 +55,11 @@ def seed_refs(stack: Any, refs: Refs) -> None:
             refs.ref(f"{node.env_name}_PASSWORD", password)
         for role, spec in getattr(node.config, "roles", {}).items():
             refs.ref(f"{node.env_name}_{role.upper().replace('-', '_')}_PASSWORD", spec.password)
+        from stapel.components import kind_module
+
+        own = getattr(kind_module(node.kind), "service_passwords", None)  # the services' own broker users
+        for var, password in (own(node, stack.users_of(node)) if own else {}).items():
+            refs.ref(var, password)
 
 
 def escape(value: str) -> str:

@@ -23,8 +23,8 @@ class InsideStack(Stack):
         """Inside a container a volume is where it is mounted: the path stapel.yaml gives it."""
         return path
 
-    def exports(self, node: Node, use: Any = None) -> Exports:
-        found, host = super().exports(node, use), self.host_of(node.name)
+    def exports(self, node: Node, use: Any = None, service_name: str | None = None) -> Exports:
+        found, host = super().exports(node, use, service_name), self.host_of(node.name)
         return Exports({k: rehost(v, host) for k, v in found.kind_wide.items()}, {k: rehost(v, host) for k, v in found.by_name.items()})
 
 

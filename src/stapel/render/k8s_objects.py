@@ -72,9 +72,16 @@ def secret_keys(stack: Stack):  # stapel.env.secrets.Secrets
     return collect(stack.model.env, [doc for doc in docs if doc is not None])[0]
 
 
-def component_env(node: Node) -> dict[str, str]:
-    """What the official image reads to create its user, database, vhost and password."""
+def component_env(node: Node, stack: Stack | None = None) -> dict[str, str]:
+    """What the official image reads to create its user, database, vhost and password (and the passwords of the
+    services' own Redis users, which its args name as $(VAR))."""
     c = node.config
+    if node.kind == "redis" and stack is not None:
+        from stapel.components import redis
+
+        found: dict[str, str] = {}
+        redis.user_args(node, stack.users_of(node), lambda var, value: found.setdefault(var, value))
+        return {**component_env(node), **found}
     by_kind = {
         "postgres": lambda: {"POSTGRES_USER": c.user, "POSTGRES_PASSWORD": c.password, "POSTGRES_DB": c.database,
                              "PGDATA": f"{data_path('postgres')}/pgdata", **role_env(c)},  # role_env: for its provision Job
@@ -98,7 +105,7 @@ def node_env(stack: Stack, cluster: InsideStack, node: Node, known: Any) -> tupl
         inner = cluster.nodes[node.name]
         env = declared_env(inner, stack.root, cluster.service_env(inner), listen=LISTEN_ALL)
     else:
-        env = component_env(node)
+        env = component_env(node, stack)
     plain, secret = {}, {}
     for key, value in sorted(env.items()):
         is_secret = key in known or secrets_in(value) or (not node.is_service and key in _KIND_SECRETS)
@@ -210,7 +217,7 @@ def container(stack: Stack, node: Node, image: str, has_secret: bool) -> dict[st
     name = k8s_name(node.name)
     cpu, memory, cpu_limit, memory_limit, _ = RESOURCES[node.kind]
     body: dict[str, Any] = {"name": name, "image": image}
-    args = _args(node)
+    args = _args(node, stack)
     if args:
         body["args"] = args
     ports = cluster_ports(node)
@@ -236,12 +243,15 @@ def claim_name(stack: Stack, node: Node) -> str:
     return k8s_name(volume) if volume else "data"
 
 
-def _args(node: Node) -> list[str]:
+def _args(node: Node, stack: Stack) -> list[str]:
     """Server arguments the image's entrypoint passes on ($(VAR) is expanded by Kubernetes from the env)."""
     if node.kind == "postgres":
         return list(node.config.args)
     if node.kind == "redis":
-        return (["--requirepass", "$(REDIS_PASSWORD)"] if node.config.password else []) + list(node.config.args)
+        from stapel.components import redis
+
+        users = redis.user_args(node, stack.users_of(node), lambda var, value: f"$({var})")
+        return (["--requirepass", "$(REDIS_PASSWORD)"] if node.config.password else []) + users + list(node.config.args)
     if node.kind == "consul":
         return _kind(node).CONTAINER_ARGS + list(node.config.args)
     return []
