@@ -105,6 +105,11 @@ def own_users(node: Node, services: dict[str, Use | None]) -> dict[str, Any]:
                       permissions={c.vhost: own_permission(sorted(set(services) - {s}))}) for s in mine}
 
 
+def admin_url(node: Node, use: Use | None = None) -> str:
+    """The component's own user (its administrator) on its vhost."""
+    return amqp_url(node.config.user, node.config.password, node.port, node.config.vhost)
+
+
 def service_passwords(node: Node, services: dict[str, Use | None]) -> dict[str, str]:
     """{variable: password} of the services' own users, for renders that pass secrets by reference (MQ_USERS_PASSWORD)."""
     return {f"{node.env_name}_{name.upper().replace('-', '_')}_PASSWORD": user.password for name, user in sorted(own_users(node, services).items())}

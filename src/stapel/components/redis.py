@@ -74,6 +74,11 @@ def user_variable(node: Node, service: str) -> str:
     return f"{node.env_name}_{service.upper().replace('-', '_')}_PASSWORD"
 
 
+def admin_url(node: Node, use: Use | None = None) -> str:
+    """The default user (the component's password, every key and command) on the service's db."""
+    return redis_url(node.config.password, node.port, use.db if use and use.db is not None else 0)
+
+
 def service_passwords(node: Node, services: dict[str, Use | None]) -> dict[str, str]:
     """{variable: password} of the services' own users, for renders that pass secrets by reference."""
     return {user_variable(node, name): password for name, (password, _keys) in sorted(own_users(node, services).items())}

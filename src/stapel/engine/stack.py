@@ -9,7 +9,9 @@ from typing import Any
 
 from stapel.components import kind_module, service
 from stapel.components.base import Node
+from stapel.env import derived
 from stapel.env.connections import Exports
+from stapel.env.derived import GivenEnv
 from stapel.errors import ConfigError, StapelError
 from stapel.paths import Paths
 from stapel.probes import ProbeSpec
@@ -29,6 +31,7 @@ class Stack:
     env_files: list[Path] = field(default_factory=list)
     reserved_ports: frozenset[int] = frozenset()  # other contours' fixed ports: a moved port skips them
     left_out: list[str] = field(default_factory=list)  # nodes the contour's profiles leave out (model/profiles.py)
+    env_templates: dict[str, dict[str, str]] = field(default_factory=dict)  # service -> env key -> value as written (${VAR})
     _secrets: list[str] | None = field(default=None, repr=False)
 
     @property
@@ -76,8 +79,11 @@ class Stack:
             return service.exports(node)
         module = kind_module(node.kind)
         if service_name and hasattr(module, "service_exports"):
-            return module.service_exports(node, service_name, use, self.all_env())
-        return module.exports(node, use)
+            found = module.service_exports(node, service_name, use, self.all_env())
+        else:
+            found = module.exports(node, use)
+        admin = getattr(module, "admin_url", None)
+        return found._replace(admin={"ADMIN_URL": admin(node, use)}) if admin and service_name else found
 
     def all_env(self) -> dict[str, str]:
         """The project's env under every service's own env: where *_RABBITMQ_URL users come from (seed 000)."""
@@ -90,12 +96,14 @@ class Stack:
         """The services that see `node` (depends_on or uses), each with its `uses.<node>` block (or None)."""
         return {s.name: s.config.uses.get(node.name) for s in self.services() if node.name in s.depends_on or node.name in s.config.uses}
 
-    def service_env(self, node: Node) -> dict[str, str]:
+    def service_env(self, node: Node) -> GivenEnv:
         """What a service sees: the nodes in its depends_on, then those in its uses:, every name under its
         env_prefix. Names under a node's own name (DB_URL, ...) are always there; the kind-wide ones
-        (DATABASE_URL, REDIS_URL, ...) come from the first node of each kind in that order."""
+        (DATABASE_URL, REDIS_URL, ...) come from the first node of each kind in that order. It also knows how to
+        expand the service's own env on top (env/derived.py: `${NAME}` of what the service is given)."""
         kind_wide: dict[str, str] = {}
         by_name: dict[str, str] = {}
+        refs: dict[str, str] = {}
         kinds_seen: set[str] = set()
         for name in dict.fromkeys([*node.depends_on, *node.config.uses]):
             other = self.nodes[name]
@@ -104,8 +112,14 @@ class Stack:
                 kinds_seen.add(other.kind)
                 kind_wide.update(found.kind_wide)
             by_name.update({f"{other.env_name}_{key}": value for key, value in found.by_name.items()})
+            refs.update({f"{node.config.env_prefix}{other.env_name}_{key}": value for key, value in found.admin.items()})
         prefixed = {f"{node.config.env_prefix}{key}": value for key, value in {**kind_wide, **by_name}.items()}
-        return {**prefixed, **self.volume_env(node)}
+        templates = self.env_templates.get(node.name, {})
+
+        def own(below: Any) -> dict[str, str]:
+            return derived.resolve(node.config.env, templates, below, refs, self.env) if templates else dict(node.config.env)
+
+        return GivenEnv({**prefixed, **self.volume_env(node)}, own)
 
     def volume_env(self, node: Node) -> dict[str, str]:
         """A service's own volumes (never prefixed, like HOST and PORT): <NAME>_DIR -> where it is, here a folder
@@ -128,8 +142,9 @@ class Stack:
             extra = self.all_env()
             for node in self.services():
                 try:
-                    extra.update({f"{node.name}:{k}": v for k, v in self.service_env(node).items()})  # own broker users
-                except StapelError:  # reported where the env is used; the masker must still be built
+                    env = service.declared_env(node, self.root, self.service_env(node))  # own broker users, derived values
+                    extra.update({f"{node.name}:{k}": v for k, v in env.items()})
+                except (StapelError, ValueError):  # reported where the env is used; the masker must still be built
                     pass
             values += secret_values(self.root, self.model.env, extra)
             self._secrets = sorted({v for v in values if v and len(v) >= 3}, key=len, reverse=True)
@@ -165,7 +180,10 @@ def open_stack(file: Path, contour: str | None = None, env: dict[str, str] | Non
             nodes[name] = Node(name, "service", config, node_ports(name, "service", config, settings, slot))
     for node in nodes.values():
         node.configured = dict(node.ports)
-    return Stack(
+    templates: dict[str, dict[str, str]] = {}
+    for path, text in loaded.located.templates.items():
+        templates.setdefault(path[1], {})[path[3]] = text
+    stack = Stack(
         name=model.name or _project_name(file.parent),
         file=file,
         contour=loaded.contour,
@@ -178,7 +196,37 @@ def open_stack(file: Path, contour: str | None = None, env: dict[str, str] | Non
         env_files=loaded.env_files or [],
         reserved_ports=fixed_elsewhere(loaded.located, model, loaded.contour),
         left_out=out,
+        env_templates=templates,
     )
+    check_derived(stack, loaded.located)
+    return stack
+
+
+def check_derived(stack: Stack, located: Any) -> None:
+    """Every `${NAME}` of a service's env names something (env/derived.py), no circle: one line per problem."""
+    problems = []
+    for node in stack.services():
+        if not stack.env_templates.get(node.name):
+            continue
+        given = stack.service_env(node)
+        below = {**{key: "" for key in _env_file_keys(node, stack.root)}, **given}
+        if node.port:
+            below.update(HOST="", PORT="")
+        try:
+            given.own(below)
+        except derived.DerivedError as exc:
+            path = ("services", node.name, "env", exc.key)
+            hint = f"; stapel gives {node.name} no such variable either (stapel env print --service {node.name})" if "is not set" in str(exc) else ""
+            problems.append(f"{located.where(path)}: services.{node.name}.env.{exc.key}: {exc}{hint}")
+    if problems:
+        raise ConfigError(problems[0], problems=problems[1:])
+
+
+def _env_file_keys(node: Node, root: Path) -> list[str]:
+    try:
+        return list(service.read_env_files(node, root))
+    except ConfigError:  # a missing env file is reported where it is read
+        return []
 
 
 def _project_name(root: Path) -> str:

@@ -25,6 +25,7 @@ class Exports(NamedTuple):
 
     kind_wide: dict[str, str]
     by_name: dict[str, str]
+    admin: dict[str, str] = {}  # {"ADMIN_URL": ...}: only referred to by name in a service's env (env/derived.py)
 
 
 def grouped(kind: str, main_url: str, urls: dict[str, str], details: dict[str, str]) -> Exports:

@@ -161,6 +161,8 @@ def broker_url_problems(located: Located, model: StackFile, env_files: list[Path
     problems = []
     for name, service in model.services.items():
         for key, value in service.env.items():
+            if ("services", name, "env", key) in located.deferred:  # derived from what stapel gives: checked when resolved
+                continue
             why = value and URL_KEY.search(key) and bad_broker_url(value)
             if why:
                 path = ("services", name, "env", key)

@@ -244,9 +244,12 @@ def _condition(stack: Any, name: str, condition: str) -> str:
 
 def _service_env(stack: Any, node: Node, refs: Refs) -> dict[str, str]:
     """What stapel gives the service natively (Stack.service_env + HOST/PORT + its env), hosts = Compose names."""
+    from stapel.components import service
+
     network = inside_stack(stack, str, compose_ports)
-    env = network.service_env(network.nodes[node.name])
+    given = network.service_env(network.nodes[node.name])
+    env = dict(given)
     if node.port:
         env["HOST"], env["PORT"] = LISTEN_ALL, str(node.port)
-    env.update(node.config.env)
+    env.update(given.own({**service.read_env_files(node, stack.root), **env}))  # its env files: Compose reads them itself
     return {key: env_value(stack, key, value, refs) for key, value in env.items()}
