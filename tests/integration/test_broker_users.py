@@ -12,7 +12,7 @@ from pathlib import Path
 import pika
 import pytest
 import redis
-from conftest import stapel, stop_and_clean, traversable_dir
+from conftest import stapel, status, stop_and_clean, traversable_dir
 from pika.exceptions import ChannelClosedByBroker, ProbableAuthenticationError
 
 from stapel.provision.rabbitmq_api import ApiError, ManagementApi, path
@@ -163,6 +163,19 @@ def test_each_service_has_its_own_keys_and_no_dangerous_commands(stack) -> None:
         with pytest.raises(redis.exceptions.NoPermissionError):
             forbidden()
     assert b.get("b:profile:1") == b"bob"
+
+
+def test_a_restarted_redis_keeps_the_services_users(stack) -> None:
+    """They live in its aclfile beside the default user (no secret there: SHA-256 hashes), not only in its memory."""
+    acl = next((stack["root"] / ".local").rglob("conf/cache/users.acl")).read_text()
+    assert acl.startswith("user default on #") and "user a on #" in acl and "~a:*" in acl and "-@dangerous" in acl
+    assert REDIS_ADMIN not in acl and stack["a"]["A_REDIS_PASSWORD"] not in acl
+    before = status(stack["root"])["cache"]["pid"]
+    done = stapel(stack["root"], "restart", "--service", "cache", timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert status(stack["root"])["cache"]["pid"] != before  # a new process, which read its aclfile
+    client = redis.Redis.from_url(stack["a"]["A_REDIS_URL"], socket_timeout=5)
+    assert client.set("a:after-restart", "yes", ex=60) and client.get("a:after-restart") == b"yes"
 
 
 # --- idempotence and re-sync (keep last: they re-up the stack) ------------------------------------------------
