@@ -13,6 +13,7 @@ from pathlib import Path
 import pika
 import psycopg
 import pytest
+import redis
 from conftest import copy_example, processes_under, stapel, status, stop_and_clean, traversable_dir
 
 pytestmark = pytest.mark.integration
@@ -80,6 +81,11 @@ def check_platform(root: Path) -> None:
         channel = connection.channel()
         for queue in ("orders.user-created", "orders.user-created.dlq", "users.order-placed", "users.order-placed.dlq"):
             channel.queue_declare(queue, passive=True)
+        assert orders["ORDERS_RABBITMQ_USER"] == "orders"  # its own user (issue 13 item 7): users' queue is not its to read
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker):
+            channel.basic_get("users.order-placed")
+    with pytest.raises(redis.exceptions.NoPermissionError):  # nor users' keys
+        redis.Redis.from_url(orders["ORDERS_REDIS_URL"], socket_timeout=5).get("users:health:last")
 
 
 CHECKS = {"seed-003-gprod": check_gprod, "seed-004-platform": check_platform}

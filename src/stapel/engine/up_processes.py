@@ -136,8 +136,11 @@ class ProcessSteps:
 
     def provision(self, step: StepRecord, names: list[str]) -> None:
         """Databases, schemas, roles (and their passwords) inside the healthy components; each change listed."""
-        from stapel.provision.steps import run_all
+        from stapel.provision.steps import declared, run_all
 
+        if not getattr(self.runtime, "runs_servers", True) and any(declared(self.stack, self.stack.nodes[n]) for n in names):
+            step.skip(f"the {self.runtime.name} runtime runs no servers to provision")
+            return
         changes = run_all(self.stack, [self.stack.nodes[n] for n in names], step.log)
         if changes is None:
             step.skip("nothing declared to provision")

@@ -169,6 +169,8 @@ def broker_url_problems(located: Located, model: StackFile, env_files: list[Path
     problems = []
     for name, service in model.services.items():
         for key, value in service.env.items():
+            if ("services", name, "env", key) in located.deferred:  # derived from what stapel gives: checked when resolved
+                continue
             why = value and URL_KEY.search(key) and bad_broker_url(value)
             if why:
                 path = ("services", name, "env", key)
@@ -259,9 +261,24 @@ def _uses_problems(located: Located, model: StackFile, nodes: dict) -> list[str]
                         key = Use.model_fields[field].alias or field
                         fits = " or ".join(kind_name(k) for k in type(model).KINDS if field in k.USE_KEYS)
                         problems.append(f"{where}.{key}: '{key}' applies to {fits} components only ('{name}' is {kind})")
+                problems += [f"{where}.{problem}" for problem in nodes[name].use_problems(use)] if allowed else []
                 if use.role and "role" in allowed and use.role not in nodes[name].roles:
                     known = did_you_mean(use.role, sorted(nodes[name].roles)) if nodes[name].roles else f" (declare it under components.{name}.roles)"
                     problems.append(f"{where}.role: unknown role '{use.role}'{known}")
+    return problems + _own_user_problems(located, model, nodes)
+
+
+def _own_user_problems(located: Located, model: StackFile, nodes: dict) -> list[str]:
+    """A service's own broker user is named after it: that name must not be the broker's administrator."""
+    problems = []
+    for service_name, service in model.services.items():
+        for name in dict.fromkeys([*service.depends_on, *service.uses]):
+            node, use = nodes.get(name), service.uses.get(name)
+            admin = getattr(node, "admin_user", lambda: None)()  # a component's; a service has none
+            if admin == service_name and (use is None or use.user is None):
+                path = ("services", service_name, "uses", name) if use else ("services", service_name, "depends_on", name)
+                problems.append(f"{located.where(path)}: services.{service_name}: its own user on {name} would be named "
+                                f"'{service_name}', which is {name}'s administrator; set services.{service_name}.uses.{name}.user")
     return problems
 
 

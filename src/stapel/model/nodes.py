@@ -151,6 +151,14 @@ class ComponentBase(Node):
     USE_KEYS: ClassVar[tuple[str, ...]] = ()  # the fields of a service's `uses:` entry (model.schema.Use) that fit this kind
     RUNS: ClassVar[bool] = True  # False: stapel points at it and never starts or stops it (external)
 
+    def use_problems(self, use: Any) -> list[str]:
+        """What is wrong with a service's `uses.<this>` block beyond USE_KEYS ("<key>: <problem>" each)."""
+        return []
+
+    def admin_user(self) -> str | None:
+        """The user that administers it, which a service's own user (named after the service) must not be."""
+        return None
+
     version: str | None = Field(None, description="Wanted version, e.g. '16' or '16.4': natively the first binaries found of that version run "
                                                   "(none: preflight fails); the image tag in Compose and Kubernetes.")
     port: Port | None = Field(None, description="Main port on 127.0.0.1; default: the kind's standard port.")

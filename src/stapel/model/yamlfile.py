@@ -29,6 +29,8 @@ class Located:
     origins: dict[ConfigPath, ConfigPath] = field(default_factory=dict)  # merged path -> where it was written (a contour's override)
     variables: dict[ConfigPath, list[str]] = field(default_factory=dict)  # after interpolate(): ${VAR} names per path
     defaulted: dict[ConfigPath, list[str]] = field(default_factory=dict)  # ... and those whose default was taken
+    templates: dict[ConfigPath, str] = field(default_factory=dict)  # services.<s>.env.<K> as written, when it has a ${VAR}
+    deferred: set[ConfigPath] = field(default_factory=set)  # ... and those it names what only stapel gives (env/derived.py)
 
     def written(self, path: ConfigPath) -> ConfigPath:
         """The path as the user wrote it: `contours.stage.components.db.port` for what stage's override merged in."""
