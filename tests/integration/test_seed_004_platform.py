@@ -99,8 +99,12 @@ def test_a_user_is_stored_through_named_sql_cached_with_a_ttl_and_conflicts_map_
     assert json.loads(cache.get(key))["email"] == "ann@example.org"
     assert 0 < cache.ttl(key) <= 300  # USERS_CACHE_TTL: no key without a TTL
     cache.delete(key)
+    hits = 'stapel_kit_cache_requests_total{cache="cache",result="hit"}'
+    before = platform.metric("users", hits)
     assert http("GET", f"{platform.url['users']}/users/{user['id']}")[1]["email"] == "ann@example.org"  # read through
     assert 0 < cache.ttl(key) <= 300
+    assert http("GET", f"{platform.url['users']}/users/{user['id']}")[0] == 200
+    assert platform.metric("users", hits) == before + 1  # the second read came from Redis
 
     code, body = http("POST", f"{platform.url['users']}/users", {"email": "ann@example.org"})
     assert (code, body["error"]) == (409, "Conflict"), body  # the unique violation, as the repository's Conflict
