@@ -201,6 +201,10 @@ def test_a_missing_required_variable_stops_a_service_with_one_line(platform: Pla
     assert done.stderr.splitlines() == ["config: ORDERS_PAYMENTS_URL: missing (stapel exports it to a service that uses "
                                         "the node; or set it)"], done.stderr
     assert platform.env["orders"]["ORDERS_POSTGRES_PASSWORD"] not in done.stderr + done.stdout
+    for service, settings in (("users", "main:UsersConfig"), ("orders", "main:OrdersConfig")):  # before any start:
+        check = subprocess.run([sys.executable, "-m", "stapel.kit.check", settings, "--service", service],
+                               cwd=platform.root, env=stapel_env(), capture_output=True, text=True, timeout=30)
+        assert check.returncode == 0, check.stdout + check.stderr  # stapel.yaml gives each class all it requires
 
 
 def test_each_service_has_its_own_role_schema_and_broker_users(platform: Platform) -> None:
