@@ -232,3 +232,14 @@ def test_a_second_up_changes_nothing(platform: Platform) -> None:
     again = stapel(platform.root, "up")
     assert again.returncode == 0 and "nothing to do" in again.stdout, again.stdout + again.stderr
 
+
+
+def test_an_event_whose_publish_failed_is_kept_and_published_once_rabbitmq_is_back(platform: Platform) -> None:
+    stapel(platform.root, "stop", "--service", "mq", check=True)
+    try:
+        started = time.monotonic()
+        user = platform.user("dora@example.org")  # stored; no confirm within the publish budget (3 s): kept by `at`
+        assert user["published"] is False and time.monotonic() - started < 10
+    finally:
+        stapel(platform.root, "start", "--service", "mq", check=True, timeout=120)
+    platform.known_to_orders(user["id"])  # published from `at` after the broker came back, consumed by orders

@@ -5,7 +5,8 @@
 - PostgreSQL: named SQL files in internal/repository/postgres/<model>/sql/, run as the role orders in its schema;
 - Redis: orders:order:<id> with a TTL (ORDERS_CACHE_TTL);
 - RabbitMQ (api/server/asyncapi.yaml): user.created consumed through the PostgreSQL inbox (the customers it may take
-  orders from), order.placed published with confirms, message_id and the request's correlation id;
+  orders from), order.placed published with confirms, message_id and the request's correlation id (through `at` when
+  RabbitMQ cannot confirm it: the order is paid already, its event must follow);
 - the payments API through payments.py (timeouts, backoff with jitter, ORDERS_PAYMENTS_RATE requests a second).
 
 POST /orders {user_id, total_cents}: the customer must be known (404 until user.created arrived), the order is stored
@@ -28,7 +29,9 @@ from web import BadRequest, router
 from stapel.kit import config, health, log
 from stapel.kit.at import At
 from stapel.kit.bus import Bus, Delivery, Message, PostgresInbox
+from stapel.kit.bus.bus import correlation_id
 from stapel.kit.cache import Cache
+from stapel.kit.errors import Unavailable
 from stapel.kit.sql import Database
 
 CONTRACT = Path(__file__).resolve().parents[2] / "api" / "server" / "asyncapi.yaml"
@@ -67,7 +70,12 @@ async def main() -> None:
     cache = Cache(settings.redis, domain="orders", default_ttl=settings.cache_ttl)
     payments = Payments(settings.payments_url, rate=settings.payments_rate, read_timeout=settings.payments_timeout)
     at = await At.open(Path(settings.at.dir) / "orders.sqlite3")
-    bus = await Bus.connect(settings.rabbitmq, CONTRACT, at=at, retry_base=0.5)
+    bus = await Bus.connect(settings.rabbitmq, CONTRACT, at=at, retry_base=0.5, confirm_timeout=2, publish_budget=3)
+
+    @at.handler("publish_order_placed")  # the events whose first publish failed; `at` retries until one is confirmed
+    async def publish_later(task: dict) -> None:
+        await bus.publish("orderPlaced", OrderPlaced(**task["event"]), message_id=task["message_id"],
+                          correlation_id=task["correlation_id"])
 
     @bus.consumer("ordersOnUserCreated", prefetch=8, inbox=PostgresInbox(db))
     async def user_created(event: UserCreated, delivery: Delivery) -> None:
@@ -83,10 +91,16 @@ async def main() -> None:
         charge = await payments.charge(order["id"], total)          # Unavailable -> 503, Permanent -> 422
         order = await orders.set_status(order["id"], "paid")
         await cache.set(("order", order["id"]), order)              # orders:order:<id>
-        message_id = await bus.publish("orderPlaced", OrderPlaced(order_id=order["id"], user_id=user_id, total_cents=total),
-                                       message_id=f"order-{order['id']}")  # confirmed; stable across retries
-        logger.info("order placed", order_id=order["id"], charge_id=charge, message_id=message_id)
-        return 201, {**order, "charge_id": charge, "message_id": message_id}
+        event, message_id = OrderPlaced(order_id=order["id"], user_id=user_id, total_cents=total), f"order-{order['id']}"
+        try:
+            await bus.publish("orderPlaced", event, message_id=message_id)  # confirmed; the id stable across retries
+            published = True
+        except Unavailable:
+            await at.schedule(0, "publish_order_placed", {"event": event.model_dump(), "message_id": message_id,
+                                                          "correlation_id": correlation_id()})
+            published = False
+        logger.info("order placed", order_id=order["id"], charge_id=charge, message_id=message_id, published=published)
+        return 201, {**order, "charge_id": charge, "message_id": message_id, "published": published}
 
     async def get(_body: dict, id: int) -> tuple[int, dict]:  # noqa: A002 - the route's parameter
         return 200, await cache.get_or_load(("order", id), lambda: orders.get(id))

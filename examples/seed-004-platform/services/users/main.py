@@ -7,7 +7,8 @@
 - Redis: the profile cache, keys users:user:<id>, a TTL on every key (USERS_CACHE_TTL, 300 s), written on create,
   read through on GET (a stampede is loaded once);
 - RabbitMQ (api/server/asyncapi.yaml): user.created published with confirms, message_id and the request's correlation
-  id; order.placed consumed through the PostgreSQL inbox (a redelivered message_id is processed once), an order for an
+  id (when RabbitMQ cannot confirm it, the user is stored already: the event goes to `at`, on disk, and is published
+  once the broker is back, with the same message_id); order.placed consumed through the PostgreSQL inbox (a redelivered message_id is processed once), an order for an
   unknown user dead-lettered to users.order-placed.dlq with its reason, temporary failures retried through `at`.
 
 HTTP: POST /users {email, display_name} -> 201 | 409; GET /users/{id} -> 200 | 404; GET /users/{id}/orders;
@@ -27,8 +28,9 @@ from web import BadRequest, router
 from stapel.kit import config, health, log
 from stapel.kit.at import At
 from stapel.kit.bus import Bus, Delivery, Message, Permanent, PostgresInbox
+from stapel.kit.bus.bus import correlation_id
 from stapel.kit.cache import Cache
-from stapel.kit.errors import NotFound
+from stapel.kit.errors import NotFound, Unavailable
 from stapel.kit.sql import Database
 
 CONTRACT = Path(__file__).resolve().parents[2] / "api" / "server" / "asyncapi.yaml"
@@ -63,7 +65,12 @@ async def main() -> None:
     users = Users(db)
     cache = Cache(settings.redis, domain="users", default_ttl=settings.cache_ttl)
     at = await At.open(Path(settings.at.dir) / "users.sqlite3")
-    bus = await Bus.connect(settings.rabbitmq, CONTRACT, at=at, retry_base=0.5)
+    bus = await Bus.connect(settings.rabbitmq, CONTRACT, at=at, retry_base=0.5, confirm_timeout=2, publish_budget=3)
+
+    @at.handler("publish_user_created")  # the events whose first publish failed; `at` retries until one is confirmed
+    async def publish_later(task: dict) -> None:
+        await bus.publish("userCreated", UserCreated(**task["event"]), message_id=task["message_id"],
+                          correlation_id=task["correlation_id"])
 
     @bus.consumer("usersOnOrderPlaced", prefetch=8, inbox=PostgresInbox(db))
     async def order_placed(event: OrderPlaced, delivery: Delivery) -> None:
@@ -79,9 +86,16 @@ async def main() -> None:
             raise BadRequest("email (an address) and display_name (text) expected")
         user = await users.create(email, name)                      # Conflict -> 409
         await cache.set(("user", user.id), user.as_json())           # users:user:<id>, the default TTL
-        message_id = await bus.publish("userCreated", UserCreated(user_id=user.id, email=user.email))  # confirmed
-        logger.info("user created", user_id=user.id, message_id=message_id)
-        return 201, {**user.as_json(), "message_id": message_id}
+        event, message_id = UserCreated(user_id=user.id, email=user.email), f"user-{user.id}"
+        try:
+            await bus.publish("userCreated", event, message_id=message_id)  # confirmed
+            published = True
+        except Unavailable:  # stored, so its event must follow: kept by `at` on disk, published when RabbitMQ is back
+            await at.schedule(0, "publish_user_created", {"event": event.model_dump(), "message_id": message_id,
+                                                          "correlation_id": correlation_id()})
+            published = False
+        logger.info("user created", user_id=user.id, message_id=message_id, published=published)
+        return 201, {**user.as_json(), "message_id": message_id, "published": published}
 
     async def get(_body: dict, id: int) -> tuple[int, dict]:  # noqa: A002 - the route's parameter
         return 200, await cache.get_or_load(("user", id), lambda: load_user(id))  # NotFound -> 404, not cached
