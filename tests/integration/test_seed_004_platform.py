@@ -111,6 +111,11 @@ def test_a_user_is_stored_through_named_sql_cached_with_a_ttl_and_conflicts_map_
     code, body = http("GET", f"{platform.url['users']}/users/987654")
     assert (code, body["error"]) == (404, "NotFound"), body
     assert cache.exists("users:user:987654") == 0  # a miss is not cached
+    for bad in ([1], {"email": "no-at-sign"}, {"email": "x@example.org", "display_name": 5}):  # bad input: 400, nothing stored
+        code, body = http("POST", f"{platform.url['users']}/users", bad)
+        assert code == 400 and body["error"].startswith("bad request"), (bad, body)
+    with psycopg.connect(platform.env["users"]["USERS_DATABASE_URL"]) as conn:
+        assert conn.execute("SELECT count(*) FROM users WHERE email = 'x@example.org'").fetchone() == (0,)
 
 
 def test_an_order_event_is_confirmed_and_consumed_once_even_when_delivered_twice(platform: Platform) -> None:

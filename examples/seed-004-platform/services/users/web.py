@@ -54,7 +54,7 @@ async def call(handler: Handler, receive: Any, params: dict[str, int]) -> tuple[
         raw = b"".join(chunks)
         body = json.loads(raw) if raw else {}
         return await handler(body, **params)
-    except (BadRequest, json.JSONDecodeError, TypeError, KeyError) as exc:
+    except (BadRequest, json.JSONDecodeError, TypeError, KeyError, AttributeError) as exc:  # a body of the wrong shape
         return 400, {"error": f"bad request: {exc}"}
     except tuple(error for error, _ in STATUS) as exc:
         status = next(code for error, code in STATUS if isinstance(exc, error))
