@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 from pathlib import Path
 
 import pika
 import pytest
 import redis
-from conftest import stapel, stop_and_clean, traversable_dir
+from conftest import stapel, status, stop_and_clean, traversable_dir
 from pika.exceptions import ChannelClosedByBroker, ProbableAuthenticationError
 
 from stapel.provision.rabbitmq_api import ApiError, ManagementApi, path
@@ -29,17 +30,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def stack_yaml(mq: int, management: int, cache: int, note: str = "") -> str:
+def stack_yaml(mq: int, management: int, cache: int, note: str = "", mq_admin: str = MQ_ADMIN, redis_admin: str = REDIS_ADMIN) -> str:
     return f"""# {note}
 name: brokers
 components:
-  cache: {{kind: redis, port: {cache}, password: {REDIS_ADMIN}}}
+  cache: {{kind: redis, port: {cache}, password: {redis_admin}}}
   mq:
     kind: rabbitmq
     port: {mq}
     management_port: {management}
     user: admin
-    password: {MQ_ADMIN}
+    password: {mq_admin}
     vhost: shop
     vhosts:
       shop:
@@ -85,9 +86,9 @@ def provision_step(root: Path) -> dict:
     return next(s for s in last_summary(root)["steps"] if s["name"] == "provision")
 
 
-def reup(stack: dict, note: str) -> None:
+def reup(stack: dict, note: str, **passwords: str) -> subprocess.CompletedProcess:
     """A full up (a changed stapel.yaml: no fast path) whose inputs are otherwise the same."""
-    (stack["root"] / "stapel.yaml").write_text(stack_yaml(*stack["files"], note=note))
+    (stack["root"] / "stapel.yaml").write_text(stack_yaml(*stack["files"], note=note, **passwords))
     done = stapel(stack["root"], "up", "--skip-backend", timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
@@ -165,6 +166,19 @@ def test_each_service_has_its_own_keys_and_no_dangerous_commands(stack) -> None:
     assert b.get("b:profile:1") == b"bob"
 
 
+def test_a_restarted_redis_keeps_the_services_users(stack) -> None:
+    """They live in its aclfile beside the default user (no secret there: SHA-256 hashes), not only in its memory."""
+    acl = next((stack["root"] / ".local").rglob("conf/cache/users.acl")).read_text()
+    assert acl.startswith("user default on #") and "user a on #" in acl and "~a:*" in acl and "-@dangerous" in acl
+    assert REDIS_ADMIN not in acl and stack["a"]["A_REDIS_PASSWORD"] not in acl
+    before = status(stack["root"])["cache"]["pid"]
+    done = stapel(stack["root"], "restart", "--service", "cache", timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert status(stack["root"])["cache"]["pid"] != before  # a new process, which read its aclfile
+    client = redis.Redis.from_url(stack["a"]["A_REDIS_URL"], socket_timeout=5)
+    assert client.set("a:after-restart", "yes", ex=60) and client.get("a:after-restart") == b"yes"
+
+
 # --- idempotence and re-sync (keep last: they re-up the stack) ------------------------------------------------
 
 
@@ -194,3 +208,18 @@ def test_a_password_changed_behind_stapels_back_is_resynced(stack) -> None:
     with pika.BlockingConnection(pika.URLParameters(a["A_RABBITMQ_URL"])):
         pass
     assert redis.Redis.from_url(a["A_REDIS_URL"], socket_timeout=5).ping()
+
+
+def test_a_changed_component_password_changes_and_resyncs_every_services_password(stack) -> None:
+    old = stack["a"]
+    done = reup(stack, "fourth", mq_admin="mq-admin-pw-rotated-2b", redis_admin="redis-admin-pw-rotated-7c")
+    new = env_of(stack["root"], "a")
+    assert new["A_RABBITMQ_PASSWORD"] != old["A_RABBITMQ_PASSWORD"] and new["A_REDIS_PASSWORD"] != old["A_REDIS_PASSWORD"]
+    for line in ("mq: synced the password of user a", "mq: synced the password of user b",
+                 "cache: synced the password of user a", "cache: synced the password of user b"):
+        assert line in done.stdout, done.stdout
+    with pika.BlockingConnection(pika.URLParameters(new["A_RABBITMQ_URL"])):
+        pass
+    assert redis.Redis.from_url(new["A_REDIS_URL"], socket_timeout=5).ping()
+    with pytest.raises(ProbableAuthenticationError):
+        pika.BlockingConnection(pika.URLParameters(old["A_RABBITMQ_URL"]))

@@ -182,7 +182,7 @@ def open_stack(file: Path, contour: str | None = None, env: dict[str, str] | Non
         node.configured = dict(node.ports)
     templates: dict[str, dict[str, str]] = {}
     for path, text in loaded.located.templates.items():
-        templates.setdefault(path[1], {})[path[3]] = text
+        templates.setdefault(str(path[1]), {})[str(path[3])] = text
     stack = Stack(
         name=model.name or _project_name(file.parent),
         file=file,
