@@ -14,10 +14,11 @@ from typing import Any
 from stapel import probes
 from stapel.components import kind_module
 from stapel.components.base import LaunchSpec, Node
-from stapel.engine import expected, graph, ports, respec, selection
+from stapel.engine import expected, ports, respec, selection
 from stapel.engine.runlog import StepRecord
 from stapel.engine.wait import wait_for
 from stapel.errors import PreflightError, StapelError
+from stapel.model import graph
 
 # Two cores: starting is CPU work (initdb, a server's boot), a few at a time; waiting is mostly sleeping
 # between probes, so more, but never one thread per node (200 services are not 200 threads).

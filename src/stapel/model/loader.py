@@ -208,7 +208,7 @@ def interpolate_plain(data, env):
 
 
 def cross_check(located: Located, model: StackFile) -> list[str]:
-    from stapel.engine.graph import find_cycle
+    from stapel.model.graph import find_cycle
     from stapel.model.schema import did_you_mean
 
     problems = []
