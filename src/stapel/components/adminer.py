@@ -233,3 +233,10 @@ def container_env(node: Node, target: Target) -> dict[str, str]:
     if server is None:
         return {}
     return {"ADMINER_DEFAULT_SERVER": server.lower().replace("_", "-") if target.name == "kubernetes" else server}
+
+
+if TYPE_CHECKING:  # mypy holds this module to the kind contract (components/contract.py)
+    from stapel.components import adminer as _this
+    from stapel.components.contract import Kind
+
+    _CONTRACT: Kind = _this

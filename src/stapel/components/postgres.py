@@ -417,3 +417,10 @@ BINARIES = BinarySearch(
     apt="postgresql", brew="postgresql@16", pip="stapel[embedded]")
 DATABASE = True  # `stapel db` and stapel.testing's databases work on it
 input_files = no_input_files
+
+
+if TYPE_CHECKING:  # mypy holds this module to the kind contract (components/contract.py)
+    from stapel.components import postgres as _this
+    from stapel.components.contract import Kind
+
+    _CONTRACT: Kind = _this

@@ -469,3 +469,10 @@ PROVISIONER: str | None = "rabbitmq"  # stapel.provision.rabbitmq: vhosts, users
 BINARIES = BinarySearch(  # /usr/sbin/rabbitmq-server is Debian's wrapper that su's to user rabbitmq: use the real script
     dirs=["/usr/lib/rabbitmq/bin", "/opt/homebrew/sbin", "/usr/local/sbin"], skip=["/usr/sbin"], apt="rabbitmq-server", brew="rabbitmq")
 DATABASE = False  # `stapel db` and stapel.testing's databases work on it
+
+
+if TYPE_CHECKING:  # mypy holds this module to the kind contract (components/contract.py)
+    from stapel.components import rabbitmq as _this
+    from stapel.components.contract import Kind
+
+    _CONTRACT: Kind = _this

