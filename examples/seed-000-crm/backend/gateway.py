@@ -15,12 +15,11 @@ import os
 from typing import Any
 
 import httpx
+from events import serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-
-from events import serve
 
 from stapel.kit import config, health, log
 
