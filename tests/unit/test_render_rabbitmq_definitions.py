@@ -24,13 +24,13 @@ CRM_USER_PASSWORD = "crm-worker-pw-0b7e13"
 
 @pytest.fixture
 def crm(tmp_path: Path) -> Path:
-    """examples/seed-000-crm plus a declared user of its own (the worker) with a tag."""
+    """examples/seed-000-crm (its topology from backend/contracts/asyncapi.yaml) plus a declared user of its own (the
+    worker) with a tag."""
     root = tmp_path / "crm"
     shutil.copytree(REPO / "examples" / "seed-000-crm", root, ignore=shutil.ignore_patterns(".env", ".env.*", ".local"))
     file = root / "stapel.yaml"
-    file.write_text(file.read_text().replace("    vhosts:\n      crm:\n", "    users:\n      worker: {password: \"${WORKER_MQ_PASSWORD:-"
-                                             f"{CRM_USER_PASSWORD}" "}\", tags: [monitoring], permissions: {crm: {configure: '^$'}}}\n"
-                                             "    vhosts:\n      crm:\n", 1))
+    file.write_text(file.read_text().replace("    vhost: crm\n", "    vhost: crm\n    users:\n      worker: {password: \"${WORKER_MQ_PASSWORD:-"
+                                             f"{CRM_USER_PASSWORD}" "}\", tags: [monitoring], permissions: {crm: {configure: '^$'}}}\n", 1))
     return root
 
 
@@ -58,7 +58,7 @@ def test_the_definitions_hold_the_declared_topology_and_hashes_only(crm: Path) -
     assert exchanges["notifications.send.dlx"] == "direct" and exchanges["backup.notifications"] == "fanout"
     bindings = {(b["source"], b["destination"], b["routing_key"]) for b in doc["bindings"]}
     assert ("notifications.send.dlx", "notifications.send.dlq", "notifications.send") in bindings
-    assert ("audit.events", "audit.store", "#") in bindings
+    assert ("audit.events", "audit.store", "auth.login") in bindings
     text = rabbitmq_definitions.text(stack, stack.nodes["mq"])
     assert "dev-only-mq-password" not in text and CRM_USER_PASSWORD not in text
 
@@ -75,10 +75,11 @@ def test_compose_without_a_declared_topology_keeps_the_image_as_it_is(tmp_path: 
 
 def test_a_bad_topology_is_refused_before_anything_is_written(crm: Path, tmp_path: Path, capsys) -> None:
     file = crm / "stapel.yaml"
-    file.write_text(file.read_text().replace("{exchange: audit.events, queue: audit.store", "{exchange: audit.events, queue: audit.missing"))
+    file.write_text(file.read_text().replace("    vhost: crm\n", "    vhost: crm\n    vhosts:\n      crm:\n"
+                                             "        bindings: [{exchange: audit.events, queue: audit.missing, routing_key: '#'}]\n", 1))
     out = tmp_path / "out"
     assert main(["-f", str(file), "render", "compose", "-o", str(out)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["stapel: error: components.mq.vhosts.crm.bindings[1].queue: unknown queue 'audit.missing' "
+    assert err == ["stapel: error: components.mq.vhosts.crm.bindings[0].queue: unknown queue 'audit.missing' "
                    "(declare it under components.mq.vhosts.crm.queues)"]
     assert not out.exists()
