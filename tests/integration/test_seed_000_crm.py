@@ -214,6 +214,18 @@ def test_the_other_exchanges_reach_audit(root: Path) -> None:
     assert set(kinds()) == {"crm.events:ClientCreated", "audit.events:UserLoggedIn", "backup.notifications:BackupFinished"}
 
 
+def test_the_gateway_counts_each_clients_requests_in_redis_with_a_ttl(root: Path) -> None:
+    """Its rate limit: a counter per client and minute under gateway:ratelimit:, never without an expiry."""
+    host, port = status(root)["cache"]["endpoint"].rsplit(":", 1)
+    client = redis.Redis(host=host, port=int(port), db=int(env_of(root, "gateway")["REDIS_DB"]), socket_timeout=3)
+    before = sum(int(client.get(k) or 0) for k in client.keys("gateway:ratelimit:127.0.0.1:*"))
+    for _ in range(3):
+        assert http("GET", f"{url(root, 'gateway')}/api/clients")[0] == 200
+    keys = client.keys("gateway:ratelimit:127.0.0.1:*")
+    assert keys and all(0 < client.ttl(k) <= 120 for k in keys)
+    assert sum(int(client.get(k) or 0) for k in keys) - before == 3
+
+
 @pytest.mark.skipif(NO_CONSUL, reason="no consul binary on this machine (HashiCorp's apt repository or "
                                       "`brew install hashicorp/tap/consul`): the stack ran without its Consul")
 def test_gateway_registers_in_consul(root: Path) -> None:
