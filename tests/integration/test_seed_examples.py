@@ -1,7 +1,6 @@
-"""examples/seed-003-gprod and seed-004-platform end to end, natively, one stack at a time: env sync, `up`, every
-service's /health, what the seed's stack is for (seed 003: the contour's volume and the env files that must agree;
-seed 004: a service's prefixed DATABASE_URL is its role, which sees its own schema only), a second `up` with nothing
-to do, `down`. Seeds 001 and 002 have their own files (test_seed_001_codelab.py, test_seed_002_schema.py)."""
+"""examples/seed-003-gprod end to end, natively: env sync, `up`, every service's /health, what the seed's stack is for
+(the contour's volume and the env files that must agree), a second `up` with nothing to do, `down`. Seeds 001, 002 and
+004 have their own files (test_seed_001_codelab.py, test_seed_002_schema.py, test_seed_004_platform.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +9,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import pika
-import psycopg
 import pytest
 from conftest import copy_example, processes_under, stapel, status, stop_and_clean, traversable_dir
 
@@ -64,25 +61,7 @@ def check_gprod(root: Path) -> None:
         stapel(root, "--contour", "stage", "down", timeout=120)
 
 
-def check_platform(root: Path) -> None:
-    """Seed 004: USERS_DATABASE_URL is the role users, whose search_path is its schema and who cannot read orders'."""
-    users, orders = service_env(root, "users"), service_env(root, "orders")
-    assert users["USERS_REDIS_URL"].endswith("/1") and orders["ORDERS_REDIS_URL"].endswith("/2")
-    assert not any(key.startswith("ORDERS_") for key in users) and "DATABASE_URL" not in users
-    with psycopg.connect(users["USERS_DATABASE_URL"], connect_timeout=5) as conn:
-        assert conn.execute("SELECT current_user, current_schema()").fetchone() == ("users", "users")
-        tables = conn.execute("SELECT table_schema, table_name FROM information_schema.tables "
-                              "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2").fetchall()
-        assert tables == [("users", "goose_db_version"), ("users", "users")]
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("SELECT * FROM orders.orders")
-    with pika.BlockingConnection(pika.URLParameters(orders["ORDERS_RABBITMQ_URL"])) as connection:  # from the AsyncAPI document
-        channel = connection.channel()
-        for queue in ("orders.user-created", "orders.user-created.dlq", "users.order-placed", "users.order-placed.dlq"):
-            channel.queue_declare(queue, passive=True)
-
-
-CHECKS = {"seed-003-gprod": check_gprod, "seed-004-platform": check_platform}
+CHECKS = {"seed-003-gprod": check_gprod}  # seeds 001, 002, 004: their own files
 
 
 @pytest.fixture(params=sorted(CHECKS))

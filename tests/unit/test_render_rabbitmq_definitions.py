@@ -15,6 +15,7 @@ import yaml
 
 from stapel.cli.main import main
 from stapel.engine.stack import open_stack
+from stapel.env.secrets import derived_password
 from stapel.provision.rabbitmq_api import password_matches
 from stapel.render import rabbitmq_definitions
 
@@ -44,12 +45,15 @@ def test_the_definitions_hold_the_declared_topology_and_hashes_only(crm: Path) -
     stack = open_stack(crm / "stapel.yaml", "dev", env={})
     doc = rabbitmq_definitions.definitions(stack, stack.nodes["mq"])
     users = {u["name"]: u for u in doc["users"]}
-    assert {n: u["tags"] for n, u in users.items()} == {"crm": ["administrator"], "worker": ["monitoring"]}
+    assert {n: u["tags"] for n, u in users.items()} == {"crm": ["administrator"], "worker": ["monitoring"], "gateway": []}
+    gateway = derived_password("dev-only-mq-password", "rabbitmq", "mq", "gateway")  # the service's own user: no tags
+    assert password_matches(gateway, users["gateway"]["password_hash"], users["gateway"]["hashing_algorithm"])
     assert password_matches("dev-only-mq-password", users["crm"]["password_hash"], users["crm"]["hashing_algorithm"])
     assert password_matches(CRM_USER_PASSWORD, users["worker"]["password_hash"], users["worker"]["hashing_algorithm"])
     assert not password_matches("another", users["worker"]["password_hash"], users["worker"]["hashing_algorithm"])
     assert doc["vhosts"] == [{"name": "crm"}]
-    assert {(p["user"], p["vhost"], p["configure"]) for p in doc["permissions"]} == {("crm", "crm", ".*"), ("worker", "crm", "^$")}
+    assert {(p["user"], p["vhost"], p["configure"]) for p in doc["permissions"]} == {("crm", "crm", ".*"), ("worker", "crm", "^$"),
+                                                                                     ("gateway", "crm", ".*")}  # no other service
     queues = {q["name"]: q["arguments"] for q in doc["queues"]}
     assert queues["notifications.send"] == {"x-dead-letter-exchange": "notifications.send.dlx",
                                             "x-dead-letter-routing-key": "notifications.send"}
@@ -60,12 +64,13 @@ def test_the_definitions_hold_the_declared_topology_and_hashes_only(crm: Path) -
     assert ("notifications.send.dlx", "notifications.send.dlq", "notifications.send") in bindings
     assert ("audit.events", "audit.store", "auth.login") in bindings
     text = rabbitmq_definitions.text(stack, stack.nodes["mq"])
-    assert "dev-only-mq-password" not in text and CRM_USER_PASSWORD not in text
+    assert "dev-only-mq-password" not in text and CRM_USER_PASSWORD not in text and gateway not in text
 
 
 def test_compose_without_a_declared_topology_keeps_the_image_as_it_is(tmp_path: Path) -> None:
-    root = tmp_path / "minimal"
-    shutil.copytree(REPO / "examples" / "minimal", root, ignore=shutil.ignore_patterns(".env", ".env.*", ".local"))
+    root = tmp_path / "minimal"  # no topology, and no service that sees the broker (that would be a user of its own)
+    root.mkdir()
+    (root / "stapel.yaml").write_text("components:\n  mq: {kind: rabbitmq, user: app, password: mq-pw-123}\n")
     out = tmp_path / "out"
     assert main(["-f", str(root / "stapel.yaml"), "render", "compose", "-o", str(out), "--tag", "abc1234"]) == 0
     mq = yaml.safe_load((out / "compose.yaml").read_text())["services"]["mq"]

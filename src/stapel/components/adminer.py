@@ -109,7 +109,8 @@ def probe(node: Node) -> ProbeSpec:
 
 def exports(node: Node, use: Use | None = None) -> Exports:
     """<NAME>_URL/_HOST/_PORT; no kind-wide names (a stack may run one per contour or per database)."""
-    return Exports({}, {"URL": http_url(node.port), "HOST": HOST, "PORT": str(node.port)})
+    port = node.ports["main"]
+    return Exports({}, {"URL": http_url(port), "HOST": HOST, "PORT": str(port)})
 
 
 def secrets(config) -> list[str]:

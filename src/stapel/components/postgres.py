@@ -162,6 +162,13 @@ def exports(node: Node, use: Use | None = None) -> Exports:
     return grouped("POSTGRES", urls["DATABASE_URL"], urls, {**details, **({"SCHEMA": schema} if schema else {})})
 
 
+def admin_url(node: Node, use: Use | None = None) -> str:
+    """The superuser on the database and schema the service's use gives (seed 000's admin DATABASE_URL for migrations)."""
+    own = exports(node, use).by_name
+    schema = own.get("SCHEMA")
+    return postgres_urls(node.config.user, node.config.password, node.port, own["DB"], schema)["DATABASE_URL"]
+
+
 def secrets(config) -> list[str]:
     return [config.password, *(role.password for role in config.roles.values())]
 
