@@ -19,10 +19,12 @@ import re
 import shutil
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pika
+import pika.exceptions
 import psycopg
 import pytest
 import redis
@@ -34,11 +36,11 @@ pytestmark = pytest.mark.integration
 EXAMPLE = "seed-000-crm"
 NO_CONSUL = shutil.which("consul") is None
 SCHEMAS = {"auth", "crm", "documents", "tasks", "notifications", "reports", "audit", "bot"}
-SERVICES = {"gateway", "crm-api", "auth", "audit", "reports"}
+SERVICES = {"gateway", "crm-api", "auth", "audit-log", "reports"}
 INFRASTRUCTURE = {"db", "cache", "mq"} | (set() if NO_CONSUL else {"registry"})
 OWN = {"crm-api": ("crm", {"crm", "documents", "tasks", "notifications"}), "auth": ("auth", {"auth"}),
-       "audit": ("audit", {"audit"}), "reports": ("reports", {"reports"})}
-FOREIGN = {"crm-api": "audit.events_log", "auth": "crm.clients", "audit": "auth.users", "reports": "auth.users"}
+       "audit-log": ("audit", {"audit"}), "reports": ("reports", {"reports"})}
+FOREIGN = {"crm-api": "audit.events_log", "auth": "crm.clients", "audit-log": "auth.users", "reports": "auth.users"}
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +162,20 @@ def test_each_role_sees_only_its_own_schemas(root: Path, service: str) -> None:
             conn.execute("CREATE TABLE bot.intruder (id int)")
 
 
+def test_each_service_connects_to_rabbitmq_as_its_own_user(root: Path) -> None:
+    """Each service its own RabbitMQ user on the vhost crm, with the broker's real address; reports' queues are its
+    own: another service's user may not read them. The gateway sees no broker at all."""
+    for service in OWN:
+        parts = urllib.parse.urlsplit(env_of(root, service)["RABBITMQ_URL"])
+        assert (parts.username, parts.port, parts.path) == (service, int(status(root)["mq"]["endpoint"].rsplit(":", 1)[1]), "/crm")
+    assert "RABBITMQ_URL" not in env_of(root, "gateway")
+    with (pika.BlockingConnection(pika.URLParameters(env_of(root, "auth")["RABBITMQ_URL"])) as connection,
+          pytest.raises(pika.exceptions.ChannelClosedByBroker, match="ACCESS_REFUSED")):
+        connection.channel().basic_get("reports.crm-events")
+    reports = env_of(root, "reports")
+    assert reports["REPORTS_DATABASE_URL"] == reports["DATABASE_URL"]  # derived env: psql -f runs with the seed's name
+
+
 def consumed(root: Path, service: str, handler: str, result: str) -> float:
     code, text = http("GET", f"{url(root, service)}/metrics")
     assert code == 200
@@ -174,7 +190,7 @@ def test_a_client_created_event_is_consumed_exactly_once(root: Path) -> None:
     message_id = f"client-created-{client['id']}"
 
     def audited() -> list[tuple]:
-        with psycopg.connect(env_of(root, "audit")["DATABASE_URL"], connect_timeout=5) as conn:
+        with psycopg.connect(env_of(root, "audit-log")["DATABASE_URL"], connect_timeout=5) as conn:
             return conn.execute("SELECT exchange, event_type, payload->>'email' FROM events_log WHERE message_id = %s",
                                 (message_id,)).fetchall()
     assert wait_until(audited, timeout=15) == [("crm.events", "ClientCreated", "ann@example.org")]
@@ -193,7 +209,7 @@ def test_a_client_created_event_is_consumed_exactly_once(root: Path) -> None:
         channel.basic_publish("crm.events", "client.created", body, pika.BasicProperties(
             message_id=message_id, delivery_mode=2, content_type="application/json",
             headers={"x-stapel-type": "ClientCreated", "x-stapel-version": 1}))
-    assert wait_until(lambda: consumed(root, "audit", "audit.clientCreatedAudit", "duplicate") == 1, timeout=15)
+    assert wait_until(lambda: consumed(root, "audit-log", "audit.clientCreatedAudit", "duplicate") == 1, timeout=15)
     assert wait_until(lambda: consumed(root, "reports", "reports.clients", "duplicate") == 1, timeout=15)
     assert audited() == [("crm.events", "ClientCreated", "ann@example.org")]
     assert http("GET", f"{url(root, 'reports')}/api/reports/today")[1] == {"ClientCreated": 1, "TaskCreated": 1}
@@ -207,7 +223,7 @@ def test_the_other_exchanges_reach_audit(root: Path) -> None:
     assert code == 201 and backup["rows"] == 2, backup
 
     def kinds() -> dict[str, int]:
-        code, events = http("GET", f"{url(root, 'audit')}/api/audit")
+        code, events = http("GET", f"{url(root, 'audit-log')}/api/audit")
         assert code == 200
         return {e["exchange"] + ":" + e["event_type"]: 1 for e in events}  # type: ignore[union-attr]
     assert wait_until(lambda: len(kinds()) == 3, timeout=15), kinds()

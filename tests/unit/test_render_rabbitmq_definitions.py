@@ -45,15 +45,17 @@ def test_the_definitions_hold_the_declared_topology_and_hashes_only(crm: Path) -
     stack = open_stack(crm / "stapel.yaml", "dev", env={})
     doc = rabbitmq_definitions.definitions(stack, stack.nodes["mq"])
     users = {u["name"]: u for u in doc["users"]}
-    assert {n: u["tags"] for n, u in users.items()} == {"crm": ["administrator"], "worker": ["monitoring"], "gateway": []}
-    gateway = derived_password("dev-only-mq-password", "rabbitmq", "mq", "gateway")  # the service's own user: no tags
-    assert password_matches(gateway, users["gateway"]["password_hash"], users["gateway"]["hashing_algorithm"])
+    assert {n: u["tags"] for n, u in users.items()} == {"crm": ["administrator"], "worker": ["monitoring"], "crm-api": [], "auth": [],
+                                                                "audit-log": [], "reports": []}
+    auth = derived_password("dev-only-mq-password", "rabbitmq", "mq", "auth")  # the service's own user: no tags
+    assert password_matches(auth, users["auth"]["password_hash"], users["auth"]["hashing_algorithm"])
     assert password_matches("dev-only-mq-password", users["crm"]["password_hash"], users["crm"]["hashing_algorithm"])
     assert password_matches(CRM_USER_PASSWORD, users["worker"]["password_hash"], users["worker"]["hashing_algorithm"])
     assert not password_matches("another", users["worker"]["password_hash"], users["worker"]["hashing_algorithm"])
     assert doc["vhosts"] == [{"name": "crm"}]
-    assert {(p["user"], p["vhost"], p["configure"]) for p in doc["permissions"]} == {("crm", "crm", ".*"), ("worker", "crm", "^$"),
-                                                                                     ("gateway", "crm", ".*")}  # no other service
+    permissions = {p["user"]: p["configure"] for p in doc["permissions"] if p["vhost"] == "crm"}
+    assert (permissions["crm"], permissions["worker"]) == (".*", "^$")
+    assert permissions["auth"] == "^(?!(audit\\-log|crm\\-api|reports)(\\.|$)).*"  # not what another service's name starts
     queues = {q["name"]: q["arguments"] for q in doc["queues"]}
     assert queues["notifications.send"] == {"x-dead-letter-exchange": "notifications.send.dlx",
                                             "x-dead-letter-routing-key": "notifications.send"}
@@ -64,7 +66,7 @@ def test_the_definitions_hold_the_declared_topology_and_hashes_only(crm: Path) -
     assert ("notifications.send.dlx", "notifications.send.dlq", "notifications.send") in bindings
     assert ("audit.events", "audit.store", "auth.login") in bindings
     text = rabbitmq_definitions.text(stack, stack.nodes["mq"])
-    assert "dev-only-mq-password" not in text and CRM_USER_PASSWORD not in text and gateway not in text
+    assert "dev-only-mq-password" not in text and CRM_USER_PASSWORD not in text and auth not in text
 
 
 def test_compose_without_a_declared_topology_keeps_the_image_as_it_is(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""audit of examples/seed-000-crm: the audit trail in the schema audit, on stapel.kit. It consumes three of seed
+"""audit-log of examples/seed-000-crm: the audit trail in the schema audit, on stapel.kit. It consumes three of seed
 000's exchanges, each through its own queue with a dead-letter queue and an inbox (stapel_inbox in the schema
 audit), so a message delivered twice is recorded once:
 

@@ -2,7 +2,7 @@
 (Starlette under uvicorn). Its tables are goose-format SQL files (auth/migrations) applied by stapel's own runner.
 
   POST /api/auth/login   {"email", "password"} -> 200 {"token"}: a session stored, then UserLoggedIn published with
-                         confirms on audit.events (the audit service records it); 401 for a wrong email or password
+                         confirms on audit.events (the audit-log service records it); 401 for a wrong email or password
   GET  /health, /livez, /metrics
 """
 

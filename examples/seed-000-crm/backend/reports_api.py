@@ -3,7 +3,7 @@ reports/migrations/001_init.sql run by psql (`migrations.command`), as seed 000'
 
 It consumes crm.events (reports.crm-events: ClientCreated) and tasks.events (reports.tasks-events: TaskCreated),
 each through an inbox in its schema (a redelivered message is counted once), and publishes to the fanout exchange
-backup.notifications when a backup of its counts is taken (the audit service records it).
+backup.notifications when a backup of its counts is taken (the audit-log service records it).
 
   GET  /api/reports/today    today's counts per event type
   POST /api/reports/backup   {"name"} -> 201: a backup row, then BackupFinished published with confirms
