@@ -10,6 +10,8 @@ Measurements (medians over --reps repetitions, interleaved so drift hits every c
 3. cold `stapel up` of a RabbitMQ-only stack from its private minimal home vs the stock layout.
 2. cold `stapel up` of a PostgreSQL-only stack with the template cached vs with no usable cache (XDG_CACHE_HOME
    is a file: initdb every time, nothing kept), and the new-cluster time stapel notes in its run log for each.
+4. a clean database per test (benchmarks/testing.py's sessions): stapel_db, on disk and in the tests-only tmpfs mode,
+   vs pytest-postgresql's per-test database (goal of issue 16: tmpfs <= 0.25x); needs pytest-postgresql installed.
 
 Every stack runs in a temp dir with its own cache ($XDG_CACHE_HOME; the user's own cache is never touched) and is
 brought down with --volumes in a `finally`. Usage (from a checkout; stapel = this interpreter's `-m stapel`):
@@ -33,6 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import RABBIT_BIN, REPO, T_DOWN, T_UP, BaselineRabbit, BenchError, fmt_s, log, median, processes_under, run
 
+SLOT = 47  # x slot_stride 10: every port + 470
 MQ_ONLY = "name: mqonly\ncomponents:\n  mq:\n    kind: rabbitmq\n"
 PG_ONLY = "name: pgonly\ncomponents:\n  db:\n    kind: postgres\n    database: app\n    password: boot-bench-pw-0001\n"
 
@@ -44,7 +47,8 @@ class Project:
         self.folder, self.env = folder, {**env, "XDG_CACHE_HOME": str(cache)}
 
     def stapel(self, *args: str, timeout: float = T_UP) -> tuple[float, subprocess.CompletedProcess]:
-        return run([sys.executable, "-m", "stapel", *args], env=self.env, cwd=self.folder, timeout=timeout,
+        # a slot of its own: ports far from the defaults other stacks on a shared machine take (a clash fails a run)
+        return run([sys.executable, "-m", "stapel", "--slot", str(SLOT), *args], env=self.env, cwd=self.folder, timeout=timeout,
                    what=f"stapel {' '.join(args)} in {self.folder.name}")
 
     def cold_up(self) -> tuple[float, float | None]:
@@ -58,7 +62,7 @@ class Project:
             self.stapel("down", "--volumes", "--yes", timeout=T_DOWN)
 
     def _cluster_seconds(self) -> float | None:
-        runs = sorted((self.folder / ".local/logs/bootstrap").glob("run-*"))
+        runs = sorted((self.folder / ".local/logs/bootstrap").glob("run-*"))  # every contour's runs: one slot here
         step = next((runs[-1] / "steps").glob("*start*"), None) if runs else None
         found = re.search(r"new cluster (?:copied from the template \S+|made by initdb) in (\d+\.\d+) s",
                           step.read_text() if step else "")
@@ -166,6 +170,32 @@ class Boot:
             self.rows.append(row("new cluster (run log): template copy vs initdb", clean_c, clean_n,
                                  median(clean_c) / median(clean_n), "< 1 (faster)", median(clean_c) < median(clean_n)))
 
+    def testing(self, tests: int) -> None:
+        """4. A clean database per test: stapel_db (default, and the tests-only tmpfs mode) vs pytest-postgresql's
+        `postgresql` fixture, as benchmarks/testing.py measures it (median per-test time of a session)."""
+        import testing as tb
+
+        if subprocess.run([sys.executable, "-c", "import pytest_postgresql"], capture_output=True).returncode != 0:
+            log("[4] skipped: pytest-postgresql is not installed (pip install pytest-postgresql)")
+            return
+        bins, folder = tb.pg_bin(), self.tmp / "testing"
+        folder.mkdir()
+        tb.make_project(folder, bins)
+        per_test: dict[str, list[float]] = {"stapel": [], "stapel-tmpfs": [], "pytest-postgresql": []}
+        try:
+            for rep in range(self.reps):
+                for which in (per_test if rep % 2 == 0 else reversed(per_test)):
+                    per_test[which].append(tb.session(folder, which, tests, bins, None)["per_test"])
+                log(f"[4] rep {rep + 1}/{self.reps}: per test " + ", ".join(f"{w} {v[-1] * 1000:.1f} ms" for w, v in per_test.items()))
+        finally:
+            run([sys.executable, "-m", "stapel", "--slot", "80", "down", "--volumes", "--yes"], env=self.env, cwd=folder,
+                timeout=T_DOWN, what="stapel --slot 80 down (testing)", check=False)
+        base = per_test["pytest-postgresql"]
+        for which, goal in (("stapel", "(reference: data on disk)"), ("stapel-tmpfs", "<= 0.25x pytest-postgresql")):
+            ratio = median(per_test[which]) / median(base)
+            self.rows.append(row(f"clean database per test, {which} vs pytest-postgresql", per_test[which], base, ratio,
+                                 goal, ratio <= 0.25 if which == "stapel-tmpfs" else None))
+
     def cleanup(self) -> list[str]:
         problems = []
         for baseline in self.baselines:
@@ -212,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=3, help="repetitions per measurement (default 3)")
     parser.add_argument("--quick", action="store_true", help="one repetition")
-    parser.add_argument("--only", choices=["minimal", "postgres", "rabbitmq"], help="one of the measurements")
+    parser.add_argument("--only", choices=["minimal", "postgres", "rabbitmq", "testing"], help="one of the measurements")
+    parser.add_argument("--tests", type=int, default=40, help="tests per pytest session in 4. (default 40)")
     parser.add_argument("--example", default=str(REPO / "examples" / "minimal"), help="stack to copy for 1.")
     parser.add_argument("--json-out", help="also write the results as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs) afterwards")
@@ -234,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
             boot.rabbitmq()
         if args.only in (None, "minimal"):
             boot.minimal(Path(args.example))
+        if args.only in (None, "testing"):
+            boot.testing(args.tests)
     except BenchError as exc:
         error = str(exc)
     finally:

@@ -42,7 +42,7 @@ def stack(name: str, *components: str, asyncapi: str = "") -> Iterator[Stack]:
     if asyncapi:
         (root / "asyncapi.yaml").write_text(asyncapi)
     lines = "\n".join(f"  {c}: {COMPONENTS[c]()}" for c in components)
-    uses = ", ".join(f"{c}: {{}}" for c in components)
+    uses = ", ".join(f"{c}: {{user: default}}" if c == "cache" else f"{c}: {{}}" for c in components)  # many key domains
     (root / "stapel.yaml").write_text(f"name: {name}\ncomponents:\n{lines}\nservices:\n  worker:\n"
                                       f"    command: python3 -c pass\n    env_prefix: W_\n    uses: {{{uses}}}\n")
     try:

@@ -13,7 +13,7 @@ import socket
 import pika
 import pika.exceptions
 import pytest
-from conftest import REPO, stapel, stop_and_clean, traversable_dir, wait_until
+from conftest import stapel, stop_and_clean, traversable_dir, wait_until
 
 from stapel.engine.stack import open_stack
 from stapel.provision import rabbitmq
@@ -48,13 +48,34 @@ components:
 
 
 def declared_stack(port: int, management: int) -> str:
-    """seed 000's mq component (its topology as in examples/seed-000-crm) plus a worker user, on the same ports."""
-    text = (REPO / "examples" / "seed-000-crm" / "stapel.yaml").read_text()
-    mq = text[text.index("  mq:\n"):text.index("  registry:\n")]
-    mq = mq.replace("    password: ${MQ_PASSWORD:-dev-only-mq-password}\n",
-                    f"    password: {ADMIN_PASSWORD}\n    port: {port}\n    management_port: {management}\n"
-                    f"    users:\n      worker: {{password: {WORKER_PASSWORD}, permissions: [crm]}}\n")
-    return f"name: crmdefs\ncomponents:\n{mq}"
+    """seed 000's notification and audit queues (examples/seed-000-crm now declares its topology from an AsyncAPI
+    file) declared in stapel.yaml, plus a worker user, on the same ports."""
+    return f"""name: crmdefs
+components:
+  mq:
+    kind: rabbitmq
+    user: crm
+    password: {ADMIN_PASSWORD}
+    port: {port}
+    management_port: {management}
+    vhost: crm
+    users:
+      worker: {{password: {WORKER_PASSWORD}, permissions: [crm]}}
+    vhosts:
+      crm:
+        exchanges:
+          crm.events: {{type: topic}}
+          tasks.events: {{type: topic}}
+          notifications.events: {{type: topic}}
+          audit.events: {{type: topic}}
+          backup.notifications: {{type: fanout}}
+        queues:
+          notifications.send: {{dead_letter: true}}
+          audit.store: {{dead_letter: true}}
+        bindings:
+          - {{exchange: notifications.events, queue: notifications.send, routing_key: "notification.*"}}
+          - {{exchange: audit.events, queue: audit.store, routing_key: "#"}}
+"""
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """examples/seed-003-gprod end to end, natively: dev, stage and prod side by side, each with Nginx in front of its own API
 (NODE_ENV right per contour), its own Adminer on the seed's port (8080 dev, 8081 stage, 8082 prod) logging in to its own db, and
 its API writing uploads into its own app_data_<contour> volume; plus the two repositories' .env that must agree, a
-second `up` with nothing to do, and `down`. Moved here from test_seed_examples.py, whose seed-003 checks it keeps."""
+second `up` with nothing to do, and `down`. Replaces test_seed_examples.py (its seed-003 checks are here)."""
 
 from __future__ import annotations
 
@@ -103,7 +103,9 @@ def test_dev_stage_and_prod_side_by_side_through_nginx_with_adminer_and_app_data
         contours[contour] = (ports, db_password(root, contour), node_env)
     data_dirs = {}
     for contour, (ports, password, node_env) in contours.items():
-        code, body = http("GET", f"http://127.0.0.1:{ports['nginx']}/info")  # through this contour's Nginx
+        code, body = http("GET", f"http://127.0.0.1:{ports['nginx']}/health")  # through this contour's Nginx
+        assert (code, json.loads(body)["ok"]) == (200, True), body
+        code, body = http("GET", f"http://127.0.0.1:{ports['nginx']}/info")
         assert code == 200, body
         info = json.loads(body)
         assert info["node_env"] == node_env

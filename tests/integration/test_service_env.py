@@ -68,11 +68,11 @@ def test_redis_py_lands_on_db_2(env) -> None:
     values, _, _ = env
     client = redis.Redis.from_url(values["USERS_REDIS_URL"], socket_timeout=5)
     assert client.connection_pool.connection_kwargs["db"] == 2
-    client.set("stapel:probe", "here")
+    client.set("users:probe", "here")  # its own ACL user: keys users:* only
     assert int(client.client_info()["db"]) == 2
     port = int(values["USERS_REDIS_PORT"])
-    assert redis.Redis(port=port, password=PASSWORD, db=0).get("stapel:probe") is None
-    assert redis.Redis(port=port, password=PASSWORD, db=2).get("stapel:probe") == b"here"
+    assert redis.Redis(port=port, password=PASSWORD, db=0).get("users:probe") is None
+    assert redis.Redis(port=port, password=PASSWORD, db=2).get("users:probe") == b"here"
 
 
 def test_pika_connects_to_the_encoded_vhost(env) -> None:
@@ -90,7 +90,7 @@ def test_jdbc_and_r2dbc_strings(env) -> None:
     values, ports, _ = env
     assert values["USERS_JDBC_URL"] == f"jdbc:postgresql://127.0.0.1:{ports['db']}/shop?currentSchema=users"
     assert values["USERS_R2DBC_URL"] == f"r2dbc:postgresql://app:p%40ss%3Aw%2Frd%20%25%23%3F@127.0.0.1:{ports['db']}/shop?schema=users"
-    assert values["USERS_POSTGRES_PASSWORD"] == values["USERS_REDIS_PASSWORD"] == PASSWORD
+    assert values["USERS_POSTGRES_PASSWORD"] == PASSWORD and values["USERS_REDIS_USER"] == "users"
 
 
 def test_env_print_masks_by_default(env) -> None:

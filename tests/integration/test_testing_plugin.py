@@ -205,3 +205,25 @@ def test_xdist_workers_each_get_their_own_slot(project: Path) -> None:
     assert sorted(seen) == ["gw0", "gw1"], seen
     assert {text.split()[0] for text in seen.values()} == {"80", "81"} and len({t.split()[1] for t in seen.values()}) == 2, seen
     assert not processes_under(project / ".local"), "the workers left processes"
+
+
+def test_the_tests_only_tmpfs_mode_keeps_the_database_in_ram_and_deletes_it(project: Path) -> None:
+    seen = project / "ram.seen"
+    (project / "tests" / "test_ram.py").write_text(textwrap.dedent(f"""
+        import os, pathlib
+
+        def test_in_ram(stapel_stack, stapel_db):
+            data = stapel_stack.model().paths.data("db")
+            with stapel_db.connect() as conn:
+                assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 2  # migrated and seeded, as on disk
+                folder = os.path.realpath(conn.execute("SHOW data_directory").fetchone()[0])
+                settings = [conn.execute(f"SHOW {{name}}").fetchone()[0] for name in ("fsync", "synchronous_commit", "full_page_writes")]
+            pathlib.Path({str(seen)!r}).write_text(f"{{data.is_symlink()}} {{folder}} {{settings}}")
+    """))
+    done = run_pytest(project, "tests/test_ram.py", "-o", "stapel_db_tmpfs=true")
+    assert done.returncode == 0, done.stdout + done.stderr
+    linked, folder, settings = seen.read_text().split(" ", 2)
+    assert linked == "True" and folder.startswith("/dev/shm/stapel-tests-only-"), seen.read_text()
+    assert settings == "['off', 'off', 'off']"
+    assert not Path(folder).exists() and not Path(folder).parent.exists(), "the session left its RAM folder"
+    assert not processes_under(project / ".local"), "the session left processes"

@@ -124,6 +124,16 @@ def test_bad_inheritance(config_error, text, message):
     assert config_error(text) == [message]
 
 
+def test_every_contour_with_a_bad_from_is_reported(config_error):
+    """Each bad `from:` is its own line; a cycle is one line although each contour on it finds it."""
+    lines = config_error("contours:\n  dev: {}\n  a: {from: x}\n  b: {from: y}\n  c: {from: d}\n  d: {from: c}\n")
+    assert lines == [
+        "stapel.yaml:3: contours.a.from: unknown contour 'x' (allowed: a, b, c, d, dev)",
+        "stapel.yaml:4: contours.b.from: unknown contour 'y' (allowed: a, b, c, d, dev)",
+        "stapel.yaml:6: contours.d.from: inheritance cycle c -> d -> c (remove one of these from: entries)",
+    ]
+
+
 def test_an_unknown_contour_on_the_command_line(write_yaml):
     path = write_yaml("contours:\n  dev: {}\n  stage: {}\n")
     with pytest.raises(ConfigError) as info:

@@ -328,10 +328,10 @@ def test_unhealthy_component_fails_after_its_probe_budget(write_yaml, tmp_path):
 def test_unhealthy_service_with_an_exec_probe_override(write_yaml):
     path = write_yaml(STACK.replace(
         "    command: other --flag\n",
-        "    command: other --flag\n    probe:\n      exec: {command: 'true'}\n      period_seconds: 0.01\n      failure_threshold: 100\n"))
+        "    command: other --flag\n    probe:\n      exec: {command: 'true'}\n      period_seconds: 0.01\n      failure_threshold: 20\n"))
     run = Run(path, behaviour={"other": "unhealthy"})
     error = failed(run, StartError)
-    assert error.message == "services.other: not healthy after 1s: not ready"
+    assert error.message == "services.other: not healthy after 0.2s: not ready"
     assert run.runtime.procs == {}
 
 

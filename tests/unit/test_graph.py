@@ -6,7 +6,7 @@ from graphlib import CycleError
 
 import pytest
 
-from stapel.engine.graph import closure, dependants, find_cycle, levels
+from stapel.model.graph import closure, dependants, find_cycle, levels
 
 EDGES = {
     "db": [],

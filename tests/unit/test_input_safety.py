@@ -149,6 +149,20 @@ def test_a_crash_log_goes_under_the_projects_local_and_two_in_one_second_are_two
     assert not (parent / "child" / ".local").exists()
 
 
+def test_a_crash_log_holds_the_versions_the_command_line_and_the_traceback(parent, capsys, crashing, monkeypatch):
+    import platform
+
+    from stapel import __version__
+
+    monkeypatch.setattr("sys.argv", ["stapel", "status"])
+    lines = _crash(parent, capsys, ["status"]).read_text().splitlines()
+    assert lines[0] == f"stapel {__version__}, Python {platform.python_version()}, {platform.platform()}"
+    assert lines[1] == "argv: ['stapel', 'status']"
+    trace = lines[lines.index("Traceback (most recent call last):"):]
+    assert any("in boom" in line for line in trace)  # the frame that raised
+    assert trace[-1] == "ValueError: an unexpected error"
+
+
 def test_a_crash_log_holds_no_secret(parent, capsys, monkeypatch):
     """Secrets of the environment, the project's .env and URL passwords on the command line never reach the file."""
     from stapel.cli import inspect

@@ -182,9 +182,12 @@ def test_every_block_reads_exactly_what_stapel_exports_to_the_service(tmp_path, 
     config = load(Everything)
     assert config.postgres.password.get_secret_value() == "p@ss:w/rd %#?" and config.postgres.schema_ == "users"
     assert "options=-csearch_path%3Dusers" in config.postgres.dsn
-    assert config.redis.db == 2 and config.redis.password.get_secret_value() == "r3dis-secret-x"
+    from stapel.env.secrets import derived_password
+
+    assert config.redis.db == 2 and config.redis.user == "users"  # its own ACL user, its own password
+    assert config.redis.password.get_secret_value() == derived_password("r3dis-secret-x", "redis", "cache", "users")
     assert config.cache.url.get_secret_value() == config.redis.url.get_secret_value()
-    assert (config.rabbitmq.user, config.rabbitmq.vhost) == ("app", "/")
+    assert (config.rabbitmq.user, config.rabbitmq.vhost) == ("users", "/")
     assert config.qdrant.api_key.get_secret_value() == "qdrant-key-x" and config.qdrant.grpc_port
     assert config.consul.http_addr == config.consul.url
     assert config.listen.port == 8001

@@ -31,7 +31,7 @@ def test_a_repeated_stop_signal_reaches_a_process_that_missed_the_first(tmp_path
 
 def test_without_repeating_it_is_killed_at_the_timeout(tmp_path: Path) -> None:
     child = _start(tmp_path)
-    assert process.stop(child.pid, signal.SIGTERM, timeout=1, popen=child) == "killed"
+    assert process.stop(child.pid, signal.SIGTERM, timeout=0.2, popen=child) == "killed"  # it never stops by itself
     assert child.returncode == -signal.SIGKILL
     assert not process.group_alive(child.pid)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
+from stapel.components import rabbitmq_code as code
 from stapel.components import rabbitmq_home as home
 
 ENV_SCRIPT = 'RABBITMQ_HOME="$(rmq_realpath "${RABBITMQ_SCRIPTS_DIR}/..")"\n'
@@ -106,3 +109,67 @@ def test_an_unreadable_or_missing_layout_keeps_the_stock_layout(tmp_path: Path) 
     (server.parent / "rabbitmq-env").unlink()
     why = home.plan(str(server), [], {}).why_not
     assert why and "rabbitmq_server-3.10.8" in why
+
+
+def no_erl_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PATH with cp and nice but no erl: the tree holds the layout's modules only (quick)."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for name in ("cp", "nice"):
+        (tools / name).symlink_to(shutil.which(name))
+    monkeypatch.setenv("PATH", str(tools))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def test_the_module_tree_puts_every_module_in_every_ebin_and_the_home_links_to_it(tmp_path: Path,
+                                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    no_erl_path(tmp_path, monkeypatch)
+    chosen = home.plan(str(layout(tmp_path)), ["rabbitmq_management"], {})
+    for folder in chosen.plugins.values():
+        (folder / "ebin" / f"{folder.name.rsplit('-', 1)[0]}_mod.beam").write_bytes(b"FOR1")
+    (chosen.plugins["rabbit"] / "priv").mkdir()
+    key = code.key_of(chosen.plugins)
+    assert key["otp"] is None and code.ready(key) is None  # nothing built yet
+    code.build_in_background(key, chosen.plugins).join()
+    tree = code.ready(key)
+    assert tree is not None and tree.parent == code.entry_of(key)
+    modules = sorted(f"{name}_mod.beam" for name in chosen.plugins)
+    for name, folder in chosen.plugins.items():
+        ebin = tree / folder.name / "ebin"
+        assert sorted(p.name for p in ebin.glob("*.beam")) == modules  # every module, in every ebin
+        assert [p.name for p in ebin.glob("*.app")] == [f"{name}.app"]  # but only its own .app (rabbit reads it)
+        assert (ebin / f"{name}_mod.beam").resolve() == (folder / "ebin" / f"{name}_mod.beam").resolve()
+    assert (tree / chosen.plugins["rabbit"].name / "priv").resolve() == chosen.plugins["rabbit"] / "priv"
+    target = tmp_path / "conf" / "home"
+    target.parent.mkdir()
+    home.build(target, chosen)  # the plain home first (the tree was not there yet) ...
+    assert (target / "plugins").is_dir() and not (target / "plugins").is_symlink()
+    home.build(target, chosen, tree)  # ... then linked to the tree
+    assert (target / "plugins").is_symlink() and (target / "plugins").resolve() == tree.resolve()
+    assert (target / "sbin" / "rabbitmq-defaults").is_symlink()
+    home.build(target, chosen)  # and back, when the tree is gone
+    assert not (target / "plugins").is_symlink() and len(list((target / "plugins").iterdir())) == len(chosen.plugins)
+
+
+def test_an_unusable_module_tree_is_not_used_and_a_failed_build_leaves_nothing(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    no_erl_path(tmp_path, monkeypatch)
+    chosen = home.plan(str(layout(tmp_path)), ["rabbitmq_management"], {})
+    key = code.key_of(chosen.plugins)
+    entry = code.entry_of(key)
+    (entry / "plugins").mkdir(parents=True)
+    assert code.ready(key) is None  # no key.json: half-built
+    (entry / "key.json").write_text("{not json")
+    assert code.ready(key) is None
+    (entry / "key.json").write_text(json.dumps({**key, "plugins": []}))
+    assert code.ready(key) is None  # made for another plugin set
+    shutil.rmtree(tmp_path / "cache")
+    (tmp_path / "cache").write_text("")  # the cache cannot be made: the build fails quietly, the plain home stays
+    code.build_in_background(key, chosen.plugins).join()
+    assert code.ready(key) is None
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache2"))
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))  # no cp: same
+    code.build_in_background(code.key_of(chosen.plugins), chosen.plugins).join()
+    assert code.ready(code.key_of(chosen.plugins)) is None
+    assert not (tmp_path / "cache2" / "stapel" / "rabbitmq-plugins").exists() or not any(
+        (tmp_path / "cache2" / "stapel" / "rabbitmq-plugins").iterdir())

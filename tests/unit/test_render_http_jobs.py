@@ -87,7 +87,7 @@ def test_the_qdrant_script_creates_only_what_is_missing_with_the_key_from_the_en
 
 def test_the_script_fails_when_the_component_never_answers(tmp_path: Path) -> None:
     text = local_shot(example(tmp_path, "seed-000-crm"), "registry-provision").files["provision.sh"]
-    text = text.replace("--retry 10 --retry-delay 2", "--retry 1 --retry-delay 0")  # a quick no
+    text = text.replace("--retry 10 --retry-delay 2", "--retry 0 --retry-delay 0")  # a quick no (curl waits 1 s before a retry)
     with __import__("socket").socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, never listening: connection refused

@@ -15,6 +15,7 @@ import yaml
 
 from stapel.cli.main import main
 from stapel.engine.stack import open_stack
+from stapel.env.secrets import derived_password
 from stapel.provision.rabbitmq_api import password_matches
 from stapel.render import rabbitmq_definitions
 
@@ -24,13 +25,13 @@ CRM_USER_PASSWORD = "crm-worker-pw-0b7e13"
 
 @pytest.fixture
 def crm(tmp_path: Path) -> Path:
-    """examples/seed-000-crm plus a declared user of its own (the worker) with a tag."""
+    """examples/seed-000-crm (its topology from backend/contracts/asyncapi.yaml) plus a declared user of its own (the
+    worker) with a tag."""
     root = tmp_path / "crm"
     shutil.copytree(REPO / "examples" / "seed-000-crm", root, ignore=shutil.ignore_patterns(".env", ".env.*", ".local"))
     file = root / "stapel.yaml"
-    file.write_text(file.read_text().replace("    vhosts:\n      crm:\n", "    users:\n      worker: {password: \"${WORKER_MQ_PASSWORD:-"
-                                             f"{CRM_USER_PASSWORD}" "}\", tags: [monitoring], permissions: {crm: {configure: '^$'}}}\n"
-                                             "    vhosts:\n      crm:\n", 1))
+    file.write_text(file.read_text().replace("    vhost: crm\n", "    vhost: crm\n    users:\n      worker: {password: \"${WORKER_MQ_PASSWORD:-"
+                                             f"{CRM_USER_PASSWORD}" "}\", tags: [monitoring], permissions: {crm: {configure: '^$'}}}\n", 1))
     return root
 
 
@@ -44,12 +45,17 @@ def test_the_definitions_hold_the_declared_topology_and_hashes_only(crm: Path) -
     stack = open_stack(crm / "stapel.yaml", "dev", env={})
     doc = rabbitmq_definitions.definitions(stack, stack.nodes["mq"])
     users = {u["name"]: u for u in doc["users"]}
-    assert {n: u["tags"] for n, u in users.items()} == {"crm": ["administrator"], "worker": ["monitoring"]}
+    assert {n: u["tags"] for n, u in users.items()} == {"crm": ["administrator"], "worker": ["monitoring"], "crm-api": [], "auth": [],
+                                                                "audit-log": [], "reports": []}
+    auth = derived_password("dev-only-mq-password", "rabbitmq", "mq", "auth")  # the service's own user: no tags
+    assert password_matches(auth, users["auth"]["password_hash"], users["auth"]["hashing_algorithm"])
     assert password_matches("dev-only-mq-password", users["crm"]["password_hash"], users["crm"]["hashing_algorithm"])
     assert password_matches(CRM_USER_PASSWORD, users["worker"]["password_hash"], users["worker"]["hashing_algorithm"])
     assert not password_matches("another", users["worker"]["password_hash"], users["worker"]["hashing_algorithm"])
     assert doc["vhosts"] == [{"name": "crm"}]
-    assert {(p["user"], p["vhost"], p["configure"]) for p in doc["permissions"]} == {("crm", "crm", ".*"), ("worker", "crm", "^$")}
+    permissions = {p["user"]: p["configure"] for p in doc["permissions"] if p["vhost"] == "crm"}
+    assert (permissions["crm"], permissions["worker"]) == (".*", "^$")
+    assert permissions["auth"] == "^(?!(audit\\-log|crm\\-api|reports)(\\.|$)).*"  # not what another service's name starts
     queues = {q["name"]: q["arguments"] for q in doc["queues"]}
     assert queues["notifications.send"] == {"x-dead-letter-exchange": "notifications.send.dlx",
                                             "x-dead-letter-routing-key": "notifications.send"}
@@ -58,14 +64,15 @@ def test_the_definitions_hold_the_declared_topology_and_hashes_only(crm: Path) -
     assert exchanges["notifications.send.dlx"] == "direct" and exchanges["backup.notifications"] == "fanout"
     bindings = {(b["source"], b["destination"], b["routing_key"]) for b in doc["bindings"]}
     assert ("notifications.send.dlx", "notifications.send.dlq", "notifications.send") in bindings
-    assert ("audit.events", "audit.store", "#") in bindings
+    assert ("audit.events", "audit.store", "auth.login") in bindings
     text = rabbitmq_definitions.text(stack, stack.nodes["mq"])
-    assert "dev-only-mq-password" not in text and CRM_USER_PASSWORD not in text
+    assert "dev-only-mq-password" not in text and CRM_USER_PASSWORD not in text and auth not in text
 
 
 def test_compose_without_a_declared_topology_keeps_the_image_as_it_is(tmp_path: Path) -> None:
-    root = tmp_path / "minimal"
-    shutil.copytree(REPO / "examples" / "minimal", root, ignore=shutil.ignore_patterns(".env", ".env.*", ".local"))
+    root = tmp_path / "minimal"  # no topology, and no service that sees the broker (that would be a user of its own)
+    root.mkdir()
+    (root / "stapel.yaml").write_text("components:\n  mq: {kind: rabbitmq, user: app, password: mq-pw-123}\n")
     out = tmp_path / "out"
     assert main(["-f", str(root / "stapel.yaml"), "render", "compose", "-o", str(out), "--tag", "abc1234"]) == 0
     mq = yaml.safe_load((out / "compose.yaml").read_text())["services"]["mq"]
@@ -75,10 +82,11 @@ def test_compose_without_a_declared_topology_keeps_the_image_as_it_is(tmp_path: 
 
 def test_a_bad_topology_is_refused_before_anything_is_written(crm: Path, tmp_path: Path, capsys) -> None:
     file = crm / "stapel.yaml"
-    file.write_text(file.read_text().replace("{exchange: audit.events, queue: audit.store", "{exchange: audit.events, queue: audit.missing"))
+    file.write_text(file.read_text().replace("    vhost: crm\n", "    vhost: crm\n    vhosts:\n      crm:\n"
+                                             "        bindings: [{exchange: audit.events, queue: audit.missing, routing_key: '#'}]\n", 1))
     out = tmp_path / "out"
     assert main(["-f", str(file), "render", "compose", "-o", str(out)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["stapel: error: components.mq.vhosts.crm.bindings[1].queue: unknown queue 'audit.missing' "
+    assert err == ["stapel: error: components.mq.vhosts.crm.bindings[0].queue: unknown queue 'audit.missing' "
                    "(declare it under components.mq.vhosts.crm.queues)"]
     assert not out.exists()

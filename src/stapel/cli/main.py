@@ -195,7 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     args.contour = args.contour or os.environ.get("STAPEL_CONTOUR") or None  # like COMPOSE_PROFILES: one shell, one contour
     from stapel.cli.errors import run_guarded
 
-    return run_guarded(lambda: _refuse_blank(blank) or _dispatch(args), args)
+    def command() -> int:
+        _refuse_blank(blank)
+        return _dispatch(args)
+
+    return run_guarded(command, args)
 
 
 NAMED_OPTIONS = ("file", "contour", "service", "component", "database_url", "dir", "output")  # an empty one is a mistake

@@ -109,7 +109,8 @@ def probe(node: Node) -> ProbeSpec:
 
 def exports(node: Node, use: Use | None = None) -> Exports:
     """<NAME>_URL/_HOST/_PORT; no kind-wide names (a stack may run one per contour or per database)."""
-    return Exports({}, {"URL": http_url(node.port), "HOST": HOST, "PORT": str(node.port)})
+    port = node.ports["main"]
+    return Exports({}, {"URL": http_url(port), "HOST": HOST, "PORT": str(port)})
 
 
 def secrets(config) -> list[str]:
@@ -232,3 +233,10 @@ def container_env(node: Node, target: Target) -> dict[str, str]:
     if server is None:
         return {}
     return {"ADMINER_DEFAULT_SERVER": server.lower().replace("_", "-") if target.name == "kubernetes" else server}
+
+
+if TYPE_CHECKING:  # mypy holds this module to the kind contract (components/contract.py)
+    from stapel.components import adminer as _this
+    from stapel.components.contract import Kind
+
+    _CONTRACT: Kind = _this

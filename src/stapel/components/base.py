@@ -271,6 +271,8 @@ class Target:
     name: str
     secret: Callable[[Node, str, str], str]  # (node, env key, value) -> the reference
     text: Callable[[str], str] = str  # a literal as written there (Compose doubles `$`)
+    stack: Any = None  # the stack rendered: what a container facet may depend on (the services that use it)
+    ref: Callable[[str, str], str] = lambda variable, value: f"${{{variable}}}"  # (variable, secret value) -> its reference
 
 
 def container_env(node: Node, target: Target) -> dict[str, str]:

@@ -243,3 +243,10 @@ BINARIES = BinarySearch(dirs=["/opt/homebrew/bin", "/usr/local/bin"], brew="hash
                         compose_instead=True)  # in no distribution's archive (Homebrew core froze it at 1.16 over its licence)
 DATABASE = False  # `stapel db` and stapel.testing's databases work on it
 input_files = no_input_files
+
+
+if TYPE_CHECKING:  # mypy holds this module to the kind contract (components/contract.py)
+    from stapel.components import consul as _this
+    from stapel.components.contract import Kind
+
+    _CONTRACT: Kind = _this

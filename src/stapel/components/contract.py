@@ -1,6 +1,6 @@
 """The kind contract: what every kind MODULE (postgres.py, redis.py, ...) provides, as a typed Protocol.
 
-Modules satisfy a Protocol structurally (mypy checks `kind: Kind = postgres`), the way pre-commit's language
+Modules satisfy a Protocol structurally (each kind module ends with `_CONTRACT: Kind = <itself>` for mypy), the way pre-commit's language
 modules satisfy its `Language` Protocol. A method below is a module-level function of the kind (no `self` in the
 module); a read-only property is a module constant (read-only, so a module's dict or narrower type satisfies it).
 Members with a default are defined in components/base.py and a kind module assigns (re-exports) them unless it
@@ -124,9 +124,3 @@ class Kind(Protocol):
 
     def input_files(self, config: Any) -> list[str]:
         """Files besides stapel.yaml it reads at `up` (relative to the project): a changed one is no no-op. Default: []."""
-
-
-if TYPE_CHECKING:  # mypy holds every kind module to the contract
-    from stapel.components import consul, grafana, postgres, prometheus, qdrant, rabbitmq, redis
-
-    _KINDS: list[Kind] = [postgres, redis, rabbitmq, prometheus, grafana, consul, qdrant]

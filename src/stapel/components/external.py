@@ -239,3 +239,10 @@ input_files = no_input_files
 # ---- the container facet: none. Compose and Kubernetes renders have no container for it; services get its URL.
 CONTAINER: Container | None = None
 container_env, container_args, job_env = base.container_env, base.container_args, base.job_env  # the contract's defaults, kept
+
+
+if TYPE_CHECKING:  # mypy holds this module to the kind contract (components/contract.py)
+    from stapel.components import external as _this
+    from stapel.components.contract import Kind
+
+    _CONTRACT: Kind = _this

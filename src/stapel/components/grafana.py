@@ -184,3 +184,10 @@ PROVISIONER: str | None = None  # its module under stapel.provision (declared, e
 BINARIES = BinarySearch(dirs=["/usr/share/grafana/bin", "/opt/homebrew/bin"], brew="grafana", compose_instead=True)
 DATABASE = False  # `stapel db` and stapel.testing's databases work on it
 input_files = no_input_files
+
+
+if TYPE_CHECKING:  # mypy holds this module to the kind contract (components/contract.py)
+    from stapel.components import grafana as _this
+    from stapel.components.contract import Kind
+
+    _CONTRACT: Kind = _this

@@ -125,7 +125,8 @@ def probe(node: Node) -> ProbeSpec:
 
 def exports(node: Node, use: Use | None = None) -> Exports:
     """<NAME>_URL/_HOST/_PORT: where the proxy answers; no kind-wide names (a stack may run several)."""
-    return Exports({}, {"URL": http_url(node.port), "HOST": HOST, "PORT": str(node.port)})
+    port = node.ports["main"]
+    return Exports({}, {"URL": http_url(port), "HOST": HOST, "PORT": str(port)})
 
 
 def secrets(config) -> list[str]:
@@ -257,3 +258,10 @@ def container_files(stack: Any, node: Node, host_of: Callable[[str], str], targe
     upstreams = {prefix: where(target) for prefix, target in targets(node, stack.nodes).items()}
     resolver = COMPOSE_DNS if target == "compose" else None
     return {CONFIG_PATH: render(node, str(CONTAINER.ports["main"]), upstreams, ["user nginx;"], resolver=resolver)}
+
+
+if TYPE_CHECKING:  # mypy holds this module to the kind contract (components/contract.py)
+    from stapel.components import nginx as _this
+    from stapel.components.contract import Kind
+
+    _CONTRACT: Kind = _this

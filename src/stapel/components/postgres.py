@@ -162,6 +162,13 @@ def exports(node: Node, use: Use | None = None) -> Exports:
     return grouped("POSTGRES", urls["DATABASE_URL"], urls, {**details, **({"SCHEMA": schema} if schema else {})})
 
 
+def admin_url(node: Node, use: Use | None = None) -> str:
+    """The superuser on the database and schema the service's use gives (seed 000's admin DATABASE_URL for migrations)."""
+    own = exports(node, use).by_name
+    schema = own.get("SCHEMA")
+    return postgres_urls(node.config.user, node.config.password, node.port, own["DB"], schema)["DATABASE_URL"]
+
+
 def secrets(config) -> list[str]:
     return [config.password, *(role.password for role in config.roles.values())]
 
@@ -410,3 +417,10 @@ BINARIES = BinarySearch(
     apt="postgresql", brew="postgresql@16", pip="stapel[embedded]")
 DATABASE = True  # `stapel db` and stapel.testing's databases work on it
 input_files = no_input_files
+
+
+if TYPE_CHECKING:  # mypy holds this module to the kind contract (components/contract.py)
+    from stapel.components import postgres as _this
+    from stapel.components.contract import Kind
+
+    _CONTRACT: Kind = _this

@@ -150,3 +150,10 @@ PROVISIONER: str | None = None  # its module under stapel.provision (declared, e
 BINARIES = BinarySearch(dirs=["/opt/homebrew/bin", "/usr/local/bin"], apt="prometheus", brew="prometheus")
 DATABASE = False  # `stapel db` and stapel.testing's databases work on it
 input_files = no_input_files
+
+
+if TYPE_CHECKING:  # mypy holds this module to the kind contract (components/contract.py)
+    from stapel.components import prometheus as _this
+    from stapel.components.contract import Kind
+
+    _CONTRACT: Kind = _this

@@ -202,3 +202,10 @@ BINARIES = BinarySearch(dirs=["/usr/local/bin", os.path.expanduser("~/.local/bin
                         compose_instead=True)  # in no distribution's archive
 DATABASE = False  # `stapel db` and stapel.testing's databases work on it
 input_files = no_input_files
+
+
+if TYPE_CHECKING:  # mypy holds this module to the kind contract (components/contract.py)
+    from stapel.components import qdrant as _this
+    from stapel.components.contract import Kind
+
+    _CONTRACT: Kind = _this

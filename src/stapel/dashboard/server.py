@@ -73,7 +73,7 @@ class Dashboard:
         self.server.shutdown()
 
     def valid(self, given: str | None) -> bool:
-        return bool(given) and hmac.compare_digest(given.encode(), self.token.encode())
+        return given is not None and given != "" and hmac.compare_digest(given.encode(), self.token.encode())
 
     def act(self, action: str, node: str) -> dict[str, Any]:
         """What the CLI does for `stapel <action> --service <node>`, run as the CLI itself (its lock, its records)."""

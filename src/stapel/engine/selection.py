@@ -5,10 +5,10 @@ nodes of an explicitly named --profile, like `docker compose --profile p up a`."
 
 from __future__ import annotations
 
-from stapel.engine import graph
 from stapel.engine.options import UpOptions
 from stapel.engine.stack import Stack
 from stapel.errors import PreflightError
+from stapel.model import graph
 
 
 def in_profiles(stack: Stack, options: UpOptions) -> set[str] | None:

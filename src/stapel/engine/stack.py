@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from stapel.components.base import Node
 from stapel.components.stack import Stack
@@ -28,12 +29,15 @@ def open_stack(file: Path, contour: str | None = None, env: dict[str, str] | Non
     for name, config in model.components.items():
         if name not in out:
             nodes[name] = Node(name, config.kind, config, node_ports(name, config.kind, config, settings, slot))
-    for name, config in model.services.items():
+    for name, svc in model.services.items():
         if name not in out:
-            nodes[name] = Node(name, "service", config, node_ports(name, "service", config, settings, slot))
+            nodes[name] = Node(name, "service", svc, node_ports(name, "service", svc, settings, slot))
     for node in nodes.values():
         node.configured = dict(node.ports)
-    return Stack(
+    templates: dict[str, dict[str, str]] = {}
+    for path, text in loaded.located.templates.items():
+        templates.setdefault(str(path[1]), {})[str(path[3])] = text
+    stack = Stack(
         name=model.name or _project_name(file.parent),
         file=file,
         contour=loaded.contour,
@@ -46,7 +50,41 @@ def open_stack(file: Path, contour: str | None = None, env: dict[str, str] | Non
         env_files=loaded.env_files or [],
         reserved_ports=fixed_elsewhere(loaded.located, model, loaded.contour),
         left_out=out,
+        env_templates=templates,
     )
+    check_derived(stack, loaded.located)
+    return stack
+
+
+def check_derived(stack: Stack, located: Any) -> None:
+    """Every `${NAME}` of a service's env names something (env/derived.py), no circle: one line per problem."""
+    from stapel.env import derived
+
+    problems = []
+    for node in stack.services():
+        if not stack.env_templates.get(node.name):
+            continue
+        given = stack.service_env(node)
+        below = {**{key: "" for key in _env_file_keys(node, stack.root)}, **given}
+        if node.port:
+            below.update(HOST="", PORT="")
+        try:
+            given.own(below)
+        except derived.DerivedError as exc:
+            path = ("services", node.name, "env", exc.key)
+            hint = f"; stapel gives {node.name} no such variable either (stapel env print --service {node.name})" if "is not set" in str(exc) else ""
+            problems.append(f"{located.where(path)}: services.{node.name}.env.{exc.key}: {exc}{hint}")
+    if problems:
+        raise ConfigError(problems[0], problems=problems[1:])
+
+
+def _env_file_keys(node: Node, root: Path) -> list[str]:
+    from stapel.components import service
+
+    try:
+        return list(service.read_env_files(node, root))
+    except ConfigError:  # a missing env file is reported where it is read
+        return []
 
 
 def _project_name(root: Path) -> str:

@@ -177,7 +177,7 @@ class _StepContext:
             raise fault
         return self.record
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> None:  # never swallows the exception
         self.record.duration = time.monotonic() - self.record.started
         if exc is not None:
             self.record.status = "failed"
@@ -187,4 +187,3 @@ class _StepContext:
                 self.record.log(line)
         elif self.record.status != "skipped" and self.record.changes:
             self.record.status = "changed"
-        return False

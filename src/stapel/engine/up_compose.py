@@ -76,7 +76,7 @@ class ComposeSteps:
             was, now = self.before_up.get(name), after.get(name)
             if now is not None and (was is None or was.id != now.id):
                 step.changed(f"{'created' if was is None else 'recreated'} {name}")
-            elif now is not None and was.state != "running" and now.state == "running":
+            elif now is not None and was is not None and was.state != "running" and now.state == "running":
                 step.changed(f"started {name}")
         for change in step.changes:
             self.say(f"  {change}")

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from stapel import probes
 from stapel.components import kind_module
 from stapel.components.base import LaunchSpec, Node
-from stapel.engine import expected, graph, ports, respec, selection
+from stapel.engine import expected, ports, respec, selection
 from stapel.engine.runlog import StepRecord
 from stapel.engine.wait import wait_for
 from stapel.errors import PreflightError, StapelError
+from stapel.model import graph
 
 # Two cores: starting is CPU work (initdb, a server's boot), a few at a time; waiting is mostly sleeping
 # between probes, so more, but never one thread per node (200 services are not 200 threads).
@@ -135,8 +137,11 @@ class ProcessSteps:
 
     def provision(self, step: StepRecord, names: list[str]) -> None:
         """Databases, schemas, roles (and their passwords) inside the healthy components; each change listed."""
-        from stapel.provision.steps import run_all
+        from stapel.provision.steps import declared, run_all
 
+        if not getattr(self.runtime, "runs_servers", True) and any(declared(self.stack, self.stack.nodes[n]) for n in names):
+            step.skip(f"the {self.runtime.name} runtime runs no servers to provision")
+            return
         changes = run_all(self.stack, [self.stack.nodes[n] for n in names], step.log)
         if changes is None:
             step.skip("nothing declared to provision")
@@ -172,16 +177,16 @@ class ProcessSteps:
             self._start_level(step, level)
             # later levels start only once what they depend on meets its condition
             needs = {(dep, cond) for n in names for dep, cond in self.stack.nodes[n].depends_on.items() if dep in level}
-            self._parallel([lambda d=d, c=c: self._wait_one(step, d, c) for d, c in sorted(needs)], WAIT_WORKERS)
+            self._parallel([partial(self._wait_one, step, d, c) for d, c in sorted(needs)], WAIT_WORKERS)
 
     def _start_level(self, step: StepRecord, level: list[str]) -> None:
         """Each component as soon as it is prepared (initdb must not hold back RabbitMQ's long boot), a few at
         a time; the level's services, which need no preparing, all in one request."""
         nodes = [self.stack.nodes[name] for name in level]
         services = [n for n in nodes if n.is_service]
-        jobs = [lambda n=n: self._start_batch(step, [n]) for n in nodes if not n.is_service and n.runs]
+        jobs = [partial(self._start_batch, step, [n]) for n in nodes if not n.is_service and n.runs]
         if services:
-            jobs.append(lambda: self._start_batch(step, services))
+            jobs.append(partial(self._start_batch, step, services))
         self._parallel(jobs, START_WORKERS)
 
     def _start_batch(self, step: StepRecord, nodes: list[Node]) -> None:
@@ -222,7 +227,7 @@ class ProcessSteps:
             self.say(f"  {name} is {condition} ({took:.1f}s)")
 
     def wait_all(self, step: StepRecord, names: list[str]) -> None:
-        self._parallel([lambda n=n: self._wait_one(step, n, self._final_condition(n)) for n in names], WAIT_WORKERS)
+        self._parallel([partial(self._wait_one, step, n, self._final_condition(n)) for n in names], WAIT_WORKERS)
 
     def _final_condition(self, name: str) -> str:
         wanted = {c for n in self.stack.nodes.values() for d, c in n.depends_on.items() if d == name}
@@ -255,7 +260,7 @@ class ProcessSteps:
 
             raise StartError(f"verify: not healthy: {bad[0]}", problems=bad[1:])
 
-    def _parallel(self, jobs: list[Callable[[], None]], workers: int) -> None:
+    def _parallel(self, jobs: Sequence[Callable[[], None]], workers: int) -> None:
         """Run jobs on at most `workers` threads; the first failure cancels the rest and is raised."""
         if not jobs:
             return
@@ -267,8 +272,9 @@ class ProcessSteps:
             futures = [pool.submit(job) for job in jobs]
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             for future in done:
-                if future.exception():
-                    raise future.exception()
+                failure = future.exception()
+                if failure is not None:
+                    raise failure
         except BaseException:
             self.cancel.set()  # waits still running give up at once; queued jobs never start
             raise

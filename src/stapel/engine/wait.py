@@ -26,7 +26,7 @@ def wait_for(runtime: Any, node: Node, probe: ProbeSpec | None, condition: str, 
     if condition == "started" or (condition == "healthy" and probe is None):
         _alive_or_fail(runtime, node, allow_completed=True)
         return "started"
-    if condition == "healthy" and probe.initial_delay_seconds:
+    if condition == "healthy" and probe is not None and probe.initial_delay_seconds:
         cancel.wait(probe.initial_delay_seconds)
     budget = probe.budget_seconds if probe else 600.0
     period = probe.period_seconds if probe else 0.1

@@ -25,6 +25,7 @@ class Exports(NamedTuple):
 
     kind_wide: dict[str, str]
     by_name: dict[str, str]
+    admin: dict[str, str] = {}  # {"ADMIN_URL": ...}: only referred to by name in a service's env (env/derived.py)
 
 
 def grouped(kind: str, main_url: str, urls: dict[str, str], details: dict[str, str]) -> Exports:
@@ -55,8 +56,8 @@ def postgres_urls(user: str, password: str, port: int, database: str, schema: st
     }
 
 
-def redis_url(password: str | None, port: int, db: int) -> str:
-    auth = f":{_enc(password)}@" if password else ""
+def redis_url(password: str | None, port: int, db: int, user: str | None = None) -> str:
+    auth = f"{_enc(user) if user else ''}:{_enc(password)}@" if password else ""
     return f"redis://{auth}{HOST}:{port}/{db}"
 
 

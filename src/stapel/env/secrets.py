@@ -154,3 +154,15 @@ def _quiet(path: Path) -> Doc | None:
         return read_doc(path, path.name)[0]
     except OSError:
         return None
+
+
+def derived_password(root: str, *label: str) -> str:
+    """A service's own broker password, derived from the component's (HMAC-SHA256, 32 URL-safe characters): the same
+    natively and in every render, so nothing has to be stored; it changes (and is re-synced) when the component's
+    password changes, and it tells nothing about that password."""
+    import base64
+    import hashlib
+    import hmac
+
+    digest = hmac.new(root.encode(), ":".join(("stapel", *label)).encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:32]

@@ -171,7 +171,8 @@ class Cache:
         found = await self._read(full, with_ttl=self.early_refresh is not None)
         if found is not None:
             data, left = found
-            if left is not None and left < self.early_refresh * ttl * 1000 and full not in self._refreshing:
+            early = self.early_refresh
+            if left is not None and early is not None and left < early * ttl * 1000 and full not in self._refreshing:
                 self._refreshing.add(full)
                 asyncio.get_running_loop().create_task(self._refresh(full, loader, ttl))
             return self.codec.decode(data)
@@ -250,7 +251,9 @@ class Cache:
         try:
             if with_ttl:
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    data, left = await pipe.get(full).pttl(full).execute()
+                    pipe.get(full)  # queued: redis-py types a pipeline's commands as awaitables, so no chaining
+                    pipe.pttl(full)
+                    data, left = await pipe.execute()
             else:
                 data, left = await self.redis.get(full), None
         except RedisError as exc:

@@ -86,6 +86,7 @@ class Redis(Block):
     url: SecretStr
     host: str
     port: int
+    user: str | None = None              # the service's own ACL user when the Redis has a password (else the default)
     password: SecretStr | None = None
     db: int = 0
 

@@ -76,7 +76,9 @@ class RedisRateLimit:
             window = int(now)
             key = f"ratelimit:{self.key}:{window}"
             async with self.redis.pipeline(transaction=True) as pipe:
-                count, _ = await pipe.incr(key).expire(key, 2).execute()
+                pipe.incr(key)  # queued: redis-py types a pipeline's commands as awaitables, so no chaining
+                pipe.expire(key, 2)
+                count, _ = await pipe.execute()
             if count <= self.rate:
                 return
             await asyncio.sleep(window + 1 - now)

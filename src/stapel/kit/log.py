@@ -25,12 +25,15 @@ import uuid
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 from structlog.contextvars import bind_contextvars, bound_contextvars, clear_contextvars, unbind_contextvars
 
 from stapel.kit._mask import MASK, mask_url
+
+if TYPE_CHECKING:
+    from structlog.typing import EventDict, Processor
 
 __all__ = ["access_log", "add_secrets", "bind", "clear", "configure", "context", "get", "job", "new_id", "setup", "step",
            "unbind"]
@@ -81,7 +84,7 @@ class Redactor:
             return [self.value(v) for v in value]
         return value
 
-    def __call__(self, _logger: Any, _method: str, event: dict) -> dict:
+    def __call__(self, _logger: Any, _method: str, event: EventDict) -> EventDict:
         for key, value in event.items():
             if isinstance(value, str):
                 if self.pattern is not None or "://" in value:
@@ -91,12 +94,12 @@ class Redactor:
         return event
 
 
-def _level(_logger: Any, method: str, event: dict) -> dict:
+def _level(_logger: Any, method: str, event: EventDict) -> EventDict:
     event["level"] = _NAMES.get(method, method.upper())
     return event
 
 
-def _stdlib_level(_logger: Any, _method: str, event: dict) -> dict:
+def _stdlib_level(_logger: Any, _method: str, event: EventDict) -> EventDict:
     record = event.get("_record")
     if record is not None:
         event["level"] = _NAMES.get(record.levelname.lower(), record.levelname)
@@ -147,7 +150,7 @@ def setup(level: str | None = None, *, config: Any = None, secrets: Iterable[str
     global _redactor
     _redactor = Redactor([*secrets, *(config.secret_values() if config is not None else [])])
     stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
-    shared = [structlog.contextvars.merge_contextvars, stamp]
+    shared: list[Processor] = [structlog.contextvars.merge_contextvars, stamp]
     render = structlog.processors.JSONRenderer()
     if file is not None:
         Path(file).parent.mkdir(parents=True, exist_ok=True)

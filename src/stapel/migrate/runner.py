@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -135,7 +136,8 @@ def connect(url: str) -> psycopg.Connection:
         return psycopg.connect(plain_url(url), autocommit=True, connect_timeout=CONNECT_TIMEOUT)
     except psycopg.Error as exc:
         try:
-            user = conninfo_to_dict(plain_url(url)).get("user")
+            given = conninfo_to_dict(plain_url(url)).get("user")
+            user = None if given is None else str(given)
         except psycopg.Error:
             user = None
         raise ConnectError(f"cannot connect to {describe(url)}: {_first_line(exc)}",
@@ -145,7 +147,7 @@ def connect(url: str) -> psycopg.Connection:
 @contextmanager
 def locked(conn: psycopg.Connection, log: Log, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
     deadline, told = time.monotonic() + wait, False
-    while not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_ID,)).fetchone()[0]:
+    while not _scalar(conn, "SELECT pg_try_advisory_lock(%s)", (LOCK_ID,)):
         if time.monotonic() >= deadline:
             raise StapelError(f"another migration runner ({_holder(conn)}) held the migration lock for {wait:g} s",
                               hint=f"goose's advisory lock {LOCK_ID}; nothing was changed")
@@ -167,7 +169,14 @@ def _holder(conn: psycopg.Connection) -> str:
 
 
 def table_exists(conn: psycopg.Connection) -> bool:
-    return bool(conn.execute(TABLE_EXISTS).fetchone()[0])
+    return bool(_scalar(conn, TABLE_EXISTS))
+
+
+def _scalar(conn: psycopg.Connection, query: str, params: tuple[Any, ...] = ()) -> Any:
+    """The one value of a query that always returns one row (a function call, EXISTS)."""
+    row = conn.execute(query, params).fetchone()
+    assert row is not None, query
+    return row[0]
 
 
 def ensure_table(conn: psycopg.Connection) -> None:

@@ -78,7 +78,7 @@ def run(where: str, entries: list[str], cwd: Path, env: dict[str, str], url_key:
     with connect(url) as conn:
         try:
             conn.execute(HISTORY)
-            done = dict(conn.execute("SELECT name, checksum FROM stapel_seed_history").fetchall())
+            done: dict[str, str] = dict(conn.execute("SELECT name, checksum FROM stapel_seed_history").fetchall())
         except psycopg.Error as exc:
             raise StartError(f"{where}.seeds: cannot keep the seed history: {_first_line(exc)}",
                              hint=f"the role in {url_key} needs CREATE on its schema") from None

@@ -23,6 +23,14 @@ class Chosen:
     settings: dict[str, Any] = field(default_factory=dict)  # merged raw settings, without `from`
 
 
+class InheritanceCycle(ConfigError):
+    """A `from:` cycle: reported once, although each contour on it finds it."""
+
+    def __init__(self, message: str, cycle: frozenset[str], hint: str) -> None:
+        super().__init__(message, hint=hint)
+        self.cycle = cycle
+
+
 def declared(data: dict[str, Any]) -> dict[str, Any]:
     contours = data.get("contours")
     if contours is None:
@@ -64,9 +72,8 @@ def inheritance(located: Located, name: str) -> list[str]:
         if parent == chain[-1]:
             raise ConfigError(f"{where}: contour '{parent}' cannot inherit from itself", hint="remove from: or name another contour")
         if parent in chain:
-            error = ConfigError(f"{where}: inheritance cycle {' -> '.join([*chain, parent])}", hint="remove one of these from: entries")
-            error.cycle = frozenset(chain)
-            raise error
+            raise InheritanceCycle(f"{where}: inheritance cycle {' -> '.join([*chain, parent])}", frozenset(chain),
+                                   hint="remove one of these from: entries")
         if parent not in contours:
             from stapel.model.schema import did_you_mean
 
@@ -76,15 +83,18 @@ def inheritance(located: Located, name: str) -> list[str]:
 
 def all_problems(located: Located) -> list[str]:
     """Inheritance problems of every declared contour (not only the chosen one): all are reported at once."""
-    problems, cycles = [], set()
+    problems: list[str] = []
+    cycles: set[frozenset[str]] = set()
     for name in declared(located.data):
         try:
             inheritance(located, str(name))
-        except ConfigError as exc:
-            cycle = getattr(exc, "cycle", None)
-            if exc.lines()[0] not in problems and cycle not in cycles:
+        except InheritanceCycle as exc:
+            if exc.cycle not in cycles:
                 problems.append(exc.lines()[0])
-            cycles.add(cycle)
+            cycles.add(exc.cycle)
+        except ConfigError as exc:
+            if exc.lines()[0] not in problems:
+                problems.append(exc.lines()[0])
     return problems
 
 

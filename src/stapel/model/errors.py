@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from stapel.model.yamlfile import ConfigPath, Located, dotted
@@ -57,7 +58,7 @@ def _clean_loc(loc: tuple[Any, ...], kinds: tuple[str, ...] = ()) -> ConfigPath:
     return tuple(out)
 
 
-def describe(error: dict[str, Any], data: Any = None, stack: type[StackFile] | None = None) -> tuple[ConfigPath, str]:
+def describe(error: Mapping[str, Any], data: Any = None, stack: type[StackFile] | None = None) -> tuple[ConfigPath, str]:
     """`stack`: the StackFile model validated against (its kinds name the union's members); none for other blocks."""
     from stapel.model.schema import StackFile
 
@@ -88,20 +89,21 @@ def describe(error: dict[str, Any], data: Any = None, stack: type[StackFile] | N
     if kind == "union_tag_not_found":
         return loc, f"'kind' is missing (one of {', '.join(kinds)})"
     if kind == "string_pattern_mismatch":
-        return loc, f"{_shown(value)} is not valid here ({_pattern_words().get(ctx.get('pattern'), 'expected ' + str(ctx.get('pattern')))})"
+        pattern = str(ctx.get("pattern"))
+        return loc, f"{_shown(value)} is not valid here ({_pattern_words().get(pattern, 'expected ' + pattern)})"
     message = error["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
     return loc, message
 
 
-def format_errors(located: Located, errors: list[dict[str, Any]], skip: set[ConfigPath] = frozenset(),
+def format_errors(located: Located, errors: Sequence[Mapping[str, Any]], skip: Collection[ConfigPath] = frozenset(),
                   stack: type[StackFile] | None = None) -> list[str]:
     """One line per error; paths in `skip` already have a problem reported (an unset variable, say). Past the
     lines a user reads (MAX_LINES), the rest are only counted: pydantic's own text, no suggestions to compute."""
     from stapel.errors import MAX_LINES
 
-    lines = []
+    lines: list[str] = []
     for error in errors:
         if len(lines) >= MAX_LINES:
             loc, message = _clean_loc(tuple(error["loc"]), stack.kind_names() if stack else ()), error["msg"]

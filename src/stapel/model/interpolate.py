@@ -28,9 +28,15 @@ def _walk(located: Located, value: Any, path: ConfigPath, env: Mapping[str, str]
     if isinstance(value, str) and "$" in value:
         names: list[str] = []
         defaulted: list[str] = []
+        derived = len(path) == 4 and path[0] == "services" and path[2] == "env"  # may name what stapel gives the service
+        if derived:
+            located.templates[path] = value
         try:
             return substitute(value, env, names, defaulted)
         except ValueError as exc:
+            if derived and _well_formed(value):  # resolved against the service's env later (env/derived.py checks it)
+                located.deferred.add(path)
+                return value
             problems[path] = f"{located.where(path)}: {dotted(path)}: {exc}"
         finally:
             if names:
@@ -38,6 +44,20 @@ def _walk(located: Located, value: Any, path: ConfigPath, env: Mapping[str, str]
             if defaulted:
                 located.defaulted[path] = defaulted
     return value
+
+
+class _Anything(dict):
+    def get(self, name, default=None):
+        return "x"
+
+
+def _well_formed(text: str) -> bool:
+    """Whether `text` parses (every name set, so that only the syntax can fail)."""
+    try:
+        substitute(text, _Anything())
+    except ValueError:
+        return False
+    return True
 
 
 def substitute(text: str, env: Mapping[str, str], names: list[str] | None = None, defaulted: list[str] | None = None) -> str:
@@ -91,8 +111,7 @@ def _expand(body: str, env: Mapping[str, str], names: list[str] | None = None, d
         raise ValueError(f"malformed variable '${{{body}}}' (write ${{NAME}}, ${{NAME:-default}} or $$ for a literal $)")
     arg = rest[len(operator):]
     if operator in (":-", "-"):
-        given = bool(value) if operator == ":-" else value is not None
-        if given:
+        if value is not None and (value or operator == "-"):  # ":-" also replaces an empty value
             return value
         if defaulted is not None:
             defaulted.append(name)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stapel.errors import ConfigError
 from stapel.model.yamlfile import Located, load_yaml
+
+if TYPE_CHECKING:  # imported lazily at run time (pydantic costs start-up time)
+    from stapel.model.contour_schema import Contour
+    from stapel.model.schema import StackFile
 
 
 @dataclass
@@ -17,9 +21,9 @@ class Loaded:
     root: Path
     located: Located
     env: dict[str, str]
-    model: StackFile  # noqa: F821 - imported lazily (pydantic costs start-up time)
+    model: StackFile
     contour: str = "dev"
-    settings: Contour | None = None  # noqa: F821 - the chosen contour, its from: chain merged
+    settings: Contour | None = None  # the chosen contour, its from: chain merged
     env_files: list[Path] | None = None  # read for ${VAR}, in order
 
 
@@ -37,7 +41,7 @@ def project_env(root: Path, extra: list[Path] | None = None) -> dict[str, str]:
 
 
 def load(file: Path, env: dict[str, str] | None = None, contour: str | None = None, *,
-         stack: type[StackFile]) -> Loaded:  # noqa: F821
+         stack: type[StackFile]) -> Loaded:
     """`stack`: the StackFile model of the registry's kinds (model.schema.stack_model; stapel.components.load passes it)."""
     from pydantic import ValidationError
 
@@ -71,7 +75,8 @@ def load(file: Path, env: dict[str, str] | None = None, contour: str | None = No
     problems = contours.apply_overrides(located, chosen)
     unset = interpolate(located, env)
     problems += list(unset.values())
-    model = settings = None
+    model: StackFile | None = None
+    settings: Contour | None = None
     try:
         model = stack.model_validate(located.data)
     except ValidationError as exc:
@@ -88,6 +93,7 @@ def load(file: Path, env: dict[str, str] | None = None, contour: str | None = No
         problems.append(f"{file.name}:1: nothing to run: declare components: or services: (stapel schema prints every key)")
     if problems:
         raise ConfigError(problems[0], problems=problems[1:])
+    assert model is not None  # a model that did not validate left a problem above
     return Loaded(file=file, root=root, located=located, env=env, model=model, contour=chosen.name, settings=settings,
                   env_files=env_files)
 
@@ -153,7 +159,7 @@ def _unknown_volumes(located: Located, contour: str, volumes: Any) -> list[str]:
             for name in (volumes if isinstance(volumes, dict) else {}) if name not in known]
 
 
-def broker_url_problems(located: Located, model: StackFile, env_files: list[Path]) -> list[str]:  # noqa: F821
+def broker_url_problems(located: Located, model: StackFile, env_files: list[Path]) -> list[str]:
     """A `*_RABBITMQ_URL` (a service's env, or an env file) must be an amqp(s) URL with a host and a valid port:
     stapel derives broker users from them, and a service could not connect with it either."""
     from stapel.env.envfiles import read_doc
@@ -163,13 +169,17 @@ def broker_url_problems(located: Located, model: StackFile, env_files: list[Path
     problems = []
     for name, service in model.services.items():
         for key, value in service.env.items():
+            if ("services", name, "env", key) in located.deferred:  # derived from what stapel gives: checked when resolved
+                continue
             why = value and URL_KEY.search(key) and bad_broker_url(value)
             if why:
                 path = ("services", name, "env", key)
                 problems.append(f"{located.where(path)}: services.{name}.env.{key}: {why} ({expected})")
     for file in env_files:
         doc = read_doc(file, file.name)[0] if file.is_file() else None
-        for key, index in (doc.last().items() if doc else ()):
+        if doc is None:
+            continue
+        for key, index in doc.last().items():
             chunk = doc.chunks[index]
             why = chunk.value and URL_KEY.search(key) and bad_broker_url(chunk.value)
             if why:
@@ -197,8 +207,8 @@ def interpolate_plain(data, env):
     return data
 
 
-def cross_check(located: Located, model: StackFile) -> list[str]:  # noqa: F821
-    from stapel.engine.graph import find_cycle
+def cross_check(located: Located, model: StackFile) -> list[str]:
+    from stapel.model.graph import find_cycle
     from stapel.model.schema import did_you_mean
 
     problems = []
@@ -220,18 +230,18 @@ def cross_check(located: Located, model: StackFile) -> list[str]:  # noqa: F821
         probe = service.probe
         which = probe and ("tcp" if probe.tcp else "http" if probe.http else None)
         if which and getattr(probe, which).port is None and service.port is None:
-            path = ("services", name, "probe", which)
-            problems.append(f"{located.where(path)}: services.{name}.probe.{which}.port: needed, because the service has no port; set one of them")
+            where = located.where(("services", name, "probe", which))
+            problems.append(f"{where}: services.{name}.probe.{which}.port: needed, because the service has no port; set one of them")
     if not problems:
         cycle = find_cycle({n: list(node.depends_on) for n, node in nodes.items()})
         if cycle:
             first = cycle[0]
-            path = (section[first], first, "depends_on")
-            problems.append(f"{located.where(path)}: dependency cycle: {' -> '.join(cycle)}; remove one of these depends_on entries")
+            where = located.where((section[first], first, "depends_on"))
+            problems.append(f"{where}: dependency cycle: {' -> '.join(cycle)}; remove one of these depends_on entries")
     return problems
 
 
-def _uses_problems(located: Located, model: StackFile, nodes: dict) -> list[str]:  # noqa: F821
+def _uses_problems(located: Located, model: StackFile, nodes: dict) -> list[str]:
     """services.<name>.uses: names that exist, not the service itself, narrowing only where the kind has it."""
     from stapel.model.schema import Use, did_you_mean, kind_name
 
@@ -251,13 +261,28 @@ def _uses_problems(located: Located, model: StackFile, nodes: dict) -> list[str]
                         key = Use.model_fields[field].alias or field
                         fits = " or ".join(kind_name(k) for k in type(model).KINDS if field in k.USE_KEYS)
                         problems.append(f"{where}.{key}: '{key}' applies to {fits} components only ('{name}' is {kind})")
+                problems += [f"{where}.{problem}" for problem in nodes[name].use_problems(use)] if allowed else []
                 if use.role and "role" in allowed and use.role not in nodes[name].roles:
                     known = did_you_mean(use.role, sorted(nodes[name].roles)) if nodes[name].roles else f" (declare it under components.{name}.roles)"
                     problems.append(f"{where}.role: unknown role '{use.role}'{known}")
+    return problems + _own_user_problems(located, model, nodes)
+
+
+def _own_user_problems(located: Located, model: StackFile, nodes: dict) -> list[str]:
+    """A service's own broker user is named after it: that name must not be the broker's administrator."""
+    problems = []
+    for service_name, service in model.services.items():
+        for name in dict.fromkeys([*service.depends_on, *service.uses]):
+            node, use = nodes.get(name), service.uses.get(name)
+            admin = getattr(node, "admin_user", lambda: None)()  # a component's; a service has none
+            if admin == service_name and (use is None or use.user is None):
+                path = ("services", service_name, "uses", name) if use else ("services", service_name, "depends_on", name)
+                problems.append(f"{located.where(path)}: services.{service_name}: its own user on {name} would be named "
+                                f"'{service_name}', which is {name}'s administrator; set services.{service_name}.uses.{name}.user")
     return problems
 
 
-def _provision_problems(located: Located, model: StackFile, nodes: dict) -> list[str]:  # noqa: F821
+def _provision_problems(located: Located, model: StackFile, nodes: dict) -> list[str]:
     """What each kind's config finds wrong across its own fields (a role's unknown database, say) and in what it
     names of the rest of the stack (an nginx route's target)."""
     found = []
@@ -268,7 +293,7 @@ def _provision_problems(located: Located, model: StackFile, nodes: dict) -> list
     return found
 
 
-def contour_check(located: Located, model: StackFile, contour: str, settings: Contour, env: dict[str, str] | None = None) -> list[str]:  # noqa: F821
+def contour_check(located: Located, model: StackFile, contour: str, settings: Contour, env: dict[str, str] | None = None) -> list[str]:
     """What the chosen contour names must exist; ports of contours must not collide; weak secrets outside dev."""
     from stapel.model import profiles
     from stapel.model.ports import collisions, fixed_port_collisions, unknown_port_names

@@ -3,7 +3,7 @@ depends_on, env and profiles; and what every component kind adds (version, port,
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -61,11 +61,16 @@ class Restart(Strict):
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
-        if value is False:  # YAML 1.1 reads a bare `no` as false
-            return {"policy": "no"}
-        if isinstance(value, str):
-            return {"policy": value}
-        return value
+        return _restart_shorthand(value)
+
+
+def _restart_shorthand(value: Any) -> Any:
+    """`restart: always` means {policy: always}."""
+    if value is False:  # YAML 1.1 reads a bare `no` as false
+        return {"policy": "no"}
+    if isinstance(value, str):
+        return {"policy": value}
+    return value
 
 
 class ComponentRestart(Restart):
@@ -132,7 +137,7 @@ class Node(Strict):
 
     _deps = field_validator("depends_on", mode="before")(lambda cls, v: _as_name_map(v))
     _env = field_validator("env", mode="before")(lambda cls, v: _as_env(v))
-    _restart = field_validator("restart", mode="before")(lambda cls, v: Restart._shorthand(v))
+    _restart = field_validator("restart", mode="before")(lambda cls, v: _restart_shorthand(v))
 
 
 class ComponentBase(Node):
@@ -140,9 +145,19 @@ class ComponentBase(Node):
     `kind: Literal["<its registry key>"]` (the Stack's discriminator), not declared here so that it stays where it
     always was in the JSON schema: after these fields."""
 
+    if TYPE_CHECKING:  # each kind's model declares it as a Literal (the union's discriminator)
+        kind: str
     DEFAULT_PROFILES: ClassVar[tuple[str, ...]] = ()  # profiles when stapel.yaml gives none (monitoring kinds: monitoring)
     USE_KEYS: ClassVar[tuple[str, ...]] = ()  # the fields of a service's `uses:` entry (model.schema.Use) that fit this kind
     RUNS: ClassVar[bool] = True  # False: stapel points at it and never starts or stops it (external)
+
+    def use_problems(self, use: Any) -> list[str]:
+        """What is wrong with a service's `uses.<this>` block beyond USE_KEYS ("<key>: <problem>" each)."""
+        return []
+
+    def admin_user(self) -> str | None:
+        """The user that administers it, which a service's own user (named after the service) must not be."""
+        return None
 
     version: str | None = Field(None, description="Wanted version, e.g. '16' or '16.4': natively the first binaries found of that version run "
                                                   "(none: preflight fails); the image tag in Compose and Kubernetes.")

@@ -58,7 +58,7 @@ def _by_contour(located: Located, model: Any) -> dict[str, tuple[str, dict[int, 
     from stapel.model import contours
     from stapel.model.schema import Contour
 
-    resolved = {}
+    resolved: dict[str, tuple[str, dict[int, str]]] = {}
     for name in model.contours:
         try:
             settings = Contour.model_validate(contours.choose(located, name).settings)

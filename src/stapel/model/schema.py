@@ -47,6 +47,26 @@ class Use(Strict):
                                 description="PostgreSQL schema: search_path / currentSchema / schema in the URLs.")
     db: int | None = Field(None, ge=0, le=15, description="Redis database index in REDIS_URL.")
     role: str | None = Field(None, description="PostgreSQL: connect as this role of the component's roles: (its password, database, schema).")
+    # Shared brokers (issue 13 item 7): by default each service connects as a user of its own, least privilege.
+    user: str | None = Field(None, min_length=1, description=(
+        "RabbitMQ/Redis: connect as this user instead of the service's own (a user named after the service, provisioned "
+        "on every up with a password derived from the component's; RabbitMQ: no tags, rights on the component's vhost "
+        "except what other services' names start (<service>.), Redis: the key pattern `keys`, no @dangerous commands). "
+        "RabbitMQ: the component's own user (the opt-out: its administrator), a user under components.<mq>.users or one "
+        "derived from a *_RABBITMQ_URL; Redis: `default` (the component's password, every key and command)."))
+    keys: list[str] | None = Field(None, min_length=1, description=(
+        "Redis: the key (and pub/sub channel) patterns of the service's own ACL user; default ['<service>:*'] "
+        "(seed 004's <domain>:<entity>:<id> with the service as the domain)."))
+
+    _keys = field_validator("keys", mode="before")(lambda cls, v: _as_list(v) if isinstance(v, str) else v)
+
+    @field_validator("keys")
+    @classmethod
+    def _key_patterns(cls, keys: list[str] | None) -> list[str] | None:
+        for pattern in keys or []:
+            if not pattern or any(c.isspace() for c in pattern):
+                raise ValueError(f"'{pattern}' is not a key pattern (a glob without spaces, e.g. users:*)")
+        return keys
 
 
 class Migrations(Strict):
@@ -104,6 +124,11 @@ class Service(Node):
                              "(run in the service's env); each recorded with its checksum and re-run only when it changed.")
     cwd: str | None = Field(None, description="Relative to the project root.")
     env_file: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict, description=(
+        "Its own variables, over what stapel gives it. A ${NAME} may name what it is given (derived env: "
+        "REACT_APP_API_URL: ${WEB_API_URL}/api, DATABASE_URL: ${WEB_DB_ADMIN_URL}); looked up in its other env keys, "
+        "what stapel gives it (exports under its prefix, HOST, PORT, <VOLUME>_DIR, env files), <prefix><NODE>_ADMIN_URL "
+        "(referred to only, never exported), then the environment and .env."))
     env_prefix: str = Field("", pattern=PREFIX_PATTERN,
                             description="Prefix of every variable stapel exports to it (seed 004: USERS_ gives USERS_POSTGRES_PASSWORD).")
     uses: dict[str, Use] = Field(default_factory=dict,
@@ -201,21 +226,22 @@ def _field_model(model: type[BaseModel], field: Any) -> type[BaseModel] | None:
 
 def block_model(path: tuple, data: Any, stack: type[StackFile] = StackFile) -> type[BaseModel] | None:
     """The schema class of the block at `path` in the raw data (for "did you mean" on unknown keys)."""
-    by_kind = {kind_name(m): m for m in stack.KINDS}
-    by_key = {"migrations": Migrations, "probe": Probe, "tcp": TcpCheck, "http": HttpCheck, "exec": ExecCheck, "restart": Restart, "env": EnvBlock,
+    by_kind: dict[str, type[BaseModel]] = {kind_name(m): m for m in stack.KINDS}
+    by_key: dict[str, type[BaseModel]] = {"migrations": Migrations, "probe": Probe, "tcp": TcpCheck, "http": HttpCheck, "exec": ExecCheck, "restart": Restart, "env": EnvBlock,
               "logs": LogRotation}
     if not path:
         return stack
     if len(path) in (2, 4) and path[0] == "components":
         block = data.get("components", {}).get(path[1]) if isinstance(data, dict) else None
-        model = by_kind.get(block.get("kind")) if isinstance(block, dict) else None
+        model = by_kind.get(str(block.get("kind"))) if isinstance(block, dict) else None
         if len(path) == 2:
             return model
         found = model and _field_model(model, path[2])  # an entry of one of the kind's mappings (collections, roles, vhosts)
         if found:
             return found
     if len(path) == 2:
-        return {"services": Service, "contours": Contour}.get(path[0])
+        sections: dict[str, type[BaseModel]] = {"services": Service, "contours": Contour}
+        return sections.get(path[0])
     if len(path) == 3 and path[0] == "contours" and path[2] == "ports":
         return Ports
     if len(path) == 3 and path[0] == "services" and path[2] == "uses":

@@ -155,8 +155,10 @@ def _url_users(name: str, config: Any, model: Any, settings: Any, env: dict[str,
     values = dict(env)
     for service in model.services.values():
         values.update(service.env)
-    found, seen = [], {getattr(config, "user", None), *getattr(config, "users", {})}
-    ports = {base_ports(config.kind, config).get("main"), node_ports(name, config.kind, config, settings).get("main")} - {None}
+    found: list[tuple[ConfigPath, str | None, str | None]] = []
+    seen = {getattr(config, "user", None), *getattr(config, "users", {})}
+    mains = (base_ports(config.kind, config).get("main"), node_ports(name, config.kind, config, settings).get("main"))
+    ports = {port for port in mains if port is not None}
     for key, url in sorted(local_broker_urls(values, ports, name).items()):
         parts = urlsplit(url)
         user = unquote(parts.username or "")

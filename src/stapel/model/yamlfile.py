@@ -8,12 +8,13 @@ from typing import Any
 
 import yaml
 
+from stapel.errors import ConfigError
+
+_Loader: type[yaml.CSafeLoader] | type[yaml.SafeLoader]
 try:
     _Loader = yaml.CSafeLoader
 except AttributeError:  # PyYAML built without libyaml
     _Loader = yaml.SafeLoader
-
-from stapel.errors import ConfigError
 
 ConfigPath = tuple[str | int, ...]
 
@@ -28,6 +29,8 @@ class Located:
     origins: dict[ConfigPath, ConfigPath] = field(default_factory=dict)  # merged path -> where it was written (a contour's override)
     variables: dict[ConfigPath, list[str]] = field(default_factory=dict)  # after interpolate(): ${VAR} names per path
     defaulted: dict[ConfigPath, list[str]] = field(default_factory=dict)  # ... and those whose default was taken
+    templates: dict[ConfigPath, str] = field(default_factory=dict)  # services.<s>.env.<K> as written, when it has a ${VAR}
+    deferred: set[ConfigPath] = field(default_factory=set)  # ... and those it names what only stapel gives (env/derived.py)
 
     def written(self, path: ConfigPath) -> ConfigPath:
         """The path as the user wrote it: `contours.stage.components.db.port` for what stage's override merged in."""
@@ -79,8 +82,8 @@ def load_yaml(file: Path) -> Located:
         if exc.context and exc.context_mark and exc.problem_mark and not text[exc.problem_mark.index:].strip():
             # stopped by the end of the file: what is unclosed is where it opened (a quote, a [ or {)
             mark, problem = exc.context_mark, f"{_opened(exc.context)} that starts here is never closed"
-        line = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{file.name}{line}: malformed YAML: {problem}", hint="fix the YAML syntax on that line") from None
+        at = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{file.name}{at}: malformed YAML: {problem}", hint="fix the YAML syntax on that line") from None
     finally:
         loader.dispose()
 

@@ -58,7 +58,7 @@ class Document:
     vhosts: dict[str, dict[str, Any]] = field(default_factory=dict)  # raw VHost data, validated by topology()
     references: list[Reference] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "file: channel X: queue '{q}' ...: why"
-    where: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (vhost, kind, name) -> file:line: path
+    where: dict[tuple[str, ...], str] = field(default_factory=dict)  # (vhost, kind, name) -> file:line: path
 
     def vhost(self, name: str) -> dict[str, Any]:
         return self.vhosts.setdefault(name, {"exchanges": {}, "queues": {}, "bindings": []})

@@ -122,6 +122,7 @@ def declared(stack: Any, node: Any) -> Topology:
     users = dict(config.users)
     if config.users_from_env:
         problems += _add_env_users(stack, node, users, vhosts)
+    problems += _add_service_users(stack, node, users)
     problems += [f"{ref.where}: unknown exchange '{ref.exchange}' in vhost {ref.vhost} (declare it with a type in the "
                  f"document, or under {prefix}.vhosts)"
                  for doc in docs for ref in doc.references if ref.exchange not in vhosts.get(ref.vhost, VHost()).exchanges]
@@ -141,6 +142,23 @@ def _add_env_users(stack: Any, node: Any, users: dict[str, Any], vhosts: dict[st
             users[name] = user
             for vhost in user.permissions:
                 vhosts.setdefault(vhost, VHost())
+    return problems
+
+
+def _add_service_users(stack: Any, node: Any, users: dict[str, Any]) -> list[str]:
+    """Each service that sees the broker its own user (components/rabbitmq.py own_users), unless its use names
+    another, or a declared (or *_RABBITMQ_URL) user of that name exists already: that one is the service's."""
+    from stapel.components import rabbitmq
+
+    problems = []
+    services = stack.users_of(node)
+    for name, use in services.items():
+        try:
+            rabbitmq.credentials(node, name, use, stack.all_env())
+        except StapelError as exc:
+            problems.append(exc.lines()[0])
+    for name, user in rabbitmq.own_users(node, services).items():
+        users.setdefault(name, user)
     return problems
 
 

@@ -152,7 +152,7 @@ def service_volumes(stack: Any, node: Node) -> dict[str, str]:
 
 
 def _component(stack: Any, node: Node, refs: Refs) -> tuple[dict[str, Any], str]:
-    image, inside, target = image_of(node), container_ports(node), compose_target(refs)
+    image, inside, target = image_of(node), container_ports(node), compose_target(refs, stack)
     volume = volume_name(stack, node.name, node.name)
     body: dict[str, Any] = {"image": image}
     _put(body, "command", args_of(node, target))
@@ -206,9 +206,12 @@ def _condition(stack: Any, name: str, condition: str) -> str:
 
 def _service_env(stack: Any, node: Node, refs: Refs) -> dict[str, str]:
     """What stapel gives the service natively (Stack.service_env + HOST/PORT + its env), hosts = Compose names."""
+    from stapel.components import service
+
     network = inside_stack(stack, str, compose_ports)
-    env = network.service_env(network.nodes[node.name])
+    given = network.service_env(network.nodes[node.name])
+    env = dict(given)
     if node.port:
         env["HOST"], env["PORT"] = LISTEN_ALL, str(node.port)
-    env.update(node.config.env)
+    env.update(given.own({**service.read_env_files(node, stack.root), **env}))  # its env files: Compose reads them itself
     return {key: env_value(stack, key, value, refs) for key, value in env.items()}

@@ -55,6 +55,11 @@ def seed_refs(stack: Any, refs: Refs) -> None:
             refs.ref(f"{node.env_name}_PASSWORD", password)
         for role, spec in getattr(node.config, "roles", {}).items():
             refs.ref(f"{node.env_name}_{role.upper().replace('-', '_')}_PASSWORD", spec.password)
+        from stapel.components import kind_module
+
+        own = getattr(kind_module(node.kind), "service_passwords", None)  # the services' own broker users
+        for var, password in (own(node, stack.users_of(node)) if own else {}).items():
+            refs.ref(var, password)
 
 
 def escape(value: str) -> str:
@@ -106,7 +111,7 @@ def relative(path: Path, out: Path) -> str:
     return rel if rel.startswith(".") else f"./{rel}"
 
 
-def compose_target(refs: Refs) -> Any:  # components.base.Target
+def compose_target(refs: Refs, stack: Any = None) -> Any:  # components.base.Target
     """A kind's container as Compose has it: secrets as ${<NODE>_<SUFFIX>} of .env.compose, literals escaped."""
     from stapel.components.base import Target
     from stapel.components.container import container_of
@@ -114,7 +119,7 @@ def compose_target(refs: Refs) -> Any:  # components.base.Target
     def secret(node: Any, key: str, value: str) -> str:
         return refs.ref(f"{node.env_name}_{container_of(node).secret_env[key]}", value)
 
-    return Target("compose", secret, escape)
+    return Target("compose", secret, escape, stack, refs.ref)
 
 
 def image_env(node: Any, refs: Refs, env: dict[str, str]) -> dict[str, str]:

@@ -23,9 +23,9 @@ class InsideStack(Stack):
         """Inside a container a volume is where it is mounted: the path stapel.yaml gives it."""
         return path
 
-    def exports(self, node: Node, use: Any = None) -> Exports:
-        found, host = super().exports(node, use), self.host_of(node.name)
-        return Exports({k: rehost(v, host) for k, v in found.kind_wide.items()}, {k: rehost(v, host) for k, v in found.by_name.items()})
+    def exports(self, node: Node, use: Any = None, service_name: str | None = None) -> Exports:
+        found, host = super().exports(node, use, service_name), self.host_of(node.name)
+        return Exports(*({k: rehost(v, host) for k, v in part.items()} for part in (found.kind_wide, found.by_name, found.admin)))
 
 
 def inside(stack: Stack, host_of: Callable[[str], str], ports_of: Callable[[Node], dict[str, int]]) -> InsideStack:

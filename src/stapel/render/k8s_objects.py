@@ -7,6 +7,7 @@ container's port (see `cluster_stack`). Secret keys go to a Secret, the rest to 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from stapel.components.base import Node, Target
@@ -19,7 +20,7 @@ from stapel.render import k8s_volumes
 from stapel.render.inside import LISTEN_ALL, InsideStack, inside
 
 # A kind's container as Kubernetes has it: a secret on the command line is $(KEY), expanded from the pod's env.
-KUBERNETES = Target("kubernetes", lambda node, key, value: f"$({key})")
+KUBERNETES = Target("kubernetes", lambda node, key, value: f"$({key})", ref=lambda variable, value: f"$({variable})")
 PART_OF = "app.kubernetes.io/part-of"
 
 
@@ -62,9 +63,10 @@ def secret_keys(stack: Stack):  # stapel.env.secrets.Secrets
     return collect(stack.model.env, [doc for doc in docs if doc is not None])[0]
 
 
-def component_env(node: Node) -> dict[str, str]:
-    """What the official image reads to create its user, database, vhost and password."""
-    return {**env_of(node, KUBERNETES), **node.config.env}
+def component_env(node: Node, stack: Stack | None = None) -> dict[str, str]:
+    """What the official image reads to create its user, database, vhost and password (and, with the stack, what its
+    args name as $(VAR): the passwords of the services' own Redis users)."""
+    return {**env_of(node, replace(KUBERNETES, stack=stack)), **node.config.env}
 
 
 def node_env(stack: Stack, cluster: InsideStack, node: Node, known: Any) -> tuple[dict[str, str], dict[str, str]]:
@@ -78,7 +80,7 @@ def node_env(stack: Stack, cluster: InsideStack, node: Node, known: Any) -> tupl
         inner = cluster.nodes[node.name]
         env = declared_env(inner, stack.root, cluster.service_env(inner), listen=LISTEN_ALL)
     else:
-        env = component_env(node)
+        env = component_env(node, stack)
     plain, secret = {}, {}
     for key, value in sorted(env.items()):
         is_secret = key in known or secrets_in(value) or (not node.is_service and key in container_of(node).secret_env)
@@ -150,7 +152,7 @@ def container(stack: Stack, node: Node, image: str, has_secret: bool) -> dict[st
     name = k8s_name(node.name)
     res = resources_of(node)
     body: dict[str, Any] = {"name": name, "image": image}
-    args = [] if node.is_service else args_of(node, KUBERNETES)
+    args = [] if node.is_service else args_of(node, replace(KUBERNETES, stack=stack))
     if args:
         body["args"] = args
     ports = cluster_ports(node)

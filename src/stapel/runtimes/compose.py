@@ -75,7 +75,8 @@ def detect(timeout: float = DETECT_TIMEOUT) -> Engine:
     """A compose CLI exists and an engine answers (`docker info`, for v1 too: it needs the docker CLI for `inspect`
     anyway), or a PreflightError saying which of the two is missing."""
     docker, legacy = shutil.which("docker"), shutil.which("docker-compose")
-    base, v2, version = None, False, ""
+    base: tuple[str, ...] | None = None
+    v2, version = False, ""
     if docker:
         done = _run([docker, "compose", "version"], timeout)
         if done is not None and done.returncode == 0:
@@ -231,7 +232,8 @@ class Project:
 
     def wait(self, checks: dict[str, bool], limit: float) -> dict[str, Container]:
         """Until every service in `checks` (name -> has a health check) is ready; fails at once on a dead one."""
-        deadline, seen = time.monotonic() + limit, {}
+        deadline = time.monotonic() + limit
+        seen: dict[str, str] = {}  # the last state logged per service
         while True:
             states = self.states(quiet=True)
             for name in checks:

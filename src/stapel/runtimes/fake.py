@@ -17,6 +17,7 @@ from stapel.probes import ProbeSpec
 class FakeRuntime:
     name = "fake"
     restarts_in_place = False
+    runs_servers = False  # nothing listens: the provision step has no server to talk to
 
     def __init__(self, stack, behaviour: dict[str, str] | None = None, busy_ports: dict[int, str] | None = None):
         self.stack = stack

@@ -15,7 +15,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    import psycopg
 
 MAX_IDENTIFIER = 63
 IN_USE_RETRIES = 50  # the services' pools reconnect while the template is copied
@@ -77,11 +81,16 @@ class TemplateDatabases:
         self._closing = False
         self._error: BaseException | None = None
         self._threads: list[threading.Thread] = []
-        self._admin = None
+        self._admin: psycopg.Connection | None = None
         self._making = 0  # clones being made right now
 
+    @property
+    def admin(self) -> psycopg.Connection:
+        assert self._admin is not None, "start() connects first"
+        return self._admin
+
     def _sql(self, statement: str, *params) -> list:
-        cursor = self._admin.execute(statement, params or None)
+        cursor = self.admin.execute(statement, params or None)
         return cursor.fetchall() if cursor.description else []
 
     def start(self) -> None:
@@ -114,18 +123,18 @@ class TemplateDatabases:
             thread.start()
             self._threads.append(thread)
 
-    def _create(self, name: str, template: str, connection=None) -> None:
+    def _create(self, name: str, template: str, connection: psycopg.Connection | None = None) -> None:
         from psycopg import sql
 
         query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
         if self.strategy and template == self.template:
             query += sql.SQL(" STRATEGY {}").format(sql.SQL(self.strategy))
-        (connection or self._admin).execute(query)
+        (connection or self.admin).execute(query)
 
-    def _drop(self, name: str, connection=None) -> None:
+    def _drop(self, name: str, connection: psycopg.Connection | None = None) -> None:
         from psycopg import sql
 
-        (connection or self._admin).execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        (connection or self.admin).execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     def _next_name(self) -> str:
         self._counter += 1
@@ -149,20 +158,20 @@ class TemplateDatabases:
                     while True:
                         if self._closing:
                             return
+                        drop: str | None = None  # None: make a clone
                         if len(self._ready) + self._making < self.prefetch:
-                            make, drop = True, None
                             self._making += 1
                             name = self._next_name()
                             break
                         if self._used:
                             wait = self._used[0][1] + DROP_DELAY_SECONDS - time.monotonic()
                             if wait <= 0:
-                                make, drop = False, self._used.popleft()[0]
+                                drop = self._used.popleft()[0]
                                 break
                             self._cond.wait(wait)
                         else:
                             self._cond.wait()
-                if make:
+                if drop is None:
                     try:
                         self._create(name, self.template, connection)
                     except BaseException:

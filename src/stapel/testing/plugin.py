@@ -4,19 +4,20 @@
     stapel_db      per test: a clean database (a clone of the migrated and seeded one), dropped after the test
 
 Settings (ini, or the command line's --stapel-*): stapel_file, stapel_services, stapel_contour, stapel_slot,
-stapel_keep, stapel_db_node, stapel_db_durable.
+stapel_keep, stapel_db_node, stapel_db_durable, stapel_db_tmpfs (tests only: the database's data in RAM).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from stapel.testing.stack import SLOT_BASE, StackError, StapelStack, worker_slot
 
-SETTINGS = {
+SETTINGS: dict[str, tuple[str, Literal["string", "bool"]]] = {
     # name: (help, type for addini)
     "stapel_file": ("stapel.yaml to bring up (default: the nearest one from the rootdir up)", "string"),
     "stapel_services": ("only these nodes (comma-separated) and what they depend on (default: the whole stack)", "string"),
@@ -25,6 +26,8 @@ SETTINGS = {
     "stapel_keep": ("leave the stack and its data after the session (the next session's up is then a no-op)", "bool"),
     "stapel_db_node": ("the PostgreSQL component stapel_db clones (default: the first one)", "string"),
     "stapel_db_durable": ("keep fsync on in the test slot's PostgreSQL (default: off, as pytest-postgresql's -F)", "bool"),
+    "stapel_db_tmpfs": ("TESTS ONLY, not durable: the test slot's database component keeps its data in RAM "
+                        "(/dev/shm/stapel-tests-only-*, deleted at the session's end), fsync off", "bool"),
 }
 
 
@@ -66,8 +69,14 @@ def make_stack(config: pytest.Config) -> StapelStack:
     if slot > 99:
         raise StackError(f"stapel_slot: slot {slot} (base + xdist worker) is past 99; use a lower stapel_slot or fewer workers")
     services = [n.strip() for n in (_setting(config, "stapel_services") or "").split(",") if n.strip()] or None
+    tmpfs = bool(_setting(config, "stapel_db_tmpfs"))
+    if tmpfs and _setting(config, "stapel_db_durable"):
+        raise StackError("stapel_db_tmpfs and stapel_db_durable: a database in RAM is not durable; set one of them")
+    if tmpfs and _setting(config, "stapel_keep"):
+        raise StackError("stapel_db_tmpfs and stapel_keep: a database in RAM is deleted at the session's end; set one of them")
+    in_ram = (_setting(config, "stapel_db_node") or True) if tmpfs else False
     return StapelStack(_stack_file(config), slot, _setting(config, "stapel_contour") or None, services,
-                       keep=bool(_setting(config, "stapel_keep")))
+                       keep=bool(_setting(config, "stapel_keep")), tmpfs_db=in_ram)
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,10 @@ the stapel CLI itself; what the services get (`env`) and where the nodes listen 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -16,6 +18,8 @@ from stapel.errors import StapelError
 HOST = "127.0.0.1"
 SLOT_BASE = 80  # test slots 80..99 (`--slot` takes 0..99): far from the slots people use by hand
 UP_TIMEOUT = 600
+TMPFS = Path("/dev/shm")  # the tests-only mode's RAM-backed folder (Linux: a tmpfs on every distribution)
+TMPFS_PREFIX = "stapel-tests-only-"  # what a person finds there: a test session's database, never anything to keep
 
 
 class StackError(Exception):
@@ -33,8 +37,12 @@ class StapelStack:
     """`stapel_stack`: `.env(service)` -> the dict that service gets (what `stapel env print --service X --format json
     --reveal` prints), `.endpoint(node)` -> (host, port); `.file`, `.slot`, `.contour`, `.summary` (the up's summary)."""
 
-    def __init__(self, file: Path, slot: int, contour: str | None = None, services: list[str] | None = None, keep: bool = False):
+    def __init__(self, file: Path, slot: int, contour: str | None = None, services: list[str] | None = None, keep: bool = False,
+                 tmpfs_db: str | bool = False):
+        """`tmpfs_db` (tests only, not durable): the data of that database component (True: the one stapel_db
+        clones) lives in RAM under /dev/shm, see `tmpfs_root`."""
         self.file, self.slot, self.contour, self.services, self.keep = file, slot, contour, services, keep
+        self.tmpfs_db = tmpfs_db
         self.summary: dict[str, Any] = {}
         self.up_seconds: float | None = None
         self._stack: Any = None
@@ -44,6 +52,8 @@ class StapelStack:
         argv = [sys.executable, "-m", "stapel", "--file", str(self.file), "--slot", str(self.slot),
                 *(["--contour", self.contour] if self.contour else []), *args]
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        if self.tmpfs_db:
+            env["STAPEL_SHARED_DIR"] = str(self.tmpfs_root())  # where stand-ins live: `up` keeps, `down --volumes` deletes
         env.pop("STAPEL_CONTOUR", None) if self.contour is None else None
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=str(self.file.parent), env=env,
                               stdin=subprocess.DEVNULL, check=False)
@@ -59,6 +69,8 @@ class StapelStack:
         self.check_names()
         if not self.keep and self._left_behind():
             self.down()  # a session killed earlier left this slot running, or its data
+        if self.tmpfs_db:
+            self._data_in_ram()
         began = time.monotonic()
         done = self._cli("up", *(["--service", ",".join(self.services)] if self.services else []), "--json")
         if done.returncode != 0:
@@ -80,6 +92,34 @@ class StapelStack:
         done = self._cli("down", "--volumes", "--yes", timeout=300)
         if done.returncode != 0:
             raise StackError(f"stapel --slot {self.slot} down failed: {(done.stderr or done.stdout).strip()[-300:]}")
+        if self.tmpfs_db:
+            shutil.rmtree(self.tmpfs_root(), ignore_errors=True)
+
+    # the tests-only mode: a database in RAM
+    def tmpfs_root(self) -> Path:
+        """/dev/shm/stapel-tests-only-<digest of the stack file and slot>: RAM, gone at reboot; each slot its own."""
+        digest = hashlib.sha256(f"{self.file.resolve()}:{self.slot}".encode()).hexdigest()[:12]
+        return TMPFS / f"{TMPFS_PREFIX}{digest}"
+
+    def _data_in_ram(self) -> None:
+        """The database component's data folder becomes a link into tmpfs_root() (before `up` makes the cluster): a
+        stand-in, as stapel keeps one for a server user who cannot reach the project (runtimes/native/standin.py),
+        so `up` uses it (also where the project is out of that user's reach) and `down --volumes` deletes it."""
+        if not TMPFS.is_dir() or not os.access(TMPFS, os.W_OK | os.X_OK):
+            raise StackError(f"stapel_db_tmpfs: {TMPFS} is not a writable folder here (a tmpfs on Linux); "
+                             "unset stapel_db_tmpfs to keep the test database on disk")
+        name = self.tmpfs_db if isinstance(self.tmpfs_db, str) else self.database_url()[0]
+        data = self.model().paths.data(name)
+        root = self.tmpfs_root()
+        shutil.rmtree(root, ignore_errors=True)  # a killed session's; its slot was taken down before this
+        target = root / name
+        target.mkdir(mode=0o700, parents=True)
+        os.chmod(root, 0o711)  # stapel's shared-folder rule: the server's user may enter, not list
+        data.parent.mkdir(parents=True, exist_ok=True)
+        if data.is_symlink() or data.exists():
+            raise StackError(f"stapel_db_tmpfs: {data} already exists (data of an earlier session?); "
+                             f"delete it or run stapel --slot {self.slot} down --volumes --yes")
+        data.symlink_to(target, target_is_directory=True)
 
     # what the services get
     def model(self) -> Any:

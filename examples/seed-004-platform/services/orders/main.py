@@ -1,93 +1,123 @@
-"""A platform service of examples/seed-004-platform (users and orders run the same stand-in; standard library plus
-psycopg, redis and pika, where the seed's services are Go). Everything it reads carries its ENV_PREFIX, as seed 004
-requires for services sharing one cluster: <prefix>DATABASE_URL (its role, its schema on the search_path),
-<prefix>REDIS_URL (its database index), <prefix>RABBITMQ_URL; plus HOST, PORT, OWN_TABLE and CONSUME_QUEUE.
+"""The orders service of examples/seed-004-platform, on stapel.kit (seed 004's integration rules):
 
-GET /health: 200 when it is connected as its own role with its own schema and table (created by its goose
-migrations), can set and read a key with a TTL in its Redis database (keys <domain>:<entity>:<id>), and its queue
-exists with a dead-letter exchange (declared by stapel from api/server/asyncapi.yaml). GET /metrics: Prometheus text.
+- config: every variable under ORDERS_, validated at start (fail fast): ORDERS_PAYMENTS_URL (the payments API, in dev
+  the fake services/dev/payments) is required like the brokers' URLs;
+- PostgreSQL: named SQL files in internal/repository/postgres/<model>/sql/, run as the role orders in its schema;
+- Redis: orders:order:<id> with a TTL (ORDERS_CACHE_TTL);
+- RabbitMQ (api/server/asyncapi.yaml): user.created consumed through the PostgreSQL inbox (the customers it may take
+  orders from), order.placed published with confirms, message_id and the request's correlation id (through `at` when
+  RabbitMQ cannot confirm it: the order is paid already, its event must follow);
+- the payments API through payments.py (timeouts, backoff with jitter, ORDERS_PAYMENTS_RATE requests a second).
+
+POST /orders {user_id, total_cents}: the customer must be known (404 until user.created arrived), the order is stored
+(placed), charged outside any transaction, marked paid and announced: 201 with the order and the event's message_id;
+503 when payments stays unavailable (the order stays placed), 422 when the charge is refused.
+GET /orders/{id} (through the cache); /health, /livez, /metrics.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
 
-import pika
-import psycopg
-import redis
+from payments import Payments
+from repository import Orders
+from web import BadRequest, router
 
-PREFIX = os.environ["ENV_PREFIX"]
-TABLE, QUEUE = os.environ["OWN_TABLE"], os.environ["CONSUME_QUEUE"]
-REQUESTS = {"health": 0}
+from stapel.kit import config, health, log
+from stapel.kit.at import At
+from stapel.kit.bus import Bus, Delivery, Message, PostgresInbox
+from stapel.kit.bus.bus import correlation_id
+from stapel.kit.cache import Cache
+from stapel.kit.errors import Unavailable
+from stapel.kit.sql import Database
 
-
-def setting(name: str) -> str:
-    return os.environ[PREFIX + name]
-
-
-def check_postgres() -> str:
-    with psycopg.connect(setting("DATABASE_URL"), connect_timeout=3) as conn:
-        user, schema = conn.execute("SELECT current_user, current_schema()").fetchone()
-        conn.execute(f"SELECT count(*) FROM {TABLE}")  # OWN_TABLE is stapel.yaml's, not user input
-    return "ok" if schema == setting("POSTGRES_SCHEMA") and user == setting("POSTGRES_USER") else f"{user} in {schema}"
+CONTRACT = Path(__file__).resolve().parents[2] / "api" / "server" / "asyncapi.yaml"
 
 
-def check_redis() -> str:
-    client = redis.Redis.from_url(setting("REDIS_URL"), socket_timeout=2, socket_connect_timeout=2)
-    try:
-        token = uuid.uuid4().hex
-        client.set(f"{TABLE}:health:last", token, ex=60)  # a TTL on every key
-        return "ok" if client.get(f"{TABLE}:health:last") == token.encode() else "wrong answer"
-    finally:
-        client.close()
+class OrdersConfig(config.Config, prefix="ORDERS_"):
+    postgres: config.Postgres
+    redis: config.Redis                              # its own ACL user, orders:* keys only
+    rabbitmq: config.RabbitMQ                        # its own user on the vhost platform
+    listen: config.Listen
+    at: Annotated[config.Volume, config.node("at")]
+    payments_url: str                                # ORDERS_PAYMENTS_URL: required, no default
+    payments_rate: float = 10.0                      # ORDERS_PAYMENTS_RATE: requests a second to the payments API
+    payments_timeout: float = 1.0                    # ORDERS_PAYMENTS_TIMEOUT: read timeout of one attempt (s)
+    cache_ttl: int = 120
 
 
-def check_rabbitmq() -> str:
-    params = pika.URLParameters(setting("RABBITMQ_URL"))
-    params.socket_timeout = 3
-    with pika.BlockingConnection(params) as connection:
-        connection.channel().queue_declare(QUEUE, passive=True)  # declared by stapel; 404 closes the channel otherwise
-    return "ok"
+class UserCreated(Message, type="user.created", version=1):
+    user_id: int
+    email: str
 
 
-def health() -> tuple[int, dict]:
-    checks = {}
-    for name, check in (("postgres", check_postgres), ("redis", check_redis), ("rabbitmq", check_rabbitmq)):
+class OrderPlaced(Message, type="order.placed", version=1):
+    order_id: int
+    user_id: int
+    total_cents: int
+
+
+async def main() -> None:
+    settings = config.load(OrdersConfig)
+    log.setup(config=settings)
+    logging.getLogger("aiormq").setLevel(logging.WARNING)
+    logger = log.get("orders")
+    db = await Database.connect(settings.postgres.dsn, max_size=12, statement_timeout=5)
+    orders = Orders(db)
+    cache = Cache(settings.redis, domain="orders", default_ttl=settings.cache_ttl)
+    payments = Payments(settings.payments_url, rate=settings.payments_rate, read_timeout=settings.payments_timeout)
+    at = await At.open(Path(settings.at.dir) / "orders.sqlite3")
+    bus = await Bus.connect(settings.rabbitmq, CONTRACT, at=at, retry_base=0.5, confirm_timeout=2, publish_budget=3)
+
+    @at.handler("publish_order_placed")  # the events whose first publish failed; `at` retries until one is confirmed
+    async def publish_later(task: dict) -> None:
+        await bus.publish("orderPlaced", OrderPlaced(**task["event"]), message_id=task["message_id"],
+                          correlation_id=task["correlation_id"])
+
+    @bus.consumer("ordersOnUserCreated", prefetch=8, inbox=PostgresInbox(db))
+    async def user_created(event: UserCreated, delivery: Delivery) -> None:
+        await orders.remember_customer(delivery.tx, event.user_id, event.email)
+        logger.info("customer known", user_id=event.user_id)
+
+    async def place(body: dict) -> tuple[int, dict]:
+        user_id, total = body.get("user_id"), body.get("total_cents")
+        if not isinstance(user_id, int) or not isinstance(total, int) or total < 0:
+            raise BadRequest("user_id and total_cents (a non-negative integer) expected")
+        await orders.customer(user_id)                              # NotFound -> 404: no user.created seen for it
+        order = await orders.create(user_id, total)
+        charge = await payments.charge(order["id"], total)          # Unavailable -> 503, Permanent -> 422
+        order = await orders.set_status(order["id"], "paid")
+        await cache.set(("order", order["id"]), order)              # orders:order:<id>
+        event, message_id = OrderPlaced(order_id=order["id"], user_id=user_id, total_cents=total), f"order-{order['id']}"
         try:
-            checks[name] = check()
-        except Exception as exc:  # report every dependency, do not stop at the first
-            checks[name] = f"{type(exc).__name__}: {exc}"
-    ok = all(v == "ok" for v in checks.values())
-    return (200 if ok else 503), {"ok": ok, "checks": checks}
+            await bus.publish("orderPlaced", event, message_id=message_id)  # confirmed; the id stable across retries
+            published = True
+        except Unavailable:
+            await at.schedule(0, "publish_order_placed", {"event": event.model_dump(), "message_id": message_id,
+                                                          "correlation_id": correlation_id()})
+            published = False
+        logger.info("order placed", order_id=order["id"], charge_id=charge, message_id=message_id, published=published)
+        return 201, {**order, "charge_id": charge, "message_id": message_id, "published": published}
 
+    async def get(_body: dict, id: int) -> tuple[int, dict]:  # noqa: A002 - the route's parameter
+        return 200, await cache.get_or_load(("order", id), lambda: orders.get(id))
 
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        if self.path == "/health":
-            REQUESTS["health"] += 1
-            status, body = health()
-            self.send(status, json.dumps(body).encode(), "application/json")
-        elif self.path == "/metrics":
-            text = f"# TYPE platform_health_requests_total counter\nplatform_health_requests_total{{service=\"{TABLE}\"}} {REQUESTS['health']}\n"
-            self.send(200, text.encode(), "text/plain; version=0.0.4")
-        else:
-            self.send_error(404)
-
-    def send(self, status: int, data: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, fmt: str, *args) -> None:  # never logs a secret: no URL is printed
-        print(json.dumps({"service": TABLE, "client": self.address_string(), "request": fmt % args}), flush=True)
+    app = router({("POST", "/orders"): place, ("GET", "/orders/{id}"): get})
+    await bus.start()
+    logger.info("listening", host=settings.listen.host, port=settings.listen.port, config=settings.safe_dump())
+    try:
+        await asyncio.gather(at.run(), health.serve(settings.listen.host, settings.listen.port,
+                                                    health.asgi(log.access_log(app), readyz="/health")))
+    finally:
+        await bus.close()
+        await at.close()
+        await payments.close()
+        await cache.close()
+        await db.close()
 
 
 if __name__ == "__main__":
-    host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ["PORT"])  # stapel: 127.0.0.1 natively, 0.0.0.0 in a container
-    print(json.dumps({"service": TABLE, "msg": "listening", "host": host, "port": port}), flush=True)
-    ThreadingHTTPServer((host, port), Handler).serve_forever()
+    asyncio.run(main())

@@ -39,7 +39,7 @@ def correlation_id() -> str | None:
 
 
 class Bus:
-    def __init__(self, connection: aio_pika.abc.AbstractRobustConnection, channel: aio_pika.abc.AbstractChannel,
+    def __init__(self, connection: aio_pika.abc.AbstractRobustConnection, channel: aio_pika.abc.AbstractRobustChannel,
                  contract: Contract, *, at: Any = None, name: str = "bus", confirm_timeout: float = 5.0,
                  publish_attempts: int = 5, publish_budget: float = 15.0, max_attempts: int = 5,
                  retry_base: float = 1.0, retry_max: float = 300.0) -> None:
@@ -141,7 +141,9 @@ class Bus:
         underlay = await self.channel.get_underlay_channel()
         confirm = await underlay.basic_publish(body, exchange=exchange, routing_key=routing_key, properties=properties)
         if isinstance(confirm, DeliveredMessage) or not isinstance(confirm, Basic.Ack):
-            raise aiormq.exceptions.DeliveryError(None, confirm)
+            # a Nack or Reject frame, a returned message, or None (no confirm): aiormq's annotation takes frames only,
+            # the value is only shown in the error's text
+            raise aiormq.exceptions.DeliveryError(None, confirm)  # type: ignore[arg-type]
 
     async def _republish(self, payload: dict) -> None:
         """The `at` handler of the bus's retries: put the message back on its queue (the default exchange)."""

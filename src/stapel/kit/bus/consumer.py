@@ -71,7 +71,8 @@ class Consumer:
         if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
             raise ValueError(f"bus: prefetch is a positive integer, got {prefetch!r}")
         self.bus, self.channel, self.handler, self.prefetch, self.inbox = bus, channel, handler, prefetch, inbox
-        self.name = name or getattr(handler, "__name__", "handler")
+        self.queue: str = channel.queue  # checked above
+        self.name: str = name or str(getattr(handler, "__name__", "handler"))
         self.max_attempts = max_attempts or bus.max_attempts
         self.models = self._models(model, handler)
         self.with_delivery = len(inspect.signature(handler).parameters) >= 2
@@ -80,13 +81,13 @@ class Consumer:
         self._queue: Any = None
         self._tag: str | None = None
         self._running: set[asyncio.Task] = set()
-        self.logger = log.get("stapel.kit.bus", queue=channel.queue, handler=self.name)
+        self.logger = log.get("stapel.kit.bus", queue=self.queue, handler=self.name)
         consumed = _metrics.counter("stapel_kit_bus_consumed_total", "Messages consumed, by outcome.",
                                     ("queue", "handler", "result"))
-        self._count = {r: consumed.labels(channel.queue, self.name, r)
+        self._count = {r: consumed.labels(self.queue, self.name, r)
                        for r in ("ok", "duplicate", "retried", "dead_lettered", "failed", "requeued")}
         self._timer = _metrics.histogram("stapel_kit_bus_handler_duration_seconds", "Time of a handler.",
-                                         ("queue", "handler")).timer(channel.queue, self.name)
+                                         ("queue", "handler")).timer(self.queue, self.name)
 
     @staticmethod
     def _models(model: Any, handler: Any) -> dict[tuple[str, int], type[Message]]:
@@ -109,9 +110,9 @@ class Consumer:
         if self.inbox is not None:
             await self.inbox.setup()
         try:
-            self._queue = await self._amqp_channel.declare_queue(self.channel.queue, passive=True)
+            self._queue = await self._amqp_channel.declare_queue(self.queue, passive=True)
         except aio_pika.exceptions.ChannelNotFoundEntity:
-            raise ContractError(f"queue {self.channel.queue} does not exist on the broker: `stapel provision` "
+            raise ContractError(f"queue {self.queue} does not exist on the broker: `stapel provision` "
                                 f"declares the contract's topology") from None
         self._tag = await self._queue.consume(self._on_message)
         self.started = True
@@ -140,7 +141,7 @@ class Consumer:
             headers = dict(message.headers or {})
             message_id = message.message_id or hashlib.sha256(message.body).hexdigest()[:32]
             delivery = Delivery(message_id, message.correlation_id, headers, _attempt(headers),
-                                bool(message.redelivered), self.channel.queue, raw=message)
+                                bool(message.redelivered), self.queue, raw=message)
             fields = {"message_id": message_id}
             if message.correlation_id:
                 fields["correlation_id"] = message.correlation_id
@@ -182,10 +183,11 @@ class Consumer:
         if kind is None and len(self.models) == 1:
             model = next(iter(self.models.values()))
         else:
-            model = self.models.get((str(kind), _int(version)))
-            if model is None:
+            found = self.models.get((str(kind), _int(version)))
+            if found is None:
                 known = ", ".join(f"{t} v{v}" for t, v in self.models)
                 raise _Invalid(f"unknown message type {kind} v{version} (this consumer takes {known})")
+            model = found
         try:
             return model.model_validate_json(message.body)
         except ValidationError as exc:
@@ -216,12 +218,12 @@ class Consumer:
         delay = min(self.bus.retry_max, self.bus.retry_base * 2 ** (delivery.attempt - 1)) * random.uniform(0.5, 1.5)
         headers = {**delivery.headers, ATTEMPT: delivery.attempt + 1}
         headers.pop("x-stapel-publish-id", None)
-        payload = {"queue": self.channel.queue, "body": message.body.decode(), "message_id": delivery.message_id,
+        payload = {"queue": self.queue, "body": message.body.decode(), "message_id": delivery.message_id,
                    "correlation_id": delivery.correlation_id, "type": message.type, "headers": headers}
         from stapel.kit.bus.bus import REPUBLISH
 
         try:
-            await at.schedule(delay, REPUBLISH, payload, dedup_key=f"{self.channel.queue}:{delivery.message_id}:"
+            await at.schedule(delay, REPUBLISH, payload, dedup_key=f"{self.queue}:{delivery.message_id}:"
                                                                    f"{delivery.attempt}")
         except Exception as scheduling:  # the at file failed: keep the message on the broker instead
             self._count["requeued"].inc()
@@ -236,13 +238,13 @@ class Consumer:
     async def _dead(self, message: Any, delivery: Delivery, reason: str, error: str) -> None:
         exchange, _dlq = self.channel.dead_letter  # type: ignore[misc]
         headers = {**delivery.headers, "x-stapel-reason": reason, "x-stapel-error": error,
-                   ATTEMPT: delivery.attempt, "x-stapel-queue": self.channel.queue,
+                   ATTEMPT: delivery.attempt, "x-stapel-queue": self.queue,
                    "x-stapel-dead-lettered-at": datetime.now(UTC).isoformat(timespec="milliseconds")}
         headers.pop("x-stapel-publish-id", None)
         props = {"message_id": delivery.message_id, "correlation_id": delivery.correlation_id, "type": message.type,
                  "headers": headers}
         try:
-            await self.bus.send(exchange, self.channel.queue, message.body, props, f"dlq:{self.channel.queue}")
+            await self.bus.send(exchange, self.queue, message.body, props, f"dlq:{self.queue}")
         except Unavailable:
             self._count["failed"].inc()
             self.logger.error("dead-lettering failed, the message goes back to the queue", reason=reason)

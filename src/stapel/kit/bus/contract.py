@@ -138,10 +138,10 @@ class _Reader:
                 found.append(message.get("name") or mkey)
         else:
             for op in ("publish", "subscribe"):
-                message = (channel.get(op) or {}).get("message")
-                if message is None:
+                given = (channel.get(op) or {}).get("message")
+                if given is None:
                     continue
-                message = self.deref(message, f"channels.{key}.{op}.message")
+                message = self.deref(given, f"channels.{key}.{op}.message")
                 for one in message.get("oneOf") or [message]:
                     one = self.deref(one, f"channels.{key}.{op}.message")
                     if one.get("name"):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import psycopg.errors
@@ -26,6 +26,9 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout, TooManyRequests
 from stapel.kit.errors import Conflict, NotFound, QueryArgumentError, Unavailable
 from stapel.kit.sql import metrics
 from stapel.kit.sql.loader import Query
+
+if TYPE_CHECKING:
+    from stapel.kit.health import Health
 
 _TEMPORARY = {"40001": "serialization failure", "40P01": "deadlock detected", "57P01": "server shut down (admin)",
               "57P02": "server crashed", "57P03": "server cannot accept connections now", "53300": "too many connections",
@@ -200,6 +203,7 @@ class Database(_Runner):
         self.pool = pool
         self.name = name
         self.statement_timeout = statement_timeout
+        self._health: Health | None = None  # where connect() registered the readiness check
 
     @classmethod
     async def connect(cls, dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 5.0,
@@ -270,9 +274,8 @@ class Database(_Runner):
             raise mapped from exc
 
     async def close(self) -> None:
-        registry = getattr(self, "_health", None)
-        if registry is not None:
-            registry.remove(self.name, self.ping)
+        if self._health is not None:
+            self._health.remove(self.name, self.ping)
         metrics.untrack_pool(self.name, self.pool)
         await self.pool.close()
 

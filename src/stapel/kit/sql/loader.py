@@ -107,7 +107,8 @@ class Query:
         if len(args) != self.positional:
             raise QueryArgumentError(f"{self.name}: expects {self.positional} positional argument"
                                      f"{'' if self.positional == 1 else 's'}, got {len(args)}")
-        return tuple(args[s] for s in self.slots) if self.slots else tuple(args)
+        # a positional query's slots are ints (only named queries, returned above, have str slots)
+        return tuple(args[s] for s in self.slots) if self.slots else tuple(args)  # type: ignore[index]
 
 
 class Queries(Mapping[str, Query]):

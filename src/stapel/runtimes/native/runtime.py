@@ -199,6 +199,7 @@ class NativeRuntime(NativeContour):
 
     def state(self, name: str) -> dict[str, Any]:
         """One node's state: what a waiter polls (the whole stack's, 200 waiters at a time, is too much)."""
+        status: dict[str, Any] | None
         try:  # straight to the supervisor: no ping first, waiters ask often
             status = self.client.request({"op": "status", "names": [name]}, timeout=10.0)
         except (OSError, ValueError):

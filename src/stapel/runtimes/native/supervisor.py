@@ -106,7 +106,7 @@ class Supervisor:
 
     def _relay_adopted(self, proc: Proc) -> None:
         """Read an adopted process's log pipe again (its output waited in the pipe while no supervisor read it)."""
-        if not proc.pipe:
+        if not proc.pipe or proc.pid is None:
             return  # started by a supervisor from before log pipes: it writes to its log file itself
         fd = logpipe.reopen(proc.pid, proc.pipe["fd"], proc.pipe["ino"])
         if fd is None:
@@ -215,7 +215,8 @@ class Supervisor:
         if proc.popen is not None:
             code = proc.popen.poll()
             return code is not None, code
-        return not process.is_alive(proc.pid, proc.created), None  # adopted: not our child, code unknown
+        # adopted (always with a pid): not our child, its code unknown
+        return proc.pid is None or not process.is_alive(proc.pid, proc.created), None
 
     def tick(self) -> None:
         now = time.time()

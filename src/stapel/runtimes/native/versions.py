@@ -111,7 +111,7 @@ def _listing(seen: list[tuple[BinaryVersion | None, str]]) -> str:
 
 
 def _how_to_get(module: Any, node: Node, wanted: tuple[int, ...]) -> str:
-    sources = getattr(module, "version_sources", lambda wanted: {})(wanted)
+    sources: dict[str, str] = getattr(module, "version_sources", lambda wanted: {})(wanted)
     sudo = "" if os.geteuid() == 0 else "sudo "
     options = []
     if platform.system() == "Darwin" and sources.get("brew"):

@@ -28,7 +28,6 @@ GRANT CONNECT ON DATABASE "crm" TO "bot";
 ALTER ROLE "bot" SET search_path = "bot";
 
 \connect 'crm'
-CREATE EXTENSION IF NOT EXISTS "pgcrypto";
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 CREATE SCHEMA IF NOT EXISTS "auth" AUTHORIZATION "auth";
 ALTER SCHEMA "auth" OWNER TO "auth";

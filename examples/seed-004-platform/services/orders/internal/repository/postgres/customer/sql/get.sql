@@ -1,0 +1,2 @@
+-- name: customer__get :one
+SELECT user_id, email FROM customers WHERE user_id = @user_id;
