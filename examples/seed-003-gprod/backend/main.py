@@ -2,7 +2,9 @@
 
 GET /health: 200 when PostgreSQL answers a query and Redis a PING, and JWT_SECRET is set (seed 003's required
 variables are checked at start-up, like its EnvHelper.get(..., true)). GET /metrics: Prometheus text format,
-scraped by the stack's Prometheus in the monitoring profile.
+scraped by the stack's Prometheus in the monitoring profile. GET /info: the contour's NODE_ENV and DATA_DIR.
+PUT /files/<name>: keeps the body as a file in DATA_DIR (the contour's app_data_<contour> volume); GET /files/<name>
+reads it back.
 
 It reads only what stapel exports to it: DATABASE_URL, REDIS_URL, HOST, PORT, and JWT_SECRET, LOG_LEVEL from its env.
 """
@@ -11,7 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import psycopg
 import redis
@@ -20,6 +24,8 @@ for required in ("DATABASE_URL", "REDIS_URL", "JWT_SECRET", "PORT"):  # fail fas
     if not os.environ.get(required):
         raise SystemExit(f"gprod api: {required} is not set")
 REQUESTS = {"health": 0}
+DATA_DIR = Path(os.environ.get("DATA_DIR", "data"))
+FILE_NAME = re.compile(r"^/files/([A-Za-z0-9._-]{1,100})$")  # one plain name: no path can leave DATA_DIR
 
 
 def health() -> tuple[int, dict]:
@@ -49,8 +55,23 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/metrics":
             text = f"# TYPE gprod_api_health_requests_total counter\ngprod_api_health_requests_total {REQUESTS['health']}\n"
             self.send(200, text.encode(), "text/plain; version=0.0.4")
+        elif self.path == "/info":
+            info = {"node_env": os.environ.get("NODE_ENV"), "data_dir": str(DATA_DIR.resolve())}
+            self.send(200, json.dumps(info).encode(), "application/json")
+        elif (m := FILE_NAME.match(self.path)) and (DATA_DIR / m[1]).is_file():
+            self.send(200, (DATA_DIR / m[1]).read_bytes(), "application/octet-stream")
         else:
             self.send_error(404)
+
+    def do_PUT(self) -> None:
+        m = FILE_NAME.match(self.path)
+        if not m:
+            self.send_error(400, "PUT /files/<name>: a plain file name")
+            return
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        (DATA_DIR / m[1]).write_bytes(body)
+        self.send(201, json.dumps({"stored": str((DATA_DIR / m[1]).resolve()), "bytes": len(body)}).encode(), "application/json")
 
     def send(self, status: int, data: bytes, content_type: str) -> None:
         self.send_response(status)
