@@ -58,7 +58,13 @@ class Node:
 
     @property
     def port(self) -> int | None:
+        """A service without a port has none; a component kind's is `main_port`."""
         return self.ports.get("main")
+
+    @property
+    def main_port(self) -> int:
+        """The main port of a node that has one: every component kind's configured_ports() gives "main"."""
+        return self.ports["main"]
 
     @property
     def runs(self) -> bool:

@@ -128,8 +128,8 @@ class Leader(Probe):
 
 def exports(node: Node, use: Use | None = None) -> Exports:
     """CONSUL_HTTP_ADDR (what the consul CLI and Go API read; a scheme is allowed there), CONSUL_URL, CONSUL_HOST/_PORT."""
-    url = http_url(node.port)
-    return grouped("CONSUL", url, {"CONSUL_URL": url, "CONSUL_HTTP_ADDR": url}, {"HOST": HOST, "PORT": str(node.port)})
+    url = http_url(node.main_port)
+    return grouped("CONSUL", url, {"CONSUL_URL": url, "CONSUL_HTTP_ADDR": url}, {"HOST": HOST, "PORT": str(node.main_port)})
 
 
 def secrets(config) -> list[str]:

@@ -99,8 +99,8 @@ def probe(node: Node) -> ProbeSpec:
 
 def exports(node: Node, use: Use | None = None) -> Exports:
     """GRAFANA_URL; a use has nothing to narrow here."""
-    url = http_url(node.port)
-    return Exports({"GRAFANA_URL": url}, {"URL": url, "HOST": HOST, "PORT": str(node.port), "USER": node.config.user})
+    url = http_url(node.main_port)
+    return Exports({"GRAFANA_URL": url}, {"URL": url, "HOST": HOST, "PORT": str(node.main_port), "USER": node.config.user})
 
 
 def secrets(config) -> list[str]:

@@ -153,12 +153,13 @@ def exports(node: Node, use: Use | None = None) -> Exports:
     `use.schema` narrows them to one schema."""
     c = node.config
     user, password, database, schema = c.user, c.password, c.database, use.schema_ if use else None
-    role = c.roles.get(use.role) if use and use.role else None
+    role_name = use.role if use else None
+    role = c.roles.get(role_name) if role_name else None
     if role is not None:
-        user, password, database = use.role, role.password, role.database
+        user, password, database = role_name, role.password, role.database
         schema = schema or (role.schemas[0] if role.schemas else None)
-    urls = postgres_urls(user, password, node.port, database, schema)
-    details = {"HOST": HOST, "PORT": str(node.port), "USER": user, "PASSWORD": password, "DB": database}
+    urls = postgres_urls(user, password, node.main_port, database, schema)
+    details = {"HOST": HOST, "PORT": str(node.main_port), "USER": user, "PASSWORD": password, "DB": database}
     return grouped("POSTGRES", urls["DATABASE_URL"], urls, {**details, **({"SCHEMA": schema} if schema else {})})
 
 
@@ -166,7 +167,7 @@ def admin_url(node: Node, use: Use | None = None) -> str:
     """The superuser on the database and schema the service's use gives (seed 000's admin DATABASE_URL for migrations)."""
     own = exports(node, use).by_name
     schema = own.get("SCHEMA")
-    return postgres_urls(node.config.user, node.config.password, node.port, own["DB"], schema)["DATABASE_URL"]
+    return postgres_urls(node.config.user, node.config.password, node.main_port, own["DB"], schema)["DATABASE_URL"]
 
 
 def secrets(config) -> list[str]:
@@ -272,7 +273,7 @@ def prepare(node: Node, ctx) -> list[str]:
     began = time.monotonic()
     key = _template_key(node, ctx, bins, user, notes)
     entry = pg_template.entry_of(key) if key else None
-    why = pg_template.problem(entry, key) if entry else "not used"
+    why = pg_template.problem(entry, key) if entry is not None and key is not None else "not used"
     if entry is not None and why is None:
         try:
             pg_template.copy_into(entry / "data", data)
@@ -288,7 +289,7 @@ def prepare(node: Node, ctx) -> list[str]:
     _initdb(node, ctx, bins, data, user)
     _placeholder(node, ctx, bins, data, user)
     made = time.monotonic()
-    if entry is not None:
+    if entry is not None and key is not None:  # entry is None exactly when key is
         try:
             pg_template.store(data, key)
             notes.append(f"kept the new cluster as the template {entry} for the next new clusters")

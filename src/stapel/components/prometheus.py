@@ -81,8 +81,8 @@ def probe(node: Node) -> ProbeSpec:
 
 def exports(node: Node, use: Use | None = None) -> Exports:
     """PROMETHEUS_URL; a use has nothing to narrow here."""
-    url = http_url(node.port)
-    return Exports({"PROMETHEUS_URL": url}, {"URL": url, "HOST": HOST, "PORT": str(node.port)})
+    url = http_url(node.main_port)
+    return Exports({"PROMETHEUS_URL": url}, {"URL": url, "HOST": HOST, "PORT": str(node.main_port)})
 
 
 def secrets(config) -> list[str]:

@@ -98,8 +98,8 @@ def probe(node: Node) -> ProbeSpec:
 
 def exports(node: Node, use: Use | None = None) -> Exports:
     """QDRANT_URL (seed 001), QDRANT_HOST, _PORT, _GRPC_PORT and, with an api_key, QDRANT_API_KEY."""
-    url, key = http_url(node.port), node.config.api_key
-    details = {"HOST": HOST, "PORT": str(node.port), "GRPC_PORT": str(node.ports["grpc"]), **({"API_KEY": key} if key else {})}
+    url, key = http_url(node.main_port), node.config.api_key
+    details = {"HOST": HOST, "PORT": str(node.main_port), "GRPC_PORT": str(node.ports["grpc"]), **({"API_KEY": key} if key else {})}
     return grouped("QDRANT", url, {"QDRANT_URL": url}, details)
 
 

@@ -208,8 +208,8 @@ def amqp_answers(params: dict, timeout: float) -> Result:
 def exports(node: Node, use: Use | None = None) -> Exports:
     """RABBITMQ_URL (the vhost percent-encoded: / is %2F) and RABBITMQ_*; a use has nothing to narrow here."""
     c = node.config
-    url = amqp_url(c.user, c.password, node.port, c.vhost)
-    details = {"HOST": HOST, "PORT": str(node.port), "USER": c.user, "PASSWORD": c.password, "VHOST": c.vhost,
+    url = amqp_url(c.user, c.password, node.main_port, c.vhost)
+    details = {"HOST": HOST, "PORT": str(node.main_port), "USER": c.user, "PASSWORD": c.password, "VHOST": c.vhost,
                "MANAGEMENT_URL": http_url(node.ports["management"])}
     return grouped("RABBITMQ", url, {"RABBITMQ_URL": url}, details)
 
@@ -250,7 +250,7 @@ def own_users(node: Node, services: dict[str, Use | None]) -> dict[str, Any]:
 
 def admin_url(node: Node, use: Use | None = None) -> str:
     """The component's own user (its administrator) on its vhost."""
-    return amqp_url(node.config.user, node.config.password, node.port, node.config.vhost)
+    return amqp_url(node.config.user, node.config.password, node.main_port, node.config.vhost)
 
 
 def service_passwords(node: Node, services: dict[str, Use | None]) -> dict[str, str]:
@@ -264,7 +264,7 @@ def env_users(node: Node, env: dict[str, str]) -> dict[str, Any]:
 
     if not node.config.users_from_env:
         return {}
-    found, _problems = users_from_urls(local_broker_urls(env, {node.port, node.configured.get("main", node.port)}, node.name))
+    found, _problems = users_from_urls(local_broker_urls(env, {node.main_port, node.configured.get("main", node.main_port)}, node.name))
     return {name: user for name, user in found.items() if name != node.config.user}
 
 
@@ -291,8 +291,8 @@ def credentials(node: Node, service: str, use: Use | None, env: dict[str, str]) 
 def service_exports(node: Node, service: str, use: Use | None, env: dict[str, str]) -> Exports:
     """What `service` gets: as exports(), with its own user (or the one its use names) and that user's vhost."""
     user, password, vhost = credentials(node, service, use, env)
-    url = amqp_url(user, password, node.port, vhost)
-    details = {"HOST": HOST, "PORT": str(node.port), "USER": user, "PASSWORD": password, "VHOST": vhost,
+    url = amqp_url(user, password, node.main_port, vhost)
+    details = {"HOST": HOST, "PORT": str(node.main_port), "USER": user, "PASSWORD": password, "VHOST": vhost,
                "MANAGEMENT_URL": http_url(node.ports["management"])}
     return grouped("RABBITMQ", url, {"RABBITMQ_URL": url}, details)
 

@@ -101,8 +101,8 @@ class Ping(Probe):
 def exports(node: Node, use: Use | None = None) -> Exports:
     """REDIS_URL and REDIS_*; `use.db` picks the database index (default 0)."""
     password, db = node.config.password, use.db if use and use.db is not None else 0
-    url = redis_url(password, node.port, db)
-    details = {"HOST": HOST, "PORT": str(node.port), **({"PASSWORD": password} if password else {}), "DB": str(db)}
+    url = redis_url(password, node.main_port, db)
+    details = {"HOST": HOST, "PORT": str(node.main_port), **({"PASSWORD": password} if password else {}), "DB": str(db)}
     return grouped("REDIS", url, {"REDIS_URL": url}, details)
 
 
@@ -170,7 +170,7 @@ def user_variable(node: Node, service: str) -> str:
 
 def admin_url(node: Node, use: Use | None = None) -> str:
     """The default user (the component's password, every key and command) on the service's db."""
-    return redis_url(node.config.password, node.port, use.db if use and use.db is not None else 0)
+    return redis_url(node.config.password, node.main_port, use.db if use and use.db is not None else 0)
 
 
 def service_passwords(node: Node, services: dict[str, Use | None]) -> dict[str, str]:
@@ -196,8 +196,8 @@ def service_exports(node: Node, service: str, use: Use | None, env: dict[str, st
     from stapel.env.secrets import derived_password
 
     password, db = derived_password(node.config.password, "redis", node.name, service), use.db if use and use.db is not None else 0
-    url = redis_url(password, node.port, db, user=service)
-    details = {"HOST": HOST, "PORT": str(node.port), "USER": service, "PASSWORD": password, "DB": str(db)}
+    url = redis_url(password, node.main_port, db, user=service)
+    details = {"HOST": HOST, "PORT": str(node.main_port), "USER": service, "PASSWORD": password, "DB": str(db)}
     return grouped("REDIS", url, {"REDIS_URL": url}, details)
 
 

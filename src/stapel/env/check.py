@@ -18,14 +18,15 @@ def check(loaded: Loaded) -> list[str]:
         if pair.env is None:
             problems.append(f"{loaded.project.shown(pair.pair.env)} does not exist (run stapel env sync)")
         elif not (pair.example.broken or pair.env.broken):
-            problems += pair_problems(loaded, pair)
+            problems += pair_problems(loaded, pair, pair.env)
     problems += unknown_required(loaded)
     problems += agreement_problems(loaded)
     return problems
 
 
-def pair_problems(loaded: Loaded, pair: EnvPair) -> list[str]:
-    env, example_keys = pair.env, pair.example.last()
+def pair_problems(loaded: Loaded, pair: EnvPair, env: Doc) -> list[str]:
+    """The problems of a pair whose .env exists: `env` is pair.env."""
+    example_keys = pair.example.last()
     name = envfiles.example_name(pair)
     current = env.last()
     problems = [f"{env.shown}: {key} is missing (run stapel env sync)" for key in missing_keys(pair)]

@@ -18,4 +18,4 @@ def read(path: Path) -> dict[str, str]:
         raise ConfigError(f"{path}: no such file")
     if problems:
         raise ConfigError(problems[0], problems=problems[1:])
-    return {key: doc.chunks[i].value for key, i in doc.last().items() if doc.chunks[i].value is not None}
+    return {key: value for key, i in doc.last().items() if (value := doc.chunks[i].value) is not None}

@@ -153,6 +153,9 @@ def load(project: Project) -> Loaded:
         example, example_problems = read_doc(pair.example, project.shown(pair.example))
         env, env_problems = read_doc(pair.env, project.shown(pair.env))
         problems += example_problems + env_problems
+        if example is None:  # _checked_pairs saw it, but it was deleted since
+            problems.append(f"{project.shown(pair.example)} does not exist")
+            continue
         problems += [f"{example.shown}:{line}: {key} is set twice (also on line {first})"
                      for key, first, line in example.duplicates()]
         loaded.append(EnvPair(pair, example, env))
@@ -183,10 +186,12 @@ def discover(root: Path) -> list[Path]:
 
 def _checked_pairs(project: Project) -> tuple[list[Pair], list[str]]:
     """The pairs whose example exists; a problem for each missing example, missing folder or shared .env."""
-    good, problems, targets = [], [], {}
+    good: list[Pair] = []
+    problems: list[str] = []
+    targets: dict[Path, Pair] = {}
     for pair in pairs(project.root, project.block):
-        if not pair.example.is_file():  # a discovered one always exists
-            written = project.block.files[pair.index].example
+        if not pair.example.is_file():  # a discovered one exists, unless deleted since discover() saw it
+            written = project.block.files[pair.index].example if pair.index is not None else project.shown(pair.example)
             problems.append(f"{_where(project, pair, 'example')}{written} does not exist (create it or remove it from env.files)")
         elif not pair.env.parent.is_dir():  # a discovered one's is the example's
             problems.append(f"{_where(project, pair, 'path')}{project.shown(pair.env.parent)} does not exist "
@@ -208,7 +213,7 @@ def _where(project: Project, pair: Pair, *field_path: str) -> str:
     """`stapel.yaml:LINE: env.files[i].field: ` for a declared pair, '' for a discovered one."""
     if pair.index is None:
         return ""
-    config_path = ("env", "files", pair.index, *field_path)
+    config_path: tuple[str | int, ...] = ("env", "files", pair.index, *field_path)
     return f"{project.located.where(config_path)}: env.files[{pair.index}]{''.join('.' + p for p in field_path)}: "
 
 
@@ -241,7 +246,7 @@ def read_doc(path: Path, shown: str) -> tuple[Doc | None, list[str]]:
 
 def _chunk(binding) -> Chunk:  # dotenv.parser.Binding
     text = binding.original.string
-    head = _BLANK_LINES.match(text).group()
+    head = _empty_or_more(_BLANK_LINES, text).group()
     line = binding.original.line + len(_NEWLINE.findall(head))
     return Chunk(head, text[len(head):], line, binding.key, binding.value, binding.error)
 
@@ -258,7 +263,7 @@ def trailing_comment(body: str) -> str:
     assign = _ASSIGN.match(body)
     if assign is None:
         return ""
-    quoted = _QUOTED.match(body, _SPACE.match(body, assign.end()).end())
+    quoted = _QUOTED.match(body, _empty_or_more(_SPACE, body, assign.end()).end())
     if quoted:
         comment = _COMMENT_AFTER_QUOTE.match(body, quoted.end())
     else:
@@ -286,7 +291,14 @@ def key_line(template: Chunk, key: str, value: str) -> str:
     """`KEY=value` in the template line's place: its indentation, `export` and trailing comment kept."""
     name = key if _PLAIN_KEY.fullmatch(key) else f"'{key}'"
     comment = trailing_comment(template.body)
-    return f"{_PREFIX.match(template.body).group()}{name}={quote(value)}{' ' + comment if comment else ''}\n"
+    return f"{_empty_or_more(_PREFIX, template.body).group()}{name}={quote(value)}{' ' + comment if comment else ''}\n"
+
+
+def _empty_or_more(pattern: re.Pattern[str], text: str, pos: int = 0) -> re.Match[str]:
+    """pattern.match for a pattern that matches the empty string too, so it always matches."""
+    found = pattern.match(text, pos)
+    assert found is not None, pattern.pattern
+    return found
 
 
 def _normal(path: Path) -> Path:

@@ -65,8 +65,8 @@ def collect(block: EnvBlock, examples: list[Doc], located: Located | None = None
     problems = []
     for doc in examples:
         for index, chunk in enumerate(doc.chunks):
-            marker = marker_of(doc, index)
-            if marker is None or chunk.key in specs:
+            marker = marker_of(doc, index)  # None for a chunk without a key
+            if marker is None or chunk.key is None or chunk.key in specs:
                 continue
             spec_or_problem = parse_marker(marker[0])
             if isinstance(spec_or_problem, str):

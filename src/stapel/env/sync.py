@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stapel.env import envfiles
-from stapel.env.envfiles import Chunk, EnvPair, Loaded
+from stapel.env.envfiles import Chunk, Doc, EnvPair, Loaded
 from stapel.env.secrets import generate, strip_marker
 from stapel.errors import ConfigError
 from stapel.gitignore import keep_out_of_git
@@ -94,26 +94,26 @@ class Planner:
 
     def plan(self, pair: EnvPair) -> Plan:
         plan = Plan(pair)
-        current = pair.env.last() if pair.env else {}
+        env = pair.env
+        current = env.last() if env else {}
         parts = []
         for index, chunk in enumerate(pair.example.chunks):
             if chunk.key is None:
                 parts.append(_line(chunk.head + chunk.body))
             else:
-                existing = pair.env.chunks[current[chunk.key]] if chunk.key in current else None
-                parts.append(chunk.head + self._line_of(plan, index, existing))
-        parts += self._extras(plan, current)
+                existing = env.chunks[current[chunk.key]] if env and chunk.key in current else None
+                parts.append(chunk.head + self._line_of(plan, index, chunk.key, existing))
+        parts += self._extras(plan, env, current)
         plan.text = "".join(parts)
         self.known[pair.pair.env] = plan.values
         return plan
 
-    def _line_of(self, plan: Plan, index: int, existing: Chunk | None) -> str:
-        """The key's line in the new file; what changed goes into the plan."""
-        key = plan.pair.example.chunks[index].key
-        if self._keeps(plan, index, existing):
+    def _line_of(self, plan: Plan, index: int, key: str, existing: Chunk | None) -> str:
+        """The line of `key` (the example's chunk `index`) in the new file; what changed goes into the plan."""
+        if existing is not None and self._keeps(plan, index, key, existing):
             plan.values[key] = existing.value or ""
             return _line(existing.body)
-        value, line, how = self._fresh(plan.pair, index)
+        value, line, how = self._fresh(plan.pair, index, key)
         plan.values[key] = value
         plan.generated += how == "generated"
         if how.startswith("from "):
@@ -122,12 +122,11 @@ class Planner:
             plan.changes.append(f"{'+' if existing is None else '~'}{key}{f' ({how})' if how else ''}")
         return line
 
-    def _keeps(self, plan: Plan, index: int, existing: Chunk | None) -> bool:
+    def _keeps(self, plan: Plan, index: int, key: str, existing: Chunk) -> bool:
         """Whether the existing line stays; =overwrite keeps only secrets (and notes those that differ)."""
-        example = plan.pair.example.chunks[index]
-        key, default = example.key, example.value or ""
+        default = plan.pair.example.chunks[index].value or ""
         spec = self.loaded.secrets.generated.get(key)
-        if existing is None or (spec and not existing.value):  # an empty generated secret counts as missing
+        if spec and not existing.value:  # an empty generated secret counts as missing
             return False
         if self.mode != "overwrite":
             return True
@@ -137,14 +136,14 @@ class Planner:
             plan.kept_secrets.append(key)
         return True
 
-    def _fresh(self, pair: EnvPair, index: int) -> tuple[str, str, str]:
+    def _fresh(self, pair: EnvPair, index: int, key: str) -> tuple[str, str, str]:
         """(value, line, how) of a key without a kept value: agreed ("from FILE"), answered, generated, or the example's."""
         example = pair.example.chunks[index]
-        key, default = example.key, example.value or ""
+        default = example.value or ""
         agreed = self._agreed(pair, key)
         if agreed:
             return agreed[0], envfiles.key_line(example, key, agreed[0]), f"from {agreed[1]}"
-        answer = self._ask(pair, index) if self.mode == "ask" else ""
+        answer = self._ask(pair, index, key) if self.mode == "ask" else ""
         if answer:
             return answer, envfiles.key_line(example, key, answer), ""
         spec = self.loaded.secrets.generated.get(key)
@@ -164,21 +163,22 @@ class Planner:
                     return value, self.loaded.project.shown(other)
         return None
 
-    def _ask(self, pair: EnvPair, index: int) -> str:
+    def _ask(self, pair: EnvPair, index: int, key: str) -> str:
         chunks = pair.example.chunks
         example = chunks[index]
         comments = [c.body for c in envfiles.comments_above(chunks, index)] + [envfiles.trailing_comment(example.body)]
         return self.prompt(Question(
-            file=self.loaded.project.shown(pair.pair.env), example=pair.example.shown, key=example.key,
+            file=self.loaded.project.shown(pair.pair.env), example=pair.example.shown, key=key,
             default=example.value or "", comment=" ".join(filter(None, map(strip_marker, comments))),
-            hidden=example.key in self.loaded.secrets, generates=example.key in self.loaded.secrets.generated,
+            hidden=key in self.loaded.secrets, generates=key in self.loaded.secrets.generated,
         ))
 
-    def _extras(self, plan: Plan, current: dict[str, int]) -> list[str]:
-        """The .env's own keys the example lacks, with the comments right above them, under a trailer line."""
-        env, example_keys = plan.pair.env, plan.pair.example.last()
+    def _extras(self, plan: Plan, env: Doc | None, current: dict[str, int]) -> list[str]:
+        """The .env's own keys the example lacks, with the comments right above them, under a trailer line
+        (`current`: env.last(), empty without an env)."""
+        example_keys = plan.pair.example.last()
         plan.extras = [key for key in current if key not in example_keys]
-        if not plan.extras:
+        if env is None or not plan.extras:
             return []
         trailer = TRAILER.format(example=envfiles.example_name(plan.pair))
         parts = [f"\n{trailer}\n"]

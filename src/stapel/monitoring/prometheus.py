@@ -55,8 +55,8 @@ def jobs(stack: Any, view: View, secrets: str = SECRETS_MOUNT) -> tuple[list[dic
         if endpoint is not None:
             key = f"{secrets}/{key_file(node)}" if key_file(node) in keys else None
             found.append(_job(stack, node, view.address(node.name, endpoint.port), endpoint.path, endpoint.params, key))
-        elif view.exporter(node):
-            found.append(_job(stack, node, view.exporter(node), "/metrics", {}))
+        elif address := view.exporter(node):
+            found.append(_job(stack, node, address, "/metrics", {}))
         elif exporter is not None:
             image = exporter.image.split(":")[0]
             notes.append(f"{node.name} ({node.kind}): not scraped natively: it has no /metrics of its own and {image} "

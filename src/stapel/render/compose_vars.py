@@ -72,10 +72,11 @@ def env_value(stack: Any, key: str, value: str, refs: Refs) -> str:
     if value and (secret_by_name(key, value) or key in stack.model.env.secrets):
         return refs.ref(key, value)
     found = _URL_AUTH.match(value)
-    secret = unquote(found.group(2)) if found else None
-    var = next((k for k, v in refs.values.items() if v == secret), None)
-    if found and var:
-        return escape(found.group(1)) + refs.url_ref(var, secret) + "@" + escape(value[found.end():])
+    if found:
+        secret = unquote(found.group(2))
+        var = next((k for k, v in refs.values.items() if v == secret), None)
+        if var:
+            return escape(found.group(1)) + refs.url_ref(var, secret) + "@" + escape(value[found.end():])
     from stapel.env.masking import secrets_in
 
     if secrets_in(value):  # a DSN's password=, or a URL whose password no key holds: the whole value is the secret

@@ -71,6 +71,12 @@ class OneShot:
     workdir: str | None = None
     reads: tuple[str, ...] = ()  # the files under `mount` it reads (relative paths)
 
+    def path_of(self, rel: str) -> Path:
+        """One of `reads` on disk (a one-shot that reads files always mounts their folder)."""
+        if self.mount is None:
+            raise ValueError(f"one-shot {self.name} reads {rel} but mounts no folder")
+        return self.mount / rel
+
 
 def _facet(node: Any) -> Any:  # components.base.Container | None
     return None if node.is_service else getattr(kind_of(node), "CONTAINER", None)
@@ -181,8 +187,8 @@ def _service_shots(stack: Any, node: Any, db: str | None) -> list[OneShot]:
     for i, group in enumerate(groups, start=1):
         suffix = "-seed" if len(groups) == 1 else f"-seed-{i}"
         if group[0].kind == "sql":
-            _need(db, f"{where}.seeds")
-            shots.append(_sql_seeds(stack, node, db, f"{node.name}{suffix}", [s.name for s in group], folder, url))
+            database = _need(db, f"{where}.seeds")
+            shots.append(_sql_seeds(stack, node, database, f"{node.name}{suffix}", [s.name for s in group], folder, url))
         else:
             shots.append(OneShot(f"{node.name}{suffix}{'-py' if len(groups) == 1 else ''}", "seed", node.name, None,
                                  ["python3", "-c", _python_seeds([s.name for s in group])], db))
@@ -203,10 +209,12 @@ def _python_seeds(entries: list[str]) -> str:
     return "; ".join(["import importlib, sys", "sys.path.insert(0, '.')", *calls])
 
 
-def _need(db: str | None, where: str) -> None:
+def _need(db: str | None, where: str) -> str:
+    """The database the service's migrations or seeds run against; ConfigError without one."""
     if db is None:
         raise ConfigError(f"{where}: the service neither depends on nor uses a postgres component, so it has no DATABASE_URL",
                           hint="add the database to its depends_on (or uses)")
+    return db
 
 
 def _check_files(stack: Any, shots: list[OneShot]) -> None:
@@ -214,10 +222,10 @@ def _check_files(stack: Any, shots: list[OneShot]) -> None:
     mask = stack.masker()
     for shot in shots:
         texts = dict(shot.files)
-        texts.update({rel: (shot.mount / rel).read_text(encoding="utf-8") for rel in shot.reads} if shot.mount else {})
+        texts.update({rel: shot.path_of(rel).read_text(encoding="utf-8") for rel in shot.reads})
         for rel, text in texts.items():
             if mask(text) != text:
-                where = shot.mount / rel if rel not in shot.files else f"{shot.name}/{rel}"
+                where = shot.path_of(rel) if rel not in shot.files else f"{shot.name}/{rel}"
                 owner = stack.nodes[shot.owner]
                 http = facet.http_provision if (facet := _facet(owner)) else None
                 hint = http and http.leak_hint or "read it from the environment in the seed or migration instead"

@@ -66,7 +66,7 @@ def objects(stack: Any, shot: jobs.OneShot, tag: str, secret_nodes: list[str]) -
         mounts.append({"name": "stapel", "mountPath": jobs.STAPEL_DIR, "readOnly": True})
     if shot.reads:
         keys = {rel: f"read-{i}-{re.sub(r'[^-._a-zA-Z0-9]', '-', rel.rsplit('/', 1)[-1])}" for i, rel in enumerate(shot.reads, start=1)}
-        data.update({key: (shot.mount / rel).read_text(encoding="utf-8") for rel, key in keys.items()})
+        data.update({key: shot.path_of(rel).read_text(encoding="utf-8") for rel, key in keys.items()})
         volumes.append({"name": "project", "configMap": {"name": f"{name}-files", "items": [{"key": k, "path": r} for r, k in keys.items()]}})
         mounts.append({"name": "project", "mountPath": shot.workdir, "readOnly": True})
     if mounts:

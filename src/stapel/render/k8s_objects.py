@@ -81,7 +81,8 @@ def node_env(stack: Stack, cluster: InsideStack, node: Node, known: Any) -> tupl
         env = declared_env(inner, stack.root, cluster.service_env(inner), listen=LISTEN_ALL)
     else:
         env = component_env(node, stack)
-    plain, secret = {}, {}
+    plain: dict[str, str] = {}
+    secret: dict[str, str] = {}
     for key, value in sorted(env.items()):
         is_secret = key in known or secrets_in(value) or (not node.is_service and key in container_of(node).secret_env)
         (secret if is_secret else plain)[key] = value
