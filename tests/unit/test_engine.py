@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -323,6 +324,19 @@ def test_unhealthy_component_fails_after_its_probe_budget(write_yaml, tmp_path):
     assert error.lines()[1:] == ["  | db: fake log line 1", "  | db: fake log line 2", "  | db: fake log line 3"]
     assert run.runtime.procs == {}
     assert run.events[-1] == "shutdown"
+
+
+def test_a_component_answered_by_a_stranger_fails_at_once_and_rolls_back(write_yaml):
+    """Another stack took the port between preflight and start: the probe answers, but not from the process stapel
+    started. The wait fails at once (not after the budget), names who answered, and nothing is left running."""
+    run = Run(write_yaml(STACK), behaviour={"db": "stranger"})
+    started = time.monotonic()
+    error = failed(run, StartError)
+    assert time.monotonic() - started < 5
+    assert error.message == ("components.db: port 5432 is answered by a stranger (pid 4242), not by the db stapel "
+                             "started (something took the port after the preflight chose it)")
+    assert error.lines()[1:] == ["  | db: fake log line 1", "  | db: fake log line 2", "  | db: fake log line 3"]
+    assert run.runtime.procs == {}
 
 
 def test_unhealthy_service_with_an_exec_probe_override(write_yaml):

@@ -41,6 +41,7 @@ def wait_for(runtime: Any, node: Node, probe: ProbeSpec | None, condition: str, 
         else:
             ok, detail = runtime.probe(node, probe)
             if ok:
+                _answered_by_it_or_fail(runtime, node)
                 return detail
             _alive_or_fail(runtime, node, allow_completed=False)
         now = time.monotonic()
@@ -72,6 +73,21 @@ def _alive_or_fail(runtime: Any, node: Node, allow_completed: bool, state: dict 
         hint=f"last lines of {runtime.stack.paths.log(node.name)} follow",
         problems=_tail(runtime, node),
     )
+
+
+def _answered_by_it_or_fail(runtime: Any, node: Node) -> None:
+    """A component's probe may have reached a stranger: another stack bound the port between the preflight's choice
+    and this one's start (its own server then fails to bind). Fail at once, naming who answered."""
+    if node.is_service or not node.runs:
+        return
+    stranger = runtime.foreign_listener(node)
+    if stranger:
+        raise StartError(
+            f"{_section(node)}: port {node.port} is answered by {stranger}, not by the {node.name} stapel started "
+            f"(something took the port after the preflight chose it)",
+            hint="run stapel up again: a moved port is chosen afresh",
+            problems=_tail(runtime, node),
+        )
 
 
 def _tail(runtime: Any, node: Node) -> list[str]:

@@ -70,6 +70,11 @@ class ProcessRuntime(Runtime, Protocol):
     def shutdown(self) -> None:
         """Stop everything left and release the runtime's own helpers (the supervisor)."""
 
+    def foreign_listener(self, node: Node) -> str | None:
+        """After its probe answered: None when the process listening on the node's main port is the one started for
+        it (or who listens cannot be told), else who it is ("postgres (pid 2190)"): another stack took the port
+        between the preflight's choice and the bind, and the probe reached a stranger."""
+
     def probe(self, node: Node, spec: ProbeSpec) -> tuple[bool, str]:
         """Run one readiness check once."""
 

@@ -96,6 +96,9 @@ class FakeRuntime:
     def volumes(self) -> str:
         return "nothing (the fake runtime keeps no data)"
 
+    def foreign_listener(self, node: Node) -> str | None:
+        return "a stranger (pid 4242)" if self.behaviour.get(node.name) == "stranger" else None
+
     def probe(self, node: Node, spec: ProbeSpec) -> tuple[bool, str]:
         proc = self.procs.get(node.name)
         if not proc or proc["state"] != "running":

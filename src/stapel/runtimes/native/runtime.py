@@ -237,6 +237,30 @@ class NativeRuntime(NativeContour):
     def probe(self, node: Node, spec: ProbeSpec) -> tuple[bool, str]:
         return run_probe(spec)
 
+    def foreign_listener(self, node: Node) -> str | None:
+        pid, port = self.state(node.name).get("pid"), node.port
+        return foreign_listener(pid, port) if pid and port else None
+
+
+def foreign_listener(pid: int, port: int) -> str | None:
+    """Who listens on `port` if none of the listeners is `pid` or one of its descendants; None when one is, when
+    nobody listens, or when the listener cannot be told (another user's socket without root)."""
+    import psutil
+
+    try:
+        ours = {pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))}
+        listeners = [c.pid for c in psutil.net_connections(kind="inet")
+                     if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN]
+    except psutil.Error:
+        return None
+    if not listeners or None in listeners or ours & set(listeners):
+        return None
+    stranger = listeners[0]
+    try:
+        return f"{psutil.Process(stranger).name()} (pid {stranger})"
+    except psutil.Error:
+        return f"pid {stranger}"
+
 
 def _holder_name(port: int) -> str:
     import psutil
