@@ -33,14 +33,14 @@ from stapel.components.base import (
     restart_of,
 )
 from stapel.components.facets import BinarySearch, Dashboard, Exporter, MetricsEndpoint, no_input_files, no_scrape_key
-from stapel.env.connections import HOST, Exports, http_url
+from stapel.env.connections import HOST
 from stapel.errors import PreflightError
 from stapel.model.nodes import ComponentBase
 from stapel.private import write_private
 from stapel.probes import ProbeSpec
 
 if TYPE_CHECKING:
-    from stapel.model.schema import Use
+    pass
 
 DEFAULT_PORTS = {"main": 8080}
 INTERNAL_PORTS: tuple[str, ...] = ()
@@ -107,14 +107,8 @@ def probe(node: Node) -> ProbeSpec:
     return probe_from_config(node, default)
 
 
-def exports(node: Node, use: Use | None = None) -> Exports:
-    """<NAME>_URL/_HOST/_PORT; no kind-wide names (a stack may run one per contour or per database)."""
-    port = node.ports["main"]
-    return Exports({}, {"URL": http_url(port), "HOST": HOST, "PORT": str(port)})
-
-
-def secrets(config) -> list[str]:
-    return []
+exports = base.http_endpoint_exports  # <NAME>_URL/_HOST/_PORT; no kind-wide names (a stack may run several)
+secrets = base.no_secrets
 
 
 def server_of(node: Node, nodes: dict[str, Node]) -> Node | None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from stapel.env.connections import Exports
 from stapel.probes import ProbeSpec
 
 
@@ -194,6 +195,19 @@ def probe_from_config(node: Node, default: ProbeSpec) -> ProbeSpec:
 
 def restart_of(config: Any) -> dict[str, Any]:
     return config.restart.model_dump()
+
+
+def no_secrets(config: Any) -> list[str]:
+    """The contract's default `secrets`: a kind whose config holds none."""
+    return []
+
+
+def http_endpoint_exports(node: Node, use: Any = None) -> Exports:
+    """<NAME>_URL/_HOST/_PORT of an HTTP endpoint, with no kind-wide names (a stack may run several of the kind)."""
+    from stapel.env.connections import HOST, http_url
+
+    port = node.ports["main"]
+    return Exports({}, {"URL": http_url(port), "HOST": HOST, "PORT": str(port)})
 
 
 def component_env(node: Node, extra: dict[str, str] | None = None) -> dict[str, str]:

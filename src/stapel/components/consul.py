@@ -132,8 +132,7 @@ def exports(node: Node, use: Use | None = None) -> Exports:
     return grouped("CONSUL", url, {"CONSUL_URL": url, "CONSUL_HTTP_ADDR": url}, {"HOST": HOST, "PORT": str(node.main_port)})
 
 
-def secrets(config) -> list[str]:
-    return []
+secrets = base.no_secrets
 
 
 # In a container (render compose and k8s) the image's entrypoint turns `agent ...` into `consul agent

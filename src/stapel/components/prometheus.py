@@ -85,8 +85,7 @@ def exports(node: Node, use: Use | None = None) -> Exports:
     return Exports({"PROMETHEUS_URL": url}, {"URL": url, "HOST": HOST, "PORT": str(node.main_port)})
 
 
-def secrets(config) -> list[str]:
-    return []
+secrets = base.no_secrets
 
 
 def _conf(node: Node, ctx) -> Path:
