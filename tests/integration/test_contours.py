@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import copy_example, processes_under, stapel, status, traversable_dir
 
-from stapel.env import dotenv_io
+from stapel import envdoc
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ def both():
 def secrets_of(root: Path) -> dict[str, str]:
     values = {}
     for name in (".env", ".env.stage"):
-        for key, value in dotenv_io.read(root / name).items():
+        for key, value in envdoc.read(root / name).items():
             values[f"{name}:{key}"] = value
     return values
 

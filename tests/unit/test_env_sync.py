@@ -12,8 +12,9 @@ import pytest
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
+from stapel import envdoc
 from stapel.cli.main import main
-from stapel.env import dotenv_io, envfiles
+from stapel.env import envfiles
 from stapel.env import sync as env_sync
 from stapel.env.secrets import ALPHABETS, secret_values
 from stapel.errors import ConfigError
@@ -109,7 +110,7 @@ def test_creates_the_env_in_the_examples_order_with_its_comments_and_generated_s
     )
     found = re.fullmatch(pattern, text)
     assert found, text
-    assert dotenv_io.read(project / ".env") == {
+    assert envdoc.read(project / ".env") == {
         "LOG_LEVEL": "info", "DB_PASSWORD": found["db"], "JWT_SECRET": found["jwt"],
         "API_URL": "http://localhost:8000", "PIN": found["pin"],
     }
@@ -133,7 +134,7 @@ def test_generated_secrets_use_the_configured_length_and_alphabet(project, capsy
         MARKED= # stapel: secret length=10
     """)
     assert sync("--non-interactive") == 0
-    values = dotenv_io.read(project / ".env")
+    values = envdoc.read(project / ".env")
     assert re.fullmatch(r"[0-9a-f]{64}", values["HEX_KEY"])
     assert len(values["DEFAULTS"]) == 32 and set(values["DEFAULTS"]) <= set(ALPHABETS["alnum"])
     assert re.fullmatch(r"[xyz!]{12}", values["PICKY"])
@@ -159,7 +160,7 @@ def test_keeps_existing_values_and_the_users_own_keys_and_reports_them(project, 
         ".env: MY_OWN is not in env.example (kept)\n"
     )
     text = (project / ".env").read_text()
-    values = dotenv_io.read(project / ".env")
+    values = envdoc.read(project / ".env")
     assert text == (
         "# shop: local settings\n\n# how much to log\nLOG_LEVEL=debug\n\n# database password\n"
         "DB_PASSWORD=kept-value-123456\n# signing key\n# stapel: secret length=24 alphabet=urlsafe\n"
@@ -198,19 +199,19 @@ def test_an_empty_generated_secret_counts_as_missing(project, capsys):
     write(project, ".env", "LOG_LEVEL=info\nDB_PASSWORD=\nJWT_SECRET=\nAPI_URL=x\nPIN=12345678\n")
     assert sync("--non-interactive") == 0
     assert capsys.readouterr().out == "updated .env: ~DB_PASSWORD (generated), ~JWT_SECRET (generated)\n"
-    values = dotenv_io.read(project / ".env")
+    values = envdoc.read(project / ".env")
     assert len(values["DB_PASSWORD"]) == 40 and values["PIN"] == "12345678" and values["API_URL"] == "x"
 
 
 def test_the_same_values_in_another_layout_are_rewritten_like_the_example(project, capsys):
     assert sync("--non-interactive") == 0
-    values = dotenv_io.read(project / ".env")
+    values = envdoc.read(project / ".env")
     reordered = "".join(f"{key}={value}\n" for key, value in reversed(values.items()))
     write(project, ".env", reordered)
     capsys.readouterr()
     assert sync("--non-interactive") == 0
     assert capsys.readouterr().out == "updated .env: same values, laid out like env.example\n"
-    assert dotenv_io.read(project / ".env") == values
+    assert envdoc.read(project / ".env") == values
 
 
 def test_overwrite_resets_values_but_keeps_existing_secrets_and_says_why(project, capsys):
@@ -228,7 +229,7 @@ def test_overwrite_resets_values_but_keeps_existing_secrets_and_says_why(project
         ".env: MY_OWN is not in env.example (kept)\n"
         f".env: kept the existing DB_PASSWORD {KEPT}\n"
     )
-    values = dotenv_io.read(project / ".env")
+    values = envdoc.read(project / ".env")
     assert values["LOG_LEVEL"] == "info" and values["API_URL"] == "http://localhost:8000"
     assert values["DB_PASSWORD"] == "old-password-value-1" and values["MY_OWN"] == "x"
     assert len(values["JWT_SECRET"]) == 24
@@ -240,7 +241,7 @@ def test_overwrite_keeps_a_secret_known_by_its_name(project, capsys):
     write(project, ".env", "SMTP_PASSWORD=real-one\nHOST=db.internal\n")
     assert sync("--non-interactive=overwrite") == 0
     assert capsys.readouterr().out == f"updated .env: ~HOST\n.env: kept the existing SMTP_PASSWORD {KEPT}\n"
-    assert dotenv_io.read(project / ".env") == {"SMTP_PASSWORD": "real-one", "HOST": "localhost"}
+    assert envdoc.read(project / ".env") == {"SMTP_PASSWORD": "real-one", "HOST": "localhost"}
 
 
 def test_non_interactive_never_reads_stdin(project, capsys, monkeypatch):
@@ -261,7 +262,7 @@ def test_declared_files_with_their_own_paths(project, capsys):
     write(project, "deploy/env.stage.example", "STAGE_HOST=stage.local\n")
     assert sync("--non-interactive") == 0
     assert capsys.readouterr().out == "created .env (5 keys, 2 secrets generated)\ncreated .env.stage (1 key)\n"
-    assert dotenv_io.read(project / ".env.stage") == {"STAGE_HOST": "stage.local"}
+    assert envdoc.read(project / ".env.stage") == {"STAGE_HOST": "stage.local"}
     assert not (project / "deploy/.env").exists()
 
 
@@ -274,7 +275,7 @@ def test_a_value_shared_by_an_agree_group_comes_from_the_other_file(project, cap
     assert sync("--non-interactive") == 0
     captured = capsys.readouterr()
     assert captured.out == "created .env (3 keys, PORT from ../infra/.env, JWT_SECRET from ../infra/.env)\n"
-    assert dotenv_io.read(app / ".env") == {"PORT": "3001", "JWT_SECRET": "shared-secret-abc123", "DEBUG": "1"}
+    assert envdoc.read(app / ".env") == {"PORT": "3001", "JWT_SECRET": "shared-secret-abc123", "DEBUG": "1"}
     assert_never_printed(["shared-secret-abc123"], captured)
 
 
@@ -284,7 +285,7 @@ def test_agree_group_across_synced_files_generates_one_value(project, capsys):
     write(project, "infra/env.example", "POSTGRES_PASSWORD= # stapel: secret\n")
     assert sync("--non-interactive") == 0
     assert capsys.readouterr().out == "created .env (1 key, 1 secret generated)\ncreated infra/.env (1 key, POSTGRES_PASSWORD from .env)\n"
-    assert dotenv_io.read(project / ".env") == dotenv_io.read(project / "infra/.env")
+    assert envdoc.read(project / ".env") == envdoc.read(project / "infra/.env")
 
 
 def test_nothing_to_sync(tmp_path, monkeypatch, capsys):
@@ -457,7 +458,7 @@ def test_interactive_asks_each_missing_key_with_its_default_and_comment(project)
         "PIN [hidden; Enter generates one]: ",
     ]
     assert report == ["created .env (5 keys, 2 secrets generated)"]
-    values = dotenv_io.read(project / ".env")
+    values = envdoc.read(project / ".env")
     assert values["LOG_LEVEL"] == "info" and values["DB_PASSWORD"] == "my pass'word #1"
     assert values["API_URL"] == "http://x:9000" and len(values["JWT_SECRET"]) == 24 and len(values["PIN"]) == 8
     text = (project / ".env").read_text()
@@ -495,7 +496,7 @@ def test_the_terminal_prompt_asks_on_stderr_and_reads_stdin(project, capsys, mon
     monkeypatch.setattr(sys, "stdin", FakeTerminal("debug\n\n"))
     assert env_sync.sync(envfiles.load_project(None), "ask") == ["created .env (2 keys)"]
     assert capsys.readouterr().err == ".env (from env.example):\nLOG_LEVEL [default: info] (how much): HOST [default: localhost]: "
-    assert dotenv_io.read(project / ".env") == {"LOG_LEVEL": "debug", "HOST": "localhost"}
+    assert envdoc.read(project / ".env") == {"LOG_LEVEL": "debug", "HOST": "localhost"}
 
 
 def test_the_terminal_prompt_when_input_ends(project, monkeypatch):
@@ -520,7 +521,7 @@ def test_typed_values_read_back_exactly(project):
     write(project, "env.example", "".join(f"{key}=placeholder\n" for key in keys))
     env_sync.sync(envfiles.load_project(None), "ask", prompt=Answers(dict(zip(keys, TRICKY))))
     expected = {key: value or "placeholder" for key, value in zip(keys, TRICKY)}  # Enter takes the default
-    assert dotenv_io.read(project / ".env") == expected
+    assert envdoc.read(project / ".env") == expected
     assert dotenv_values(project / ".env", interpolate=False) == expected
     plain = {k: v for k, v in expected.items() if "${" not in v}  # python-dotenv expands ${VAR} in any value
     assert {k: v for k, v in dotenv_values(project / ".env").items() if k in plain} == plain
@@ -528,17 +529,17 @@ def test_typed_values_read_back_exactly(project):
 
 @pytest.mark.parametrize("value", [*TRICKY, "line one\nline two", "x'\n'y"])
 def test_quote_round_trips_through_the_dotenv_parser(value):
-    [binding] = list(parse_stream(io.StringIO(f"K={envfiles.quote(value)}\n")))
+    [binding] = list(parse_stream(io.StringIO(f"K={envdoc.quote(value)}\n")))
     assert (binding.key, binding.value, binding.error) == ("K", value, False)
 
 
 def test_trailing_comments():
-    assert envfiles.trailing_comment("A=1 # one") == "# one"
-    assert envfiles.trailing_comment("A=#not-a-comment") == ""
-    assert envfiles.trailing_comment("A= # empty value") == "# empty value"
-    assert envfiles.trailing_comment("A='x # y'  # z\n") == "# z"
-    assert envfiles.trailing_comment('export A="x\\"#" #q') == "#q"
-    assert envfiles.trailing_comment("A") == ""
+    assert envdoc.trailing_comment("A=1 # one") == "# one"
+    assert envdoc.trailing_comment("A=#not-a-comment") == ""
+    assert envdoc.trailing_comment("A= # empty value") == "# empty value"
+    assert envdoc.trailing_comment("A='x # y'  # z\n") == "# z"
+    assert envdoc.trailing_comment('export A="x\\"#" #q') == "#q"
+    assert envdoc.trailing_comment("A") == ""
 
 
 # --- secret values for the masker -----------------------------------------------------------------

@@ -93,10 +93,10 @@ def render_for_review(name: str, tmp_path: Path) -> dict[str, str]:
 
 def contour_env(root: Path, contour: str) -> dict[str, str]:
     """What the contour's own env file holds (outside dev, stapel.yaml's dev-only defaults are refused)."""
-    from stapel.env import dotenv_io
+    from stapel import envdoc
 
     file = root / f".env.{contour}"
-    return dotenv_io.read(file) if file.is_file() else {}
+    return envdoc.read(file) if file.is_file() else {}
 
 
 @pytest.mark.parametrize("name", WITH_GOLDEN)

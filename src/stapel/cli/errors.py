@@ -81,7 +81,7 @@ def _crash_masker(root: Path | None):
     values = dict(os.environ)
     if root is not None:
         try:
-            from stapel.env.dotenv_io import read
+            from stapel.envdoc import read
 
             values.update(read(root / ".env"))
         except Exception:  # a crash log must still be written

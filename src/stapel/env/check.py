@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stapel import envdoc
 from stapel.env import envfiles
-from stapel.env.envfiles import Doc, EnvPair, Loaded
+from stapel.env.envfiles import EnvPair, Loaded
+from stapel.envdoc import Doc
 
 
 def check(loaded: Loaded) -> list[str]:
@@ -97,7 +99,7 @@ def agreement_problems(loaded: Loaded) -> list[str]:
             if path in synced:  # its own problems are reported above
                 doc = synced[path]
             else:
-                doc, parse_problems = envfiles.read_doc(path, project.shown(path))
+                doc, parse_problems = envdoc.read_doc(path, project.shown(path))
                 problems += parse_problems
             if doc is None and path not in synced:
                 problems.append(f"{project.located.where(('env', 'agree', name, 'files', i))}: env.agree.{name}.files[{i}]: "

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from stapel.env.envfiles import Doc
+    from stapel.envdoc import Doc
     from stapel.model.schema import EnvBlock, Secret
     from stapel.model.yamlfile import Located
 
@@ -84,7 +84,7 @@ def collect(block: EnvBlock, examples: list[Doc], located: Located | None = None
 
 def marker_of(doc: Doc, index: int) -> tuple[str, int] | None:
     """The `stapel: secret ...` comment of the key at doc.chunks[index] and its line, if it has one."""
-    from stapel.env.envfiles import comments_above, trailing_comment
+    from stapel.envdoc import comments_above, trailing_comment
 
     chunk = doc.chunks[index]
     if chunk.key is None:
@@ -148,7 +148,7 @@ def secret_values(root: Path, env_block: EnvBlock | None, extra_env: dict[str, s
 
 
 def _quiet(path: Path) -> Doc | None:
-    from stapel.env.envfiles import read_doc
+    from stapel.envdoc import read_doc
 
     try:
         return read_doc(path, path.name)[0]

@@ -16,9 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stapel import envdoc
 from stapel.env import envfiles
-from stapel.env.envfiles import Chunk, Doc, EnvPair, Loaded
+from stapel.env.envfiles import EnvPair, Loaded
 from stapel.env.secrets import generate, strip_marker
+from stapel.envdoc import Chunk, Doc
 from stapel.errors import ConfigError
 from stapel.gitignore import keep_out_of_git
 
@@ -89,7 +91,7 @@ class Planner:
         self.groups = [(g.keys, envfiles.agree_files(project, g, loaded.pairs)) for g in project.block.agree.values()]
         self.known: dict[Path, dict[str, str]] = {}  # what each file of a group holds (after its sync, once planned)
         for path in {path for _, files in self.groups for path in files}:
-            doc = envfiles.read_doc(path, path.name)[0] if path.is_file() else None
+            doc = envdoc.read_doc(path, path.name)[0] if path.is_file() else None
             self.known[path] = doc.values() if doc else {}
 
     def plan(self, pair: EnvPair) -> Plan:
@@ -142,14 +144,14 @@ class Planner:
         default = example.value or ""
         agreed = self._agreed(pair, key)
         if agreed:
-            return agreed[0], envfiles.key_line(example, key, agreed[0]), f"from {agreed[1]}"
+            return agreed[0], envdoc.key_line(example, key, agreed[0]), f"from {agreed[1]}"
         answer = self._ask(pair, index, key) if self.mode == "ask" else ""
         if answer:
-            return answer, envfiles.key_line(example, key, answer), ""
+            return answer, envdoc.key_line(example, key, answer), ""
         spec = self.loaded.secrets.generated.get(key)
         if spec and (self.mode == "ask" or not default):
             value = generate(spec)
-            return value, envfiles.key_line(example, key, value), "generated"
+            return value, envdoc.key_line(example, key, value), "generated"
         return default, _line(example.body), ""
 
     def _agreed(self, pair: EnvPair, key: str) -> tuple[str, str] | None:
@@ -166,7 +168,7 @@ class Planner:
     def _ask(self, pair: EnvPair, index: int, key: str) -> str:
         chunks = pair.example.chunks
         example = chunks[index]
-        comments = [c.body for c in envfiles.comments_above(chunks, index)] + [envfiles.trailing_comment(example.body)]
+        comments = [c.body for c in envdoc.comments_above(chunks, index)] + [envdoc.trailing_comment(example.body)]
         return self.prompt(Question(
             file=self.loaded.project.shown(pair.pair.env), example=pair.example.shown, key=key,
             default=example.value or "", comment=" ".join(filter(None, map(strip_marker, comments))),
@@ -184,7 +186,7 @@ class Planner:
         parts = [f"\n{trailer}\n"]
         for key in plan.extras:
             index = current[key]
-            above = [c for c in envfiles.comments_above(env.chunks, index) if c.body.strip() != trailer]
+            above = [c for c in envdoc.comments_above(env.chunks, index) if c.body.strip() != trailer]
             parts += [_line(c.body) for c in above] + [_line(env.chunks[index].body)]
             plan.values[key] = env.chunks[index].value or ""
         return parts

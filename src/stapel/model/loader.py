@@ -30,12 +30,12 @@ class Loaded:
 def project_env(root: Path, extra: list[Path] | None = None) -> dict[str, str]:
     """The project's .env, then the contour's env files, under the process environment (the
     environment wins, as in Docker Compose)."""
-    from stapel.env import dotenv_io
+    from stapel import envdoc
 
     values: dict[str, str] = {}
     for path in [root / ".env", *(extra or [])]:
         if path.is_file() or path != root / ".env":
-            values.update(dotenv_io.read(path))
+            values.update(envdoc.read(path))
     values.update(os.environ)
     return values
 
@@ -162,7 +162,7 @@ def _unknown_volumes(located: Located, contour: str, volumes: Any) -> list[str]:
 def broker_url_problems(located: Located, model: StackFile, env_files: list[Path]) -> list[str]:
     """A `*_RABBITMQ_URL` (a service's env, or an env file) must be an amqp(s) URL with a host and a valid port:
     stapel derives broker users from them, and a service could not connect with it either."""
-    from stapel.env.envfiles import read_doc
+    from stapel.envdoc import read_doc
     from stapel.model.topology import URL_KEY, bad_broker_url
 
     expected = "expected amqp://user:password@host:port/vhost"

@@ -56,10 +56,11 @@ def cluster_stack(stack: Stack) -> InsideStack:
 
 def secret_keys(stack: Stack):  # stapel.env.secrets.Secrets
     """The project's secret keys: declared under env.secrets, marked in an example, or named like one."""
+    from stapel import envdoc
     from stapel.env import envfiles
     from stapel.env.secrets import collect
 
-    docs = [envfiles.read_doc(pair.example, pair.example.name)[0] for pair in envfiles.pairs(stack.root, stack.model.env)]
+    docs = [envdoc.read_doc(pair.example, pair.example.name)[0] for pair in envfiles.pairs(stack.root, stack.model.env)]
     return collect(stack.model.env, [doc for doc in docs if doc is not None])[0]
 
 
