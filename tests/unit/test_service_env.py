@@ -395,7 +395,7 @@ def test_opting_out_and_handing_over(project):
 
 
 def test_least_privilege_permissions_leave_out_what_other_services_own(project):
-    from stapel.components.rabbitmq import own_permission
+    from stapel.components.rabbitmq_users import own_permission
 
     rule = own_permission(["b", "orders-api"])
     assert rule.configure == rule.write == rule.read == r"^(?!(b|orders\-api)(\.|$)).*"

@@ -148,16 +148,16 @@ def _add_env_users(stack: Any, node: Any, users: dict[str, Any], vhosts: dict[st
 def _add_service_users(stack: Any, node: Any, users: dict[str, Any]) -> list[str]:
     """Each service that sees the broker its own user (components/rabbitmq.py own_users), unless its use names
     another, or a declared (or *_RABBITMQ_URL) user of that name exists already: that one is the service's."""
-    from stapel.components import rabbitmq
+    from stapel.components import rabbitmq_users
 
     problems = []
     services = stack.users_of(node)
     for name, use in services.items():
         try:
-            rabbitmq.credentials(node, name, use, stack.all_env())
+            rabbitmq_users.credentials(node, name, use, stack.all_env())
         except StapelError as exc:
             problems.append(exc.lines()[0])
-    for name, user in rabbitmq.own_users(node, services).items():
+    for name, user in rabbitmq_users.own_users(node, services).items():
         users.setdefault(name, user)
     return problems
 
