@@ -2,13 +2,19 @@
 declares the RabbitMQ topology of section 5 from backend/api/asyncapi.yaml; backend-api stores an execution and
 publishes it with confirms; backend-worker runs the schema's nodes step by step into execution_state and
 execution_steps, retries a temporarily failing node through `at` (its SQLite file in the worker's volume) and
-dead-letters what can never succeed with the reason; both log the JSON lines of section 7. The React frontend is a
-later slice (not in the example yet)."""
+dead-letters what can never succeed with the reason; both log the JSON lines of section 7; the React frontend
+(section 3.1) is Vite's dev server with REACT_APP_API_URL (section 10.2) derived from the api's address, serving the
+app whose module reads it, reloading a saved source itself (hot reload, section 2.1), and the API answers its
+cross-origin requests. Without Node.js 20.19+ or frontend/node_modules (./dev setup runs npm ci there), `up` leaves
+the frontend out and its tests are skipped with the reason."""
 
 from __future__ import annotations
 
 import functools
 import json
+import re
+import shutil
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -17,11 +23,29 @@ from pathlib import Path
 import pika
 import psycopg
 import pytest
-from conftest import copy_example, processes_under, stapel, status, stop_and_clean, traversable_dir, wait_until
+from conftest import REPO, copy_example, processes_under, stapel, status, stop_and_clean, traversable_dir, wait_until
 
 pytestmark = pytest.mark.integration
 
 EXAMPLE = "seed-002-schema"
+
+
+def frontend_missing() -> str | None:
+    """Why Vite cannot run here (then `up` leaves the frontend out and its tests skip), else None."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        return "seed 002's frontend needs node and npm (Node.js 20.19+ for Vite 8): not found on PATH"
+    version = subprocess.run(["node", "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+    found = re.match(r"v(\d+)\.(\d+)", version)
+    if not found or (int(found[1]), int(found[2])) < (20, 19):
+        return f"seed 002's frontend runs Vite 8, which needs Node.js 20.19+; node here is {version or 'unknown'}"
+    if not (REPO / "examples" / EXAMPLE / "frontend/node_modules/vite/bin/vite.js").is_file():
+        return f"examples/{EXAMPLE}/frontend/node_modules is missing: ./dev setup (or npm ci there) installs it"
+    return None
+
+
+NO_FRONTEND = frontend_missing()
+UP = ("up",) if NO_FRONTEND is None else ("up", "--service", "api,worker")  # everything but the frontend
+needs_frontend = pytest.mark.skipif(NO_FRONTEND is not None, reason=NO_FRONTEND or "")
 GREETING = {"nodes": [{"id": "start", "type": "start"},
                       {"id": "greet", "type": "template", "config": {"var": "greeting", "template": "Hello, {name}"}},
                       {"id": "vip", "type": "condition", "config": {"var": "vip"}},
@@ -45,7 +69,7 @@ def root():
     try:
         stapel(project, "env", "sync", "--non-interactive", check=True)
         started = time.monotonic()
-        done = stapel(project, "up", timeout=300)
+        done = stapel(project, *UP, timeout=300)
         assert done.returncode == 0, done.stdout + done.stderr
         print(f"up: {time.monotonic() - started:.1f}s")
         yield project
@@ -176,8 +200,48 @@ def test_logs_are_the_json_lines_of_section_7(root: Path) -> None:
     assert any(e["event"] == "execution queued" and e["message_id"].startswith("execution-") for e in api_lines)
 
 
+def get(url: str, headers: dict | None = None, method: str = "GET") -> tuple[int, dict, str]:
+    request = urllib.request.Request(url, headers=headers or {}, method=method)
+    with urllib.request.urlopen(request, timeout=10) as response:  # the stack's own services
+        return response.status, dict(response.headers), response.read().decode()
+
+
+@needs_frontend
+def test_the_frontend_is_vite_serving_the_app_with_the_apis_address(root: Path) -> None:
+    env = env_of(root, "frontend")
+    assert env["REACT_APP_API_URL"] == f"{api(root)}/api" == f"{env['API_URL']}/api", env
+    frontend = f"http://{status(root)['frontend']['endpoint']}"
+    code, _, page = get(f"{frontend}/")
+    assert code == 200 and '<div id="root"></div>' in page and "/@vite/client" in page, page  # Vite's, not a static copy
+    code, headers, main = get(f"{frontend}/src/main.jsx")
+    assert code == 200 and "javascript" in headers["Content-Type"] and "createRoot" in main and "<App" not in main, main  # JSX compiled
+    code, headers, module = get(f"{frontend}/src/api.js")  # reads import.meta.env.REACT_APP_API_URL: Vite fills it in
+    assert code == 200 and "javascript" in headers["Content-Type"] and f'"REACT_APP_API_URL": "{api(root)}/api"' in module, module
+
+
+@needs_frontend
+def test_the_frontend_reloads_a_saved_source_itself(root: Path) -> None:
+    """watch mode sync: no restart by stapel; Vite sees the save and serves the new module (and tells the page)."""
+    pid = status(root)["frontend"]["pid"]
+    app = root / "frontend/src/App.jsx"
+    app.write_text(app.read_text().replace("<h1>Схема: executions</h1>", "<h1>Схема: executions (saved)</h1>"))
+    frontend = f"http://{status(root)['frontend']['endpoint']}"
+    assert wait_until(lambda: "executions (saved)" in get(f"{frontend}/src/App.jsx")[2], 10)
+    assert status(root)["frontend"]["pid"] == pid
+
+
+def test_the_api_answers_the_frontends_cross_origin_requests(root: Path) -> None:
+    origin = "http://127.0.0.1:5173"  # the page's origin differs from REACT_APP_API_URL's: the browser asks first
+    code, headers, _ = get(f"{api(root)}/api/executions", {"Origin": origin, "Access-Control-Request-Method": "POST",
+                                                           "Access-Control-Request-Headers": "content-type"}, "OPTIONS")
+    assert code == 200 and headers["access-control-allow-origin"] == origin and "POST" in headers["access-control-allow-methods"]
+    with pytest.raises(urllib.error.HTTPError) as refused:  # a page elsewhere is not answered
+        get(f"{api(root)}/api/executions", {"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}, "OPTIONS")
+    assert refused.value.code == 400
+
+
 def test_a_second_up_changes_nothing_and_down_stops_everything(root: Path) -> None:
-    again = stapel(root, "up")
+    again = stapel(root, *UP)
     assert again.returncode == 0 and "nothing to do" in again.stdout, again.stdout + again.stderr
     assert stapel(root, "down", timeout=120).returncode == 0
     assert processes_under(root) == []

@@ -37,7 +37,7 @@ TAG = "0a1b2c3"
 def example(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("STAPEL_CONTOUR", raising=False)
     root = tmp_path / request.param
-    shutil.copytree(REPO / "examples" / request.param, root, ignore=shutil.ignore_patterns(".env", ".env.*", ".local"))
+    shutil.copytree(REPO / "examples" / request.param, root, ignore=shutil.ignore_patterns(".env", ".env.*", ".local", "node_modules"))
     write_env_files(root, root.glob("env.*example"))
     return root
 
@@ -72,7 +72,7 @@ def render_for_review(name: str, tmp_path: Path) -> dict[str, str]:
     """examples/<name> as `stapel render compose` (each contour, into the default deploy/compose) and `stapel render k8s`
     (deploy/k8s) write it, with env={} and TAG: {path under tests/golden/<name>/: text}."""
     root = tmp_path / name
-    shutil.copytree(REPO / "examples" / name, root, ignore=shutil.ignore_patterns(".env", ".env.*", ".local"))
+    shutil.copytree(REPO / "examples" / name, root, ignore=shutil.ignore_patterns(".env", ".env.*", ".local", "node_modules"))
     write_env_files(root, root.glob("env.?*.example"))  # the other contours' env files (seed 003); dev keeps its defaults
     first = open_stack(root / "stapel.yaml", env={})
     stacks = {first.contour: first} | {c: open_stack(root / "stapel.yaml", c, env=contour_env(root, c)) for c in first.model.contours if c != first.contour}

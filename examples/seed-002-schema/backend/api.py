@@ -11,13 +11,15 @@
   GET  /api/executions/{id}              status, error, state (current node, context) and every step
   GET  /health, /livez, /metrics         readiness (PostgreSQL, the bus), liveness, Prometheus
 Every request is logged as one JSON line (method, path, status, duration; section 7: API requests), and what it
-created (schema_id, execution_id, message_id).
+created (schema_id, execution_id, message_id). CORS answers pages on loopback origins: the frontend (Vite) calls the API
+from its own port.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ import uvicorn
 from messages import CHANNEL, CONTRACT, ExecuteSchema, quiet_amqp
 from psycopg.types.json import Jsonb
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -38,6 +42,9 @@ from stapel.kit.sql import Database, load
 
 QUERIES = load(Path(__file__).parent / "sql")
 TRIGGERS = ("manual", "webhook", "scheduler")
+# The frontend (Vite on :5173) calls REACT_APP_API_URL from another origin: the browser needs CORS. Loopback pages only
+# by default (a dev stack); CORS_ORIGIN_REGEX widens it.
+CORS_ORIGINS = os.environ.get("CORS_ORIGIN_REGEX") or r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?"
 
 
 class ApiConfig(config.Config):  # no env_prefix for this service in stapel.yaml
@@ -151,7 +158,8 @@ def create_app() -> Any:
               Route("/api/schemas/{schema_id}/executions", start_execution, methods=["POST"]),
               Route("/api/executions", create_and_start, methods=["POST"]),
               Route("/api/executions/{execution_id}", get_execution)]
-    return log.access_log(health.asgi(Starlette(routes=routes), readyz="/health"))
+    cors = Middleware(CORSMiddleware, allow_origin_regex=CORS_ORIGINS, allow_methods=["GET", "POST"], allow_headers=["Content-Type"])
+    return log.access_log(health.asgi(Starlette(routes=routes, middleware=[cors]), readyz="/health"))
 
 
 async def main() -> None:
