@@ -39,9 +39,6 @@ from stapel.model.nodes import ComponentBase
 from stapel.private import write_private
 from stapel.probes import ProbeSpec
 
-if TYPE_CHECKING:
-    pass
-
 DEFAULT_PORTS = {"main": 8080}
 INTERNAL_PORTS: tuple[str, ...] = ()
 PROGRAMS = ["php"]
