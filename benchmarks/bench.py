@@ -62,6 +62,14 @@ class BenchError(RuntimeError):
     pass
 
 
+def as_installed() -> None:
+    """src/ compiled to bytecode, as a pip-installed stapel is: with PYTHONDONTWRITEBYTECODE set (CI machines) an
+    editable checkout would otherwise compile every module in every stapel process and the figures would measure that."""
+    import compileall
+
+    compileall.compile_dir(str(REPO / "src"), quiet=1, workers=0)
+
+
 def tail(text: str, lines: int = 15) -> str:
     return "\n".join("    | " + line for line in (text or "").rstrip().splitlines()[-lines:])
 
@@ -561,6 +569,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--example", default=str(REPO / "examples" / "minimal"), help="stack to copy")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs) afterwards")
     args = parser.parse_args(argv)
+    as_installed()
     if args.reps < 1:
         parser.error("--reps must be >= 1")
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import RABBIT_BIN, REPO, T_DOWN, T_UP, BaselineRabbit, BenchError, fmt_s, log, median, processes_under, run
+from bench import RABBIT_BIN, REPO, T_DOWN, T_UP, BaselineRabbit, BenchError, as_installed, fmt_s, log, median, processes_under, run
 
 SLOT = 47  # x slot_stride 10: every port + 470
 MQ_ONLY = "name: mqonly\ncomponents:\n  mq:\n    kind: rabbitmq\n"
@@ -255,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_term)
+    as_installed()
     boot = Boot(args)
     log(f"working in {boot.tmp} ({boot.reps} rep(s))")
     error = None
