@@ -33,7 +33,20 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import RABBIT_BIN, REPO, T_DOWN, T_UP, BaselineRabbit, BenchError, as_installed, fmt_s, log, median, processes_under, run
+from bench import (
+    RABBIT_BIN,
+    REPO,
+    T_DOWN,
+    T_UP,
+    BaselineRabbit,
+    BenchError,
+    as_installed,
+    fmt_s,
+    log,
+    median,
+    processes_under,
+    run,
+)
 
 SLOT = 47  # x slot_stride 10: every port + 470
 MQ_ONLY = "name: mqonly\ncomponents:\n  mq:\n    kind: rabbitmq\n"
