@@ -33,9 +33,10 @@ class StepRecord:
     started: float = field(default_factory=time.monotonic)
     duration: float = 0.0
 
-    def log(self, text: str) -> None:
+    def log(self, text: str, at: datetime | None = None) -> None:
+        """One line, stamped now (or `at`: a line said earlier by work this step collects)."""
         with open(self.log_path, "a", encoding="utf-8") as f:
-            f.write(f"{datetime.now().strftime('%H:%M:%S.%f')[:-3]} {self.mask(text)}\n")
+            f.write(f"{(at or datetime.now()).strftime('%H:%M:%S.%f')[:-3]} {self.mask(text)}\n")
 
     def changed(self, what: str) -> None:
         self.changes.append(self.mask(what))

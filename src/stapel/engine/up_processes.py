@@ -15,6 +15,7 @@ from stapel import probes
 from stapel.components import kind_module
 from stapel.components.base import LaunchSpec, Node
 from stapel.engine import expected, ports, respec, selection
+from stapel.engine.provisioning import EarlyProvision
 from stapel.engine.runlog import StepRecord
 from stapel.engine.wait import wait_for
 from stapel.errors import PreflightError, StapelError
@@ -36,6 +37,7 @@ class ProcessSteps:
         self.resolved = False  # ports chosen by preflight: before that, probing a node could reach a stranger
         self.components: list[str] = []
         self.services: list[str] = []
+        self.early: EarlyProvision | None = None  # provisioning begun as each component turns healthy
 
     # --- what the pipeline asks ------------------------------------------------------------
     def before(self) -> None:
@@ -48,6 +50,17 @@ class ProcessSteps:
     def preflight(self, step: StepRecord) -> None:
         self.check_inputs(step, self.components, self.services)
         self.resolve(step, self.components + self.services)
+        self.early = self._early_provision()
+
+    def _early_provision(self) -> EarlyProvision | None:
+        """On a runtime with servers to talk to, each component is provisioned once healthy (what cannot be is
+        refused here, before anything starts)."""
+        from stapel.provision.steps import check
+
+        if not getattr(self.runtime, "runs_servers", True):
+            return None
+        check(self.stack, [self.stack.nodes[n] for n in self.components])
+        return EarlyProvision(self.stack, self.components)
 
     def steps(self) -> list[tuple[str, Callable[[StepRecord], None]]]:
         return [("start", lambda step: self.start_levels(step, self.components)),
@@ -73,6 +86,8 @@ class ProcessSteps:
                       self.options.to_json())
 
     def rollback(self) -> None:
+        if self.early is not None:
+            self.early.close()
         self._rollback()
 
     def report(self) -> dict[str, dict[str, Any]]:
@@ -142,7 +157,7 @@ class ProcessSteps:
         if not getattr(self.runtime, "runs_servers", True) and any(declared(self.stack, self.stack.nodes[n]) for n in names):
             step.skip(f"the {self.runtime.name} runtime runs no servers to provision")
             return
-        changes = run_all(self.stack, [self.stack.nodes[n] for n in names], step.log)
+        changes = self.early.collect(step) if self.early else run_all(self.stack, [self.stack.nodes[n] for n in names], step.log)
         if changes is None:
             step.skip("nothing declared to provision")
         for change in changes or []:
@@ -223,6 +238,8 @@ class ProcessSteps:
         detail = wait_for(self.runtime, node, self.stack.probe(node), condition, self.cancel, self.say)
         took = time.monotonic() - began
         step.log(f"{name}: {condition} after {took:.2f}s: {detail}")
+        if condition == "healthy" and self.early is not None:
+            self.early.healthy(name)
         if name in self.started:
             self.say(f"  {name} is {condition} ({took:.1f}s)")
 

@@ -30,20 +30,32 @@ def declared(stack: Any, node: Any) -> bool:
 def run_all(stack: Any, nodes: list[Any], log: Callable[[str], None]) -> list[str] | None:
     """The changes made, or None when no component declares anything to provision (and none had to be
     recreated: a postgres component's own `database:` is created again after `stapel db drop`)."""
-    nodes = [_provisioned_as(stack, node) for node in nodes]  # an external component as the kind it serves
-    wanted = [(node, found) for node in nodes for found in [provisioner(node)] if found and found.wanted(stack, node)]
-    changes: list[str] = []
+    check(stack, nodes)
+    results = [run_one(stack, node, log) for node in nodes]
+    changes = [change for done, _wanted in results for change in done]
+    return changes if changes or any(wanted for _done, wanted in results) else None
+
+
+def check(stack: Any, nodes: list[Any]) -> None:
+    """What no component can be provisioned with, refused before any is (an external one off this machine)."""
     for node in nodes:
-        found = provisioner(node)
-        if found:
-            changes += found.ensure(stack, node)
+        _provisioned_as(stack, node)
+
+
+def run_one(stack: Any, node: Any, log: Callable[[str], None]) -> tuple[list[str], bool]:
+    """One component: what its kind always ensures, then what it declares. (changes, whether it declares anything);
+    components are independent of each other, so `up` runs this for each as soon as it is healthy."""
+    node = _provisioned_as(stack, node)  # an external component as the kind it serves
+    found = provisioner(node)
+    if not found:
+        return [], False
+    changes = list(found.ensure(stack, node))
     for change in changes:
         log(change)
-    if not wanted:
-        return changes or None
-    for node, found in wanted:
+    wanted = found.wanted(stack, node)
+    if wanted:
         changes += found.apply(stack, node, log)
-    return changes
+    return changes, wanted
 
 
 def _provisioned_as(stack: Any, node: Any) -> Any:
