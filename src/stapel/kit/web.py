@@ -91,11 +91,11 @@ class Route:
             pattern += re.escape(template[start:found.start()]) + f"(?P<{name}>{regex})"
             start = found.end()
         self.pattern = re.compile(pattern + re.escape(template[start:]) + r"\Z")
-        self.model = self._check_signature(where)
+        self.wants, self.model = self._check_signature(where)
 
-    def _check_signature(self, where: str) -> Any:
-        """The handler takes every path parameter and only what the router can give; returns the body's pydantic
-        model, if the handler annotates `body` with one."""
+    def _check_signature(self, where: str) -> tuple[set[str], Any]:
+        """The handler takes every path parameter and only what the router can give; returns which of SPECIAL it
+        takes and the body's pydantic model, if it annotates `body` with one."""
         try:
             signature = inspect.signature(self.handler, eval_str=True)
         except Exception as exc:  # NameError mostly: a type local to a function, invisible to the handler's module
@@ -111,9 +111,9 @@ class Route:
         if unknown:
             raise ValueError(f"{where}: the handler takes {', '.join(unknown)}: neither a path parameter nor one of "
                              f"{', '.join(SPECIAL)}")
-        self.wants = {n for n in SPECIAL if n in params}
         annotation = params["body"].annotation if "body" in params else None
-        return annotation if isinstance(annotation, type) and hasattr(annotation, "model_validate") else None
+        model = annotation if isinstance(annotation, type) and hasattr(annotation, "model_validate") else None
+        return {n for n in SPECIAL if n in params}, model
 
     def match(self, path: str) -> dict[str, Any] | None:
         found = self.pattern.match(path)
