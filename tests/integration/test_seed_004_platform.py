@@ -113,7 +113,11 @@ def test_a_user_is_stored_through_named_sql_cached_with_a_ttl_and_conflicts_map_
     assert cache.exists("users:user:987654") == 0  # a miss is not cached
     for bad in ([1], {"email": "no-at-sign"}, {"email": "x@example.org", "display_name": 5}):  # bad input: 400, nothing stored
         code, body = http("POST", f"{platform.url['users']}/users", bad)
-        assert code == 400 and body["error"].startswith("bad request"), (bad, body)
+        assert (code, body["error"]) == (400, "BadRequest") and body["detail"], (bad, body)
+    code, body = http("POST", f"{platform.url['orders']}/orders", {"user_id": "1", "total_cents": -1})  # stapel.kit.web
+    assert (code, body["error"]) == (400, "BadRequest") and body["detail"].startswith("user_id: "), body
+    assert http("GET", f"{platform.url['users']}/users/ann")[0] == 404  # not an id: no such route
+    assert http("PUT", f"{platform.url['users']}/users/1", {})[0] == 405
     with psycopg.connect(platform.env["users"]["USERS_DATABASE_URL"]) as conn:
         assert conn.execute("SELECT count(*) FROM users WHERE email = 'x@example.org'").fetchone() == (0,)
 

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import unquote
 
 from stapel.kit._mask import mask_url
 
@@ -74,7 +75,7 @@ class Health:
             elif app is not None:
                 await app(scope, receive, send)
             elif scope["type"] == "lifespan":
-                await _lifespan(receive, send)
+                await answer_lifespan(receive, send)
             else:
                 await _reply(send, 404, {"error": "not found"})
 
@@ -97,7 +98,8 @@ def _wrapped(app: Any) -> bool:
     return getattr(app, "__name__", "") == "health_app"
 
 
-async def _lifespan(receive: Any, send: Any) -> None:
+async def answer_lifespan(receive: Any, send: Any) -> None:
+    """The ASGI lifespan protocol for an app with nothing to start or stop."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
@@ -155,7 +157,7 @@ async def _handle(app: Any, reader: asyncio.StreamReader, writer: asyncio.Stream
         peer = writer.get_extra_info("peername") or ("", 0)
         local = writer.get_extra_info("sockname") or ("", 0)
         scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": version[5:] or "1.1",
-                 "method": method.upper(), "scheme": "http", "path": path, "raw_path": path.encode("latin-1"),
+                 "method": method.upper(), "scheme": "http", "path": unquote(path), "raw_path": path.encode("latin-1"),
                  "query_string": query.encode("latin-1"), "root_path": "", "headers": headers,
                  "client": tuple(peer[:2]), "server": tuple(local[:2])}
         await _call(app, scope, body, writer)

@@ -9,7 +9,8 @@
   RabbitMQ cannot confirm it: the order is paid already, its event must follow);
 - the payments API through payments.py (timeouts, backoff with jitter, ORDERS_PAYMENTS_RATE requests a second).
 
-POST /orders {user_id, total_cents}: the customer must be known (404 until user.created arrived), the order is stored
+HTTP on stapel.kit.web (JSON, {"error", "detail"}, X-Correlation-ID). POST /orders {user_id, total_cents} (checked by
+NewOrder: 400 naming the field otherwise): the customer must be known (404 until user.created arrived), the order is stored
 (placed), charged outside any transaction, marked paid and announced: 201 with the order and the event's message_id;
 503 when payments stays unavailable (the order stays placed), 422 when the charge is refused.
 GET /orders/{id} (through the cache); /health, /livez, /metrics.
@@ -23,8 +24,8 @@ from pathlib import Path
 from typing import Annotated
 
 from payments import Payments
+from pydantic import BaseModel, Field
 from repository import Orders
-from web import BadRequest, router
 
 from stapel.kit import config, health, log
 from stapel.kit.at import At
@@ -33,6 +34,7 @@ from stapel.kit.bus.bus import correlation_id
 from stapel.kit.cache import Cache
 from stapel.kit.errors import Unavailable
 from stapel.kit.sql import Database
+from stapel.kit.web import router
 
 CONTRACT = Path(__file__).resolve().parents[2] / "api" / "server" / "asyncapi.yaml"
 
@@ -47,6 +49,11 @@ class OrdersConfig(config.Config, prefix="ORDERS_"):
     payments_rate: float = 10.0                      # ORDERS_PAYMENTS_RATE: requests a second to the payments API
     payments_timeout: float = 1.0                    # ORDERS_PAYMENTS_TIMEOUT: read timeout of one attempt (s)
     cache_ttl: int = 120
+
+
+class NewOrder(BaseModel):  # POST /orders' body: strict integers ("5" or 5.0 is a 400), no negative total
+    user_id: int = Field(strict=True)
+    total_cents: int = Field(strict=True, ge=0)
 
 
 class UserCreated(Message, type="user.created", version=1):
@@ -82,10 +89,8 @@ async def main() -> None:
         await orders.remember_customer(delivery.tx, event.user_id, event.email)
         logger.info("customer known", user_id=event.user_id)
 
-    async def place(body: dict) -> tuple[int, dict]:
-        user_id, total = body.get("user_id"), body.get("total_cents")
-        if not isinstance(user_id, int) or not isinstance(total, int) or total < 0:
-            raise BadRequest("user_id and total_cents (a non-negative integer) expected")
+    async def place(body: NewOrder) -> tuple[int, dict]:
+        user_id, total = body.user_id, body.total_cents
         await orders.customer(user_id)                              # NotFound -> 404: no user.created seen for it
         order = await orders.create(user_id, total)
         charge = await payments.charge(order["id"], total)          # Unavailable -> 503, Permanent -> 422
@@ -102,10 +107,10 @@ async def main() -> None:
         logger.info("order placed", order_id=order["id"], charge_id=charge, message_id=message_id, published=published)
         return 201, {**order, "charge_id": charge, "message_id": message_id, "published": published}
 
-    async def get(_body: dict, id: int) -> tuple[int, dict]:  # noqa: A002 - the route's parameter
-        return 200, await cache.get_or_load(("order", id), lambda: orders.get(id))
+    async def get(id: int) -> dict:  # noqa: A002 - the route's parameter
+        return await cache.get_or_load(("order", id), lambda: orders.get(id))
 
-    app = router({("POST", "/orders"): place, ("GET", "/orders/{id}"): get})
+    app = router({("POST", "/orders"): place, ("GET", "/orders/{id:int}"): get})
     await bus.start()
     logger.info("listening", host=settings.listen.host, port=settings.listen.port, config=settings.safe_dump())
     try:

@@ -11,8 +11,9 @@
   once the broker is back, with the same message_id); order.placed consumed through the PostgreSQL inbox (a redelivered message_id is processed once), an order for an
   unknown user dead-lettered to users.order-placed.dlq with its reason, temporary failures retried through `at`.
 
-HTTP: POST /users {email, display_name} -> 201 | 409; GET /users/{id} -> 200 | 404; GET /users/{id}/orders;
-/health (readiness: PostgreSQL, Redis, RabbitMQ), /livez, /metrics.
+HTTP (stapel.kit.web: JSON in and out, errors as {"error", "detail"}, X-Correlation-ID taken or made, bound into every
+log line and event, echoed): POST /users {email, display_name} -> 201 | 400 | 409; GET /users/{id} -> 200 | 404;
+GET /users/{id}/orders; /health (readiness: PostgreSQL, Redis, RabbitMQ), /livez, /metrics.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from pathlib import Path
 from typing import Annotated
 
 from repository import User, Users
-from web import BadRequest, router
 
 from stapel.kit import config, health, log
 from stapel.kit.at import At
@@ -32,6 +32,7 @@ from stapel.kit.bus.bus import correlation_id
 from stapel.kit.cache import Cache
 from stapel.kit.errors import NotFound, Unavailable
 from stapel.kit.sql import Database
+from stapel.kit.web import BadRequest, router
 
 CONTRACT = Path(__file__).resolve().parents[2] / "api" / "server" / "asyncapi.yaml"
 
@@ -97,18 +98,18 @@ async def main() -> None:
         logger.info("user created", user_id=user.id, message_id=message_id, published=published)
         return 201, {**user.as_json(), "message_id": message_id, "published": published}
 
-    async def get(_body: dict, id: int) -> tuple[int, dict]:  # noqa: A002 - the route's parameter
-        return 200, await cache.get_or_load(("user", id), lambda: load_user(id))  # NotFound -> 404, not cached
+    async def get(id: int) -> dict:  # noqa: A002 - the route's parameter
+        return await cache.get_or_load(("user", id), lambda: load_user(id))  # NotFound -> 404, not cached
 
     async def load_user(user_id: int) -> dict:
         user: User = await users.get(user_id)
         return user.as_json()
 
-    async def orders(_body: dict, id: int) -> tuple[int, list]:  # noqa: A002
+    async def orders(id: int) -> list:  # noqa: A002
         await users.get(id)
-        return 200, await users.orders(id)
+        return await users.orders(id)
 
-    app = router({("POST", "/users"): create, ("GET", "/users/{id}"): get, ("GET", "/users/{id}/orders"): orders})
+    app = router({("POST", "/users"): create, ("GET", "/users/{id:int}"): get, ("GET", "/users/{id:int}/orders"): orders})
     await bus.start()
     logger.info("listening", host=settings.listen.host, port=settings.listen.port, config=settings.safe_dump())
     try:
