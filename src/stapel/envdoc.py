@@ -1,6 +1,8 @@
 """.env files read line by line with python-dotenv's parser, which keeps every comment and blank line: the
 documents `stapel env sync`/`check` edit (env/envfiles.py) and the values stapel.yaml's ${VAR} reads (model/loader.py).
 A line that does not parse is a problem naming the file and line, never the line's text (it may hold a secret).
+`read_expanded` gives the values with `${NAME}` expanded as python-dotenv and Docker Compose expand them (the
+environment first, then the keys above; a single-quoted value stays literal): a secret can sit inside a URL.
 It sits below the model and env layers, which both read .env files."""
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")
 _ASSIGN = re.compile(r"[^\S\r\n]*(?:export[^\S\r\n]+)?(?P<key>'[^']+'|[^=#\s]+)[^\S\r\n]*=")
 _PREFIX = re.compile(r"[^\S\r\n]*(?:export[^\S\r\n]+)?")
 _SPACE = re.compile(r"[^\S\r\n]*")
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _QUOTED = re.compile(r"""'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*\"""", re.DOTALL)
 _COMMENT_AFTER_QUOTE = re.compile(r"[^\S\r\n]*(#[^\r\n]*)")
 _COMMENT_AFTER_VALUE = re.compile(r"[^\S\r\n]+(#[^\r\n]*)")
@@ -155,3 +158,29 @@ def read(path: Path) -> dict[str, str]:
     if problems:
         raise ConfigError(problems[0], problems=problems[1:])
     return {key: value for key, i in doc.last().items() if (value := doc.chunks[i].value) is not None}
+
+
+def read_expanded(path: Path, above: dict[str, str], environ: dict[str, str]) -> dict[str, str]:
+    """read(), each `${NAME}` of a value expanded from `environ`, then this file's keys above it, then `above` (the
+    files read before). A name set nowhere is a ConfigError naming the file, line and key (never the value)."""
+    doc, problems = read_doc(path, str(path))
+    if doc is None:
+        raise ConfigError(f"{path}: no such file")
+    if problems:
+        raise ConfigError(problems[0], problems=problems[1:])
+    values: dict[str, str] = {}
+    for key, i in doc.last().items():
+        chunk = doc.chunks[i]
+        if chunk.value is None:
+            continue
+        literal = chunk.body.partition("=")[2].lstrip().startswith("'")
+
+        def lookup(found: re.Match[str], key: str = key, line: int = chunk.line) -> str:
+            name = found.group(1)
+            for source in (environ, values, above):
+                if name in source:
+                    return source[name]
+            raise ConfigError(f"{path}:{line}: {key}: ${{{name}}} is not set",
+                              hint=f"set {name} above it or in the environment (`stapel env sync` generates the secrets)")
+        values[key] = chunk.value if literal else _REFERENCE.sub(lookup, chunk.value)
+    return values

@@ -1,7 +1,8 @@
 """Each service its own user on shared brokers (issue 13 item 7), against a real RabbitMQ and Redis started by stapel:
 service a's user reads its own queue and keys but not b's, cannot create vhosts or grant itself permissions; a second
 up changes nothing; a password changed behind stapel's back is re-synced; a *_RABBITMQ_URL user handed to a service
-comes with the broker's real (moved) port."""
+comes with the broker's real (moved) port; a service's own <SERVICE>_RABBITMQ_URL (seed 000) hands it that user on the
+URL's vhost (created for it), with the own-user rule."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.integration
 
 MQ_ADMIN, REDIS_ADMIN = "mq-admin-pw-3f9a1c77", "redis-admin-pw-8e2b4d19"
 CRM_PASSWORD = "crm-mq-pw-5d2a9e61"
+D_PASSWORD = "d-url-pw-7c1e4b93"
 
 
 def free_port() -> int:
@@ -51,6 +53,7 @@ services:
   a: {{command: python3 -c pass, env_prefix: A_, uses: {{cache: {{db: 1}}, mq: {{}}}}}}
   b: {{command: python3 -c pass, env_prefix: B_, uses: {{cache: {{db: 1}}, mq: {{}}}}}}
   c: {{command: python3 -c pass, env_prefix: C_, uses: {{mq: {{user: crm}}}}}}
+  d: {{command: python3 -c pass, env_prefix: D_, uses: {{mq: {{}}}}}}
 """
 
 
@@ -62,12 +65,13 @@ def stack():
     busy.listen()
     mq, management, cache = busy.getsockname()[1], free_port(), free_port()
     (root / "stapel.yaml").write_text(stack_yaml(mq, management, cache))
-    (root / ".env").write_text(f"CRM_RABBITMQ_URL=amqp://crm:{CRM_PASSWORD}@127.0.0.1:{mq}/crm\n")  # seed 000: a user from a URL
+    (root / ".env").write_text(f"CRM_RABBITMQ_URL=amqp://crm:{CRM_PASSWORD}@127.0.0.1:{mq}/crm\n"  # seed 000: a user from a URL
+                               f"D_RABBITMQ_URL=amqp://d_url:{D_PASSWORD}@localhost:{mq}/side\n")  # handed to d by its name
     try:
         up = stapel(root, "up", "--skip-backend", timeout=300)
         assert up.returncode == 0, up.stdout + up.stderr
         yield {"root": root, "configured": mq, "first": up, "api": ManagementApi(management, "admin", MQ_ADMIN),
-               "files": (mq, management, cache), **{s: env_of(root, s) for s in "abc"}}
+               "files": (mq, management, cache), **{s: env_of(root, s) for s in "abcd"}}
     finally:
         busy.close()
         stapel(root, "down", "--volumes", "--yes", timeout=120)
@@ -147,6 +151,19 @@ def test_a_url_user_is_handed_over_with_the_real_port(stack) -> None:
     assert c["C_RABBITMQ_PORT"] == stack["a"]["A_RABBITMQ_PORT"]
     with pika.BlockingConnection(pika.URLParameters(c["C_RABBITMQ_URL"])) as connection:
         assert connection.channel().queue_declare("", exclusive=True).method.queue
+
+
+def test_a_services_own_url_hands_it_that_user_on_its_vhost(stack) -> None:
+    d = stack["d"]
+    assert (d["D_RABBITMQ_USER"], d["D_RABBITMQ_PASSWORD"], d["D_RABBITMQ_VHOST"]) == ("d_url", D_PASSWORD, "side")
+    assert d["D_RABBITMQ_PORT"] == stack["a"]["A_RABBITMQ_PORT"] != str(stack["configured"])  # the real port, not the URL's
+    assert "d" not in {u["name"] for u in stack["api"].get("/api/users")}  # no second user it would never use
+    with pika.BlockingConnection(pika.URLParameters(d["D_RABBITMQ_URL"])) as connection:
+        channel = connection.channel()
+        assert channel.queue_declare("d.work").method.queue == "d.work"  # its vhost side exists, its own names are its
+        with pytest.raises(ChannelClosedByBroker) as refused:
+            channel.queue_declare("a.jobs")  # a's name, even on another vhost
+        assert refused.value.reply_code == 403
 
 
 # --- Redis ---------------------------------------------------------------------------------------------------

@@ -5,7 +5,9 @@ on stapel.kit.bus (an event published by crm-api is recorded by audit and counte
 redelivered copy skipped by the inbox), `stapel seed` loading the seed data once, and the lifecycle of
 bootstrap-local.sh / start-backend.sh / stop-backend.sh: `up --skip-backend` starts no service, `up --service
 gateway,crm-api` those two and what they need, `stop --backend` stops every service and the infrastructure keeps
-answering.
+answering. RabbitMQ users: with the .env `stapel env sync` makes from env.example, each publishing or consuming service
+connects as the user its <SERVICE>_RABBITMQ_URL names (seed 000's bootstrap), at the broker's real address; with those
+URLs removed, as a user named after it, and the events still flow.
 
 Consul runs only where its binary is (it is in neither Debian nor PyPI): without it the stack runs without the
 component `registry` (the gateway then registers nowhere) and test_gateway_registers_in_consul says so in its skip
@@ -31,6 +33,8 @@ import redis
 import yaml
 from conftest import copy_example, stapel, status, stop_and_clean, traversable_dir, wait_until
 
+from stapel.provision.rabbitmq_api import ManagementApi
+
 pytestmark = pytest.mark.integration
 
 EXAMPLE = "seed-000-crm"
@@ -41,6 +45,8 @@ INFRASTRUCTURE = {"db", "cache", "mq"} | (set() if NO_CONSUL else {"registry"})
 OWN = {"crm-api": ("crm", {"crm", "documents", "tasks", "notifications"}), "auth": ("auth", {"auth"}),
        "audit-log": ("audit", {"audit"}), "reports": ("reports", {"reports"})}
 FOREIGN = {"crm-api": "audit.events_log", "auth": "crm.clients", "audit-log": "auth.users", "reports": "auth.users"}
+URL_USERS = {"crm-api": ("crm_api", "CRM_API"), "auth": ("auth_api", "AUTH"), "audit-log": ("audit_api", "AUDIT_LOG"),
+             "reports": ("reports_api", "REPORTS")}  # env.example: <SERVICE>_RABBITMQ_URL, its password <SERVICE>_MQ_PASSWORD
 
 
 @pytest.fixture(scope="module")
@@ -162,18 +168,40 @@ def test_each_role_sees_only_its_own_schemas(root: Path, service: str) -> None:
             conn.execute("CREATE TABLE bot.intruder (id int)")
 
 
-def test_each_service_connects_to_rabbitmq_as_its_own_user(root: Path) -> None:
-    """Each service its own RabbitMQ user on the vhost crm, with the broker's real address; reports' queues are its
-    own: another service's user may not read them. The gateway sees no broker at all."""
-    for service in OWN:
+def test_each_service_connects_to_rabbitmq_as_the_user_of_its_url(root: Path) -> None:
+    """Each service the user its <SERVICE>_RABBITMQ_URL in .env names (the URL says localhost:5672; the service gets
+    the broker's real address), on the vhost crm; reports' queues are its own: another service's user may not read
+    them. The gateway sees no broker at all."""
+    env = dotenv(root)
+    for service, (user, prefix) in URL_USERS.items():
+        assert "@localhost:5672/crm" in env[f"{prefix}_RABBITMQ_URL"]
         parts = urllib.parse.urlsplit(env_of(root, service)["RABBITMQ_URL"])
-        assert (parts.username, parts.port, parts.path) == (service, int(status(root)["mq"]["endpoint"].rsplit(":", 1)[1]), "/crm")
+        assert (parts.username, parts.password, parts.hostname, parts.port, parts.path) == (
+            user, env[f"{prefix}_MQ_PASSWORD"], "127.0.0.1", mq_port(root), "/crm")
     assert "RABBITMQ_URL" not in env_of(root, "gateway")
     with (pika.BlockingConnection(pika.URLParameters(env_of(root, "auth")["RABBITMQ_URL"])) as connection,
           pytest.raises(pika.exceptions.ChannelClosedByBroker, match="ACCESS_REFUSED")):
         connection.channel().basic_get("reports.crm-events")
     reports = env_of(root, "reports")
     assert reports["REPORTS_DATABASE_URL"] == reports["DATABASE_URL"]  # derived env: psql -f runs with the seed's name
+
+
+def mq_port(root: Path) -> int:
+    return int(status(root)["mq"]["endpoint"].rsplit(":", 1)[1])
+
+
+def connected_users(root: Path) -> set[str]:
+    """The users of the broker's open connections, from its management API (as the administrator crm)."""
+    port = urllib.parse.urlsplit(env_of(root, "crm-api")["RABBITMQ_MANAGEMENT_URL"]).port
+    return {c["user"] for c in ManagementApi(port, "crm", dotenv(root)["MQ_PASSWORD"]).get("/api/connections")}
+
+
+def test_the_consumers_are_connected_as_their_url_users(root: Path) -> None:
+    """What the broker sees: the consuming services hold connections as crm_api, audit_api and reports_api, none as a
+    user named after a service."""
+    expected = {"crm_api", "audit_api", "reports_api"}
+    assert wait_until(lambda: expected <= connected_users(root), timeout=15), connected_users(root)
+    assert not connected_users(root) & set(SERVICES)
 
 
 def consumed(root: Path, service: str, handler: str, result: str) -> float:
@@ -263,3 +291,20 @@ def test_stop_backend_stops_every_service_and_keeps_the_infrastructure(root: Pat
     params = pika.ConnectionParameters(host, int(port), "crm", pika.PlainCredentials("crm", dotenv(root)["MQ_PASSWORD"]))
     with pika.BlockingConnection(params) as connection:  # the queues are kept, the consumers gone
         assert connection.channel().queue_declare("audit.crm-events", passive=True).method.consumer_count == 0
+
+
+def test_without_the_urls_each_service_connects_as_its_own_user(root: Path) -> None:
+    """The .env without its *_RABBITMQ_URL lines (as a .env made before them): every service is back to a user named
+    after it, and an event still reaches its consumers."""
+    path = root / ".env"
+    path.write_text("".join(line for line in path.read_text().splitlines(keepends=True) if "_RABBITMQ_URL=" not in line))
+    env_of.cache_clear()
+    up(root, "--skip-seeds")
+    assert running(root) == INFRASTRUCTURE | SERVICES
+    for service in URL_USERS:
+        assert urllib.parse.urlsplit(env_of(root, service)["RABBITMQ_URL"]).username == service
+    assert wait_until(lambda: {"crm-api", "audit-log", "reports"} <= connected_users(root), timeout=15), connected_users(root)
+    code, client = http("POST", f"{url(root, 'gateway')}/api/clients", {"name": "Bob", "email": "bob@example.org"})
+    assert code == 201, client
+    assert wait_until(lambda: http("GET", f"{url(root, 'reports')}/api/reports/today")[1] == {"ClientCreated": 2, "TaskCreated": 2},
+                      timeout=15), http("GET", f"{url(root, 'reports')}/api/reports/today")

@@ -54,7 +54,7 @@ class RabbitMQ(ComponentBase):
     management_port: Port | None = Field(None, description="Default: 15672.")
     vhosts: dict[str, VHost] = Field(default_factory=dict, description="Exchanges, queues (with DLQs), bindings; declared by stapel provision.")
     users: dict[str, MqUser] = Field(default_factory=dict, description="Users with their permissions per vhost; a changed password is re-synced.")
-    users_from_env: bool = Field(True, description="Also a user (and vhost) for every *_RABBITMQ_URL value pointing at this broker (seed 000).")
+    users_from_env: bool = Field(True, description="Also a user (and vhost) for every *_RABBITMQ_URL value pointing at this broker (seed 000); a service's own <SERVICE>_RABBITMQ_URL hands it that user.")
     asyncapi: list[str] = Field(default_factory=list, description="AsyncAPI 2.x/3.x documents whose AMQP bindings are declared too (seed 004).")
 
     _vhosts = field_validator("vhosts", mode="before")(lambda cls, v: _as_name_map(v))

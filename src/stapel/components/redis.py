@@ -123,7 +123,7 @@ def container_env(node: Node, target: Target) -> dict[str, str]:
     password = node.config.password
     if not password or target.name != "kubernetes":
         return {}
-    users = service_passwords(node, target.stack.users_of(node)) if target.stack is not None else {}
+    users = service_passwords(node, target.stack.users_of(node), target.stack.all_env()) if target.stack is not None else {}
     return {"REDIS_PASSWORD": password, "REDISCLI_AUTH": password, **users}
 
 
@@ -173,8 +173,9 @@ def admin_url(node: Node, use: Use | None = None) -> str:
     return redis_url(node.config.password, node.main_port, use.db if use and use.db is not None else 0)
 
 
-def service_passwords(node: Node, services: dict[str, Use | None]) -> dict[str, str]:
-    """{variable: password} of the services' own users, for renders that pass secrets by reference."""
+def service_passwords(node: Node, services: dict[str, Use | None], env: dict[str, str]) -> dict[str, str]:
+    """{variable: password} of the services' own users, for renders that pass secrets by reference (`env` hands
+    Redis no users: its ACL users are the services' own or the default one)."""
     return {user_variable(node, name): password for name, (password, _keys) in sorted(own_users(node, services).items())}
 
 

@@ -29,14 +29,15 @@ class Loaded:
 
 def project_env(root: Path, extra: list[Path] | None = None) -> dict[str, str]:
     """The project's .env, then the contour's env files, under the process environment (the
-    environment wins, as in Docker Compose)."""
+    environment wins, as in Docker Compose); a `${NAME}` in a value is expanded (envdoc.read_expanded)."""
     from stapel import envdoc
 
     values: dict[str, str] = {}
+    environ = dict(os.environ)
     for path in [root / ".env", *(extra or [])]:
         if path.is_file() or path != root / ".env":
-            values.update(envdoc.read(path))
-    values.update(os.environ)
+            values.update(envdoc.read_expanded(path, values, environ))
+    values.update(environ)
     return values
 
 

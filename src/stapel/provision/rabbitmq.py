@@ -146,18 +146,22 @@ def _add_env_users(stack: Any, node: Any, users: dict[str, Any], vhosts: dict[st
 
 
 def _add_service_users(stack: Any, node: Any, users: dict[str, Any]) -> list[str]:
-    """Each service that sees the broker its own user (components/rabbitmq.py own_users), unless its use names
-    another, or a declared (or *_RABBITMQ_URL) user of that name exists already: that one is the service's."""
+    """Each service that sees the broker its own user (components/rabbitmq.py own_users), unless its use or its own
+    <SERVICE>_RABBITMQ_URL names another, or a declared (or *_RABBITMQ_URL) user of that name exists already: that one
+    is the service's. A URL user a service takes gets the own-user permissions (owned_url_users)."""
     from stapel.components import rabbitmq_users
 
-    problems = []
+    problems, env = [], stack.all_env()
     services = stack.users_of(node)
     for name, use in services.items():
         try:
-            rabbitmq_users.credentials(node, name, use, stack.all_env())
+            rabbitmq_users.credentials(node, name, use, env)
         except StapelError as exc:
             problems.append(exc.lines()[0])
-    for name, user in rabbitmq_users.own_users(node, services).items():
+    if problems:
+        return problems
+    users.update(rabbitmq_users.owned_url_users(node, services, env))
+    for name, user in rabbitmq_users.own_users(node, services, env).items():
         users.setdefault(name, user)
     return problems
 

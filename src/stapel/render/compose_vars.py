@@ -58,7 +58,7 @@ def seed_refs(stack: Any, refs: Refs) -> None:
         from stapel.components import kind_module
 
         own = getattr(kind_module(node.kind), "service_passwords", None)  # the services' own broker users
-        for var, password in (own(node, stack.users_of(node)) if own else {}).items():
+        for var, password in (own(node, stack.users_of(node), stack.all_env()) if own else {}).items():
             refs.ref(var, password)
 
 
