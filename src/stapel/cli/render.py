@@ -65,6 +65,11 @@ def _k8s(args: argparse.Namespace) -> int:
           f"secrets in {out}/overlays/<contour>/secrets/ (0600, git-ignored); run: kubectl apply -k {out}/overlays/<contour>")
     for line in k8s.build_commands(first, tag, registry):
         print(f"  {line}")
+    forwards = k8s.port_forwards(first)
+    if forwards:
+        print("the services' *_PUBLIC_URL addresses (http://127.0.0.1:<port>) need, on this machine:")
+        for line in forwards:
+            print(f"  {line}")
     return 0
 
 

@@ -137,9 +137,10 @@ class Service(Node):
     env_file: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict, description=(
         "Its own variables, over what stapel gives it. A ${NAME} may name what it is given (derived env: "
-        "REACT_APP_API_URL: ${WEB_API_URL}/api, DATABASE_URL: ${WEB_DB_ADMIN_URL}); looked up in its other env keys, "
+        "REACT_APP_API_URL: ${WEB_API_PUBLIC_URL}/api, DATABASE_URL: ${WEB_DB_ADMIN_URL}); looked up in its other env keys, "
         "what stapel gives it (exports under its prefix, HOST, PORT, <VOLUME>_DIR, env files), <prefix><NODE>_ADMIN_URL "
-        "(referred to only, never exported), then the environment and .env."))
+        "and <prefix><NODE>_PUBLIC_URL (a node's HTTP address on the developer's machine; referred to only, never "
+        "exported), then the environment and .env."))
     env_prefix: str = Field("", pattern=PREFIX_PATTERN,
                             description="Prefix of every variable stapel exports to it (seed 004: USERS_ gives USERS_POSTGRES_PASSWORD).")
     uses: dict[str, Use] = Field(default_factory=dict,

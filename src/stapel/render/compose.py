@@ -214,7 +214,7 @@ def _service_env(stack: Any, node: Node, refs: Refs) -> dict[str, str]:
     """What stapel gives the service natively (Stack.service_env + HOST/PORT + its env), hosts = Compose names."""
     from stapel.components import service
 
-    network = inside_stack(stack, str, compose_ports)
+    network = inside_stack(stack, str, compose_ports, published=True)  # <NODE>_PUBLIC_URL: the host's ports
     given = network.service_env(network.nodes[node.name])
     env = dict(given)
     if node.port:

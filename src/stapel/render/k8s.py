@@ -28,6 +28,8 @@ RabbitMQ -> rabbitmq-diagnostics check_running, exec as given) as startup (stape
 readiness (every >= 5 s) and liveness (every >= 10 s) probes. Resources: requests/limits per kind (k8s_objects).
 
 One-shots (provisioning, migrations, seeds: render/jobs.py) are Jobs in the base (render/k8s_jobs.py).
+A <P><NODE>_PUBLIC_URL in a service's env (env/derived.py) is http://127.0.0.1:<port>, the address of `kubectl
+port-forward svc/<node> <port>` (the Services are ClusterIP): `run` prints that command for each (port_forwards).
 Not rendered: depends_on (Kubernetes has no start order: readiness probes, the Jobs' retries and the clients'
 retries stand in for it). A service without a Dockerfile is warned about (`stapel render dockerfile`).
 """
@@ -60,6 +62,24 @@ def build_commands(stack: Stack, tag: str, registry: str | None) -> list[str]:
         dockerfile = f" -f {_typed(build.dockerfile)}" if build.dockerfile_in_context() else ""
         found.append(f"docker build -t {image}{dockerfile} {_typed(build.context)}" + (f" && docker push {image}" if registry else ""))
     return found
+
+
+def port_forwards(stack: Stack) -> list[str]:
+    """The Services a service's env names by <P><NODE>_PUBLIC_URL (env/derived.py): reached from the developer's machine
+    through `kubectl port-forward` (the base's Services are ClusterIP), on the port that URL names."""
+    import re
+
+    found: dict[str, str] = {}
+    cluster = objects.cluster_stack(stack)
+    for node in stack.services():
+        written = " ".join(stack.env_templates.get(node.name, {}).values())
+        for name in dict.fromkeys([*node.depends_on, *node.config.uses]):
+            other = cluster.nodes[name]
+            key, port = f"{node.config.env_prefix}{other.env_name}_PUBLIC_URL", objects.cluster_ports(other).get("main")
+            if port and other.runs and re.search(rf"\$\{{?{key}\b", written):
+                namespace = objects.k8s_name(f"{stack.name}-{stack.contour}")
+                found[name] = f"kubectl port-forward -n {namespace} svc/{objects.k8s_name(name)} {port}"
+    return list(found.values())
 
 
 def _typed(path: Path) -> str:
