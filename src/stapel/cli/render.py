@@ -29,6 +29,7 @@ def _compose(args: argparse.Namespace) -> int:
     images.check_tags(stack, tag, _warn)
     doc, refs = compose.build(stack, out, tag, registry)
     text, secrets = compose.document_text(stack, doc), compose.env_text(stack, refs)  # both may refuse: before writing anything
+    missing = images.missing_dockerfiles(stack)  # refuses a wrong build.dockerfile: before writing too
     out.mkdir(parents=True, exist_ok=True)
     written = compose.write_support_files(stack, out)
     (out / "compose.yaml").write_text(text)
@@ -39,7 +40,7 @@ def _compose(args: argparse.Namespace) -> int:
     extra = f" and {len(written)} files it mounts ({', '.join(folders)})" if written else ""
     print(f"wrote {out / 'compose.yaml'}, {out / '.env.compose'} (secrets, 0600){extra} for '{stack.name}' ({stack.instance}); "
           f"run: docker compose --env-file {out / '.env.compose'} -f {out / 'compose.yaml'} up -d")
-    for line in images.missing_dockerfiles(stack):
+    for line in missing:
         _warn(line)
     return 0
 
@@ -64,25 +65,32 @@ def _k8s(args: argparse.Namespace) -> int:
           f"secrets in {out}/overlays/<contour>/secrets/ (0600, git-ignored); run: kubectl apply -k {out}/overlays/<contour>")
     for line in k8s.build_commands(first, tag, registry):
         print(f"  {line}")
+    forwards = k8s.port_forwards(first)
+    if forwards:
+        print("the services' *_PUBLIC_URL addresses (http://127.0.0.1:<port>) need, on this machine:")
+        for line in forwards:
+            print(f"  {line}")
     return 0
 
 
 def _dockerfile(args: argparse.Namespace) -> int:
     from stapel.components.service import cwd
     from stapel.render.dockerfile import DOCKERIGNORE, dockerfile
+    from stapel.render.images import build_of
 
     stack = open_stack(args)
     node = stack.nodes.get(args.service)
     if node is None or not node.is_service:
         raise ConfigError(f"--service {args.service}: no such service in {stack.file.name}",
                           hint=f"services: {', '.join(n.name for n in stack.services()) or 'none'}")
-    folder = cwd(node, stack.root)
-    texts = {folder / "Dockerfile": dockerfile(stack, node, folder), folder / ".dockerignore": DOCKERIGNORE}
-    existing = [path for path in texts if path.exists()]
+    folder, build = cwd(node, stack.root).resolve(), build_of(stack, node, must_exist=False)
+    texts = {build.dockerfile: dockerfile(stack, node, folder, build.folder_in_context(folder)),
+             build.context / ".dockerignore": DOCKERIGNORE}
+    existing = [path for path, text in texts.items() if path.exists() and path.read_text() != text]
     if existing and not args.force:
         raise ConfigError(f"{existing[0]}: exists already; stapel does not overwrite it",
                           hint=f"keep it, or replace it: stapel render dockerfile --service {node.name} --force")
     for path, text in texts.items():
         path.write_text(text)
-    print(f"wrote {folder / 'Dockerfile'} and {folder / '.dockerignore'} for service '{node.name}' (a starter: review and edit it)")
+    print(f"wrote {build.dockerfile} and {build.context / '.dockerignore'} for service '{node.name}' (a starter: review and edit it)")
     return 0

@@ -106,6 +106,7 @@ class Stack:
         kind_wide: dict[str, str] = {}
         by_name: dict[str, str] = {}
         refs: dict[str, str] = {}
+        unpublished: dict[str, str] = {}  # <P><NODE>_PUBLIC_URL of a node without one: why, should the env name it
         kinds_seen: set[str] = set()
         for name in dict.fromkeys([*node.depends_on, *node.config.uses]):
             other = self.nodes[name]
@@ -115,13 +116,27 @@ class Stack:
                 kind_wide.update(found.kind_wide)
             by_name.update({f"{other.env_name}_{key}": value for key, value in found.by_name.items()})
             refs.update({f"{node.config.env_prefix}{other.env_name}_{key}": value for key, value in found.admin.items()})
+            public, key = self.public_url(other), f"{node.config.env_prefix}{other.env_name}_PUBLIC_URL"
+            if public:
+                refs[key] = public
+            else:
+                unpublished[key] = (f"{key}: '{other.name}' publishes no HTTP port on the developer's machine"
+                                    f"{'' if other.is_service else ' (it is no HTTP server)'}; give it a port, or use "
+                                    f"{node.config.env_prefix}{other.env_name}_URL inside the network")
         prefixed = {f"{node.config.env_prefix}{key}": value for key, value in {**kind_wide, **by_name}.items()}
         templates = self.env_templates.get(node.name, {})
 
         def own(below: Any) -> dict[str, str]:
-            return derived.resolve(node.config.env, templates, below, refs, self.env) if templates else dict(node.config.env)
+            if not templates:
+                return dict(node.config.env)
+            return derived.resolve(node.config.env, templates, below, refs, self.env, unpublished)
 
         return GivenEnv({**prefixed, **self.volume_env(node)}, own)
+
+    def public_url(self, node: Node) -> str | None:
+        """Where the developer's browser reaches `node` over HTTP (<P><NODE>_PUBLIC_URL, env/derived.py): natively its
+        URL, moved port included; None when it has no HTTP address (no port, a database)."""
+        return http_only(Stack.exports(self, node).by_name.get("URL"))
 
     def volume_env(self, node: Node) -> dict[str, str]:
         """A service's own volumes (never prefixed, like HOST and PORT): <NAME>_DIR -> where it is, here a folder
@@ -159,3 +174,7 @@ class Stack:
 
     def endpoint(self, node: Node) -> str:
         return f"127.0.0.1:{node.port}" if node.port else "-"
+
+
+def http_only(url: str | None) -> str | None:
+    return url if url and url.startswith(("http://", "https://")) else None

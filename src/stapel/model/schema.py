@@ -114,6 +114,16 @@ class Watch(Strict):
         return value
 
 
+class Build(Strict):
+    """How a container image of the service is built (Compose's `build:`): render compose, render k8s, render dockerfile."""
+
+    context: str | None = Field(None, min_length=1, description=(
+        "The folder sent to the image build, relative to the project root (inside it); default: the service's cwd. "
+        "Widen it when the service reads files beside its folder (seed 004: ../../api/server/asyncapi.yaml)."))
+    dockerfile: str | None = Field(None, min_length=1, description=(
+        "The Dockerfile, relative to the context (as in Compose); default: the Dockerfile in the service's cwd."))
+
+
 VOLUME_NAME = r"[a-z][a-z0-9_-]*"
 
 
@@ -123,12 +133,14 @@ class Service(Node):
     seeds: list[str] = Field(default_factory=list, description="SQL files (globs, relative to cwd) or Python `module:function`s "
                              "(run in the service's env); each recorded with its checksum and re-run only when it changed.")
     cwd: str | None = Field(None, description="Relative to the project root.")
+    build: Build | None = Field(None, description="Its image's build: {context, dockerfile} (default: its cwd and the Dockerfile there).")
     env_file: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict, description=(
         "Its own variables, over what stapel gives it. A ${NAME} may name what it is given (derived env: "
-        "REACT_APP_API_URL: ${WEB_API_URL}/api, DATABASE_URL: ${WEB_DB_ADMIN_URL}); looked up in its other env keys, "
+        "REACT_APP_API_URL: ${WEB_API_PUBLIC_URL}/api, DATABASE_URL: ${WEB_DB_ADMIN_URL}); looked up in its other env keys, "
         "what stapel gives it (exports under its prefix, HOST, PORT, <VOLUME>_DIR, env files), <prefix><NODE>_ADMIN_URL "
-        "(referred to only, never exported), then the environment and .env."))
+        "and <prefix><NODE>_PUBLIC_URL (a node's HTTP address on the developer's machine; referred to only, never "
+        "exported), then the environment and .env."))
     env_prefix: str = Field("", pattern=PREFIX_PATTERN,
                             description="Prefix of every variable stapel exports to it (seed 004: USERS_ gives USERS_POSTGRES_PASSWORD).")
     uses: dict[str, Use] = Field(default_factory=dict,
@@ -252,6 +264,8 @@ def block_model(path: tuple, data: Any, stack: type[StackFile] = StackFile) -> t
         return Metrics
     if len(path) == 3 and path[0] == "services" and path[2] == "watch":
         return Watch
+    if len(path) == 3 and path[0] == "services" and path[2] == "build":
+        return Build
     if len(path) == 3 and path[:2] == ("env", "files"):
         return EnvFilePair
     if len(path) == 3 and path[:2] == ("env", "secrets"):

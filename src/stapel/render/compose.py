@@ -177,11 +177,8 @@ def _common(node: Node, body: dict[str, Any]) -> None:
 
 
 def _service(stack: Any, node: Node, refs: Refs, out: Path, tag: str, registry: str | None) -> dict[str, Any]:
-    from stapel.components import service
-
     body: dict[str, Any] = {"image": images.service_image(stack.name, node.name, tag, registry),
-                            "build": {"context": relative(service.cwd(node, stack.root), out)},
-                            "command": [escape(a) for a in node.config.command]}
+                            "build": _build(stack, node, out), "command": [escape(a) for a in node.config.command]}
     _put(body, "env_file", [relative((stack.root / name).resolve(), out) for name in node.config.env_file])
     _put(body, "environment", _service_env(stack, node, refs))
     _put(body, "ports", [f"{HOST}:{node.port}:{node.port}"] if node.port else None)
@@ -197,6 +194,15 @@ def _service(stack: Any, node: Node, refs: Refs, out: Path, tag: str, registry: 
     return body
 
 
+def _build(stack: Any, node: Node, out: Path) -> dict[str, str]:
+    """Compose's build: the context (services.<s>.build.context, default its cwd) and the Dockerfile when it is not
+    the context's own."""
+    found = images.build_of(stack, node, must_exist=False)  # a missing default Dockerfile is only warned about
+    body = {"context": relative(found.context, out)}
+    _put(body, "dockerfile", found.dockerfile_in_context())
+    return body
+
+
 def _condition(stack: Any, name: str, condition: str) -> str:
     """`healthy` on a node without a health check (a service without port or probe) can only mean started."""
     if condition == "healthy" and stack.probe(stack.nodes[name]) is None:
@@ -208,7 +214,7 @@ def _service_env(stack: Any, node: Node, refs: Refs) -> dict[str, str]:
     """What stapel gives the service natively (Stack.service_env + HOST/PORT + its env), hosts = Compose names."""
     from stapel.components import service
 
-    network = inside_stack(stack, str, compose_ports)
+    network = inside_stack(stack, str, compose_ports, published=True)  # <NODE>_PUBLIC_URL: the host's ports
     given = network.service_env(network.nodes[node.name])
     env = dict(given)
     if node.port:

@@ -1,9 +1,10 @@
 """`logs:` as Compose's `logging` (the json-file driver rotates as the supervisor does natively), and
 `watch:` of a service as Compose's `develop.watch` (`docker compose watch`, Compose 2.22 and later).
 
-A watched folder inside the service's build context is synced into the image's WORKDIR (/app in stapel's
-starter Dockerfile): `sync+restart` for mode restart, `sync` for mode sync (the command reloads itself). A
-watched path outside the build context cannot be synced into the image: that one rebuilds it. Compose has no
+A watched folder inside the service's build context (build.context, default its cwd) is synced to where the context
+lands in the image (/app in stapel's starter Dockerfile, its folders at the same paths below it): `sync+restart` for
+mode restart, `sync` for mode sync (the command reloads itself). A watched path outside the build context cannot be
+synced into the image: that one rebuilds it. Compose has no
 counterpart of include globs or restart_dependents: those stay native-only."""
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ IGNORED = [".git/", ".local/", "__pycache__/", "node_modules/", ".venv/", "venv/
 
 
 def develop(stack: Any, node: Any, out: Path) -> dict[str, Any] | None:
-    from stapel.components.service import cwd
+    from stapel.render.images import build_of
 
     watch = node.config.watch
     if watch is None:
         return None
-    context = cwd(node, stack.root).resolve()
+    context = build_of(stack, node, must_exist=False).context
     roots = [(stack.root / p).resolve() for p in watch.paths] or [context]
     entries = []
     for root in roots:

@@ -1,6 +1,8 @@
 """`stapel render dockerfile --service NAME`: a starter Dockerfile and .dockerignore for a Python service (seed 004:
-one Dockerfile per service), written into the service's cwd, which is what `render compose` builds (`build:`) and
-`render k8s` names (`<stack>/<service>:<tag>`).
+one Dockerfile per service), written where `render compose` builds it from (`build:`) and `render k8s` names it
+(`<stack>/<service>:<tag>`): the Dockerfile into the service's cwd (or at services.<s>.build.dockerfile), the
+.dockerignore at the root of its build context (services.<s>.build.context, default the cwd), where Docker reads it;
+one the same already there is kept (services sharing a context share it).
 
 The image: python:3.11 slim, pinned by patch version and Debian release (reproducible builds), a non-root user,
 dependencies first (requirements.txt, else pyproject.toml: `pip install .`) so code changes keep the layer cache,
@@ -34,7 +36,10 @@ Dockerfile
 """
 
 
-def dockerfile(stack: Any, node: Any, folder: Path) -> str:
+def dockerfile(stack: Any, node: Any, folder: Path, in_context: str = ".") -> str:
+    """The starter for the service whose cwd is `folder`, `in_context` being that folder as its build context names it
+    (services.<s>.build.context): "." copies the context into /app; a wider context lands in /app with its folders at
+    their paths (what the service reads beside its folder comes along) and the service runs in /app/<in_context>."""
     command = list(node.config.command)
     python = Path(command[0]).name.startswith("python") or any(
         (folder / name).exists() for name in ("requirements.txt", "pyproject.toml", "setup.py")) or any(folder.glob("*.py"))
@@ -46,12 +51,15 @@ def dockerfile(stack: Any, node: Any, folder: Path) -> str:
              "ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1",
              "WORKDIR /app",
              "RUN groupadd --system app && useradd --system --gid app --home-dir /app --no-create-home app"]
+    here = "" if in_context == "." else f"{in_context}/"
     if (folder / "requirements.txt").is_file():
-        lines += ["COPY requirements.txt ./", "RUN pip install -r requirements.txt", "COPY . ."]
+        lines += [f"COPY {here}requirements.txt ./{here}", f"RUN pip install -r {here}requirements.txt", "COPY . ."]
     elif (folder / "pyproject.toml").is_file():
-        lines += ["COPY . .", "RUN pip install ."]
+        lines += ["COPY . .", f"RUN pip install ./{here}" if here else "RUN pip install ."]
     else:
         lines.append("COPY . .")
+    if here:
+        lines.append(f"WORKDIR /app/{in_context}")  # where it runs natively: its cwd
     lines.append("USER app")
     port = node.config.port
     if port:

@@ -18,6 +18,15 @@ LISTEN_ALL = "0.0.0.0"  # where a service in a container listens (HOST): 127.0.0
 @dataclass
 class InsideStack(Stack):
     host_of: Callable[[str], str] = str  # node name -> its host name in the network
+    published: Stack | None = None  # the host's view when the nodes' ports are published there as natively (Compose)
+
+    def public_url(self, node: Node) -> str | None:
+        """The developer's machine reaches a node through its published port (Compose: the native URL, on the contour's
+        host port), else (Kubernetes: ClusterIP Services) through `kubectl port-forward svc/<node> <port>`, which
+        listens on 127.0.0.1:<port>: the node's URL in the network with 127.0.0.1 as its host."""
+        if self.published is not None:
+            return self.published.public_url(self.published.nodes[node.name])
+        return super().public_url(node)
 
     def volume_at(self, node: Node, name: str, path: str) -> str:
         """Inside a container a volume is where it is mounted: the path stapel.yaml gives it."""
@@ -28,10 +37,12 @@ class InsideStack(Stack):
         return Exports(*({k: rehost(v, host) for k, v in part.items()} for part in (found.kind_wide, found.by_name, found.admin)))
 
 
-def inside(stack: Stack, host_of: Callable[[str], str], ports_of: Callable[[Node], dict[str, int]]) -> InsideStack:
+def inside(stack: Stack, host_of: Callable[[str], str], ports_of: Callable[[Node], dict[str, int]],
+           published: bool = False) -> InsideStack:
+    """`published`: the nodes' ports are published on the developer's machine as natively (Compose's `ports:`)."""
     values = {f.name: getattr(stack, f.name) for f in fields(Stack)}
     values["nodes"] = {name: Node(name, n.kind, n.config, ports_of(n), ports_of(n)) for name, n in stack.nodes.items()}
-    return InsideStack(**values, host_of=host_of)
+    return InsideStack(**values, host_of=host_of, published=stack if published else None)
 
 
 def rehost(value: str, host: str) -> str:
