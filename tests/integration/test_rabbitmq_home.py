@@ -27,6 +27,16 @@ def node_env(project: Path) -> dict[str, str]:
     return {**os.environ, **json.loads(pidfile.read_text())["spec"]["env"]}
 
 
+def running_argv(project: Path) -> str:
+    """The Erlang VM's command line (the server script's child), as one string."""
+    import psutil
+
+    pid = json.loads(next((project / ".local/run").glob("*/pids/mq.json")).read_text())["pid"]
+    script = psutil.Process(pid)
+    vm = next(p for p in [script, *script.children(recursive=True)] if p.name().startswith("beam"))
+    return " ".join(vm.cmdline()) + " "
+
+
 def cli(project: Path, tool: str, *args: str) -> str:
     env = node_env(project)
     done = subprocess.run([str(RABBIT_BIN / tool), "-n", env["RABBITMQ_NODENAME"], *args], env=env, capture_output=True,
@@ -90,8 +100,10 @@ def test_a_node_from_its_private_home_works_as_a_stock_one(project: Path, monkey
         done = stapel(project, step)
         assert done.returncode == 0, done.stdout + done.stderr
     step = next(sorted((project / ".local/logs/bootstrap").glob("run-*"))[-1].glob("steps/*start*")).read_text()
-    assert "(every module in every ebin: " in step, step  # built by the first up: this boot runs from it
-    assert os.path.realpath(home / "plugins").startswith(str(project / "cache" / "stapel" / "rabbitmq-plugins"))
+    assert "(every module and .app first on the code path: " in step, step  # built by the first up: this boot uses it
+    assert os.path.realpath(home / "code").startswith(str(project / "cache" / "stapel" / "rabbitmq-plugins"))
+    assert env["RABBITMQ_SERVER_CODE_PATH"] == node_env(project)["RABBITMQ_SERVER_CODE_PATH"] == str(home / "code")
+    assert f"-pa {home / 'code'} " in running_argv(project)  # first on the node's code path
     assert "kept\t1" in cli(project, "rabbitmqctl", "-q", "list_queues")
     enabled = cli(project, "rabbitmq-plugins", "list", "-e")
     assert "[E*] rabbitmq_management" in enabled and "[E*] rabbitmq_prometheus" in enabled, enabled
@@ -110,7 +122,7 @@ def test_the_users_own_plugins_dir_keeps_the_stock_layout_and_says_so(project: P
     done = stapel(project, "up")
     assert done.returncode == 0, done.stdout + done.stderr
     step = next(sorted((project / ".local/logs/bootstrap").glob("run-*"))[-1].glob("steps/*start*")).read_text()
-    assert "mq: the stock RabbitMQ layout (no private minimal home: RABBITMQ_SCRIPTS_DIR or RABBITMQ_PLUGINS_DIR" in step
+    assert "mq: the stock RabbitMQ layout (no private minimal home: RABBITMQ_PLUGINS_DIR is set in its env)" in step
     env = node_env(project)
     assert "RABBITMQ_SCRIPTS_DIR" not in env and env["RABBITMQ_PLUGINS_DIR"] == str(plugins)
     assert "-sname" not in env["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"]  # the stock start: prelaunch starts distribution

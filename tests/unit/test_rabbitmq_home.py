@@ -62,7 +62,8 @@ def test_the_home_holds_the_closure_of_rabbit_and_the_enabled_plugins(tmp_path: 
     assert os.readlink(target / "sbin" / "rabbitmq-defaults").endswith("sbin/rabbitmq-defaults")
     assert (target / "escript").is_symlink()
     assert [p.name for p in target.parent.iterdir()] == ["home"]  # nothing left aside
-    assert home.env_of(target) == {"RABBITMQ_SCRIPTS_DIR": str(target / "sbin"), "RABBITMQ_PLUGINS_DIR": str(target / "plugins")}
+    assert home.env_of(target) == {"RABBITMQ_SCRIPTS_DIR": str(target / "sbin"), "RABBITMQ_PLUGINS_DIR": str(target / "plugins"),
+                                   "RABBITMQ_SERVER_CODE_PATH": str(target / "code")}
 
 
 def test_a_symlinked_server_script_is_followed_to_its_layout(tmp_path: Path) -> None:
@@ -98,7 +99,7 @@ def test_ez_archives_keep_the_stock_layout(tmp_path: Path) -> None:
     assert why and ".ez archives" in why
 
 
-@pytest.mark.parametrize("variable", ["RABBITMQ_SCRIPTS_DIR", "RABBITMQ_PLUGINS_DIR"])
+@pytest.mark.parametrize("variable", ["RABBITMQ_SCRIPTS_DIR", "RABBITMQ_PLUGINS_DIR", "RABBITMQ_SERVER_CODE_PATH"])
 def test_the_users_own_dirs_keep_the_stock_layout(tmp_path: Path, variable: str) -> None:
     why = home.plan(str(layout(tmp_path)), [], {variable: "/somewhere"}).why_not
     assert why and variable in why
@@ -121,34 +122,35 @@ def no_erl_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
-def test_the_module_tree_puts_every_module_in_every_ebin_and_the_home_links_to_it(tmp_path: Path,
-                                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_code_folder_holds_every_module_and_app_once_and_the_home_links_to_it(tmp_path: Path,
+                                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     no_erl_path(tmp_path, monkeypatch)
     chosen = home.plan(str(layout(tmp_path)), ["rabbitmq_management"], {})
     for folder in chosen.plugins.values():
         (folder / "ebin" / f"{folder.name.rsplit('-', 1)[0]}_mod.beam").write_bytes(b"FOR1")
-    (chosen.plugins["rabbit"] / "priv").mkdir()
     key = code.key_of(chosen.plugins)
     assert key["otp"] is None and code.ready(key) is None  # nothing built yet
     code.build_in_background(key, chosen.plugins).join()
-    tree = code.ready(key)
-    assert tree is not None and tree.parent == code.entry_of(key)
-    modules = sorted(f"{name}_mod.beam" for name in chosen.plugins)
-    for name, folder in chosen.plugins.items():
-        ebin = tree / folder.name / "ebin"
-        assert sorted(p.name for p in ebin.glob("*.beam")) == modules  # every module, in every ebin
-        assert [p.name for p in ebin.glob("*.app")] == [f"{name}.app"]  # but only its own .app (rabbit reads it)
-        assert (ebin / f"{name}_mod.beam").resolve() == (folder / "ebin" / f"{name}_mod.beam").resolve()
-    assert (tree / chosen.plugins["rabbit"].name / "priv").resolve() == chosen.plugins["rabbit"] / "priv"
+    folder = code.ready(key)
+    assert folder is not None and folder.parent == code.entry_of(key)
+    wanted = sorted([f"{name}_mod.beam" for name in chosen.plugins] + [f"{name}.app" for name in chosen.plugins])
+    assert sorted(p.name for p in folder.iterdir()) == wanted  # one flat folder: each module and .app once
+    for name, plugin in chosen.plugins.items():
+        assert (folder / f"{name}_mod.beam").resolve() == (plugin / "ebin" / f"{name}_mod.beam").resolve()
+        assert (folder / f"{name}.app").resolve() == (plugin / "ebin" / f"{name}.app").resolve()
     target = tmp_path / "conf" / "home"
     target.parent.mkdir()
-    home.build(target, chosen)  # the plain home first (the tree was not there yet) ...
-    assert (target / "plugins").is_dir() and not (target / "plugins").is_symlink()
-    home.build(target, chosen, tree)  # ... then linked to the tree
-    assert (target / "plugins").is_symlink() and (target / "plugins").resolve() == tree.resolve()
+    home.build(target, chosen)  # before the folder is there: an empty code folder ...
+    assert (target / "code").is_dir() and not (target / "code").is_symlink() and not any((target / "code").iterdir())
+    plugins = sorted(p.name for p in (target / "plugins").iterdir())
+    assert plugins == sorted(p.name for p in chosen.plugins.values()) and all((target / "plugins" / p).is_symlink() for p in plugins)
+    home.build(target, chosen, folder)  # ... then linked to it; the plugins stay the installed ones (small ebins)
+    assert (target / "code").is_symlink() and (target / "code").resolve() == folder.resolve()
+    assert sorted(p.name for p in (target / "plugins").iterdir()) == plugins
     assert (target / "sbin" / "rabbitmq-defaults").is_symlink()
-    home.build(target, chosen)  # and back, when the tree is gone
-    assert not (target / "plugins").is_symlink() and len(list((target / "plugins").iterdir())) == len(chosen.plugins)
+    home.build(target, chosen)  # and back, when the folder is gone
+    assert not (target / "code").is_symlink() and (target / "code").is_dir()
+    assert home.env_of(target)["RABBITMQ_SERVER_CODE_PATH"] == str(target / "code")  # the same env either way
 
 
 def test_an_unusable_module_tree_is_not_used_and_a_failed_build_leaves_nothing(tmp_path: Path,
@@ -157,7 +159,7 @@ def test_an_unusable_module_tree_is_not_used_and_a_failed_build_leaves_nothing(t
     chosen = home.plan(str(layout(tmp_path)), ["rabbitmq_management"], {})
     key = code.key_of(chosen.plugins)
     entry = code.entry_of(key)
-    (entry / "plugins").mkdir(parents=True)
+    (entry / "code").mkdir(parents=True)
     assert code.ready(key) is None  # no key.json: half-built
     (entry / "key.json").write_text("{not json")
     assert code.ready(key) is None

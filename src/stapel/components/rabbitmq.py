@@ -360,7 +360,8 @@ def prepare(node: Node, ctx) -> list[str]:
     rabbitmq_home.build(conf / "home", chosen, tree)
     if tree is None:  # the first node on this machine: the next up links to it
         rabbitmq_code.build_in_background(key, chosen.plugins)
-    how = f"every module in every ebin: {tree}" if tree else f"building {rabbitmq_code.entry_of(key)} for the next up"
+    how = f"every module and .app first on the code path: {tree}" if tree else \
+        f"building {rabbitmq_code.entry_of(key)} for the next up"
     return [f"a private minimal home with {len(chosen.plugins)} of its plugins: {conf / 'home'} ({how})"]
 
 

@@ -5,8 +5,9 @@ The home is `sbin/rabbitmq-defaults` and `escript` (symlinks to the installed on
 dependency closure of `rabbit` and the enabled plugins, read from their .app files). RABBITMQ_SCRIPTS_DIR points at
 its sbin: the installed `rabbitmq-env` of 3.9-3.12 derives RABBITMQ_HOME (and so ERL_LIBS and the escripts) from it.
 Anything else (another version or layout, plugins packed as .ez archives, a plugin not installed, the user's own
-RABBITMQ_SCRIPTS_DIR / RABBITMQ_PLUGINS_DIR) keeps the stock layout, and `plan` says why. Once rabbitmq_code.py's
-cached tree (every module in every ebin) is built, `plugins/` is one symlink to it instead.
+RABBITMQ_SCRIPTS_DIR / RABBITMQ_PLUGINS_DIR / RABBITMQ_SERVER_CODE_PATH) keeps the stock layout, and `plan` says why.
+`code` comes first on the code path (RABBITMQ_SERVER_CODE_PATH): a symlink to rabbitmq_code.py's cached folder of
+every module and .app once that is built, an empty folder until then (the node's env never changes with it).
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ class Plan:
 
 def plan(server: str, enabled: list[str], env: dict[str, str]) -> Plan:
     """What the private home holds for this server and these plugins (reads only)."""
-    if env.get("RABBITMQ_SCRIPTS_DIR") or env.get("RABBITMQ_PLUGINS_DIR"):
-        return Plan(why_not="RABBITMQ_SCRIPTS_DIR or RABBITMQ_PLUGINS_DIR is set in its env")
+    own = [name for name in ("RABBITMQ_SCRIPTS_DIR", "RABBITMQ_PLUGINS_DIR", "RABBITMQ_SERVER_CODE_PATH") if env.get(name)]
+    if own:
+        return Plan(why_not=f"{own[0]} is set in its env")
     stock = Path(os.path.realpath(server)).parent.parent
     found = re.fullmatch(r"rabbitmq_server-(\d+)\.(\d+)\.\d+.*", stock.name)
     version = (int(found.group(1)), int(found.group(2))) if found else None
@@ -90,25 +92,26 @@ def _closure(roots: list[str], installed: dict[str, tuple[Path, list[str]]]) -> 
 
 
 def env_of(home: Path) -> dict[str, str]:
-    return {"RABBITMQ_SCRIPTS_DIR": str(home / "sbin"), "RABBITMQ_PLUGINS_DIR": str(home / "plugins")}
+    return {"RABBITMQ_SCRIPTS_DIR": str(home / "sbin"), "RABBITMQ_PLUGINS_DIR": str(home / "plugins"),
+            "RABBITMQ_SERVER_CODE_PATH": str(home / "code")}
 
 
-def build(home: Path, chosen: Plan, plugins: Path | None = None) -> None:
+def build(home: Path, chosen: Plan, code: Path | None = None) -> None:
     """The home as `chosen` says: left alone when it already is (a running node loads from it), else built aside
-    and swapped in. `plugins`: a ready plugins folder to link to (rabbitmq_code.py's, every module in every ebin)
-    instead of one symlink per plugin."""
+    and swapped in. `code`: a ready code folder (rabbitmq_code.py's) for `code` to link to; None: an empty folder."""
     assert chosen.stock is not None
     links = {Path("sbin/rabbitmq-defaults"): chosen.stock / "sbin" / "rabbitmq-defaults",
              Path("escript"): chosen.stock / "escript",
-             **({Path("plugins"): plugins} if plugins else
-                {Path("plugins") / folder.name: folder for folder in chosen.plugins.values()})}
-    if _links(home) == links:
+             **{Path("plugins") / folder.name: folder for folder in chosen.plugins.values()},
+             **({Path("code"): code} if code else {})}
+    if _links(home) == links and (code or (home / "code").is_dir()):
         return
     fresh = home.with_name(f".{home.name}.{uuid.uuid4().hex[:8]}")
     try:
         (fresh / "sbin").mkdir(parents=True)
-        if not plugins:
-            (fresh / "plugins").mkdir()
+        (fresh / "plugins").mkdir()
+        if not code:
+            (fresh / "code").mkdir()
         for where, target in links.items():
             (fresh / where).symlink_to(target, target_is_directory=target.is_dir())
         if home.exists():
