@@ -6,7 +6,9 @@ Measurements (medians over --reps repetitions, interleaved so drift hits every c
 1. cold `stapel up` of examples/minimal (a fresh copy, no .local) with PostgreSQL's template cluster cached (any
    project after the first on this machine), and with an empty cache (the very first project: initdb, and the
    template kept), vs RabbitMQ + management alone as benchmarks/bench.py starts it (spawn -> /api/overview 200).
-   Goal of issue 16: cold <= 0.70x. And warm: `stapel down` (data kept), then `stapel up`; goal <= 0.65x.
+   Goal of issue 16: cold <= 0.70x. And warm: `stapel down` (data kept), then `stapel up`; goal <= 0.65x. And, for
+   reference, a cold `up --skip-backend`: the four servers without the api's own start (the stack of
+   shared/research/boot.md's hand-built experiment, which had no service).
 3. cold `stapel up` of a RabbitMQ-only stack from its private minimal home vs the stock layout.
 2. cold `stapel up` of a PostgreSQL-only stack with the template cached vs with no usable cache (XDG_CACHE_HOME
    is a file: initdb every time, nothing kept), and the new-cluster time stapel notes in its run log for each.
@@ -64,10 +66,10 @@ class Project:
         return run([sys.executable, "-m", "stapel", "--slot", str(SLOT), *args], env=self.env, cwd=self.folder, timeout=timeout,
                    what=f"stapel {' '.join(args)} in {self.folder.name}")
 
-    def cold_up(self) -> tuple[float, float | None]:
+    def cold_up(self, *flags: str) -> tuple[float, float | None]:
         """Wall time of a cold `up`, and the new-cluster time from its run log (None: no PostgreSQL note)."""
         self.down()
-        took, _ = self.stapel("up")
+        took, _ = self.stapel("up", *flags)
         return took, self._cluster_seconds()
 
     def down(self) -> None:
@@ -112,7 +114,7 @@ class Boot:
         log("[1] untimed first up (makes the template cluster)")
         first.cold_up()
         first.down()
-        base_t, cached_t, empty_t, warm_t = [], [], [], []
+        base_t, cached_t, empty_t, warm_t, infra_t = [], [], [], [], []
         for rep in range(self.reps):
             baseline = BaselineRabbit(self.tmp / f"baseline-rmq-{rep}", self.env, f"b{rep}")
             self.baselines.append(baseline)
@@ -127,6 +129,7 @@ class Boot:
                 cached_t.append(cached.cold_up()[0])
                 cached.stapel("down", timeout=T_DOWN)  # data kept: the next up is warm
                 warm_t.append(cached.stapel("up")[0])
+                infra_t.append(cached.cold_up("--skip-backend")[0])  # the four servers alone, without the api's start
                 cached.down()
 
             def without(empty=empty) -> None:
@@ -136,7 +139,8 @@ class Boot:
             for measure in ((with_template, without) if rep % 2 == 0 else (without, with_template)):
                 measure()  # the order alternates: whatever comes right after the baseline is not always the same
             log(f"[1] rep {rep + 1}/{self.reps}: RabbitMQ alone {base_t[-1]:.3f} s, cold up (template cached) "
-                f"{cached_t[-1]:.3f} s, cold up (empty cache) {empty_t[-1]:.3f} s, warm up {warm_t[-1]:.3f} s")
+                f"{cached_t[-1]:.3f} s, cold up (empty cache) {empty_t[-1]:.3f} s, warm up {warm_t[-1]:.3f} s, "
+                f"cold up --skip-backend {infra_t[-1]:.3f} s")
         b = median(base_t)
         self.rows.append(row("cold up of examples/minimal, template cached", cached_t, base_t, median(cached_t) / b,
                              "<= 0.70x RabbitMQ alone", median(cached_t) / b <= 0.70))
@@ -144,6 +148,8 @@ class Boot:
                              "(reference: first project)", None))
         self.rows.append(row("warm up of examples/minimal (data kept)", warm_t, base_t, median(warm_t) / b,
                              "<= 0.65x RabbitMQ alone", median(warm_t) / b <= 0.65))
+        self.rows.append(row("cold up --skip-backend of examples/minimal (no api)", infra_t, base_t, median(infra_t) / b,
+                             "(reference: the servers alone)", None))
 
     def rabbitmq(self) -> None:
         """RabbitMQ alone under stapel: its private minimal home vs the stock layout (the user's own
