@@ -6,11 +6,11 @@ lists the path's directories in order until one holds it. With this folder first
 
 Measured here (OTP 25, RabbitMQ 3.10, private minimal home, five interleaved boots each): ready in 0.8x the time of
 the plain private home. The previous layout (every module hard-linked into every plugin's ebin, the modules' first
-directory whichever plugin came first) cut failed module lookups from ~23,000 to ~300 but made each of the ~1,700
-directory listings of the .app lookups read ~1,300 entries: 1.4x the plain home, slower than no tree at all.
+directory whichever plugin came first) cut failed module lookups from ~23,000 to ~300 but made the .app lookups list
+ebins of ~1,300 entries each (~4,700 getdents64 calls a boot, under strace): 1.4x the plain home, slower than none.
 
 The folder lives in the user's cache, one entry per installed layout, plugin closure and OTP library set
-($XDG_CACHE_HOME/stapel/rabbitmq-plugins/<digest>/code). Building it takes well under a second, in the background
+($XDG_CACHE_HOME/stapel/rabbitmq-plugins/<digest>/code). Building it (1,373 links here) takes ~0.2 s, in the background
 (a niced `cp -s`) on the first project on a machine, which boots with an empty code folder meanwhile; the home's
 `code` is a symlink to it from the next up on. Written aside and renamed into place: a half-built entry is never used.
 """
