@@ -136,7 +136,7 @@ class Stack:
     def public_url(self, node: Node) -> str | None:
         """Where the developer's browser reaches `node` over HTTP (<P><NODE>_PUBLIC_URL, env/derived.py): natively its
         URL, moved port included; None when it has no HTTP address (no port, a database)."""
-        return http_only(Stack.exports(self, node).by_name.get("URL"))
+        return http_only(Stack.exports(self, node).by_name.get("URL"))  # this class's: 127.0.0.1, never a network host
 
     def volume_env(self, node: Node) -> dict[str, str]:
         """A service's own volumes (never prefixed, like HOST and PORT): <NAME>_DIR -> where it is, here a folder

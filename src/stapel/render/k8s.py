@@ -70,14 +70,13 @@ def port_forwards(stack: Stack) -> list[str]:
     import re
 
     found: dict[str, str] = {}
-    cluster = objects.cluster_stack(stack)
+    cluster, namespace = objects.cluster_stack(stack), objects.k8s_name(f"{stack.name}-{stack.contour}")
     for node in stack.services():
         written = " ".join(stack.env_templates.get(node.name, {}).values())
         for name in dict.fromkeys([*node.depends_on, *node.config.uses]):
             other = cluster.nodes[name]
             key, port = f"{node.config.env_prefix}{other.env_name}_PUBLIC_URL", objects.cluster_ports(other).get("main")
             if port and other.runs and re.search(rf"\$\{{?{key}\b", written):
-                namespace = objects.k8s_name(f"{stack.name}-{stack.contour}")
                 found[name] = f"kubectl port-forward -n {namespace} svc/{objects.k8s_name(name)} {port}"
     return list(found.values())
 
