@@ -152,22 +152,23 @@ def _empty_or_more(pattern: re.Pattern[str], text: str, pos: int = 0) -> re.Matc
 def read(path: Path) -> dict[str, str]:
     """KEY -> value in file order; a bare KEY without `=` is left out (as python-dotenv does).
     A missing file or a line that does not parse is a ConfigError naming the file and line."""
+    doc = _parsed(path)
+    return {key: value for key, i in doc.last().items() if (value := doc.chunks[i].value) is not None}
+
+
+def _parsed(path: Path) -> Doc:
     doc, problems = read_doc(path, str(path))
     if doc is None:
         raise ConfigError(f"{path}: no such file")
     if problems:
         raise ConfigError(problems[0], problems=problems[1:])
-    return {key: value for key, i in doc.last().items() if (value := doc.chunks[i].value) is not None}
+    return doc
 
 
 def read_expanded(path: Path, above: dict[str, str], environ: dict[str, str]) -> dict[str, str]:
     """read(), each `${NAME}` of a value expanded from `environ`, then this file's keys above it, then `above` (the
     files read before). A name set nowhere is a ConfigError naming the file, line and key (never the value)."""
-    doc, problems = read_doc(path, str(path))
-    if doc is None:
-        raise ConfigError(f"{path}: no such file")
-    if problems:
-        raise ConfigError(problems[0], problems=problems[1:])
+    doc = _parsed(path)
     values: dict[str, str] = {}
     for key, i in doc.last().items():
         chunk = doc.chunks[i]
